@@ -1,0 +1,64 @@
+# Two commands for a new user: `make run` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The browser tests drive this Chromium (Debian's package); Playwright's own browser download is not used.
+CHROMIUM ?= /usr/bin/chromium
+AXE := node_modules/axe-core/axe.min.js
+
+.PHONY: run test install lint clean bench bench-scale browser-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	LTI_TOOL_DEMO_PLATFORM=$${LTI_TOOL_DEMO_PLATFORM:-1} LTI_TOOL_SCHEMA_MODE=$${LTI_TOOL_SCHEMA_MODE:-upgrade} $(BIN)/lti-tool serve
+
+# What the browser tests need beyond Python: Chromium (apt, only when missing and we are root with apt) and
+# axe-core (npm, the version pinned in package-lock.json). When either cannot be had the browser tests skip
+# and say why; under CI=true they fail.
+browser-deps: $(AXE)
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser tests..."; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: chromium could not be installed; the browser tests will skip (and fail under CI=true)"; \
+	else \
+		echo "warning: no $(CHROMIUM) and no root apt-get to install it; the browser tests will skip"; \
+	fi
+
+$(AXE): package.json package-lock.json
+	@if ! command -v npm >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's npm for axe-core..."; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null || true; \
+	fi
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@ \
+		|| echo "warning: npm ci failed; the browser tests will skip (and fail under CI=true)"; \
+	else \
+		echo "warning: no npm; the browser tests will skip (and fail under CI=true)"; \
+	fi
+
+test: $(STAMP) browser-deps
+	$(BIN)/ruff check lti_tool tests bench
+	$(BIN)/python -m pytest -q -n $${PYTEST_WORKERS:-auto} --dist loadgroup
+
+bench: $(STAMP)
+	$(BIN)/python bench/launch_bench.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale_bench.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check lti_tool tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules test-artifacts

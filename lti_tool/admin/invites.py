@@ -1,0 +1,44 @@
+"""Console pages for one-time registration invites."""
+
+from __future__ import annotations
+
+from flask import request
+from werkzeug.wrappers import Response
+
+from lti_tool.admin import bp
+from lti_tool.admin.access import admin_who, back_to
+from lti_tool.admin.registrations import all_partners, page, partner_from_form
+from lti_tool.db import db
+from lti_tool.errors import NotFound, UserError
+from lti_tool.launch.invites import RegistrationInvite, create_invite, list_invites, revoke_invite
+from lti_tool.launch.tool_urls import invite_url
+
+
+@bp.route("/invites", methods=["GET", "POST"])
+def invites() -> tuple[str, int] | Response:
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            hours_raw = (request.form.get("hours") or "72").strip()
+            if not hours_raw.isdigit():
+                raise UserError("The validity must be a whole number of hours.")
+            invite, token = create_invite(admin_who(), hours=int(hours_raw), partner=partner_from_form(),
+                                          note=request.form.get("note", ""))
+            db.session.commit()
+            # The token exists only now (the database keeps its hash): show the URL once, no redirect.
+            return page("admin/invite_created.html", "invites", invite=invite, url=invite_url(token))
+        except UserError as exc:
+            db.session.rollback()
+            error, status = exc.message, exc.status
+    return page("admin/invites.html", "invites", status=status, error=error, invites=list_invites(),
+                partners=all_partners())
+
+
+@bp.route("/invites/<int:invite_id>/revoke", methods=["POST"])
+def invite_revoke(invite_id: int) -> Response:
+    invite = db.session.get(RegistrationInvite, invite_id)
+    if invite is None:
+        raise NotFound("There is no such invite.")
+    revoke_invite(admin_who(), invite)
+    db.session.commit()
+    return back_to("admin.invites", "invite-revoked")

@@ -1,0 +1,87 @@
+"""Console pages for partners (the tenants) and which deployments belong to them."""
+
+from __future__ import annotations
+
+import re
+
+from flask import request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from lti_tool.admin import bp
+from lti_tool.admin.access import admin_who, back_to
+from lti_tool.admin.registrations import all_partners, get_deployment, page
+from lti_tool.db import db
+from lti_tool.errors import NotFound, UserError
+from lti_tool.launch.models import Deployment, Registration
+from lti_tool.launch.registrations import Who, set_deployment_partner
+from lti_tool.partners import Partner
+
+PARTNER_KINDS = {"academy": "Academy partner", "hub": "Hub", "employer": "Employer"}
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+
+
+def create_partner(who: Who, *, slug: str, name: str, kind: str) -> Partner:
+    slug, name = (slug or "").strip().lower(), (name or "").strip()
+    if not SLUG.match(slug):
+        raise UserError("The short name (slug) must be 1-80 lower-case letters, digits or hyphens, e.g. "
+                        "'acme-academy'.")
+    if not name or len(name) > 200:
+        raise UserError("The partner's name is required (at most 200 characters).")
+    if kind not in PARTNER_KINDS:
+        raise UserError(f"The kind must be one of: {', '.join(PARTNER_KINDS)}.")
+    if db.session.scalar(select(Partner).where(Partner.slug == slug)) is not None:
+        raise UserError(f"A partner with the short name {slug!r} already exists.", status=409)
+    partner = Partner(slug=slug, name=name, kind=kind)
+    try:
+        with db.session.begin_nested():
+            db.session.add(partner)
+    except IntegrityError as exc:
+        raise UserError(f"A partner with the short name {slug!r} already exists.", status=409) from exc
+    who.record("partner.create", subject=partner, after={"slug": slug, "name": name, "kind": kind})
+    return partner
+
+
+def get_partner(partner_id: int) -> Partner:
+    partner = db.session.get(Partner, partner_id)
+    if partner is None:
+        raise NotFound("There is no such partner.")
+    return partner
+
+
+@bp.route("/partners", methods=["GET", "POST"])
+def partners() -> tuple[str, int] | Response:
+    error, status = None, 200
+    form = {k: request.form.get(k, "") for k in ("slug", "name", "kind")}
+    if request.method == "POST":
+        try:
+            create_partner(admin_who(), slug=form["slug"], name=form["name"], kind=form["kind"] or "academy")
+            db.session.commit()
+            return back_to("admin.partners", "partner-created")
+        except UserError as exc:
+            db.session.rollback()
+            error, status = exc.message, exc.status
+    deployments = list(db.session.scalars(select(Deployment).join(Registration)
+                                          .order_by(Registration.name, Deployment.deployment_id)))
+    return page("admin/partners.html", "partners", status=status, error=error, form=form, kinds=PARTNER_KINDS,
+                partners=all_partners(), deployments=deployments,
+                unassigned=[d for d in deployments if d.partner_id is None])
+
+
+@bp.route("/partners/<int:partner_id>/attach", methods=["POST"])
+def partner_attach(partner_id: int) -> Response:
+    partner = get_partner(partner_id)
+    raw = request.form.get("deployment_id", "")
+    if not raw.isdigit():
+        raise UserError("Choose a deployment to attach.")
+    set_deployment_partner(admin_who(), get_deployment(int(raw)), partner)
+    db.session.commit()
+    return back_to("admin.partners", "deployment-attached")
+
+
+@bp.route("/deployments/<int:dep_id>/detach", methods=["POST"])
+def deployment_detach(dep_id: int) -> Response:
+    set_deployment_partner(admin_who(), get_deployment(dep_id), None)
+    db.session.commit()
+    return back_to("admin.partners", "deployment-detached")

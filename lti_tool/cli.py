@@ -1,0 +1,65 @@
+"""`lti-tool`: the command line (Flask's, plus the tool's own groups)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from werkzeug.serving import run_simple
+
+from lti_tool import create_app
+from lti_tool.audit_cli import audit_cli
+from lti_tool.credentials.cli import credential_cli
+from lti_tool.grading.cli import grading_cli
+from lti_tool.housekeeping import housekeeping_cli
+from lti_tool.launch.cli import deployment_cli, keys_cli, registration_cli
+from lti_tool.partner_cli import partner_cli
+from lti_tool.portfolio.catalogue_cli import catalogue_cli
+from lti_tool.portfolio.sampling_cli import sampling_cli
+from lti_tool.staff_cli import staff_cli
+
+
+@click.command("serve", help="Run the tool (threaded development server) for the embedded setup.")
+@click.option("--host", default=None, help="Interface to listen on (default LTI_TOOL_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default LTI_TOOL_PORT or 5000).")
+@with_appcontext
+def serve(host: str | None, port: int | None) -> None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    host = host or app.config["HOST"]
+    port = port or app.config["PORT"]
+    click.echo(f"Accreditation tool on http://{host}:{port}/")
+    if app.config["DEMO_PLATFORM"]:
+        click.echo(f"Demo platform: {app.config['DEMO_BASE_URL']}/demo/")
+    if app.config["GRADING_WORKER_THREAD"]:
+        from lti_tool.grading.worker import start_background_worker
+
+        start_background_worker(app)
+        click.echo("Grade delivery runs in the background (LTI_TOOL_GRADING_THREAD=0 to use 'grading worker').")
+    # Not app.run(): Flask ignores it when called from its own command line (FLASK_RUN_FROM_CLI).
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _create_app() -> object:
+    # `lti-tool db ...` must run on a database that is behind: that is what it is for.
+    if sys.argv[1:2] == ["db"]:
+        return create_app({"SCHEMA_MODE": "skip"})
+    return create_app()
+
+
+cli = FlaskGroup(create_app=_create_app, add_default_commands=True, help=__doc__)
+for command in (serve, registration_cli, deployment_cli, keys_cli, catalogue_cli, partner_cli, credential_cli,
+                grading_cli, staff_cli, audit_cli, sampling_cli, housekeeping_cli):
+    cli.add_command(command)
+
+
+def register_cli(app: object) -> None:
+    """The same commands on the app itself, so `flask --app lti_tool` and test runners see them."""
+    for command in cli.commands.values():
+        app.cli.add_command(command)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    cli(prog_name="lti-tool")

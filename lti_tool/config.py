@@ -1,0 +1,166 @@
+"""Configuration from environment variables, with safe defaults for the embedded (SQLite) setup."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"Configuration error: {name} must be a whole number, got {raw!r}") from exc
+
+
+def _persistent_secret(path: Path, make: Any) -> str:
+    """Read a generated secret from a file, creating it (mode 0600) on first use.
+
+    Secrets must survive restarts (sessions, encrypted evidence) yet never live in git. Processes starting
+    at the same moment (gunicorn workers) must agree on one value: it is written whole to a temporary file
+    and linked into place, which fails if another process got there first; then theirs is read.
+    """
+    if not path.exists():
+        from lti_tool.files import create_exclusive
+
+        # Several workers may start at once: one creates the file, every one reads the same value.
+        create_exclusive(path, make().encode())
+    value = path.read_text().strip()
+    if not value:
+        raise SystemExit(f"Configuration error: {path} is empty (remove it to generate a new secret)")
+    return value
+
+
+def _normalise_db_url(url: str) -> str:
+    # Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts.
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config dict. `overrides` (tests) win over the environment."""
+    overrides = dict(overrides or {})
+    instance_dir = Path(overrides.get("INSTANCE_DIR") or os.environ.get("LTI_TOOL_INSTANCE_DIR")
+                        or PROJECT_ROOT / "instance")
+    db_url = (
+        overrides.get("SQLALCHEMY_DATABASE_URI")
+        or os.environ.get("LTI_TOOL_DATABASE_URL")
+        or os.environ.get("DATABASE_URL")
+        or f"sqlite:///{instance_dir / 'lti_tool.sqlite3'}"
+    )
+    config: dict[str, Any] = {
+        "INSTANCE_DIR": str(instance_dir),
+        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(db_url),
+        "KEYS_DIR": os.environ.get("LTI_TOOL_KEYS_DIR") or str(PROJECT_ROOT / "keys"),
+        "DEMO_PLATFORM": _env_bool("LTI_TOOL_DEMO_PLATFORM", False),
+        # Seconds of clock difference tolerated between the platform and us on iat/exp/nbf.
+        "LTI_CLOCK_SKEW": _env_int("LTI_TOOL_CLOCK_SKEW", 60),
+        "LTI_JWKS_CACHE_SECONDS": _env_int("LTI_TOOL_JWKS_CACHE_SECONDS", 3600),
+        # How long the last fetched platform JWKS may stand in while the platform's JWKS URL is down.
+        "LTI_JWKS_STALE_SECONDS": _env_int("LTI_TOOL_JWKS_STALE_SECONDS", 86400),
+        # How long a login's state/nonce stays usable: the user must come back from the LMS within it.
+        "LTI_LOGIN_TTL": _env_int("LTI_TOOL_LOGIN_TTL", 600),
+        "TRUST_PROXY": _env_int("LTI_TOOL_TRUST_PROXY", 0),
+        "PUBLIC_URL": os.environ.get("LTI_TOOL_PUBLIC_URL", "").rstrip("/"),
+        # Catalogue data files (one TOML file per certification) that `lti-tool catalogue import` reads.
+        "CATALOGUE_DIR": os.environ.get("LTI_TOOL_CATALOGUE_DIR") or str(PROJECT_ROOT / "config" / "catalogue"),
+        "EVIDENCE_DIR": os.environ.get("LTI_TOOL_EVIDENCE_DIR") or str(instance_dir / "evidence"),
+        # local: files under EVIDENCE_DIR; s3: objects in an S3-compatible bucket (credentials from the
+        # standard AWS environment variables, profile or instance role).
+        "EVIDENCE_STORAGE": os.environ.get("LTI_TOOL_EVIDENCE_STORAGE", "local").strip().lower() or "local",
+        "S3_BUCKET": os.environ.get("LTI_TOOL_S3_BUCKET", ""),
+        "S3_ENDPOINT_URL": os.environ.get("LTI_TOOL_S3_ENDPOINT_URL", ""),
+        "S3_REGION": os.environ.get("LTI_TOOL_S3_REGION", ""),
+        "S3_PREFIX": os.environ.get("LTI_TOOL_S3_PREFIX", ""),
+        "MAX_UPLOAD_MB": _env_int("LTI_TOOL_MAX_UPLOAD_MB", 25),
+        "HTTP_TIMEOUT": _env_int("LTI_TOOL_HTTP_TIMEOUT", 10),
+        # Dynamic registration with a platform on plain http or a loopback/link-local address (development
+        # and tests only: tokens travel in those requests, and the URLs come from whoever opens the page).
+        "REGISTRATION_ALLOW_LOCAL": _env_bool("LTI_TOOL_REGISTRATION_ALLOW_LOCAL", False),
+        # Content-Security-Policy: how long a process reuses the list of platform origins that may frame the
+        # tool, and extra origins allowed to frame it (e.g. "https://*.instructure.com": Canvas frames the tool
+        # from each school's own domain, which is neither its issuer nor its login URL).
+        "FRAME_ORIGINS_CACHE_SECONDS": _env_int("LTI_TOOL_FRAME_ORIGINS_CACHE_SECONDS", 60),
+        "FRAME_ANCESTORS_EXTRA": os.environ.get("LTI_TOOL_FRAME_ANCESTORS", "").replace(",", " ").split(),
+        # Per client IP on login/launch and on dynamic registration. The counters must be shared by every
+        # process: memory:// suits the one-process embedded setup, production uses redis://127.0.0.1:6379.
+        "RATE_LIMIT_ENABLED": _env_bool("LTI_TOOL_RATE_LIMIT_ENABLED", True),
+        "RATE_LIMIT_LAUNCH": os.environ.get("LTI_TOOL_RATE_LIMIT_LAUNCH") or "60/minute",
+        "RATE_LIMIT_REGISTER": os.environ.get("LTI_TOOL_RATE_LIMIT_REGISTER") or "10/minute",
+        "RATE_LIMIT_VERIFY": os.environ.get("LTI_TOOL_RATE_LIMIT_VERIFY") or "30/minute",
+        "RATE_LIMIT_STORAGE_URI": os.environ.get("LTI_TOOL_RATE_LIMIT_STORAGE_URI") or "memory://",
+        "RATE_LIMIT_KEY_PREFIX": os.environ.get("LTI_TOOL_RATE_LIMIT_KEY_PREFIX") or "lti-tool",
+        "HOST": os.environ.get("LTI_TOOL_HOST", "127.0.0.1"),
+        "PORT": _env_int("LTI_TOOL_PORT", 5000),
+        "SESSION_HOURS": _env_int("LTI_TOOL_SESSION_HOURS", 8),
+        "LOG_FORMAT": os.environ.get("LTI_TOOL_LOG_FORMAT", "text"),
+        # check: refuse a database behind the code; upgrade: migrate at start (embedded); create: tests
+        "SCHEMA_MODE": os.environ.get("LTI_TOOL_SCHEMA_MODE", "check"),
+        # Who signs the Open Badges credentials of awards (shown to employers and regulators).
+        "ISSUER_NAME": os.environ.get("LTI_TOOL_ISSUER_NAME", "Accreditation portfolio"),
+        # Days a learner has to appeal a not-yet-competent decision.
+        "APPEAL_DAYS": _env_int("LTI_TOOL_APPEAL_DAYS", 28),
+    }
+    config.update(overrides)
+    # The demo platform and the tool sit on different origins (127.0.0.1 vs localhost), as an LMS and
+    # a tool do, so the demo shows the tool as a third party in an iframe.
+    config.setdefault("DEMO_BASE_URL", (os.environ.get("LTI_TOOL_DEMO_BASE_URL")
+                                        or f"http://127.0.0.1:{config['PORT']}").rstrip("/"))
+    config.setdefault("DEMO_TOOL_URL", (config["PUBLIC_URL"] or f"http://localhost:{config['PORT']}").rstrip("/"))
+    config["MAX_CONTENT_LENGTH"] = (int(config["MAX_UPLOAD_MB"]) + 1) * 1024 * 1024
+    if "SECRET_KEY" not in config:
+        config["SECRET_KEY"] = os.environ.get("LTI_TOOL_SECRET_KEY") or _persistent_secret(
+            Path(config["INSTANCE_DIR"]) / "secret_key", lambda: secrets.token_urlsafe(48)
+        )
+    if "EVIDENCE_KEY" not in config:
+        from cryptography.fernet import Fernet
+
+        key_file = Path(config["INSTANCE_DIR"]) / "evidence_key"
+        if (config.get("EVIDENCE_STORAGE") == "s3" and not os.environ.get("LTI_TOOL_EVIDENCE_KEY")
+                and not key_file.exists()):
+            # A bucket is shared by every host: a key generated on one of them would make its uploads
+            # unreadable on the others.
+            raise SystemExit("Configuration error: with LTI_TOOL_EVIDENCE_STORAGE=s3 set LTI_TOOL_EVIDENCE_KEY, "
+                             "the same on every host (generate one with: python -c 'from cryptography.fernet "
+                             "import Fernet; print(Fernet.generate_key().decode())')")
+        config["EVIDENCE_KEY"] = os.environ.get("LTI_TOOL_EVIDENCE_KEY") or _persistent_secret(
+            key_file, lambda: Fernet.generate_key().decode()
+        )
+    if config["EVIDENCE_STORAGE"] not in ("local", "s3"):
+        raise SystemExit(f"Configuration error: LTI_TOOL_EVIDENCE_STORAGE must be local or s3, "
+                         f"got {config['EVIDENCE_STORAGE']!r}")
+    if config["EVIDENCE_STORAGE"] == "s3" and not config["S3_BUCKET"]:
+        raise SystemExit("Configuration error: LTI_TOOL_EVIDENCE_STORAGE=s3 needs LTI_TOOL_S3_BUCKET")
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"]))
+    return config
+
+
+def engine_options(db_url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options: a checked connection always; pool sizes for PostgreSQL.
+
+    Each web or worker process keeps its own pool: at most pool size + overflow connections each, so
+    processes x (LTI_TOOL_DB_POOL_SIZE + LTI_TOOL_DB_MAX_OVERFLOW) must stay under PostgreSQL's
+    max_connections (or a PgBouncer in front of it).
+    """
+    # Pre-ping: a connection dropped by the server (restart, failover, idle timeout) is replaced, not
+    # handed to a request.
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if db_url.startswith("postgresql"):
+        options["pool_size"] = _env_int("LTI_TOOL_DB_POOL_SIZE", 5)
+        options["max_overflow"] = _env_int("LTI_TOOL_DB_MAX_OVERFLOW", 10)
+    return options

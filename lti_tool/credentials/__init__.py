@@ -1,0 +1,6 @@
+"""Verifiable awards: Open Badges 3.0 credentials signed as VC-JWT, a revocation status list, public
+verification pages, learner downloads and a printable certificate.
+
+An employer or regulator checks an award without calling anyone: the signed credential names its issuer,
+the issuer's keys are published at stable URLs, and the status list says whether it was revoked.
+"""

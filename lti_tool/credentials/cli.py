@@ -1,0 +1,145 @@
+"""`lti-tool credential ...`: issue, revoke and verify award credentials; manage the issuer key."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from lti_tool.credentials import issuer, revocation
+from lti_tool.credentials.issuance import award_by_number, issue_for_award
+from lti_tool.credentials.verify import (
+    fetch_jwks,
+    http_status_fetcher,
+    local_status_fetcher,
+    verify_vc_jwt,
+)
+from lti_tool.db import db
+from lti_tool.errors import UserError
+from lti_tool.portfolio.assessment_models import Award
+
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+")
+
+
+def _award(number: str) -> Award:
+    award = award_by_number(number)
+    if award is None:
+        raise click.ClickException(f"No award with certificate number {number!r}.")
+    return award
+
+
+def _read_token(source: str) -> str:
+    if source == "-":
+        text = sys.stdin.read()
+    elif COMPACT_JWS.fullmatch(source.strip()):
+        text = source
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"Cannot read {source}: it is neither a readable file nor a compact JWT "
+                                       f"({exc.__class__.__name__}).") from exc
+    text = text.strip()
+    if text.startswith("{"):
+        raise click.ClickException("This is the readable credential JSON, which carries no signature. "
+                                   "Verify the signed .jwt file (or its text) instead.")
+    return text
+
+
+@click.group("credential", help="Signed award credentials (Open Badges 3.0): issue, revoke, verify.")
+def credential_cli() -> None:
+    pass
+
+
+@credential_cli.command("issue", help="Issue the signed credential of an award (does nothing if it exists).")
+@click.argument("number")
+@with_appcontext
+def issue(number: str) -> None:
+    award = _award(number)
+    try:
+        issued = issue_for_award(award)
+    except UserError as exc:
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(f"Credential {issued.credential_id} for certificate {award.certificate_number}.")
+
+
+@credential_cli.command("revoke", help="Revoke an award: final, audited, shown to everyone who verifies it.")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why (shown publicly on the verification page).")
+@with_appcontext
+def revoke(number: str, reason: str) -> None:
+    award = _award(number)
+    try:
+        revocation.revoke(award, reason, actor_label=f"cli:{getpass.getuser()}")
+    except UserError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(f"Revoked certificate {award.certificate_number}: {award.revocation_reason}")
+
+
+@credential_cli.command("verify", help="Verify a signed credential (a .jwt file, its text, or - for stdin). "
+                                      "Exits non-zero unless every check passes.")
+@click.argument("source")
+@click.option("--jwks", "jwks_url", default=None,
+              help="Issuer JWKS URL to check against (default: this tool's own issuer keys).")
+@with_appcontext
+def verify(source: str, jwks_url: str | None) -> None:
+    token = _read_token(source)
+    timeout = current_app.config["HTTP_TIMEOUT"]
+    if jwks_url:
+        try:
+            jwks = fetch_jwks(jwks_url, timeout)
+        except Exception as exc:  # network, HTTP or JSON errors all mean: no keys to check against
+            raise click.ClickException(f"Could not fetch the JWKS from {jwks_url}: {exc}") from exc
+    else:
+        jwks = issuer.issuer_jwks()
+    result = verify_vc_jwt(token, jwks, fetch_status_list=local_status_fetcher(http_status_fetcher(timeout)))
+    credential = result.credential or {}
+    if credential:
+        subject = credential.get("credentialSubject") or {}
+        click.echo(f"Credential: {credential.get('name', '(no name)')}")
+        if isinstance(subject, dict) and subject.get("licenseNumber"):
+            click.echo(f"Certificate number: {subject['licenseNumber']}")
+        click.echo(f"Valid from: {credential.get('validFrom')}")
+    for check in result.checks:
+        click.echo(f"  ok: {check}")
+    if not result.valid:
+        raise click.ClickException("NOT VALID\n" + "\n".join(f"  - {p}" for p in result.problems))
+    click.echo("VALID")
+
+
+@credential_cli.command("keys", help="List the issuer's signing keys (all stay published, for life).")
+@with_appcontext
+def keys() -> None:
+    found = issuer.issuer_key_store().active_keys()
+    if not found:
+        click.echo("No issuer key yet: one is created with the first credential.")
+    for i, key in enumerate(found):
+        click.echo(f"{issuer.key_url(key.kid)}\tcreated {key.created}\t{'signing' if i == len(found) - 1 else ''}")
+
+
+@credential_cli.command("rotate-key", help="Sign new credentials with a new issuer key; old keys stay published.")
+@with_appcontext
+def rotate_key() -> None:
+    key = issuer.issuer_key_store().rotate()
+    click.echo(f"New issuer signing key {issuer.key_url(key.kid)}")
+
+
+@credential_cli.command("show", help="Print the stored credential JSON of an award.")
+@click.argument("number")
+@with_appcontext
+def show(number: str) -> None:
+    from lti_tool.credentials.issuance import credential_for
+
+    issued = credential_for(_award(number))
+    if issued is None:
+        raise click.ClickException("No credential has been issued for this award yet (see 'credential issue').")
+    click.echo(json.dumps(issued.credential, indent=2, ensure_ascii=False))

@@ -1,0 +1,164 @@
+"""What an award's OpenBadgeCredential says: the achievement (certification), the subject, the results.
+
+Shape follows Open Badges 3.0 (context 3.0.3, VCDM 2.0). Choices worth knowing:
+- Our learning credit is 10 notional learning hours, not the semester credit hour OB's credit fields assume:
+  every credential says so in its description and in the achievement description.
+- ISCED 2011 level and ISCED-F 2013 field are Alignments (the OB way to point into an external framework);
+  the units and the competency framework are Alignments too. fieldOfStudy repeats the ISCED-F field in words.
+- The learner is a random urn:uuid (the JWT `sub`) plus a salted SHA-256 of their name (IdentityObject), so an
+  employer who knows the name can confirm it; no email, LMS user id or course data goes in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from flask import current_app
+
+from lti_tool.credentials import issuer, vc_jwt
+from lti_tool.portfolio.catalogue_models import HOURS_PER_CREDIT, Certification
+
+CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+CREDENTIAL_SCHEMA = {
+    "id": "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json",
+    "type": "1EdTechJsonSchemaValidator2019",
+}
+ISCED_URL = "https://uis.unesco.org/en/topic/international-standard-classification-education-isced"
+
+ISCED_LEVELS = {
+    "ED0": "Early childhood education", "ED1": "Primary education", "ED2": "Lower secondary education",
+    "ED3": "Upper secondary education", "ED4": "Post-secondary non-tertiary education",
+    "ED5": "Short-cycle tertiary education", "ED6": "Bachelor's or equivalent level",
+    "ED7": "Master's or equivalent level", "ED8": "Doctoral or equivalent level",
+}
+# Only the ISCED-F 2013 fields our certifications use are named; others show their code alone.
+ISCED_FIELDS = {
+    "0919": "Health not elsewhere classified",
+    "0988": "Inter-disciplinary programmes and qualifications involving health and welfare",
+    "0912": "Medicine", "0913": "Nursing and midwifery", "0916": "Pharmacy",
+}
+
+
+def credit_note() -> str:
+    return (f"Credits are learning credits: 1 credit = {HOURS_PER_CREDIT} notional learning hours (not a semester "
+            "or quarter credit hour). 1 notional learning hour = 1 CPD point = 1 CPE point.")
+
+
+def learner_name(user: Any) -> str:
+    """The name to print and publish. Never falls back to the email or the LMS user id."""
+    full = " ".join(p for p in (user.given_name, user.family_name) if p)
+    return (user.name or full).strip()
+
+
+def isced_level_label(code: str) -> str:
+    key = code.strip().upper()
+    key = f"ED{key}" if key.isdigit() else key  # the catalogue may say "5" or "ED5"
+    label = ISCED_LEVELS.get(key)
+    return f"ISCED 2011 level {key[-1]}: {label}" if label else f"ISCED 2011 level {code}"
+
+
+def isced_field_label(code: str) -> str:
+    label = ISCED_FIELDS.get(code)
+    return f"ISCED-F 2013 {code} {label}" if label else f"ISCED-F 2013 {code}"
+
+
+def _alignments(cert: Certification, achievement_id: str) -> list[dict[str, Any]]:
+    alignments = [
+        {"type": ["Alignment"], "targetName": isced_level_label(cert.isced_level), "targetCode": cert.isced_level,
+         "targetFramework": "ISCED 2011 (UNESCO)", "targetType": "ext:ISCEDLevel", "targetUrl": ISCED_URL},
+        {"type": ["Alignment"], "targetName": isced_field_label(cert.isced_field), "targetCode": cert.isced_field,
+         "targetFramework": "ISCED-F 2013 (UNESCO)", "targetType": "ext:ISCEDField", "targetUrl": ISCED_URL},
+    ]
+    if cert.framework:
+        alignments.append({"type": ["Alignment"], "targetName": cert.framework, "targetFramework": cert.framework,
+                           "targetType": "ext:CompetencyFramework", "targetUrl": f"{achievement_id}#framework",
+                           "targetDescription": "The competency framework the units are developed from."})
+    for unit in cert.units:
+        alignments.append({
+            "type": ["Alignment"], "targetName": unit.title, "targetCode": unit.code,
+            "targetFramework": f"{cert.code} v{cert.version} accredited units",
+            "targetType": "ext:AccreditedUnit", "targetUrl": f"{achievement_id}#unit-{unit.code}",
+            "targetDescription": f"{unit.credits} credits ({unit.credits * HOURS_PER_CREDIT} notional learning hours)",
+        })
+    return alignments
+
+
+def _criteria_narrative(cert: Certification) -> str:
+    units = "\n".join(f"- {u.code} {u.title} ({u.credits} credits)" for u in cert.units)
+    return ("A portfolio of workplace evidence, assessed against every assessment criterion of every unit below "
+            "and judged competent by an assessor; the decision was then confirmed by a two-step verification "
+            "(internal verification, then independent verification by a verifier independent of the training "
+            "partner).\n\nUnits:\n" + (units or "- (none listed)"))
+
+
+def achievement(cert: Certification) -> dict[str, Any]:
+    """The Achievement for a certification version (also served at its id URL)."""
+    achievement_id = issuer.achievement_url(cert.code, cert.version)
+    about = cert.description.strip() or f"{cert.title} ({cert.code}), a competence-based professional certification."
+    return {
+        "id": achievement_id,
+        "type": ["Achievement"],
+        "achievementType": "Certification",
+        "name": cert.title,
+        "description": f"{about}\n\n{credit_note()}",
+        "criteria": {"id": f"{achievement_id}#criteria", "narrative": _criteria_narrative(cert)},
+        "creditsAvailable": float(cert.credits),
+        "humanCode": cert.code,
+        "version": str(cert.version),
+        "fieldOfStudy": isced_field_label(cert.isced_field),
+        "inLanguage": "en",
+        "alignment": _alignments(cert, achievement_id),
+        "resultDescription": [
+            {"id": f"{achievement_id}#outcome", "type": ["ResultDescription"], "name": "Assessment outcome",
+             "resultType": "Status"},
+            {"id": f"{achievement_id}#cpd", "type": ["ResultDescription"],
+             "name": "CPD points (1 notional learning hour = 1 CPD point = 1 CPE point)",
+             "resultType": "ext:CPDPoints", "valueMin": "0", "valueMax": str(cert.cpd_points)},
+        ],
+    }
+
+
+def name_identity(name: str) -> dict[str, Any]:
+    """A salted SHA-256 of the learner's name: confirms a name someone already knows, reveals nothing else."""
+    salt = secrets.token_hex(8)
+    digest = hashlib.sha256((name + salt).encode()).hexdigest()
+    return {"type": "IdentityObject", "identityType": "name", "hashed": True, "identityHash": f"sha256${digest}",
+            "salt": salt}
+
+
+def award_credential(award: Any, *, credential_id: str, subject_id: str, name: str,
+                     status: dict[str, Any]) -> dict[str, Any]:
+    cert = award.portfolio.certification
+    valid_from = vc_jwt.format_datetime(dt.datetime.combine(award.awarded_on, dt.time.min, dt.UTC))
+    ach = achievement(cert)
+    subject: dict[str, Any] = {
+        "id": subject_id,
+        "type": ["AchievementSubject"],
+        "achievement": ach,
+        "creditsEarned": float(award.credits),
+        "licenseNumber": award.certificate_number,
+        "result": [
+            {"type": ["Result"], "resultDescription": f"{ach['id']}#outcome", "status": "Completed"},
+            {"type": ["Result"], "resultDescription": f"{ach['id']}#cpd", "value": str(award.cpd_points)},
+        ],
+    }
+    if name:
+        subject["identifier"] = [name_identity(name)]
+    return {
+        "@context": list(CONTEXT),
+        "id": credential_id,
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": f"{cert.title} ({cert.code})",
+        "description": (f"Certificate {award.certificate_number}: {cert.title} ({cert.code} version {cert.version}), "
+                        f"{award.credits} credits and {award.cpd_points} CPD points, awarded for life by "
+                        f"{current_app.config['ISSUER_NAME']}. {credit_note()}"),
+        "issuer": issuer.issuer_profile(),
+        "validFrom": valid_from,
+        "awardedDate": valid_from,
+        "credentialSubject": subject,
+        "credentialSchema": [dict(CREDENTIAL_SCHEMA)],
+        "credentialStatus": status,
+    }

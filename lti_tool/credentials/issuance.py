@@ -1,0 +1,87 @@
+"""Issuing the signed credential of an award: once, in the same transaction as the award.
+
+The award service creates the Award row, then moves the portfolio to 'awarded'; the workflow listener here
+issues the credential inside that transaction, so an award and its credential commit (or roll back) together.
+`issue_for_award` may also be called directly (or by `lti-tool credential issue`); it is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from lti_tool import audit
+from lti_tool.credentials import content, issuer, status_list, vc_jwt
+from lti_tool.credentials.models import IssuedCredential
+from lti_tool.db import db
+from lti_tool.errors import NotFound, UserError
+from lti_tool.portfolio import workflow
+from lti_tool.portfolio.assessment_models import Award
+
+log = logging.getLogger(__name__)
+
+
+def award_by_number(certificate_number: str) -> Award | None:
+    number = (certificate_number or "").strip()
+    if not number or len(number) > 40:
+        return None
+    return db.session.scalar(select(Award).where(Award.certificate_number == number))
+
+
+def get_award(certificate_number: str) -> Award:
+    award = award_by_number(certificate_number)
+    if award is None:
+        raise NotFound(f"No certificate with the number {certificate_number!r} was issued here.",
+                       hint="Check the number printed on the certificate, including letters, digits and dashes.")
+    return award
+
+
+def credential_for(award: Award) -> IssuedCredential | None:
+    return db.session.scalar(select(IssuedCredential).where(IssuedCredential.award_id == award.id))
+
+
+def issue_for_award(award: Award) -> IssuedCredential:
+    """The award's credential, signed and stored; the existing one if it was issued before. Caller commits."""
+    existing = credential_for(award)
+    if existing is not None:
+        return existing
+    if award.revoked_at is not None:
+        raise UserError("This award has been revoked; no credential is issued for it.", status=409)
+    name = content.learner_name(award.portfolio.user)
+    # A random placeholder slot, so concurrent issuers never wait on each other's unique (list, index) entry.
+    row = IssuedCredential(award_id=award.id, credential_id=f"urn:uuid:{uuid.uuid4()}",
+                           subject_id=f"urn:uuid:{uuid.uuid4()}", learner_name=name, status_list=0,
+                           status_index=-1 - secrets.randbelow(2**30))
+    db.session.add(row)
+    db.session.flush()  # the row id fixes the status list slot
+    row.status_list, row.status_index = status_list.slot_for(row.id)
+    credential = content.award_credential(award, credential_id=row.credential_id, subject_id=row.subject_id,
+                                          name=name, status=status_list.entry(row.status_list, row.status_index))
+    key = issuer.signing_key()
+    row.kid = issuer.key_url(key.kid)
+    row.credential = credential
+    row.jwt = vc_jwt.sign(credential, key, row.kid)
+    audit.record("credential.issued", subject=award, after={
+        "certificate_number": award.certificate_number, "credential_id": row.credential_id, "kid": row.kid,
+        "status_list": row.status_list, "status_index": row.status_index})
+    db.session.flush()
+    return row
+
+
+def _on_transition(portfolio: Any, from_state: str, to_state: str) -> None:
+    if to_state != workflow.AWARDED:
+        return
+    award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
+    if award is None:
+        # The award service must create the Award first; without it there is nothing to sign yet.
+        log.warning("portfolio %s awarded without an Award row: no credential issued", portfolio.id)
+        return
+    issue_for_award(award)
+
+
+def register_listener() -> None:
+    workflow.on_transition(_on_transition)

@@ -1,0 +1,132 @@
+"""Signed-in pages: a learner's certificates and downloads, and revocation by tool administrators."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import segno
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
+from sqlalchemy import select
+
+from lti_tool.auth import deny, login_required, require_session
+from lti_tool.credentials import access, content, issuer, revocation
+from lti_tool.credentials.issuance import credential_for, get_award, issue_for_award
+from lti_tool.credentials.models import IssuedCredential
+from lti_tool.db import db
+from lti_tool.errors import UserError
+from lti_tool.portfolio.assessment_models import Award
+from lti_tool.portfolio.catalogue_models import HOURS_PER_CREDIT
+from lti_tool.portfolio.models import Portfolio
+
+bp = Blueprint("credentials", __name__)
+ADMIN_LIST_LIMIT = 200
+
+
+def _award_for_download(number: str) -> tuple[Award, IssuedCredential]:
+    sess = require_session()
+    award = get_award(number)
+    if not access.can_download(sess, award):
+        raise deny("Only the learner who holds this certificate (and tool administrators) can download it.")
+    issued = credential_for(award)
+    if issued is None:
+        # Awards made before credentials existed get theirs on first download (idempotent, audited).
+        issued = issue_for_award(award)
+        db.session.commit()
+    return award, issued
+
+
+def _attachment(body: str, mimetype: str, filename: str) -> Response:
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def _file_stem(number: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in number)
+    return f"certificate-{safe}"
+
+
+@bp.route("/awards")
+@login_required
+def mine() -> str:
+    sess = require_session()
+    awards = list(db.session.scalars(select(Award).join(Portfolio, Portfolio.id == Award.portfolio_id)
+                                     .where(Portfolio.user_id == sess.user_id).order_by(Award.awarded_on.desc())))
+    return render_template("credentials/mine.html", awards=awards, sess=sess)
+
+
+@bp.route("/awards/<number>/credential.json")
+@login_required
+def download_json(number: str) -> Response:
+    award, issued = _award_for_download(number)
+    body = json.dumps(issued.credential, indent=2, ensure_ascii=False)
+    return _attachment(body, "application/json", _file_stem(award.certificate_number) + ".json")
+
+
+@bp.route("/awards/<number>/credential.jwt")
+@login_required
+def download_jwt(number: str) -> Response:
+    award, issued = _award_for_download(number)
+    return _attachment(issued.jwt, "application/jwt", _file_stem(award.certificate_number) + ".jwt")
+
+
+def qr_svg(url: str) -> Markup:
+    """An inline SVG QR code (segno escapes the title; the SVG is our own markup)."""
+    svg = segno.make(url, error="m").svg_inline(scale=4, border=2, title="QR code of the verification address")
+    return Markup(svg)
+
+
+@bp.route("/awards/<number>/certificate")
+@login_required
+def certificate(number: str) -> str:
+    award, issued = _award_for_download(number)
+    cert = award.portfolio.certification
+    verify_url = issuer.verify_url(award.certificate_number)
+    return render_template("credentials/certificate.html", award=award, cert=cert, issued=issued,
+                           learner_name=issued.learner_name or content.learner_name(award.portfolio.user),
+                           notional_hours=award.credits * HOURS_PER_CREDIT, verify_url=verify_url,
+                           qr=qr_svg(verify_url), credit_note=content.credit_note())
+
+
+def _require_admin() -> Any:
+    sess = require_session()
+    if not access.can_revoke(sess):
+        raise deny("Only tool administrators can manage certificates.")
+    return sess
+
+
+@bp.route("/admin/credentials")
+@login_required
+def admin_list() -> Any:
+    _require_admin()
+    number = (request.args.get("number") or "").strip()
+    if number:
+        return redirect(url_for("credentials.admin_award", number=number), code=303)
+    awards = list(db.session.scalars(select(Award).order_by(Award.id.desc()).limit(ADMIN_LIST_LIMIT)))
+    return render_template("credentials/admin_list.html", awards=awards, limit=ADMIN_LIST_LIMIT)
+
+
+@bp.route("/admin/credentials/<number>", methods=["GET", "POST"])
+@login_required
+def admin_award(number: str) -> Any:
+    sess = _require_admin()
+    award = get_award(number)
+    error = None
+    if request.method == "POST":
+        try:
+            revocation.revoke(award, request.form.get("reason"), actor=sess.user)
+        except UserError as exc:
+            db.session.rollback()
+            error = exc
+        else:
+            db.session.commit()
+            flash(f"Certificate {award.certificate_number} is revoked. Verifiers see it from now on.", "success")
+            return redirect(url_for("credentials.admin_award", number=award.certificate_number), code=303)
+    page = render_template("credentials/admin_award.html", award=award, issued=credential_for(award),
+                           learner_name=content.learner_name(award.portfolio.user),
+                           verify_url=issuer.verify_url(award.certificate_number), error=error,
+                           reason=request.form.get("reason", ""))
+    return (page, error.status) if error else page

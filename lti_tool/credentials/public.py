@@ -1,0 +1,104 @@
+"""Public endpoints, no login: certificate verification, the issuer profile and keys, status lists and
+achievement descriptions. Everything they show is public by design (see record.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from lti_tool.credentials import content, issuer, status_list
+from lti_tool.credentials.issuance import award_by_number
+from lti_tool.credentials.models import IssuedCredential
+from lti_tool.credentials.record import public_record
+from lti_tool.db import db
+from lti_tool.errors import NotFound
+from lti_tool.portfolio.catalogue_models import Certification
+
+bp = Blueprint("verify", __name__)
+
+UNKNOWN = "No certificate with this number was issued here."
+UNKNOWN_HINT = ("Check the number printed on the certificate (letters, digits and dashes). If it is right, the "
+                "certificate was not issued by this body: treat it as not verified.")
+
+
+def _json(body: Any, status: int = 200, max_age: int = 0) -> Response:
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age else "no-store"
+    # Verifiers on other sites (wallets, employer tools) read these documents from the browser.
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+@bp.route("/verify")
+def lookup() -> Any:
+    number = (request.args.get("number") or "").strip()
+    if number:
+        return redirect(url_for("verify.certificate", number=number), code=303)
+    return render_template("credentials/verify_lookup.html")
+
+
+@bp.route("/verify/<number>")
+def certificate(number: str) -> Any:
+    award = award_by_number(number)
+    if award is None:
+        resp = Response(render_template("credentials/verify_unknown.html", number=number[:80],
+                                        message=UNKNOWN, hint=UNKNOWN_HINT), status=404)
+    else:
+        resp = Response(render_template("credentials/verify.html", record=public_record(award)))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/verify/<number>.json")
+def certificate_json(number: str) -> Response:
+    award = award_by_number(number)
+    if award is None:
+        return _json({"certificate_number": number[:80], "status": "unknown", "message": UNKNOWN,
+                      "hint": UNKNOWN_HINT}, status=404)
+    return _json(public_record(award))
+
+
+@bp.route("/credentials/issuer")
+def issuer_profile() -> Response:
+    profile = {"@context": list(content.CONTEXT), **issuer.issuer_profile(),
+               "description": "Issuer of the signed Open Badges 3.0 credentials of awards made through this tool.",
+               # Not an OB 3.0 term: where verifiers find every key this issuer has ever signed with.
+               "jwks_uri": issuer.issuer_jwks_url()}
+    return _json(profile, max_age=3600)
+
+
+@bp.route("/credentials/issuer/jwks.json")
+def issuer_jwks() -> Response:
+    return _json(issuer.issuer_jwks(), max_age=300)
+
+
+@bp.route("/credentials/issuer/keys/<kid>")
+def issuer_key(kid: str) -> Response:
+    for key in issuer.issuer_key_store().active_keys():
+        if key.kid == kid:
+            return _json(issuer.public_jwk(key), max_age=3600)
+    raise NotFound("The issuer has no key with this id.")
+
+
+@bp.route("/credentials/status/<int:list_no>")
+def status(list_no: int) -> Response:
+    highest = db.session.scalar(select(func.max(IssuedCredential.status_list))) or 0
+    if not 1 <= list_no <= highest:
+        raise NotFound("There is no status list with this number.")
+    resp = Response(status_list.signed_status_list(list_no), mimetype="application/vc+jwt")
+    # Short: a revocation must reach verifiers quickly.
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+@bp.route("/credentials/achievements/<code>/v<int:version>")
+def achievement(code: str, version: int) -> Response:
+    cert = db.session.scalar(select(Certification).where(Certification.code == code,
+                                                         Certification.version == version))
+    if cert is None:
+        raise NotFound("There is no certification with this code and version.")
+    return _json({"@context": list(content.CONTEXT), **content.achievement(cert)}, max_age=3600)

@@ -1,0 +1,65 @@
+"""What anyone may learn about a certificate from its number: the one place that decides what is public.
+
+Only the learner's name and the award itself: no email, no LMS or platform ids, no course, partner or
+evidence data. The verification page and its JSON both render this dict and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from lti_tool.credentials import content, issuer
+from lti_tool.credentials.issuance import credential_for
+from lti_tool.credentials.verify import verify_here
+from lti_tool.portfolio.assessment_models import Award
+from lti_tool.portfolio.catalogue_models import HOURS_PER_CREDIT
+
+VALID = "valid"
+REVOKED = "revoked"
+NOT_VERIFIED = "not_verified"
+
+STATUS_TEXT = {
+    VALID: "Valid: this certificate was awarded and has not been revoked.",
+    REVOKED: "Revoked: this certificate is no longer valid.",
+    NOT_VERIFIED: "Could not be verified: see the problems below.",
+}
+
+
+def public_record(award: Award) -> dict[str, Any]:
+    cert = award.portfolio.certification
+    issued = credential_for(award)
+    if issued is not None:
+        result = verify_here(issued.jwt)
+        signature: dict[str, Any] = {"checked": True, **result.as_dict()}
+        name = issued.learner_name
+    else:
+        signature = {"checked": False, "valid": False, "revoked": False, "key": None, "checks": [],
+                     "problems": ["No signed credential is on record for this award yet."]}
+        name = content.learner_name(award.portfolio.user)
+    if award.revoked_at is not None:
+        status = REVOKED
+    elif issued is not None and not signature["valid"]:
+        status = NOT_VERIFIED
+    else:
+        status = VALID
+    return {
+        "certificate_number": award.certificate_number,
+        "status": status,
+        "status_text": STATUS_TEXT[status],
+        "learner_name": name or "(name not recorded)",
+        "certification": {"code": cert.code, "version": cert.version, "title": cert.title,
+                          "isced_level": content.isced_level_label(cert.isced_level),
+                          "isced_field": content.isced_field_label(cert.isced_field)},
+        "credits": award.credits,
+        "notional_hours": award.credits * HOURS_PER_CREDIT,
+        "cpd_points": award.cpd_points,
+        "credit_note": content.credit_note(),
+        "awarded_on": award.awarded_on.isoformat(),
+        "revoked_on": award.revoked_at.date().isoformat() if award.revoked_at else None,
+        "revocation_reason": award.revocation_reason if award.revoked_at else None,
+        "issuer": {"id": issuer.issuer_id(), "name": current_app.config["ISSUER_NAME"]},
+        "signature": signature,
+        "verify_url": issuer.verify_url(award.certificate_number),
+    }

@@ -1,0 +1,45 @@
+"""Revoking an award: a tool administrator's decision with a reason, audited, and visible to every verifier
+(the verification page and the status list read the Award's revocation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lti_tool import audit
+from lti_tool.db import utcnow
+from lti_tool.errors import UserError
+from lti_tool.portfolio.assessment_models import Award
+
+MIN_REASON = 10
+MAX_REASON = 2000
+
+
+class RevocationRefused(UserError):
+    status = 409
+    title = "Cannot revoke"
+
+
+def clean_reason(reason: str | None) -> str:
+    text = " ".join((reason or "").split())
+    if len(text) < MIN_REASON:
+        raise UserError(f"Give the reason for revoking (at least {MIN_REASON} characters): it is shown to anyone "
+                        "who checks the certificate and kept in the audit trail.", title="Reason needed")
+    if len(text) > MAX_REASON:
+        raise UserError(f"The reason is too long ({len(text)} characters; at most {MAX_REASON}).")
+    return text
+
+
+def revoke(award: Award, reason: str | None, *, actor: Any = None, actor_label: str = "") -> Award:
+    """Mark the award revoked now; the caller commits. Revocation is final."""
+    text = clean_reason(reason)
+    if award.revoked_at is not None:
+        raise RevocationRefused(f"Certificate {award.certificate_number} was already revoked on "
+                                f"{award.revoked_at:%Y-%m-%d}.")
+    award.revoked_at = utcnow()
+    award.revocation_reason = text
+    audit.record("award.revoked", actor=actor, actor_label=actor_label, role="tool_admin", subject=award,
+                 before={"revoked": False},
+                 after={"revoked": True, "certificate_number": award.certificate_number,
+                        "revoked_at": award.revoked_at.isoformat()},
+                 rationale=text)
+    return award

@@ -1,0 +1,65 @@
+"""What the demo platform records of the tool's calls: line items, scores, tokens, deep links."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lti_tool.db import JSONText, db, utcnow
+
+
+class DemoLineItem(db.Model):
+    __tablename__ = "demo_line_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    context_id: Mapped[str] = mapped_column(String(255), index=True)
+    label: Mapped[str] = mapped_column(String(500))
+    score_maximum: Mapped[float] = mapped_column()
+    resource_link_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    resource_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tag: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DemoScore(db.Model):
+    __tablename__ = "demo_score"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_item_id: Mapped[int] = mapped_column(ForeignKey("demo_line_item.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONText)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DemoAccessToken(db.Model):
+    __tablename__ = "demo_access_token"
+
+    token: Mapped[str] = mapped_column(String(100), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    scopes: Mapped[list[str]] = mapped_column(JSONText)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DemoDeepLink(db.Model):
+    __tablename__ = "demo_deep_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONText)
+    message: Mapped[str] = mapped_column(String(1000), default="")
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DemoOutage(db.Model):
+    """A simulated outage of the demo platform's services: the next `remaining` service calls get `status`."""
+
+    __tablename__ = "demo_outage"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[int] = mapped_column(default=503)
+    remaining: Mapped[int] = mapped_column(default=0)
+    retry_after: Mapped[int | None] = mapped_column(nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,114 @@
+"""`lti-tool grading`: list and retry grade jobs, and run the delivery worker."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import signal
+import threading
+from collections.abc import Iterator
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from lti_tool import audit
+from lti_tool.db import db
+from lti_tool.errors import UserError
+from lti_tool.grading.admin import list_jobs
+from lti_tool.grading.models import FAILED, JOB_STATUSES, GradeJob
+from lti_tool.grading.outbox import requeue
+from lti_tool.grading.worker import default_worker_id, run_worker
+
+
+@click.group("grading", help="Grade delivery to the LMS gradebooks (AGS).")
+def grading_cli() -> None:
+    pass
+
+
+def _when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"  # type: ignore[attr-defined]
+
+
+@grading_cli.command("jobs")
+@click.option("--status", type=click.Choice(JOB_STATUSES), default=None, help="Only jobs in this status.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@with_appcontext
+def jobs_command(status: str | None, limit: int) -> None:
+    jobs = list_jobs(status, limit)
+    if not jobs:
+        click.echo("No grade jobs" + (f" with status {status}." if status else "."))
+        return
+    for job in jobs:
+        click.echo(f"[{job.id}] {job.status:<11} {job.target:<7} state={job.state:<14} learner={job.lms_user_id} "
+                   f"link={job.resource_link.resource_link_id} attempts={job.attempts} "
+                   f"created={_when(job.created_at)} next={_when(job.next_attempt_at)}")
+        if job.last_error:
+            click.echo(f"     error: {job.last_error}")
+
+
+@grading_cli.command("retry")
+@click.argument("job_ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Retry every failed job.")
+@with_appcontext
+def retry_command(job_ids: tuple[int, ...], all_failed: bool) -> None:
+    if not job_ids and not all_failed:
+        raise click.UsageError("Give one or more JOB_IDs, or --all-failed.")
+    jobs = []
+    for job_id in job_ids:
+        job = db.session.get(GradeJob, job_id)
+        if job is None:
+            raise click.ClickException(f"No grade job {job_id}. See 'lti-tool grading jobs'.")
+        jobs.append(job)
+    if all_failed:
+        jobs.extend(db.session.scalars(select(GradeJob).where(GradeJob.status == FAILED).order_by(GradeJob.id)))
+    actor = f"cli:{getpass.getuser()}"
+    done = 0
+    for job in dict.fromkeys(jobs):
+        before = job.status
+        try:
+            requeue(job)
+        except UserError as exc:
+            if not all_failed or job.id in job_ids:
+                db.session.rollback()
+                raise click.ClickException(exc.message) from exc
+            click.echo(f"Skipped job {job.id}: {exc.message}")
+            continue
+        audit.record("grading.job_retried", actor_label=actor, role="tool_admin", subject=job,
+                     before={"status": before}, after={"status": job.status})
+        done += 1
+    db.session.commit()
+    click.echo(f"{done} job(s) queued for delivery again.")
+
+
+@grading_cli.command("worker")
+@click.option("--once", is_flag=True, help="Deliver the jobs that are due now, then exit (for cron).")
+@with_appcontext
+def worker_command(once: bool) -> None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker_id = default_worker_id()
+    stop = threading.Event()
+    with _stop_on_sigterm(stop):
+        if not once:
+            click.echo(f"Grade worker {worker_id} running; stop with Ctrl-C or SIGTERM. Jobs interrupted "
+                       "mid-delivery are delivered again once their lease runs out.")
+        try:
+            totals = run_worker(app, once=once, worker_id=worker_id, stop=stop)
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
+            return
+    click.echo(f"Delivered {totals['delivered']}, to retry later {totals['pending']}, failed {totals['failed']}.")
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (systemd, Docker, Kubernetes stopping the worker) finishes the job in hand, then stops."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,196 @@
+"""The instructor's view of a course: the LMS roster (NRPS) merged with each learner's portfolio.
+
+Learners who have not opened the tool yet are in the roster but have no portfolio; learners with a
+portfolio who have left the course are shown too, marked as no longer in the roster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+from flask import current_app
+from pylti1p3.exception import LtiException
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import joinedload
+
+from lti_tool.db import db
+from lti_tool.grading.models import MAIN, GradeJob
+from lti_tool.grading.services import fetch_members
+from lti_tool.launch import roles as lti_roles
+from lti_tool.launch.cache import cache_get, cache_set
+from lti_tool.launch.models import LtiContext, ResourceLink, ToolSession
+from lti_tool.portfolio import workflow as wf
+from lti_tool.portfolio.assessment_models import Award
+from lti_tool.portfolio.models import Portfolio, Submission
+
+log = logging.getLogger(__name__)
+PER_PAGE = 100
+
+
+def may_view_roster(sess: ToolSession) -> bool:
+    return lti_roles.is_instructor(sess.roles) and sess.context_id is not None
+
+
+@dataclass
+class RosterRow:
+    lms_user_id: str
+    name: str
+    email: str = ""
+    member_status: str = "Active"  # NRPS status: Active, Inactive, Deleted
+    in_roster: bool = True
+    portfolio: Portfolio | None = None
+    attempts: int = 0
+    award: Award | None = None
+    sync_status: str | None = None  # status of the learner's latest main-column grade job
+    sync_error: str = ""
+
+    @property
+    def state_label(self) -> str:
+        if self.portfolio is None:
+            return "Not started"
+        return wf.STATE_LABELS.get(self.portfolio.state, self.portfolio.state)
+
+    @property
+    def started_at(self) -> dt.datetime | None:
+        return self.portfolio.created_at if self.portfolio else None
+
+    @property
+    def changed_at(self) -> dt.datetime | None:
+        return self.portfolio.state_changed_at if self.portfolio else None
+
+
+@dataclass
+class Roster:
+    rows: list[RosterRow] = field(default_factory=list)  # this page's
+    notice: str = ""  # why the LMS roster is missing, if it is
+    total: int = 0  # learners on every page
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+
+class JobStatus(Protocol):
+    status: str
+    last_error: str
+
+
+def is_learner_member(member: dict[str, Any]) -> bool:
+    return lti_roles.is_learner([r for r in member.get("roles") or [] if isinstance(r, str)])
+
+
+def merge(members: list[dict[str, Any]], portfolios: list[Portfolio], *, attempts: dict[int, int],
+          awards: dict[int, Award], jobs: Mapping[int, JobStatus]) -> list[RosterRow]:
+    """One row per learner in the roster, plus owners of portfolios who are no longer in it. Plain: tested."""
+    rows = learner_rows(members, portfolios)
+    attach_progress(rows, attempts=attempts, awards=awards, jobs=jobs)
+    return rows
+
+
+def learner_rows(members: list[dict[str, Any]], portfolios: list[Portfolio]) -> list[RosterRow]:
+    """The rows of merge, in their order, without each portfolio's submissions, award and gradebook status."""
+    by_sub = {p.user.sub: p for p in portfolios}
+    rows: list[RosterRow] = []
+    seen: set[str] = set()
+    for member in members:
+        sub = str(member.get("user_id") or "")
+        if not sub or sub in seen or not is_learner_member(member):
+            continue
+        seen.add(sub)
+        name = (member.get("name") or " ".join(p for p in (member.get("given_name"), member.get("family_name"))
+                                                 if p) or member.get("email") or f"User {sub}")
+        rows.append(RosterRow(lms_user_id=sub, name=str(name), email=str(member.get("email") or ""),
+                              member_status=str(member.get("status") or "Active"), portfolio=by_sub.get(sub)))
+    for sub, portfolio in by_sub.items():
+        if sub not in seen:
+            rows.append(RosterRow(lms_user_id=sub, name=portfolio.user.display_name(), email=portfolio.user.email,
+                                  in_roster=False, portfolio=portfolio))
+    rows.sort(key=lambda r: (not r.in_roster, r.name.lower()))
+    return rows
+
+
+def attach_progress(rows: list[RosterRow], *, attempts: dict[int, int], awards: dict[int, Award],
+                    jobs: Mapping[int, JobStatus]) -> None:
+    for row in rows:
+        if row.portfolio is not None:
+            pid = row.portfolio.id
+            row.attempts = attempts.get(pid, 0)
+            row.award = awards.get(pid)
+            job = jobs.get(pid)
+            if job is not None:
+                row.sync_status, row.sync_error = job.status, job.last_error
+
+
+def course_members(context: LtiContext) -> tuple[list[dict[str, Any]], str]:
+    """The context's members from NRPS (cached briefly), and a notice for the instructor if unavailable."""
+    if not context.nrps_url:
+        return [], ("The LMS did not offer its course roster (Names and Role Provisioning) to the tool, so only "
+                    "learners who have opened the activity are listed.")
+    key = f"grading:roster:{context.id}"
+    cached = cache_get(key)
+    if cached is not None:
+        return cached, ""
+    try:
+        members = fetch_members(context.deployment.registration, context.nrps_url)
+    except (LtiException, requests.RequestException) as exc:
+        log.warning("roster of context %s unavailable: %s", context.id, exc)
+        return [], ("The LMS roster could not be fetched just now, so only learners who have opened the activity "
+                    "are listed. Reload the page in a minute.")
+    cache_set(key, members, current_app.config["GRADING_ROSTER_CACHE_SECONDS"])
+    return members, ""
+
+
+def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, per_page: int | None = None) -> Roster:
+    """One page of the course roster (PER_PAGE learners unless told; a number past the end gives the last).
+
+    Every learner's row is made to sort the roster by name (the LMS's members and the tool's portfolios, two
+    light queries' worth); submissions, awards and gradebook status are read for the page's learners only.
+    """
+    per_page = per_page or PER_PAGE
+    members, notice = course_members(context)
+    query = select(Portfolio).join(ResourceLink, Portfolio.resource_link_id == ResourceLink.id)
+    query = (query.where(Portfolio.resource_link_id == link.id) if link is not None
+             else query.where(ResourceLink.context_id == context.id))
+    # Each row names its learner: the users come with the portfolios (one query, not one per row).
+    portfolios = list(db.session.scalars(query.options(joinedload(Portfolio.user)).order_by(Portfolio.id)))
+    rows = learner_rows(members, portfolios)
+    page = min(max(1, page), max(1, math.ceil(len(rows) / per_page)))
+    shown = rows[(page - 1) * per_page:page * per_page]
+    ids = [r.portfolio.id for r in shown if r.portfolio is not None]
+    attempts: dict[int, int] = {}
+    awards: dict[int, Award] = {}
+    jobs: dict[int, JobStatus] = {}
+    if ids:
+        attempts = dict(db.session.execute(select(Submission.portfolio_id, func.count()).where(
+            Submission.portfolio_id.in_(ids)).group_by(Submission.portfolio_id)).all())
+        awards = {a.portfolio_id: a for a in db.session.scalars(select(Award).where(Award.portfolio_id.in_(ids)))}
+        jobs = {job.portfolio_id: job for job in db.session.execute(latest_main_jobs(ids))}
+    attach_progress(shown, attempts=attempts, awards=awards, jobs=jobs)
+    return Roster(shown, notice, total=len(rows), page=page, per_page=per_page)
+
+
+def latest_main_jobs(portfolio_ids: list[int]) -> Select[tuple[int, str, str]]:
+    """Each portfolio's latest gradebook job for the main column, as (portfolio_id, status, last_error): the
+    roster shows nothing else of it (its payloads are JSON, costly to read by the hundred)."""
+    latest = (select(GradeJob.portfolio_id, func.max(GradeJob.sequence).label("sequence"))
+              .where(GradeJob.portfolio_id.in_(portfolio_ids), GradeJob.target == MAIN)
+              .group_by(GradeJob.portfolio_id).subquery())
+    return (select(GradeJob.portfolio_id, GradeJob.status, GradeJob.last_error)
+            .join(latest, and_(GradeJob.portfolio_id == latest.c.portfolio_id,
+                               GradeJob.sequence == latest.c.sequence, GradeJob.target == MAIN)))

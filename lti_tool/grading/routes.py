@@ -1,0 +1,131 @@
+"""Instructor roster, deep linking, and the tool admin's grade delivery page. Thin: rules live in the modules."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from lti_tool import audit
+from lti_tool.auth import deny, login_required, require_session
+from lti_tool.db import db
+from lti_tool.errors import NotFound, UserError
+from lti_tool.grading import admin, deep_linking, roster
+from lti_tool.grading.models import JOB_STATUSES, GradeJob
+from lti_tool.grading.outbox import can_manage_line_items, can_post_scores, requeue
+from lti_tool.launch.models import ToolSession
+from lti_tool.paging import page_number
+from lti_tool.portfolio.catalogue import latest_certification
+from lti_tool.portfolio.placement import certification_code_for
+from lti_tool.security_headers import allow_form_target
+from lti_tool.staff import is_tool_admin
+
+bp = Blueprint("grading", __name__, url_prefix="/grading")
+
+
+@bp.route("/roster")
+@login_required
+def roster_page() -> str:
+    sess = require_session()
+    if not roster.may_view_roster(sess):
+        raise deny("The course roster is for the course's instructors.")
+    assert sess.context is not None
+    link = sess.resource_link
+    code = certification_code_for(link) if link is not None else None
+    return render_template(
+        "grading/roster.html", sess=sess, link=link, code=code,
+        certification=latest_certification(code) if code else None,
+        roster=roster.roster_for(sess.context, link, page_number()),
+        grade_sync=link is not None and can_post_scores(link),
+        credits_column=link is not None and can_manage_line_items(link),
+        is_admin=is_tool_admin(sess.user_id),
+    )
+
+
+@bp.route("/deep-link", methods=["GET", "POST"])
+@login_required
+def deep_link() -> str | Response:
+    sess = require_session()
+    # Who first: a learner is refused for their role, whatever kind of launch this was.
+    if not deep_linking.may_deep_link(sess):
+        raise deny("Only the course's instructors can add accreditation activities to a course.")
+    if sess.message_type != deep_linking.DEEP_LINKING_REQUEST:
+        raise UserError("This page answers a deep-linking request from your LMS, and this session did not start "
+                        "with one.", hint="In your course, choose 'add an activity' and pick this tool.")
+    kept = deep_linking.launch_settings(sess)
+    if not deep_linking.accepts_links(kept["settings"]):
+        raise UserError("Your LMS asked for content this tool does not provide (it offers LTI resource links).")
+    multiple = deep_linking.accepts_multiple(kept["settings"])
+    choices, from_offerings = deep_linking.offered_choices(sess.deployment.partner_id)
+    if request.method == "POST":
+        by_key = {c.key: c for c in choices}
+        picked = request.form.getlist("choice")
+        unknown = [k for k in picked if k not in by_key]
+        if unknown:
+            raise UserError("That choice is not one offered to your course. Reload the page and choose again.")
+        if not picked:
+            raise UserError("Choose at least one certification or unit to add.")
+        if len(picked) > 1 and not multiple:
+            raise UserError("Your LMS accepts one activity at a time: choose only one.")
+        chosen = [by_key[k] for k in dict.fromkeys(picked)]
+        return_url, token = deep_linking.response_jwt(sess, chosen, url_for("launch.launch", _external=True))
+        audit.record("deep_link.returned", actor=sess.user, role="instructor", subject_type="lti_deployment",
+                     subject_id=sess.deployment_id, after={"items": [c.key for c in chosen]})
+        db.session.commit()
+        allow_form_target(return_url)  # the page posts the signed response to the platform
+        return render_template("grading/deep_link_post.html", action=return_url, token=token, chosen=chosen)
+    return render_template("grading/deep_link.html", choices=choices, from_offerings=from_offerings,
+                           multiple=multiple)
+
+
+def _require_admin() -> None:
+    sess = require_session()
+    if not is_tool_admin(sess.user_id):
+        raise deny("Grade delivery is managed by tool administrators.")
+
+
+@bp.route("/jobs")
+@login_required
+def jobs_page() -> str:
+    _require_admin()
+    status = request.args.get("status") or None
+    if status is not None and status not in JOB_STATUSES:
+        raise UserError(f"Unknown status {status!r}; choose one of {', '.join(JOB_STATUSES)}.")
+    counts = dict(db.session.execute(select(GradeJob.status, func.count()).group_by(GradeJob.status)).all())
+    return render_template("grading/jobs.html", jobs=admin.list_jobs(status), status=status,
+                           counts=counts, statuses=JOB_STATUSES)
+
+
+@bp.route("/jobs/<int:job_id>/retry", methods=["POST"])
+@login_required
+def retry_job(job_id: int) -> Response:
+    _require_admin()
+    sess = require_session()
+    job = db.session.get(GradeJob, job_id)
+    if job is None:
+        raise NotFound(f"There is no grade job {job_id}.")
+    before = job.status
+    requeue(job)
+    audit.record("grading.job_retried", actor=sess.user, role="tool_admin", subject=job,
+                 before={"status": before}, after={"status": job.status})
+    db.session.commit()
+    flash(f"Job {job_id} will be delivered again shortly.", "info")
+    return redirect(url_for("grading.jobs_page", status=request.form.get("status") or None), code=303)
+
+
+def register_landings() -> None:
+    """Where a launch lands for deep linking (choose what to place) and for instructors (the roster)."""
+    from lti_tool.home import landing
+    from lti_tool.launch import roles as lti_roles
+
+    @landing(20)
+    def land_deep_linking(sess: ToolSession) -> Response | None:
+        if sess.message_type == "LtiDeepLinkingRequest":
+            return redirect(url_for("grading.deep_link"), code=303)
+        return None
+
+    @landing(40)
+    def land_instructor_roster(sess: ToolSession) -> Response | None:
+        if lti_roles.is_instructor(sess.roles) and sess.context_id is not None:
+            return redirect(url_for("grading.roster_page"), code=303)
+        return None

@@ -1,0 +1,101 @@
+"""What the LMS gradebook is told for each portfolio state, as AGS score and line item JSON.
+
+Plain functions: the rules are tested without HTTP. Moodle refuses (400) a score without userId, an
+ISO 8601 timestamp, activityProgress and gradingProgress, or with scoreGiven but no scoreMaximum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from lti_tool.portfolio import workflow as wf
+
+GRADE_MAXIMUM = 100
+MAIN_TAG = "accreditation"
+CREDITS_TAG = "credits"
+
+# Every state between submission and the final decision looks the same from the gradebook.
+IN_REVIEW = frozenset({wf.SUBMITTED, wf.ASSESSED, wf.VERIFICATION_1, wf.VERIFICATION_2, wf.SENT_BACK,
+                       wf.APPEALED})
+REPORTED_STATES = frozenset({wf.DRAFT, wf.REFERRED, wf.AWARDED}) | IN_REVIEW
+
+REFERRED_DEFAULT = "Referred: more evidence is needed. The assessor's feedback is in the portfolio."
+
+
+def iso_timestamp(moment: dt.datetime) -> str:
+    """ISO 8601 with an explicit UTC offset and microseconds (naive values are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def parse_timestamp(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def next_timestamp(now: dt.datetime, previous: str | None) -> str:
+    """`now`, or just after the previous score's timestamp if the clock has not moved past it.
+
+    Platforms keep the score with the latest timestamp, so two state changes in the same instant must
+    still carry increasing timestamps or the later one would be ignored.
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    if previous:
+        before = parse_timestamp(previous)
+        if now <= before:
+            now = before + dt.timedelta(microseconds=1)
+    return iso_timestamp(now)
+
+
+def score_payload(state: str, *, user_id: str, timestamp: str, feedback: str = "",
+                  certificate_number: str = "", credits: int | None = None, cpd_points: int | None = None
+                  ) -> dict[str, Any]:
+    """The main line item's score for a portfolio in `state`."""
+    score: dict[str, Any] = {"userId": user_id, "timestamp": timestamp}
+    if state == wf.DRAFT:
+        score.update(activityProgress="Started", gradingProgress="NotReady")
+    elif state in IN_REVIEW:
+        score.update(activityProgress="Submitted", gradingProgress="PendingManual")
+    elif state == wf.REFERRED:
+        score.update(activityProgress="InProgress", gradingProgress="PendingManual",
+                     comment=feedback.strip() or REFERRED_DEFAULT)
+    elif state == wf.AWARDED:
+        if not certificate_number:
+            raise ValueError("An awarded score needs the certificate number.")
+        comment = f"Awarded. Certificate number {certificate_number}."
+        if credits is not None:
+            comment += f" {credits} learning credits"
+            comment += f", {cpd_points} CPD points." if cpd_points is not None else "."
+        score.update(activityProgress="Completed", gradingProgress="FullyGraded", scoreGiven=GRADE_MAXIMUM,
+                     scoreMaximum=GRADE_MAXIMUM, comment=comment)
+    else:
+        raise ValueError(f"No gradebook score is defined for state {state!r}.")
+    return score
+
+
+def credits_payload(*, user_id: str, timestamp: str, credits_earned: int, credits_available: int,
+                    certificate_number: str, cpd_points: int | None = None) -> dict[str, Any]:
+    """The credits line item's score at award: credits earned out of the certification's credits."""
+    comment = f"{credits_earned} learning credits (certificate {certificate_number})"
+    if cpd_points is not None:
+        comment += f", {cpd_points} CPD points"
+    return {"userId": user_id, "timestamp": timestamp, "activityProgress": "Completed",
+            "gradingProgress": "FullyGraded", "scoreGiven": credits_earned, "scoreMaximum": credits_available,
+            "comment": comment + "."}
+
+
+def progress_of(payload: dict[str, Any]) -> tuple[Any, ...]:
+    """What a score says, without when: two scores with equal progress tell the gradebook nothing new."""
+    return tuple(payload.get(k) for k in ("activityProgress", "gradingProgress", "scoreGiven", "scoreMaximum",
+                                          "comment"))
+
+
+def main_line_item(code: str, title: str) -> dict[str, Any]:
+    return {"label": f"{title} ({code})", "scoreMaximum": GRADE_MAXIMUM, "resourceId": code, "tag": MAIN_TAG}
+
+
+def credits_line_item(code: str, credits_available: int) -> dict[str, Any]:
+    return {"label": f"{code} learning credits", "scoreMaximum": credits_available, "resourceId": code,
+            "tag": CREDITS_TAG}

@@ -1,0 +1,344 @@
+"""LTI Dynamic Registration 1.0 (1EdTech), the tool's side.
+
+An LMS admin pastes the tool's registration URL into the platform; the platform opens it with
+`openid_configuration` (where to read the platform's OpenID configuration) and `registration_token`.
+The tool reads and checks that configuration, posts its client registration to the platform's
+registration endpoint with the token as Bearer, and records the returned client_id and deployment_id
+as a Registration + Deployment. Registrations made this way stay inactive until a tool admin activates
+them, unless the URL carried a one-time invite from a tool admin.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from flask import current_app
+
+from lti_tool.errors import UserError
+from lti_tool.launch.claim_checks import contains_nul
+from lti_tool.launch.invites import RegistrationInvite, consume_invite
+from lti_tool.launch.models import Registration
+from lti_tool.launch.registrations import RegistrationError, Who, create_registration
+from lti_tool.launch.tool_urls import TOOL_CLAIMS, TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCOPES, ToolUrls
+
+log = logging.getLogger(__name__)
+
+PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+RESOURCE_LINK = "LtiResourceLinkRequest"
+DEEP_LINKING = "LtiDeepLinkingRequest"
+MAX_BODY_BYTES = 512 * 1024
+MAX_URL_CHARS = 1000  # the registration's URL columns
+REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
+RESTART_HINT = ("Start the registration again from the LMS (a registration token is valid once, for a "
+                "limited time). If it keeps failing, register the tool manually: see the tool's configuration "
+                "page.")
+
+
+class DynamicRegistrationError(UserError):
+    title = "The tool could not be registered"
+
+    def __init__(self, message: str, *, status: int = 400, hint: str | None = RESTART_HINT) -> None:
+        super().__init__(message, status=status, hint=hint)
+
+
+@dataclass(frozen=True)
+class PlatformConfiguration:
+    url: str
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    registration_endpoint: str
+    authorization_server: str | None = None
+    product_family_code: str = ""
+    version: str = ""
+    scopes_supported: tuple[str, ...] | None = None
+    messages_supported: frozenset[str] | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.issuer).netloc
+
+    def display_name(self) -> str:
+        family = (self.product_family_code or "LMS").capitalize()
+        return f"{family} ({self.host})"
+
+
+# --- URLs -----------------------------------------------------------------------------------------
+
+def _allow_local() -> bool:
+    return bool(current_app.config.get("REGISTRATION_ALLOW_LOCAL"))
+
+
+def check_platform_url(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DynamicRegistrationError(f"The platform gave no {what}.")
+    if len(value.strip()) > MAX_URL_CHARS or "\x00" in value:
+        raise DynamicRegistrationError(f"The platform's {what} is longer than {MAX_URL_CHARS} characters or "
+                                       "contains a NUL character.")
+    schemes = ("https", "http") if _allow_local() else ("https",)
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError as exc:
+        raise DynamicRegistrationError(f"The platform's {what} {value!r:.200} is not a valid URL.") from exc
+    if parts.scheme not in schemes or not parts.hostname:
+        raise DynamicRegistrationError(f"The platform's {what} {value!r:.200} is not an {' or '.join(schemes)} URL.")
+    if parts.username or parts.password:
+        raise DynamicRegistrationError(f"The platform's {what} must not contain credentials.")
+    return value.strip()
+
+
+def check_reachable_host(url: str, what: str) -> None:
+    """Before the tool sends anything: refuse addresses that are this machine or its cloud metadata service.
+
+    Anyone can open the registration page with any URL; without this it would make the tool call its own
+    loopback services. Private networks stay allowed (an on-premises LMS is often on one).
+    """
+    if _allow_local():
+        return
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise DynamicRegistrationError(f"The platform's {what} host {parts.hostname!r} could not be reached "
+                                       "(its name does not resolve).") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if (address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast
+                or address.is_reserved):
+            raise DynamicRegistrationError(f"The platform's {what} points to a local address ({address}); the "
+                                           "tool does not register platforms there.")
+
+
+def issuer_matches(issuer: str, config_url: str) -> bool:
+    """The configuration must come from the issuer's own site: same scheme and host (and port), and its
+    URL must start with the issuer, path segment by path segment (https://x/moodle is not https://x/moodle2)."""
+    iss, url = urlsplit(issuer), urlsplit(config_url)
+    if iss.scheme.lower() != url.scheme.lower() or iss.netloc.lower() != url.netloc.lower():
+        return False
+    if iss.query or iss.fragment:
+        return False
+    prefix = iss.path.rstrip("/")
+    return url.path == prefix or url.path.startswith(prefix + "/")
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+def _read_body(resp: requests.Response, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body, and whether there was more."""
+    body = b""
+    for chunk in resp.iter_content(65536):
+        body += chunk
+        if len(body) > limit:
+            return body[:limit], True
+    return body, False
+
+
+def _read_json(resp: requests.Response, what: str, url: str) -> Any:
+    body, truncated = _read_body(resp, MAX_BODY_BYTES)
+    if truncated:
+        raise DynamicRegistrationError(f"The {what} at {url} is larger than the tool accepts.")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise DynamicRegistrationError(f"The {what} at {url} is not JSON (content type "
+                                       f"{resp.headers.get('Content-Type', 'unknown')!r}).") from exc
+    if contains_nul(data):
+        raise DynamicRegistrationError(f"The {what} at {url} contains NUL characters or is nested too deeply.")
+    return data
+
+
+def _platform_message(resp: requests.Response) -> str:
+    """What the platform said when it refused: an OAuth error, a message field, or the start of its text."""
+    text = _read_body(resp, 4096)[0].decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        parts = [str(data[k]) for k in ("error", "error_description", "message", "errors") if data.get(k)]
+        if parts:
+            return ": ".join(parts)[:500]
+    return " ".join(text.split())[:500] or "(no message)"
+
+
+def fetch_platform_configuration(url: str, registration_token: str | None) -> PlatformConfiguration:
+    url = check_platform_url(url, "openid_configuration URL")
+    check_reachable_host(url, "openid_configuration URL")
+    headers = {"Accept": "application/json"}
+    if registration_token:
+        # Canvas wants the token on this request too; other platforms ignore it.
+        headers["Authorization"] = f"Bearer {registration_token}"
+    try:
+        resp = requests.get(url, headers=headers, timeout=current_app.config["HTTP_TIMEOUT"],
+                            allow_redirects=False, stream=True)
+    except requests.RequestException as exc:
+        raise DynamicRegistrationError(f"The platform's OpenID configuration at {url} could not be reached "
+                                       f"({exc.__class__.__name__}).") from exc
+    with resp:
+        if resp.status_code != 200:
+            raise DynamicRegistrationError(f"The platform's OpenID configuration at {url} answered HTTP "
+                                           f"{resp.status_code}: {_platform_message(resp)}")
+        data = _read_json(resp, "OpenID configuration", url)
+    return parse_platform_configuration(url, data)
+
+
+def parse_platform_configuration(url: str, data: Any) -> PlatformConfiguration:
+    if not isinstance(data, dict):
+        raise DynamicRegistrationError(f"The OpenID configuration at {url} is not a JSON object.")
+    issuer = check_platform_url(data.get("issuer"), "issuer")
+    if not issuer_matches(issuer, url):
+        raise DynamicRegistrationError(
+            f"The OpenID configuration at {url} names the issuer {issuer!r}, which is not the site it came "
+            "from. The tool accepts a platform's configuration only from under its own issuer URL.",
+            hint="Check the platform's public address (for Moodle, $CFG->wwwroot) matches the address you use.")
+    missing = [name for name in REQUIRED_ENDPOINTS if not data.get(name)]
+    if missing:
+        raise DynamicRegistrationError(f"The platform's OpenID configuration lacks {', '.join(missing)}.",
+                                       hint="This platform does not seem to support LTI Dynamic Registration; "
+                                            "register the tool manually (see the tool's configuration page).")
+    endpoints = {name: check_platform_url(data[name], name) for name in REQUIRED_ENDPOINTS}
+    lti = data.get(PLATFORM_CONFIG)
+    if not isinstance(lti, dict):
+        raise DynamicRegistrationError(
+            f"The platform's OpenID configuration has no LTI platform configuration ({PLATFORM_CONFIG}).",
+            hint="This is not an LTI 1.3 platform configuration; register the tool manually instead.")
+    scopes = data.get("scopes_supported")
+    return PlatformConfiguration(
+        url=url, issuer=issuer, **endpoints,
+        authorization_server=data.get("authorization_server") if isinstance(data.get("authorization_server"),
+                                                                              str) else None,
+        product_family_code=str(lti.get("product_family_code") or "")[:60],
+        version=str(lti.get("version") or "")[:60],
+        scopes_supported=tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else None,
+        messages_supported=_messages_supported(lti.get("messages_supported")), raw=data,
+    )
+
+
+def _messages_supported(value: Any) -> frozenset[str] | None:
+    """Message types, given as objects ({"type": ...}, the spec) or as plain strings (Moodle)."""
+    if not isinstance(value, list):
+        return None
+    types = [m.get("type") if isinstance(m, dict) else m for m in value]
+    return frozenset(t for t in types if isinstance(t, str))
+
+
+# --- the client registration the tool sends ------------------------------------------------------
+
+def client_registration(platform: PlatformConfiguration, urls: ToolUrls) -> dict[str, Any]:
+    scopes = [s for s in TOOL_SCOPES if platform.scopes_supported is None or s in platform.scopes_supported]
+    canvas = platform.product_family_code == "canvas"
+    messages: list[dict[str, Any]] = [{"type": RESOURCE_LINK, "target_link_uri": urls.launch, "label": TOOL_NAME}]
+    if platform.messages_supported is None or DEEP_LINKING in platform.messages_supported:
+        messages.append({"type": DEEP_LINKING, "target_link_uri": urls.deep_link,
+                         "label": "Add an accreditation portfolio"})
+    if canvas:
+        messages[0]["placements"] = ["course_navigation"]
+        if len(messages) > 1:
+            messages[1]["placements"] = ["assignment_selection", "link_selection"]
+    tool_config: dict[str, Any] = {
+        "domain": urls.domain,
+        "description": TOOL_DESCRIPTION,
+        "target_link_uri": urls.launch,
+        "claims": list(TOOL_CLAIMS),
+        "messages": messages,
+    }
+    if canvas:
+        tool_config["https://canvas.instructure.com/lti/privacy_level"] = "public"
+    return {
+        "application_type": "web",
+        "response_types": ["id_token"],
+        "grant_types": ["implicit", "client_credentials"],
+        "initiate_login_uri": urls.login,
+        "redirect_uris": urls.redirect_uris,
+        "client_name": TOOL_NAME,
+        "jwks_uri": urls.jwks,
+        "logo_uri": urls.logo,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": " ".join(scopes),
+        TOOL_CONFIG: tool_config,
+    }
+
+
+@dataclass(frozen=True)
+class PlatformAnswer:
+    client_id: str
+    deployment_id: str | None
+    raw: dict[str, Any]
+
+
+def post_registration(platform: PlatformConfiguration, payload: dict[str, Any],
+                      registration_token: str | None) -> PlatformAnswer:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if registration_token:
+        headers["Authorization"] = f"Bearer {registration_token}"
+    url = platform.registration_endpoint
+    check_reachable_host(url, "registration endpoint")
+    try:
+        resp = requests.post(url, data=json.dumps(payload), headers=headers, allow_redirects=False, stream=True,
+                             timeout=current_app.config["HTTP_TIMEOUT"])
+    except requests.RequestException as exc:
+        raise DynamicRegistrationError(f"The platform's registration endpoint {url} could not be reached "
+                                       f"({exc.__class__.__name__}).") from exc
+    with resp:
+        if resp.status_code not in (200, 201):
+            raise DynamicRegistrationError(
+                f"The platform refused the registration (HTTP {resp.status_code}): {_platform_message(resp)}")
+        data = _read_json(resp, "registration response", url)
+    return parse_registration_answer(data)
+
+
+def parse_registration_answer(data: Any) -> PlatformAnswer:
+    if not isinstance(data, dict):
+        raise DynamicRegistrationError("The platform's registration response is not a JSON object.")
+    client_id = data.get("client_id")
+    if isinstance(client_id, int) and not isinstance(client_id, bool):  # JSON true is no client_id
+        client_id = str(client_id)
+    if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 255:
+        raise DynamicRegistrationError("The platform's registration response has no usable client_id.")
+    tool_config = data.get(TOOL_CONFIG)
+    deployment_id = tool_config.get("deployment_id") if isinstance(tool_config, dict) else None
+    if isinstance(deployment_id, int) and not isinstance(deployment_id, bool):
+        deployment_id = str(deployment_id)
+    if not isinstance(deployment_id, str) or not deployment_id.strip() or len(deployment_id) > 255:
+        deployment_id = None
+    return PlatformAnswer(client_id=client_id.strip(), deployment_id=deployment_id, raw=data)
+
+
+# --- the whole exchange --------------------------------------------------------------------------
+
+def register_platform(platform: PlatformConfiguration, registration_token: str | None, urls: ToolUrls,
+                      invite: RegistrationInvite | None) -> Registration:
+    """Post the registration and record it, in the caller's transaction (the caller commits)."""
+    answer = post_registration(platform, client_registration(platform, urls), registration_token)
+    who = Who(label=f"dynamic registration from {platform.issuer}"[:300])
+    partner = invite.partner if invite is not None else None
+    try:
+        reg = create_registration(
+            who, issuer=platform.issuer, client_id=answer.client_id, name=platform.display_name(),
+            login_url=platform.authorization_endpoint, token_url=platform.token_endpoint,
+            jwks_url=platform.jwks_uri, audience=platform.authorization_server,
+            deployment_ids=[answer.deployment_id] if answer.deployment_id else [],
+            active=invite is not None, partner=partner, action="registration.dynamic")
+    except RegistrationError as exc:
+        raise DynamicRegistrationError(
+            f"{exc.message} The platform has just registered the tool again under that client ID.",
+            status=exc.status,
+            hint="Remove the new duplicate tool in the LMS, or ask the tool administrator to remove the old "
+                 "registration first and register again.") from exc
+    if invite is not None:
+        consume_invite(invite, reg.id)
+        who.record("invite.use", subject=invite, after={"registration": reg.id})
+    log.info("dynamic registration: issuer=%s client_id=%s deployment=%s active=%s", reg.issuer, reg.client_id,
+             answer.deployment_id, reg.active)
+    return reg

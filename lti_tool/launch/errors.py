@@ -1,0 +1,43 @@
+"""Launch failures, each with the status a platform or person should see and a hint for the LMS admin."""
+
+from __future__ import annotations
+
+from lti_tool.errors import UserError
+
+ADMIN_HINT = ("If this keeps happening, ask your LMS administrator to check the tool registration: "
+              "issuer, client ID, deployment ID and the platform keyset (JWKS) URL.")
+
+
+class LaunchError(UserError):
+    title = "The launch could not be completed"
+
+    def __init__(self, message: str, *, status: int = 400, hint: str | None = ADMIN_HINT) -> None:
+        super().__init__(message, status=status, hint=hint)
+
+
+class SessionExpiredLaunch(LaunchError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=401, hint=(
+            "Go back to your course and open the activity again. If your browser blocks cookies for "
+            "embedded content, use 'open in a new window'."))
+
+
+class CookiesBlocked(LaunchError):
+    """The browser did not return the login cookie (third-party cookies blocked in the LMS iframe)."""
+
+    action_label = "Open in a new window"
+
+    def __init__(self, relaunch_url: str | None) -> None:
+        super().__init__(
+            "Your browser blocked the cookie this launch needs inside the course page.", status=401,
+            hint=("Open the activity in a new window (the button does it), or allow cookies for this site. "
+                  "Your work is kept either way."))
+        self.action_url = relaunch_url
+
+
+class StorageCheckNeeded(Exception):
+    """The login used the platform's postMessage storage: the browser must prove it holds the value."""
+
+    def __init__(self, storage: dict) -> None:
+        super().__init__("client-side state check needed")
+        self.storage = storage

@@ -1,0 +1,288 @@
+"""pylti1p3's OIDC login and message launch, wrapped to close the gaps listed in DESIGN.md.
+
+- each login's state, with its nonce, is single-use, kept in the shared database cache (not the Flask
+  session);
+- the nonce in the id_token must be the one issued for that login's state;
+- `aud` must contain our client_id, and `azp` must name it when `aud` has several values;
+- exp/iat/nbf are checked with a small configurable leeway, and RS256 is the only algorithm;
+- an unknown `kid` triggers one re-fetch of the platform's JWKS;
+- the deployment must be registered and active.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from flask import current_app
+from pylti1p3.contrib.flask import FlaskCookieService, FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
+from pylti1p3.exception import LtiException
+from pylti1p3.launch_data_storage.base import LaunchDataStorage
+from pylti1p3.session import SessionService
+
+from lti_tool.launch.cache import cache_consume, cache_get, cache_set
+from lti_tool.launch.claim_checks import MAX_ID_TOKEN_CHARS, check_claim_shapes, check_token_parts
+from lti_tool.launch.errors import CookiesBlocked, LaunchError, SessionExpiredLaunch, StorageCheckNeeded
+from lti_tool.launch.models import Deployment, Registration
+from lti_tool.launch.platform_keys import find_platform_key, public_key
+from lti_tool.launch.tool_config import DbToolConf, find_deployment_row, find_registration_row, to_pylti_registration
+
+ALLOWED_ALGORITHMS = ("RS256",)
+# Login parameters kept with the state, to offer 'open in a new window' when the cookie is blocked.
+LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id", "lti_deployment_id")
+
+
+def storage_key(state: str) -> str:
+    return "state_" + state
+
+
+def relaunch_url(login: dict[str, str]) -> str:
+    from flask import url_for
+
+    return url_for("launch.login", **login, lti1p3_new_window="1")
+
+
+MAX_STATE_CHARS = 200  # ours are 42 characters; the cache key column holds 255
+MAX_ID_TOKEN_AGE = 3600  # seconds: an id_token is a one-shot message, not a credential
+
+
+class DbLaunchDataStorage(LaunchDataStorage[Any]):
+    """pylti1p3 storage on the shared cache table; no session cookie is needed to find values.
+
+    Writes join the request's transaction: the login and launch routes commit once, at their end.
+    """
+
+    _session_cookie_name = None  # type: ignore[assignment]
+
+    def can_set_keys_expiration(self) -> bool:
+        return True
+
+    def get_value(self, key: str) -> Any:
+        return cache_get(self._prepare_key(key))
+
+    def set_value(self, key: str, value: Any, exp: int | None = None) -> None:
+        cache_set(self._prepare_key(key), value, exp or current_app.config["LTI_LOGIN_TTL"], commit=False)
+
+    def check_value(self, key: str) -> bool:
+        return cache_get(self._prepare_key(key)) is not None
+
+    def consume(self, key: str) -> Any:
+        return cache_consume(self._prepare_key(key), commit=False)
+
+
+class DbSessionService(SessionService):
+    data_storage: DbLaunchDataStorage
+
+    def __init__(self, request: FlaskRequest) -> None:
+        self.data_storage = DbLaunchDataStorage()
+        self.data_storage.set_request(request)
+        self._launch_data_lifetime = current_app.config["LTI_LOGIN_TTL"]
+
+    def save_nonce(self, nonce: str) -> None:
+        """Nothing to store: the nonce is kept with its login's state (ToolOIDCLogin puts it in the state's
+        params), and a launch consumes that record, so each nonce is accepted once, for its own login only."""
+
+    def check_nonce(self, nonce: str) -> bool:
+        raise NotImplementedError("nonces are checked with their login's state: see validate_nonce")
+
+    def consume_state_params(self, state: str) -> dict[str, Any] | None:
+        return self.data_storage.consume(self._get_key(state))
+
+
+def _services() -> tuple[FlaskRequest, DbToolConf, DbSessionService, FlaskCookieService]:
+    request = FlaskRequest()
+    return request, DbToolConf(), DbSessionService(request), FlaskCookieService(request)
+
+
+class ToolOIDCLogin(FlaskOIDCLogin):
+    def __init__(self) -> None:
+        request, conf, session_service, cookies = _services()
+        super().__init__(request, conf, session_service=session_service, cookie_service=cookies)
+        self._state_params = {}
+
+    def _generate_nonce(self) -> str:
+        # Remember which nonce belongs to which state, so the launch can check they match.
+        nonce = super()._generate_nonce()
+        self._state_params = {**self._state_params, "nonce": nonce}
+        return nonce
+
+
+class ToolMessageLaunch(FlaskMessageLaunch):
+    registration_row: Registration | None = None
+    deployment_row: Deployment | None = None
+
+    def __init__(self) -> None:
+        request, conf, session_service, cookies = _services()
+        super().__init__(request, conf, session_service=session_service, cookie_service=cookies)
+
+    # --- order: cheap checks, then signature, then everything else, and only then consume the single-use
+    # values (consumed in the launch's transaction: a concurrent replay waits for it, then finds them gone) ---
+    def validate(self) -> ToolMessageLaunch:
+        if self._restored:
+            raise LtiException("Can't validate restored launch")
+        self._validated = True
+        try:
+            self.validate_state()
+            self.validate_jwt_format()
+            self.validate_header()
+            self.validate_registration()
+            self.validate_jwt_signature()
+            self.validate_deployment()
+            self.validate_message()
+            self.validate_nonce()
+            self.save_launch_data()
+        except Exception:
+            self._validated = False
+            raise
+        return self
+
+    def validate_state(self) -> ToolMessageLaunch:
+        """The state must come back from this browser: by our cookie, or (where the platform offers LTI
+        client-side postMessage storage) by the value the login page stored with the platform."""
+        state = self._get_request_param("state")
+        if not state:
+            raise LaunchError("The launch has no 'state' parameter.")
+        if len(state) > MAX_STATE_CHARS or "\x00" in state:
+            raise SessionExpiredLaunch("The launch's 'state' is not one the tool issued.")
+        if not self._get_request_param("id_token"):
+            raise LaunchError("The launch has no 'id_token'.")
+        if self._cookie_service.get_cookie(state) == state:
+            return self
+        params = self._session_service.get_state_params(state) or {}
+        storage = params.get("storage")
+        if storage:
+            proof = self._get_request_param("lti_storage_proof")
+            if not proof:
+                raise StorageCheckNeeded({**storage, "key": storage_key(state)})
+            if hmac.compare_digest(str(proof), str(storage["secret"])):
+                return self
+            raise LaunchError("The value kept by the platform for this login does not match.", status=401)
+        if params.get("login"):
+            raise CookiesBlocked(relaunch_url(params["login"]))
+        raise SessionExpiredLaunch("This login was already used or has expired.")
+
+    def validate_jwt_format(self) -> ToolMessageLaunch:
+        if len(self._get_id_token()) > MAX_ID_TOKEN_CHARS:
+            raise LaunchError("The id_token is larger than the tool accepts.", status=413)
+        try:
+            super().validate_jwt_format()
+        except LtiException as exc:
+            raise LaunchError("The id_token is not a JWT (three base64url-encoded JSON parts).",
+                              status=401) from exc
+        check_token_parts(self._jwt.get("header"), self._jwt.get("body"))
+        check_claim_shapes(self._jwt["body"])
+        return self
+
+    def validate_header(self) -> ToolMessageLaunch:
+        header = self._jwt.get("header", {})
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise LaunchError(f"The id_token uses algorithm {header.get('alg')!r}; LTI requires RS256.",
+                              status=401)
+        if not header.get("kid"):
+            raise LaunchError("The id_token header has no 'kid', so its signing key cannot be found.",
+                              status=401)
+        return self
+
+    def get_client_id(self) -> str:
+        body = self._jwt.get("body", {})
+        aud = body.get("aud")
+        if not aud:
+            raise LaunchError("The id_token has no audience ('aud').", status=401)
+        auds = aud if isinstance(aud, list) else [aud]
+        if not all(isinstance(a, str) for a in auds):
+            raise LaunchError("The id_token audience ('aud') is malformed.", status=401)
+        azp = body.get("azp")
+        if len(auds) > 1:
+            if not azp:
+                raise LaunchError("The id_token has several audiences but no 'azp' naming the tool.",
+                                  status=401)
+            if azp not in auds:
+                raise LaunchError("The id_token 'azp' is not one of its audiences.", status=401)
+            return azp
+        if azp and azp != auds[0]:
+            raise LaunchError("The id_token 'azp' does not match its audience.", status=401)
+        return auds[0]
+
+    def validate_registration(self) -> ToolMessageLaunch:
+        iss = self._jwt.get("body", {}).get("iss")
+        if not iss or not isinstance(iss, str):
+            raise LaunchError("The id_token names no issuer ('iss').", status=401)
+        self.registration_row = find_registration_row(iss, self.get_client_id())
+        self._registration = to_pylti_registration(self.registration_row)
+        return self
+
+    def get_public_key(self) -> tuple[RSAPublicKey, str]:
+        assert self._registration is not None
+        kid = self._jwt["header"]["kid"]
+        jwk = find_platform_key(self._registration.get_key_set_url(), self._registration.get_key_set(), kid)
+        return public_key(jwk), "RS256"
+
+    def validate_jwt_signature(self) -> ToolMessageLaunch:
+        public_key, _ = self.get_public_key()
+        skew = current_app.config["LTI_CLOCK_SKEW"]
+        try:
+            claims = jwt.decode(
+                self._get_id_token(), public_key, algorithms=list(ALLOWED_ALGORITHMS),
+                audience=self.get_client_id(), issuer=self._jwt["body"]["iss"], leeway=skew,
+                options={"require": ["exp", "iat", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise LaunchError("The id_token has expired (exp is in the past). Check the platform's clock "
+                              "or open the activity again.", status=401) from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise LaunchError("The id_token is dated in the future (iat/nbf). Check the platform's clock.",
+                              status=401) from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise LaunchError(f"The id_token lacks the required claim '{exc.claim}'.", status=401) from exc
+        except jwt.InvalidTokenError as exc:
+            raise LaunchError(f"The id_token signature or claims are invalid: {exc}.", status=401) from exc
+        if claims["iat"] < time.time() - MAX_ID_TOKEN_AGE - skew:
+            raise LaunchError("The id_token was issued too long ago (iat).", status=401)
+        return self
+
+    def validate_nonce(self) -> ToolMessageLaunch:
+        nonce = self._jwt.get("body", {}).get("nonce")
+        if not nonce or not isinstance(nonce, str):
+            raise LaunchError("The id_token has no 'nonce'.", status=401)
+        state = self._get_request_param("state")
+        params = self._session_service.consume_state_params(state)
+        if not params:
+            raise SessionExpiredLaunch("This login was already used or has expired.")
+        # The state's record is gone now, and its nonce with it: a replayed id_token finds neither.
+        if not hmac.compare_digest(str(params.get("nonce", "")), nonce):
+            raise LaunchError("The id_token's nonce does not belong to this login.", status=401)
+        return self
+
+    def validate_deployment(self) -> ToolMessageLaunch:
+        body = self._jwt.get("body", {})
+        deployment_id = body.get("https://purl.imsglobal.org/spec/lti/claim/deployment_id")
+        if not deployment_id or not isinstance(deployment_id, str):
+            raise LaunchError("The id_token has no deployment_id.", status=401)
+        assert self.registration_row is not None
+        self.deployment_row = find_deployment_row(self.registration_row, deployment_id)
+        return self
+
+    def validate_message(self) -> ToolMessageLaunch:
+        body = self._jwt.get("body", {})
+        if not body.get("https://purl.imsglobal.org/spec/lti/claim/message_type"):
+            raise LaunchError("This is not an LTI message (no message_type claim).", status=401)
+        try:
+            super().validate_message()
+        except LtiException as exc:
+            raise LaunchError(f"The LTI message is incomplete: {exc}.", status=401) from exc
+        return self
+
+    def save_launch_data(self) -> ToolMessageLaunch:
+        self._session_service.save_launch_data(self._launch_id, self._jwt["body"])
+        return self
+
+
+def oidc_login() -> ToolOIDCLogin:
+    return ToolOIDCLogin()
+
+
+def message_launch() -> ToolMessageLaunch:
+    return ToolMessageLaunch()

@@ -1,0 +1,111 @@
+"""Platform public keys: fetched from the platform's JWKS URL, cached in the shared cache.
+
+pylti1p3 keeps a cached key set forever once it has one; here an unknown `kid` forces one
+re-fetch (rate-limited per URL) so that a platform's key rotation does not break launches.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from flask import current_app
+from jwcrypto.jwk import JWK
+
+from lti_tool.launch.cache import cache_get, cache_set
+from lti_tool.launch.errors import LaunchError
+
+REFETCH_MIN_SECONDS = 10
+log = logging.getLogger(__name__)
+
+
+def _cache_key(url: str) -> str:
+    return "jwks:" + hashlib.sha256(url.encode()).hexdigest()
+
+
+def _stale_key(url: str) -> str:
+    return "jwks-stale:" + hashlib.sha256(url.encode()).hexdigest()
+
+
+def fetch_key_set(url: str) -> dict[str, Any]:
+    """The platform's JWKS, fetched now; while the platform's endpoint is down, the last copy fetched within
+    LTI_JWKS_STALE_SECONDS stands in (launches go on through a platform's brief outage)."""
+    try:
+        resp = requests.get(url, timeout=current_app.config["HTTP_TIMEOUT"])
+        resp.raise_for_status()
+        data = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        stale = cache_get(_stale_key(url))
+        if stale is not None:
+            log.warning("platform JWKS at %s unreachable (%s); using the copy fetched earlier", url, exc)
+            return stale
+        raise LaunchError(f"The platform's public keys could not be fetched from {url}: {exc}",
+                          status=502) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise LaunchError(f"The platform's keyset at {url} is not a JWKS document (no 'keys' list).",
+                          status=502)
+    cache_set(_cache_key(url), data, current_app.config["LTI_JWKS_CACHE_SECONDS"])
+    cache_set(_stale_key(url), data, current_app.config["LTI_JWKS_STALE_SECONDS"])
+    return data
+
+
+def _find(key_set: dict[str, Any], kid: str) -> dict[str, Any] | None:
+    for key in key_set.get("keys", []):
+        if isinstance(key, dict) and key.get("kid") == kid:
+            return key
+    return None
+
+
+def find_platform_key(url: str | None, inline: dict[str, Any] | None, kid: str) -> dict[str, Any]:
+    """The JWK for `kid`, from the inline key set or the (cached, re-fetched once) JWKS URL."""
+    if inline:
+        key = _find(inline, kid)
+        if key:
+            return key
+    if not url:
+        raise LaunchError(f"The id_token was signed with key {kid!r}, which is not in the keyset "
+                          "registered for this platform.", status=401)
+    cached = cache_get(_cache_key(url))
+    key_set = cached if cached is not None else fetch_key_set(url)
+    key = _find(key_set, kid)
+    if key is None and cached is not None:
+        throttle = "jwks-refetch:" + _cache_key(url)
+        if cache_get(throttle) is None:
+            cache_set(throttle, True, REFETCH_MIN_SECONDS)
+            key = _find(fetch_key_set(url), kid)
+    if key is None:
+        raise LaunchError(f"The platform's keyset has no key with kid {kid!r}.", status=401)
+    return key
+
+
+def public_key(jwk: dict[str, Any]) -> RSAPublicKey:
+    """The platform's key, ready to verify with. Parsing costs more than the RS256 check itself, so each
+    distinct key is parsed once per process: the JWK's whole content is the cache key, so a rotated or
+    changed key is parsed afresh and nothing cached here can go stale."""
+    return _public_key(json.dumps(jwk, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _public_key(canonical_jwk: str) -> RSAPublicKey:
+    key = serialization.load_pem_public_key(jwk_to_pem(json.loads(canonical_jwk)).encode())
+    assert isinstance(key, RSAPublicKey)  # jwk_to_pem accepts RSA keys only
+    return key
+
+
+def jwk_to_pem(jwk: dict[str, Any]) -> str:
+    if jwk.get("kty") != "RSA":
+        raise LaunchError(f"The platform key is of type {jwk.get('kty')!r}; LTI requires RSA keys.",
+                          status=401)
+    if jwk.get("alg") not in (None, "RS256"):
+        raise LaunchError(f"The platform key is for algorithm {jwk.get('alg')!r}; LTI requires RS256.",
+                          status=401)
+    try:
+        return JWK.from_json(json.dumps(jwk)).export_to_pem().decode()
+    except Exception as exc:  # jwcrypto raises several types for malformed keys
+        raise LaunchError("The platform's key could not be read (malformed JWK).", status=401) from exc

@@ -1,0 +1,126 @@
+"""What a verified launch tells us, written down: user, course, placement and roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+
+from lti_tool.db import db, utcnow
+from lti_tool.launch.models import Deployment, LtiContext, LtiUser, Membership, ResourceLink
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+
+T = TypeVar("T")
+
+
+@dataclass
+class LaunchRecord:
+    user: LtiUser
+    context: LtiContext | None
+    resource_link: ResourceLink | None
+    roles: list[str]
+
+
+def _get_or_create(model: type[T], lookup: dict[str, Any], update: Callable[[T], None], known: T | None = None) -> T:
+    """Select-or-insert that survives two first launches racing (unique constraint + savepoint)."""
+    query = select(model).filter_by(**lookup)
+    row = known if known is not None else db.session.scalar(query)
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                row = model(**lookup)
+                update(row)
+                db.session.add(row)
+            return row
+        except IntegrityError:
+            row = db.session.scalar(query)
+            assert row is not None
+    update(row)
+    return row
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _known_rows(claims: dict[str, Any], deployment: Deployment) -> tuple[Any, ...]:
+    """A returning learner in a known course and placement (most launches): all four rows in one query
+    instead of four. Empty when any of them is new or the launch names no course or placement."""
+    ctx_claim = claims.get(CLAIM + "context")
+    link_claim = claims.get(CLAIM + "resource_link")
+    if not (isinstance(ctx_claim, dict) and ctx_claim.get("id") and isinstance(link_claim, dict)
+            and link_claim.get("id")):
+        return ()
+    row = db.session.execute(
+        select(LtiUser, LtiContext, ResourceLink, Membership).select_from(LtiUser)
+        .join(LtiContext, and_(LtiContext.deployment_id == deployment.id,
+                               LtiContext.context_id == str(ctx_claim["id"])))
+        .join(ResourceLink, and_(ResourceLink.deployment_id == deployment.id,
+                                 ResourceLink.resource_link_id == str(link_claim["id"])))
+        .join(Membership, and_(Membership.user_id == LtiUser.id, Membership.context_id == LtiContext.id))
+        .where(LtiUser.issuer == claims["iss"], LtiUser.sub == str(claims["sub"]))).first()
+    return tuple(row) if row else ()
+
+
+def record_launch(claims: dict[str, Any], deployment: Deployment) -> LaunchRecord:
+    roles = [r for r in claims.get(CLAIM + "roles") or [] if isinstance(r, str)]
+    known_user, known_context, known_link, known_membership = _known_rows(claims, deployment) or (None,) * 4
+
+    def update_user(u: LtiUser) -> None:
+        for field, limit in (("name", 300), ("given_name", 200), ("family_name", 200), ("email", 320)):
+            if claims.get(field):
+                setattr(u, field, _text(claims.get(field), limit))
+        u.last_seen_at = utcnow()
+
+    user = _get_or_create(LtiUser, {"issuer": claims["iss"], "sub": str(claims["sub"])}, update_user, known_user)
+
+    context = None
+    ctx_claim = claims.get(CLAIM + "context")
+    nrps = claims.get(NRPS_CLAIM) or {}
+    if isinstance(ctx_claim, dict) and ctx_claim.get("id"):
+        def update_context(c: LtiContext) -> None:
+            c.title = _text(ctx_claim.get("title"), 500) or c.title or ""
+            c.label = _text(ctx_claim.get("label"), 255) or c.label or ""
+            if isinstance(nrps, dict) and nrps.get("context_memberships_url"):
+                c.nrps_url = _text(nrps["context_memberships_url"], 1000)
+
+        context = _get_or_create(
+            LtiContext, {"deployment_id": deployment.id, "context_id": str(ctx_claim["id"])}, update_context,
+            known_context)
+
+    link = None
+    link_claim = claims.get(CLAIM + "resource_link")
+    ags = claims.get(AGS_CLAIM) or {}
+    if isinstance(link_claim, dict) and link_claim.get("id"):
+        def update_link(r: ResourceLink) -> None:
+            r.context_id = context.id if context else r.context_id
+            r.title = _text(link_claim.get("title"), 500) or r.title or ""
+            custom = claims.get(CLAIM + "custom")
+            if isinstance(custom, dict):
+                r.custom = {str(k): str(v) for k, v in custom.items()}
+            if isinstance(ags, dict) and ags:
+                r.ags_lineitems_url = _text(ags.get("lineitems"), 1000) or r.ags_lineitems_url
+                r.ags_lineitem_url = _text(ags.get("lineitem"), 1000) or r.ags_lineitem_url
+                scopes = ags.get("scope")
+                if isinstance(scopes, list):
+                    r.ags_scopes = [s for s in scopes if isinstance(s, str)]
+
+        link = _get_or_create(
+            ResourceLink, {"deployment_id": deployment.id, "resource_link_id": str(link_claim["id"])},
+            update_link, known_link)
+
+    if context is not None:
+        def update_membership(m: Membership) -> None:
+            m.roles = roles
+            m.last_launch_at = utcnow()
+
+        _get_or_create(Membership, {"user_id": user.id, "context_id": context.id}, update_membership,
+                       known_membership)
+
+    return LaunchRecord(user=user, context=context, resource_link=link, roles=roles)

@@ -1,0 +1,189 @@
+"""Rules for platform registrations and deployments, shared by the CLI, the admin console and dynamic
+registration: input checks, duplicates, (de)activation, and refusing to delete what launches used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from lti_tool import audit
+from lti_tool.db import db
+from lti_tool.errors import UserError
+from lti_tool.launch.models import Deployment, LtiContext, Registration, ResourceLink, ToolSession
+from lti_tool.partners import Partner
+
+MAX_URL_CHARS = 1000  # the URL columns of a registration
+
+
+class RegistrationError(UserError):
+    title = "Registration refused"
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who makes a change, as the audit trail records it."""
+
+    actor: Any = None  # an LtiUser when a launched person acts
+    label: str = ""  # 'cli:<login>', 'dynamic registration', ...
+    role: str = ""
+
+    def describe(self) -> str:
+        return self.label or (self.actor.display_name() if self.actor is not None else "system")
+
+    def record(self, action: str, **fields: Any) -> audit.AuditEvent:
+        return audit.record(action, actor=self.actor, actor_label=self.label, role=self.role, **fields)
+
+
+def check_url(value: str | None, field: str, *, required: bool = True) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise RegistrationError(f"{field} is required.")
+        return None
+    if len(value) > MAX_URL_CHARS or "\x00" in value:
+        raise RegistrationError(f"{field} is longer than {MAX_URL_CHARS} characters or contains a NUL character.")
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise RegistrationError(f"{field}: {value!r} is not an http(s) URL.")
+    return value
+
+
+def check_text(value: str | None, field: str, limit: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise RegistrationError(f"{field} is required.")
+    if len(value) > limit:
+        raise RegistrationError(f"{field} is longer than {limit} characters.")
+    if "\x00" in value:
+        raise RegistrationError(f"{field} contains a NUL character.")
+    return value
+
+
+def registration_summary(reg: Registration) -> dict[str, Any]:
+    return {"issuer": reg.issuer, "client_id": reg.client_id, "name": reg.name, "active": reg.active,
+            "deployments": [d.deployment_id for d in reg.deployments]}
+
+
+def find_registration(issuer: str, client_id: str) -> Registration | None:
+    return db.session.scalar(select(Registration).where(Registration.issuer == issuer,
+                                                        Registration.client_id == client_id))
+
+
+def create_registration(who: Who, *, issuer: str, client_id: str, login_url: str, token_url: str,
+                        jwks_url: str, audience: str | None = None, name: str = "",
+                        deployment_ids: Iterable[str] = (), active: bool = True, partner: Partner | None = None,
+                        action: str = "registration.create") -> Registration:
+    """Add a registration (and its deployments) in the caller's transaction; duplicates are refused."""
+    issuer = check_text(issuer, "Issuer", 500)
+    check_url(issuer, "Issuer")
+    client_id = check_text(client_id, "Client ID", 255)
+    deployment_ids = [check_text(d, "Deployment ID", 255) for d in dict.fromkeys(
+        d.strip() for d in deployment_ids if d and d.strip())]
+    reg = Registration(
+        issuer=issuer, client_id=client_id, name=(name or "").strip()[:200],
+        auth_login_url=check_url(login_url, "Login (authentication request) URL"),
+        auth_token_url=check_url(token_url, "Access token URL"),
+        key_set_url=check_url(jwks_url, "Keyset (JWKS) URL"),
+        auth_audience=check_url(audience, "Token audience", required=False), active=active,
+    )
+    if find_registration(issuer, client_id) is not None:
+        raise duplicate_error(issuer, client_id)
+    reg.deployments = [Deployment(deployment_id=d, partner=partner) for d in deployment_ids]
+    try:
+        with db.session.begin_nested():
+            db.session.add(reg)
+    except IntegrityError as exc:  # a concurrent registration of the same pair won
+        raise duplicate_error(issuer, client_id) from exc
+    who.record(action, subject=reg, after={**registration_summary(reg),
+                                           "partner": partner.slug if partner else None})
+    return reg
+
+
+def duplicate_error(issuer: str, client_id: str) -> RegistrationError:
+    return RegistrationError(
+        f"A registration for issuer {issuer!r} with client ID {client_id!r} already exists.", status=409,
+        hint="Use the existing registration (add a deployment to it), or remove it first if it is obsolete.")
+
+
+def set_registration_active(who: Who, reg: Registration, active: bool) -> None:
+    if reg.active == active:
+        return
+    reg.active = active
+    who.record("registration.activate" if active else "registration.deactivate", subject=reg,
+               before={"active": not active}, after={"active": active})
+
+
+def set_deployment_active(who: Who, dep: Deployment, active: bool) -> None:
+    if dep.active == active:
+        return
+    dep.active = active
+    who.record("deployment.activate" if active else "deployment.deactivate", subject=dep,
+               before={"active": not active}, after={"active": active})
+
+
+def add_deployment(who: Who, reg: Registration, deployment_id: str, partner: Partner | None = None) -> Deployment:
+    deployment_id = check_text(deployment_id, "Deployment ID", 255)
+    if any(d.deployment_id == deployment_id for d in reg.deployments):
+        raise RegistrationError(f"Deployment {deployment_id!r} is already registered for {reg.label()}.",
+                                status=409)
+    dep = Deployment(deployment_id=deployment_id, partner=partner)
+    reg.deployments.append(dep)
+    db.session.flush()
+    who.record("deployment.create", subject=dep, after={"registration": reg.id, "deployment_id": deployment_id,
+                                                        "partner": partner.slug if partner else None})
+    return dep
+
+
+def launch_record_count(deployment_ids: list[int]) -> int:
+    """Courses, placements and sessions that launches created for these deployments."""
+    if not deployment_ids:
+        return 0
+    total = 0
+    for model in (LtiContext, ResourceLink, ToolSession):
+        total += db.session.scalar(select(func.count()).select_from(model)
+                                   .where(model.deployment_id.in_(deployment_ids))) or 0
+    return total
+
+
+class InUse(RegistrationError):
+    status = 409
+    title = "Cannot delete"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} has been used for launches; its launch records (courses, placements, "
+                         "portfolios) depend on it, so it cannot be deleted.",
+                         hint="Deactivate it instead: launches are then refused and every record is kept.")
+
+
+def delete_registration(who: Who, reg: Registration) -> None:
+    if launch_record_count([d.id for d in reg.deployments]):
+        raise InUse(f"The registration {reg.label()}")
+    who.record("registration.delete", subject=reg, before=registration_summary(reg))
+    db.session.delete(reg)
+    db.session.flush()
+
+
+def delete_deployment(who: Who, dep: Deployment) -> None:
+    if launch_record_count([dep.id]):
+        raise InUse(f"Deployment {dep.deployment_id!r}")
+    who.record("deployment.delete", subject=dep, before={"registration": dep.registration_id,
+                                                         "deployment_id": dep.deployment_id})
+    dep.registration.deployments.remove(dep)
+    db.session.flush()
+
+
+def set_deployment_partner(who: Who, dep: Deployment, partner: Partner | None) -> None:
+    before = dep.partner.slug if dep.partner else None
+    after = partner.slug if partner else None
+    if before == after:
+        return
+    dep.partner = partner
+    who.record("deployment.partner", subject=dep, before={"partner": before}, after={"partner": after})

@@ -1,0 +1,102 @@
+"""pylti1p3 tool configuration read from the registration tables (not a JSON file)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pylti1p3.deployment import Deployment as PyltiDeployment
+from pylti1p3.registration import Registration as PyltiRegistration
+from pylti1p3.tool_config import ToolConfAbstract
+from sqlalchemy import select
+
+from lti_tool.db import db
+from lti_tool.launch.errors import LaunchError
+from lti_tool.launch.keys import key_store
+from lti_tool.launch.models import Deployment, Registration
+
+REGISTER_HINT = ("The LMS administrator must register this platform with the tool first "
+                 "(see the tool's configuration page), using the same issuer and client ID.")
+
+
+def find_registration_row(issuer: str, client_id: str | None) -> Registration:
+    """The active registration for issuer (+ client_id), or a LaunchError that says why not."""
+    if not issuer:
+        raise LaunchError("The request names no platform issuer ('iss').")
+    query = select(Registration).where(Registration.issuer == issuer)
+    if client_id:
+        query = query.where(Registration.client_id == client_id)
+    rows = list(db.session.scalars(query))
+    if not rows:
+        who = f"issuer {issuer!r}" + (f" with client ID {client_id!r}" if client_id else "")
+        raise LaunchError(f"The tool has no registration for {who}.", status=403, hint=REGISTER_HINT)
+    if len(rows) > 1:
+        active = [r for r in rows if r.active]
+        if len(active) != 1:
+            raise LaunchError(
+                f"Several registrations exist for issuer {issuer!r} and the platform sent no client_id "
+                "to choose between them.", hint="Configure the platform to send client_id on login.")
+        rows = active
+    row = rows[0]
+    if not row.active:
+        raise LaunchError(f"The registration for {row.label()} is deactivated.", status=403,
+                          hint="A tool administrator must activate the registration before launches work.")
+    return row
+
+
+def find_deployment_row(registration: Registration, deployment_id: str) -> Deployment:
+    dep = db.session.scalar(select(Deployment).where(
+        Deployment.registration_id == registration.id, Deployment.deployment_id == deployment_id))
+    if dep is None:
+        raise LaunchError(f"Deployment {deployment_id!r} is not registered for {registration.label()}.",
+                          status=403, hint="Add this deployment ID to the tool's registration for the platform.")
+    if not dep.active:
+        raise LaunchError(f"Deployment {deployment_id!r} is deactivated.", status=403,
+                          hint="A tool administrator must activate the deployment.")
+    return dep
+
+
+def to_pylti_registration(row: Registration) -> PyltiRegistration:
+    key = key_store().signing_key()
+    reg = (
+        PyltiRegistration()
+        .set_issuer(row.issuer)
+        .set_client_id(row.client_id)
+        .set_auth_login_url(row.auth_login_url)
+        .set_auth_token_url(row.auth_token_url)
+        .set_key_set_url(row.key_set_url)
+        .set_key_set(row.key_set)
+        .set_tool_private_key(key.private_pem)
+        .set_tool_public_key(key.public_pem)
+    )
+    if row.auth_audience:
+        reg.set_auth_audience(row.auth_audience)
+    reg.row_id = row.id  # type: ignore[attr-defined]
+    return reg
+
+
+class DbToolConf(ToolConfAbstract):
+    """Every issuer may have many client IDs (Open edX gives one per block)."""
+
+    def check_iss_has_one_client(self, iss: str) -> bool:
+        return False
+
+    def check_iss_has_many_clients(self, iss: str) -> bool:
+        return True
+
+    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> PyltiRegistration:
+        return to_pylti_registration(find_registration_row(iss, None))
+
+    def find_registration_by_params(self, iss: str, client_id: str | None, *args: Any,
+                                    **kwargs: Any) -> PyltiRegistration:
+        return to_pylti_registration(find_registration_row(iss, client_id))
+
+    def find_deployment(self, iss: str, deployment_id: str) -> PyltiDeployment | None:
+        row = find_registration_row(iss, None)
+        find_deployment_row(row, deployment_id)
+        return PyltiDeployment().set_deployment_id(deployment_id)
+
+    def find_deployment_by_params(self, iss: str, deployment_id: str, client_id: str, *args: Any,
+                                  **kwargs: Any) -> PyltiDeployment | None:
+        row = find_registration_row(iss, client_id)
+        find_deployment_row(row, deployment_id)
+        return PyltiDeployment().set_deployment_id(deployment_id)

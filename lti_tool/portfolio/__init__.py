@@ -1,0 +1,1 @@
+"""Catalogue, evidence, submission, assessment, verification and audit."""

@@ -1,0 +1,206 @@
+"""The learner's side of a portfolio: starting it from a placement, who may see it, its coverage, and
+submitting it. Plain functions; the HTTP handlers in learner_routes.py stay thin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer, joinedload, selectinload
+
+from lti_tool import audit
+from lti_tool.db import db
+from lti_tool.errors import UserError
+from lti_tool.launch.models import ResourceLink, ToolSession
+from lti_tool.portfolio import permissions, workflow
+from lti_tool.portfolio.assessment_models import Assessment
+from lti_tool.portfolio.catalogue import criteria_for, latest_certification
+from lti_tool.portfolio.catalogue_models import Certification
+from lti_tool.portfolio.coverage import Coverage, Judgement, compute_coverage
+from lti_tool.portfolio.models import ROUTES, EvidenceFile, EvidenceItem, Portfolio, Submission, evidence_criterion
+from lti_tool.portfolio.placement import certification_code_for
+from lti_tool.portfolio.snapshot import build_snapshot, snapshot_criteria
+
+MAX_NOTE = 5000
+
+
+# --- starting from a placement ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlacementCertification:
+    code: str | None                    # what the placement names (custom parameter or deployment default)
+    certification: Certification | None  # its latest version, if the catalogue has it
+
+
+def placement_certification(link: ResourceLink) -> PlacementCertification:
+    code = certification_code_for(link)
+    return PlacementCertification(code, latest_certification(code) if code else None)
+
+
+def placement_route(link: ResourceLink) -> str | None:
+    """The route the placement fixes (custom parameter `route`), or None: the learner chooses."""
+    value = ((link.custom or {}).get("route") or "").strip().lower().replace("-", "_")
+    return value if value in ROUTES else None
+
+
+def portfolio_for(user_id: int, link_id: int) -> Portfolio | None:
+    return db.session.scalar(select(Portfolio).where(Portfolio.user_id == user_id,
+                                                     Portfolio.resource_link_id == link_id))
+
+
+def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certification, route: str) -> Portfolio:
+    """The learner's portfolio for this placement, created on first use (two first launches racing make one)."""
+    if route not in ROUTES:
+        raise UserError("Choose one of the two routes.")
+    existing = portfolio_for(sess.user_id, link.id)
+    if existing is not None:
+        return existing
+    try:
+        with db.session.begin_nested():
+            portfolio = Portfolio(user_id=sess.user_id, certification_id=certification.id, resource_link_id=link.id,
+                                  partner_id=link.deployment.partner_id, route=route, state=workflow.DRAFT)
+            db.session.add(portfolio)
+            db.session.flush()
+            audit.record("portfolio.created", actor=sess.user, role="learner", subject=portfolio,
+                         after={"certification": certification.code, "version": certification.version,
+                                "route": route, "resource_link": link.id})
+            # The gradebook learns the learner has started, in the same transaction (outbox).
+            from lti_tool.grading import enqueue_for_state
+
+            enqueue_for_state(portfolio)
+    except IntegrityError:
+        portfolio = portfolio_for(sess.user_id, link.id)
+        assert portfolio is not None
+    return portfolio
+
+
+# --- who may see it ---------------------------------------------------------------------------------
+
+def learner_may_view(sess: ToolSession, portfolio: Portfolio) -> bool:
+    """Only its owner, and only through a launch from the same partner (a learner known to two partners'
+    platforms never sees one partner's work from the other's course)."""
+    return permissions.is_owner(sess, portfolio) and portfolio.partner_id == sess.deployment.partner_id
+
+
+def may_download(sess: ToolSession, portfolio: Portfolio) -> bool:
+    """Files: the owner as above, or staff whose grant covers the portfolio's partner and certification
+    (permissions.can_view, with the owner's part narrowed to the same partner)."""
+    return learner_may_view(sess, portfolio) or permissions.staff_can_view(sess.user_id, portfolio)
+
+
+def my_portfolios(sess: ToolSession) -> list[Portfolio]:
+    return list(db.session.scalars(
+        select(Portfolio).where(Portfolio.user_id == sess.user_id,
+                                Portfolio.partner_id.is_(None) if sess.deployment.partner_id is None
+                                else Portfolio.partner_id == sess.deployment.partner_id)
+        .order_by(Portfolio.created_at.desc(), Portfolio.id.desc())))
+
+
+# --- coverage and feedback --------------------------------------------------------------------------
+
+def latest_decided_assessment(submission: Submission | None) -> Assessment | None:
+    if submission is None:
+        return None
+    return db.session.scalar(select(Assessment).where(Assessment.submission_id == submission.id,
+                                                      Assessment.decided_at.is_not(None))
+                             .order_by(Assessment.decided_at.desc(), Assessment.id.desc()).limit(1))
+
+
+def judgements_of(assessment: Assessment | None) -> dict[int, Judgement]:
+    if assessment is None:
+        return {}
+    return {j.criterion_id: Judgement(met=j.met, feedback=j.feedback) for j in assessment.judgements}
+
+
+def evidence_counts(portfolio: Portfolio) -> dict[int, int]:
+    """Criterion id -> evidence items mapped to it, counted in the database (one query however many items)."""
+    return dict(db.session.execute(
+        select(evidence_criterion.c.criterion_id, func.count())
+        .join(EvidenceItem, EvidenceItem.id == evidence_criterion.c.evidence_id)
+        .where(EvidenceItem.portfolio_id == portfolio.id)
+        .group_by(evidence_criterion.c.criterion_id)).all())
+
+
+def load_with_evidence(portfolio_id: int) -> Portfolio | None:
+    """The portfolio with its certification, evidence items, their criteria and files: what the portfolio page
+    shows, in four queries however many items there are."""
+    return db.session.scalar(select(Portfolio).where(Portfolio.id == portfolio_id).options(
+        joinedload(Portfolio.certification),
+        selectinload(Portfolio.evidence).options(
+            selectinload(EvidenceItem.criteria),
+            selectinload(EvidenceItem.files).joinedload(EvidenceFile.stored))))
+
+
+@dataclass
+class PortfolioView:
+    coverage: Coverage
+    submission: Submission | None
+    assessment: Assessment | None
+    submissions: list[Submission]  # every attempt, oldest first (without their snapshots)
+
+
+def portfolio_view(portfolio: Portfolio) -> PortfolioView:
+    # The snapshots (the whole portfolio frozen at each attempt) are not shown here: leave them in the database.
+    submissions = list(db.session.scalars(select(Submission).where(Submission.portfolio_id == portfolio.id)
+                                          .order_by(Submission.attempt).options(defer(Submission.snapshot))))
+    submission = submissions[-1] if submissions else None
+    assessment = latest_decided_assessment(submission)
+    coverage = compute_coverage(snapshot_criteria(portfolio.certification, portfolio.partner_id),
+                                evidence_counts(portfolio), judgements_of(assessment))
+    return PortfolioView(coverage, submission, assessment, submissions)
+
+
+def criteria_by_id(portfolio: Portfolio) -> dict[int, Any]:
+    return {c.id: c for c in criteria_for(portfolio.certification, portfolio.partner_id)}
+
+
+# --- submitting -------------------------------------------------------------------------------------
+
+def next_attempt(portfolio: Portfolio) -> int:
+    current = db.session.scalar(select(func.max(Submission.attempt)).where(Submission.portfolio_id == portfolio.id))
+    return (current or 0) + 1
+
+
+class StaleSubmitForm(UserError):
+    status = 409
+    title = "This page is out of date"
+
+
+def submit(portfolio_id: int, attempt: int, note: str, *, actor: Any) -> tuple[Submission, bool]:
+    """Freeze the portfolio as submission `attempt` and move it to submitted. The caller commits.
+
+    `attempt` comes from the confirmation form and is the idempotency key: repeating the same POST
+    (double click, back button, retry) finds that submission instead of making another. Returns
+    (submission, created).
+    """
+    # The row lock makes concurrent submits of one portfolio take turns (PostgreSQL); on SQLite the
+    # unique (portfolio, attempt) constraint stops the second, and the caller looks it up again.
+    portfolio = db.session.execute(
+        select(Portfolio).where(Portfolio.id == portfolio_id).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one()
+    existing = db.session.scalar(select(Submission).where(Submission.portfolio_id == portfolio.id,
+                                                          Submission.attempt == attempt))
+    if existing is not None:
+        return existing, False
+    expected = next_attempt(portfolio)
+    if attempt != expected:
+        raise StaleSubmitForm("The portfolio changed since this submit page was opened.",
+                              hint="Go back to your portfolio and choose Submit again.")
+    workflow.check(portfolio.state, workflow.SUBMITTED, "learner")
+    note = note.strip()
+    if len(note) > MAX_NOTE:
+        raise UserError(f"Keep the note to the assessor under {MAX_NOTE} characters.")
+    submission = Submission(portfolio=portfolio, attempt=attempt, snapshot=build_snapshot(portfolio),
+                            learner_note=note)
+    db.session.add(submission)
+    db.session.flush()
+    workflow.transition(portfolio, workflow.SUBMITTED, duty="learner", actor=actor,
+                        details={"attempt": attempt, "submission_id": submission.id})
+    return submission, True
+
+
+def find_submission(portfolio_id: int, attempt: int) -> Submission | None:
+    return db.session.scalar(select(Submission).where(Submission.portfolio_id == portfolio_id,
+                                                      Submission.attempt == attempt))

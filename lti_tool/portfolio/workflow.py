@@ -1,0 +1,103 @@
+"""The portfolio state machine: the one place that says which state may follow which, and who moves it.
+
+Every transition writes an audit event and notifies listeners (grade sync) in the same transaction,
+so the LMS learns about exactly the changes that were committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lti_tool import audit
+from lti_tool.db import utcnow
+from lti_tool.errors import UserError
+
+DRAFT = "draft"
+SUBMITTED = "submitted"          # awaiting assessment
+ASSESSED = "assessed"            # judged competent, verification sampling not yet decided
+VERIFICATION_1 = "verification_1"  # internal verification (sampled)
+VERIFICATION_2 = "verification_2"  # independent verification
+SENT_BACK = "sent_back"          # a verifier sent the decision back to the assessor
+REFERRED = "referred"            # not yet competent: the learner improves and resubmits
+AWARDED = "awarded"
+APPEALED = "appealed"
+
+STATE_LABELS: dict[str, str] = {
+    DRAFT: "Draft",
+    SUBMITTED: "Submitted, awaiting assessment",
+    ASSESSED: "Assessed",
+    VERIFICATION_1: "In internal verification",
+    VERIFICATION_2: "In independent verification",
+    SENT_BACK: "Sent back to the assessor",
+    REFERRED: "Referred: more evidence needed",
+    AWARDED: "Awarded",
+    APPEALED: "Under appeal",
+}
+
+# (from, to) -> the duty allowed to make the move
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (DRAFT, SUBMITTED): "learner",
+    (REFERRED, SUBMITTED): "learner",
+    (SUBMITTED, ASSESSED): "assessor",
+    (SUBMITTED, REFERRED): "assessor",
+    (SENT_BACK, ASSESSED): "assessor",
+    (SENT_BACK, REFERRED): "assessor",
+    (ASSESSED, VERIFICATION_1): "system",
+    (ASSESSED, VERIFICATION_2): "system",
+    (VERIFICATION_1, VERIFICATION_2): "internal_verifier",
+    (VERIFICATION_1, SENT_BACK): "internal_verifier",
+    (VERIFICATION_2, AWARDED): "independent_verifier",
+    (VERIFICATION_2, SENT_BACK): "independent_verifier",
+    (REFERRED, APPEALED): "learner",
+    (APPEALED, SUBMITTED): "appeal_panel",   # appeal upheld: assessed afresh by someone else
+    (APPEALED, REFERRED): "appeal_panel",    # appeal dismissed
+}
+
+# States a learner may edit evidence in.
+EDITABLE = frozenset({DRAFT, REFERRED})
+
+
+class TransitionRefused(UserError):
+    status = 409
+    title = "That step is not possible now"
+
+
+def allowed(from_state: str, to_state: str, duty: str) -> bool:
+    return TRANSITIONS.get((from_state, to_state)) == duty
+
+
+def check(from_state: str, to_state: str, duty: str) -> None:
+    needed = TRANSITIONS.get((from_state, to_state))
+    if needed is None:
+        raise TransitionRefused(
+            f"A portfolio that is '{STATE_LABELS.get(from_state, from_state)}' cannot become "
+            f"'{STATE_LABELS.get(to_state, to_state)}'.")
+    if needed != duty:
+        raise TransitionRefused(f"Only the {needed.replace('_', ' ')} can make this step.", status=403)
+
+
+Listener = Callable[[Any, str, str], None]
+_listeners: list[Listener] = []
+
+
+def on_transition(listener: Listener) -> Listener:
+    """Register a function called as listener(portfolio, from_state, to_state) inside the transaction."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+    return listener
+
+
+def transition(portfolio: Any, to_state: str, *, duty: str, actor: Any = None, rationale: str = "",
+               details: dict[str, Any] | None = None) -> None:
+    """Move the portfolio, audit it, and tell listeners; the caller commits."""
+    from_state = portfolio.state
+    check(from_state, to_state, duty)
+    portfolio.state = to_state
+    portfolio.state_changed_at = utcnow()
+    audit.record(
+        f"portfolio.{to_state}", actor=actor, role=duty, subject=portfolio,
+        before={"state": from_state}, after={"state": to_state, **(details or {})}, rationale=rationale,
+    )
+    for listener in list(_listeners):
+        listener(portfolio, from_state, to_state)

@@ -1,0 +1,142 @@
+"""Browser tests: the real app over HTTP, driven by Debian's Chromium through Playwright.
+
+One server and one browser per test session (per xdist worker; the tests share the group "browser", so
+`--dist loadgroup` puts them all on one worker). The server is `lti-tool serve` in a subprocess on a free
+port: SQLite in a temp dir, the demo platform with the shipped catalogue, the grade worker thread polling
+fast. The demo LMS pages are http://127.0.0.1:PORT and the tool is http://localhost:PORT: two sites, so the
+tool is a real third party in the demo course's iframe.
+
+Chromium runs with third-party cookies blocked (--test-third-party-cookie-phaseout): everything here works
+without the tool's cookie inside the iframe, as in current Chrome and Safari.
+
+Playwright is a dev dependency (make install). Without Chromium or axe-core these tests skip and say why;
+under CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.browser.pages import ARTIFACTS, AXE_SCRIPT, LiveServer
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("LTI_TOOL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # What current browsers do to an LMS iframe: the tool's cookie is neither stored nor sent there.
+    "--test-third-party-cookie-phaseout",
+    # Keep cross-site iframes in the page's process. A launch moves the frame between the two sites four
+    # times (tool login, platform auth, tool launch...); with each move a process swap, Playwright now and
+    # then loses the frame and waits forever. Origins, cookies and postMessage behave the same either way.
+    "--disable-features=IsolateOrigins,site-per-process", "--disable-site-isolation-trials",
+]
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+            item.add_marker(pytest.mark.browser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real browser (tests/browser)")
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true requires the browser tests to run: {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"The tool server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"The tool server did not answer {url} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("browser-server")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LTI_TOOL_") and k != "DATABASE_URL"}
+    env.update({
+        "LTI_TOOL_INSTANCE_DIR": str(folder / "instance"),
+        "LTI_TOOL_KEYS_DIR": str(folder / "keys"),
+        "LTI_TOOL_DATABASE_URL": f"sqlite:///{folder / 'instance' / 'tool.sqlite3'}",
+        "LTI_TOOL_SCHEMA_MODE": "upgrade",
+        "LTI_TOOL_DEMO_PLATFORM": "1",  # also imports the shipped catalogue for the Demo Academy
+        "LTI_TOOL_PORT": str(port),
+        "LTI_TOOL_DEMO_BASE_URL": f"http://127.0.0.1:{port}",  # the tool defaults to http://localhost:PORT
+        "LTI_TOOL_GRADING_THREAD": "1",
+        "LTI_TOOL_GRADING_POLL_SECONDS": "0.2",
+        "LTI_TOOL_LOG_FORMAT": "text",
+        "PYTHONUNBUFFERED": "1",
+    })
+    log_path = folder / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from lti_tool.cli import main; main()", "serve", "--host", "127.0.0.1",
+             "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = LiveServer(port=port, process=process, log_path=log_path)
+    try:
+        _wait_until_up(server.demo_url + "/healthz", process, log_path)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log_path, ARTIFACTS / "server.log")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium when it runs as root "
+                     "with apt; or set LTI_TOOL_CHROMIUM)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    if not AXE_SCRIPT.is_file():
+        _unavailable(f"axe-core is missing at {AXE_SCRIPT} (make test installs it with npm ci)")
+    return AXE_SCRIPT

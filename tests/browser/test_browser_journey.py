@@ -1,0 +1,189 @@
+"""The whole journey in a real browser, inside the demo LMS's iframe, with third-party cookies blocked:
+the learner builds and submits a portfolio, the assessor judges it, the verifiers confirm it, the learner
+sees the award and the LMS gradebook shows the outcome and the credits.
+
+Each step leaves a screenshot under test-artifacts/browser/journey/ and is checked with axe-core.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.pages import LiveServer, Person, Shots
+
+ADA, SAM, VERA, ELI = "demo-learner-ada", "demo-assessor-sam", "demo-verifier-vera", "demo-verifier-eli"
+UPLOAD_BYTES = 3 * 1024 * 1024
+
+
+@pytest.fixture
+def shots(axe_script: Path) -> Shots:
+    return Shots.for_test("journey", axe_script)
+
+
+def _work_report(path: Path) -> Path:
+    """A PDF of a few MB: large enough for the upload progress bar to show."""
+    filler = (b"central monitoring report, site 104, key risk indicators reviewed\n" * 50_000)[:UPLOAD_BYTES]
+    head = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n2 0 obj\n<< /Length " + str(len(filler)).encode()
+    path.write_bytes(head + b" >>\nstream\n" + filler + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    return path
+
+
+def _slow_uploads(person: Person, bytes_per_second: int) -> None:
+    """Throttle the upload link (as on a phone network) so the progress bar is there long enough to see."""
+    cdp = person.context.new_cdp_session(person.page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20, "downloadThroughput": -1,
+                                                  "uploadThroughput": bytes_per_second})
+
+
+def test_learner_to_award_and_gradebook(browser: Browser, live_server: LiveServer, shots: Shots,
+                                        tmp_path: Path) -> None:
+    try:
+        certificate = _journey(browser, live_server, shots, tmp_path)
+        _gradebook_shows_the_award(browser, live_server, shots, certificate)
+    finally:
+        shots.save_findings()
+
+
+def _journey(browser: Browser, server: LiveServer, shots: Shots, tmp_path: Path) -> str:
+    # --- the learner, on a phone ------------------------------------------------------------------------
+    ada = Person(browser, server, ADA, shots, phone=True)
+    ada.open_course()
+    expect(ada.page.locator("#demo-platform")).to_have_attribute("data-tool-origin", server.tool_url)
+    ada.step("learner-course-page", check_page=True)
+    ada.launch()
+    ada.heading(re.compile("Your portfolio for Qualified Clinical Research Central Monitor"))
+    ada.step("learner-choose-route")
+    ada.tool.get_by_label("Training route").check()
+    ada.tool.get_by_role("button", name="Start my portfolio").click()
+    ada.heading("Qualified Clinical Research Central Monitor")
+    expect(ada.tool.get_by_text("Your portfolio is ready")).to_be_visible()
+    ada.step("learner-portfolio-started")
+
+    ada.tool.get_by_role("link", name="Add evidence").click()
+    ada.heading("Add evidence")
+    ada.tool.get_by_label("Kind of evidence").select_option(label="Work product")
+    ada.tool.get_by_label("Title").fill("Central monitoring report, study CM-104")
+    ada.tool.get_by_label("Description").fill("The monthly central monitoring report I wrote for study CM-104: "
+                                              "key risk indicators, site follow-up and escalations.")
+    ada.tool.get_by_label("Choose one or more files").set_input_files(_work_report(tmp_path / "cm104-report.pdf"))
+    criteria = ada.tool.get_by_role("checkbox")
+    count = criteria.count()
+    assert count >= 30, "the shipped CMIACR catalogue has every criterion on the form"
+    for i in range(count):
+        criteria.nth(i).check()
+    ada.step("learner-evidence-form", scroll_to=ada.tool.get_by_role("button", name="Add evidence"))
+    _slow_uploads(ada, 1_500_000)
+    ada.tool.get_by_role("button", name="Add evidence").click()
+    progress = ada.tool.get_by_role("progressbar", name="Upload progress")
+    expect(progress).to_be_visible()
+    expect(ada.tool.get_by_role("status")).to_contain_text("Upload")
+    ada.step("learner-upload-progress", scroll_to=progress)
+    expect(ada.tool.get_by_text("Evidence added.")).to_be_visible(timeout=30_000)
+    _slow_uploads(ada, -1)
+    expect(ada.tool.get_by_text(f"Criteria with evidence: {count} of {count}")).to_be_visible()
+    expect(ada.tool.get_by_role("link", name="cm104-report.pdf")).to_be_visible()
+    ada.step("learner-evidence-added")
+
+    ada.tool.get_by_role("link", name="Submit for assessment").click()
+    ada.heading("Submit for assessment")
+    expect(ada.tool.get_by_text("Every criterion has at least one piece of evidence")).to_be_visible()
+    ada.step("learner-submit")
+    ada.tool.get_by_role("button", name="Submit for assessment").click()
+    expect(ada.tool.get_by_text("Submitted. Your assessor has been told")).to_be_visible()
+    ada.step("learner-submitted")
+    ada.close()
+
+    # --- the assessor ---------------------------------------------------------------------------------------
+    sam = Person(browser, server, SAM, shots)
+    sam.launch()
+    sam.heading("Your work")
+    sam.step("assessor-work")
+    sam.tool.get_by_role("link", name="Awaiting assessment").click()
+    sam.step("assessor-queue")
+    sam.tool.get_by_role("link", name="Open the portfolio of Ada Mensah").click()
+    sam.heading(re.compile("Assess"))
+    met = sam.tool.get_by_role("radio", name="Met", exact=True)
+    assert met.count() == count
+    for i in range(count):
+        met.nth(i).check()
+    sam.tool.get_by_label("Overall feedback to the learner").fill("Competent in every criterion; clear evidence.")
+    sam.step("assessor-assess", scroll_to=sam.tool.get_by_role("button", name="Decide: competent"))
+    sam.tool.get_by_role("button", name="Decide: competent").click()
+    sam.heading("Your work")
+    expect(sam.tool.get_by_role("status")).to_contain_text("Decision recorded: competent")  # no cookie needed
+    sam.close()
+
+    # --- verification: step 1 when the decision is sampled (always for a new assessor), then step 2 ---
+    vera = Person(browser, server, VERA, shots)
+    vera.launch()
+    vera.heading("Your work")
+    waiting = int(vera.tool.locator('[data-queue="verification_1"]').inner_text())
+    if waiting:
+        vera.step("internal-verifier-work")
+        _verify(vera, "Awaiting internal verification (step 1)", "Agree with the decision", "internal-verifier")
+    vera.close()
+
+    eli = Person(browser, server, ELI, shots)
+    eli.launch()
+    eli.heading("Your work")
+    _verify(eli, "Awaiting independent verification (step 2)", "Confirm: the award is made", "independent-verifier")
+    eli.close()
+
+    # --- the learner sees the award -------------------------------------------------------------------------
+    ada = Person(browser, server, ADA, shots, phone=True)
+    ada.launch()
+    expect(ada.tool.get_by_text("Awarded").first).to_be_visible()
+    number = ada.tool.locator(".certificate-number").inner_text()
+    assert re.fullmatch(r"CMIACR-\d{4}-\d{6}", number), number
+    ada.step("learner-awarded", scroll_to=ada.tool.get_by_role("heading", name="Awarded"))
+    ada.tool.get_by_role("link", name="My certificates").click()
+    ada.heading("My certificates")
+    expect(ada.tool.get_by_text(f"Certificate {number}")).to_be_visible()
+    ada.step("learner-certificates")
+    ada.tool.get_by_role("link", name="Printable certificate").click()
+    ada.heading("Certificate of award")
+    expect(ada.tool.get_by_text(number, exact=True)).to_be_visible()
+    ada.step("learner-printable-certificate")
+    ada.close()
+    return number
+
+
+def _verify(person: Person, queue: str, outcome: str, name: str) -> None:
+    person.tool.get_by_role("link", name=queue).click()
+    person.tool.get_by_role("link", name="Open the portfolio of Ada Mensah").click()
+    person.heading(re.compile("Verification step"))
+    person.step(f"{name}-decision")
+    person.tool.get_by_label(outcome).check()
+    person.tool.get_by_role("button", name="Record the outcome").click()
+    person.heading("Your work")
+    expect(person.tool.get_by_role("status")).to_contain_text("Verification step")
+
+
+def _gradebook_shows_the_award(browser: Browser, server: LiveServer, shots: Shots, number: str) -> None:
+    """The grade worker delivers the award to the demo LMS: outcome 100, completed, and the credits."""
+    iris = Person(browser, server, "demo-instructor-iris", shots)
+    page = iris.page
+    outcome_row = page.locator("table").first.get_by_role("row", name=re.compile("Ada Mensah"))
+    for _ in range(100):  # each pass waits up to 0.2 s for the row; the worker polls every 0.2 s
+        page.goto(f"{server.demo_url}/demo/gradebook")
+        try:
+            expect(outcome_row).to_contain_text("FullyGraded", timeout=200)
+            break
+        except AssertionError:
+            continue
+    expect(outcome_row).to_contain_text("Completed / FullyGraded")
+    expect(outcome_row.get_by_role("cell").nth(1)).to_have_text("100")
+    expect(outcome_row).to_contain_text(number)
+    credits = page.get_by_role("heading", name=re.compile("learning credits"))
+    expect(credits).to_be_visible()
+    credits_row = page.locator("table").nth(1).get_by_role("row", name=re.compile("Ada Mensah"))
+    expect(credits_row).to_contain_text("Completed / FullyGraded")
+    expect(credits_row.get_by_role("cell").nth(1)).to_have_text("12")
+    page.screenshot(path=str(shots.path("lms-gradebook")), full_page=True)
+    iris.check_axe("lms-gradebook", page)
+    iris.close()

@@ -1,0 +1,220 @@
+"""Test fixtures: an app per test on SQLite, and on PostgreSQL too where one is reachable.
+
+Under CI=true PostgreSQL must be reachable (the PostgreSQL runs may not silently skip).
+Each test session works in its own PostgreSQL schema so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from lti_tool import create_app
+from lti_tool.db import db
+
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+_pg_state: dict[str, object] = {}
+
+
+def _postgres_schema() -> str:
+    """Create this session's schema once; return its name, or skip/fail with the reason."""
+    if "schema" in _pg_state:
+        return str(_pg_state["schema"])
+    if "error" in _pg_state:
+        _pg_unavailable(str(_pg_state["error"]))
+    try:
+        import psycopg
+
+        conn = psycopg.connect(PG_URL, connect_timeout=3, autocommit=True)
+    except Exception as exc:  # any reason it is unreachable
+        _pg_state["error"] = f"PostgreSQL not reachable at {PG_URL}: {exc}".strip()
+        _pg_unavailable(str(_pg_state["error"]))
+    schema = f"t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE SCHEMA "{schema}"')
+    conn.close()
+    _pg_state["schema"] = schema
+    return schema
+
+
+def _pg_unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+    pytest.skip(reason)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    schema = _pg_state.get("schema")
+    if schema:
+        import psycopg
+
+        conn = psycopg.connect(PG_URL, connect_timeout=3, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keys")
+
+
+def make_test_app(backend: str, tmp_path: Path, keys_dir: Path, **extra: object) -> Flask:
+    config: dict[str, object] = {
+        "TESTING": True,
+        "SCHEMA_MODE": "create",
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "KEYS_DIR": str(keys_dir),
+        "DEMO_PLATFORM": True,
+        # Tests build their own small catalogues; the shipped one is imported only where a test asks.
+        "DEMO_CATALOGUE": False,
+        "DEMO_BASE_URL": "http://localhost",
+        "DEMO_TOOL_URL": "http://localhost",
+        "SECRET_KEY": "test-secret",
+        "EVIDENCE_KEY": "mZ9b2Zr6v3JmQp6b7Qk9y3K1o8x9dVf2h4c6e8g0i2k=",
+        # Tests launch many times from one address; tests/test_rate_limits.py turns the limits on.
+        "RATE_LIMIT_ENABLED": False,
+    }
+    if backend == "sqlite":
+        db_file = tmp_path / "test.sqlite3"
+        template = _sqlite_template(keys_dir)
+        if template and not db_file.exists():
+            shutil.copyfile(template, db_file)  # a copy is much faster than creating every table
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_file}"
+    else:
+        schema = _postgres_schema()
+        config["SQLALCHEMY_DATABASE_URI"] = PG_URL
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema}"}}
+        _truncate_all(PG_URL, schema)
+    config.update(extra)
+    return create_app(config)
+
+
+_sqlite_templates: dict[str, Path | None] = {}
+
+
+def _sqlite_template(keys_dir: Path) -> Path | None:
+    """An empty schema made once per run (tables only, no rows), copied for each SQLite test."""
+    key = str(keys_dir)
+    if key not in _sqlite_templates:
+        import tempfile
+
+        from lti_tool.db import db as _db
+
+        folder = Path(tempfile.mkdtemp(prefix="lti-template-"))
+        path = folder / "template.sqlite3"
+        template_app = create_app({"TESTING": True, "SCHEMA_MODE": "create", "INSTANCE_DIR": str(folder),
+                                   "KEYS_DIR": key,
+                                   "DEMO_PLATFORM": False, "SECRET_KEY": "x", "EVIDENCE_KEY": "x",
+                                   "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+        with template_app.app_context():
+            _db.engine.dispose()
+        _sqlite_templates[key] = path
+    return _sqlite_templates[key]
+
+
+def _truncate_all(url: str, schema: str) -> None:
+    """Each PostgreSQL test starts from empty tables. DELETE with triggers off is much faster than
+    TRUNCATE on many small tables."""
+    import psycopg
+
+    conn = psycopg.connect(url, connect_timeout=3, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
+        tables = [r[0] for r in cur.fetchall()]
+        if tables:
+            statements = ["SET session_replication_role = replica"]
+            statements += [f'DELETE FROM "{schema}"."{t}"' for t in tables]
+            statements.append("SET session_replication_role = DEFAULT")
+            cur.execute("; ".join(statements))
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app(backend: str, tmp_path: Path, keys_dir: Path) -> Iterator[Flask]:
+    application = make_test_app(backend, tmp_path, keys_dir)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        if backend == "postgresql":
+            db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path, keys_dir: Path) -> Iterator[Flask]:
+    """For tests about things that do not depend on the database backend."""
+    application = make_test_app("sqlite", tmp_path, keys_dir)
+    with application.app_context():
+        yield application
+        db.session.remove()
+
+
+def table_count(model: type) -> int:
+    from sqlalchemy import func, select
+
+    return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def count_statements(client, url: str) -> int:
+    """SQL statements one GET of `url` runs (it must answer 200)."""
+    from sqlalchemy import event
+
+    count = [0]
+
+    def counter(*args: object) -> None:
+        count[0] += 1
+
+    event.listen(db.engine, "before_cursor_execute", counter)
+    try:
+        # A context (so a database session) of its own, as a real request has: nothing the test loaded
+        # is found in the session's identity map instead of being queried.
+        with client.application.app_context():
+            resp = client.get(url)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", counter)
+    assert resp.status_code == 200, resp.data
+    return count[0]
+
+
+__all__ = ["count_statements", "table_count", "make_test_app", "text"]
+
+
+@pytest.fixture
+def shipped_catalogue(request: pytest.FixtureRequest) -> None:
+    """Import the catalogue shipped in config/catalogue for the Demo Academy, as the demo does."""
+    from lti_tool.demo_platform import people
+    from lti_tool.demo_platform.catalogue_seed import ensure_demo_catalogue
+    from lti_tool.partners import find_partner
+
+    name = "app" if "app" in request.fixturenames else "sqlite_app"
+    request.getfixturevalue(name)
+    ensure_demo_catalogue(find_partner(people.PARTNER_SLUG))
+    db.session.commit()
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[object]:
+    """A platform's JWKS endpoint on loopback (tests.lti_helpers.JwksServer), closed afterwards."""
+    from tests.lti_helpers import JwksServer
+
+    server = JwksServer()
+    yield server
+    server.close()

@@ -1,0 +1,93 @@
+"""Builds certifications, portfolios and awards directly with the models, and awards them through the workflow
+(the assessment flow that normally does this is built elsewhere)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from sqlalchemy import select
+
+from lti_tool.db import db
+from lti_tool.launch.models import Deployment, LtiUser, Registration, ResourceLink
+from lti_tool.portfolio import workflow
+from lti_tool.portfolio.assessment_models import Award
+from lti_tool.portfolio.catalogue_models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.models import Portfolio, Submission
+
+LMS_ISSUER = "https://lms.example.edu"
+LMS_SUB = "lms-user-7f3a9c"
+EMAIL = "ada.private@example.org"
+
+
+def certification(code: str = "TESTCM", version: int = 1) -> Certification:
+    cert = db.session.scalar(select(Certification).where(Certification.code == code,
+                                                         Certification.version == version))
+    if cert is not None:
+        return cert
+    cert = Certification(code=code, version=version, title="Qualified Clinical Research Central Monitor",
+                         description="Competence-based certification for central monitors of clinical trials.",
+                         isced_level="ED5", isced_field="0919", framework="Joint Task Force core competencies",
+                         credits=12, content_hash=hashlib.sha256(f"{code}{version}".encode()).hexdigest())
+    for pos, (ucode, title, credits) in enumerate((("CM1", "Risk-based monitoring", 7),
+                                                   ("CM2", "Data review and signal detection", 5))):
+        unit = Unit(code=ucode, title=title, credits=credits, position=pos)
+        outcome = Outcome(code="1", text="The learner will be able to monitor centrally.")
+        outcome.criteria = [Criterion(code="1.1", text="The learner can review data.")]
+        unit.outcomes = [outcome]
+        cert.units.append(unit)
+    db.session.add(cert)
+    db.session.flush()
+    return cert
+
+
+def _link() -> ResourceLink:
+    reg = db.session.scalar(select(Registration).where(Registration.issuer == LMS_ISSUER))
+    if reg is None:
+        reg = Registration(issuer=LMS_ISSUER, client_id="client-x", name="Example LMS",
+                           auth_login_url=f"{LMS_ISSUER}/auth", auth_token_url=f"{LMS_ISSUER}/token")
+        reg.deployments = [Deployment(deployment_id="deployment-42")]
+        db.session.add(reg)
+        db.session.flush()
+    count = len(list(db.session.scalars(select(ResourceLink.id))))
+    link = ResourceLink(deployment_id=reg.deployments[0].id, resource_link_id=f"link-{count}", title="Portfolio")
+    db.session.add(link)
+    db.session.flush()
+    return link
+
+
+def learner(sub: str = LMS_SUB, name: str = "Ada Mensah", email: str = EMAIL) -> LtiUser:
+    user = db.session.scalar(select(LtiUser).where(LtiUser.issuer == LMS_ISSUER, LtiUser.sub == sub))
+    if user is None:
+        user = LtiUser(issuer=LMS_ISSUER, sub=sub, name=name, email=email)
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
+def ready_for_award(user: LtiUser | None = None, number: str = "CMIACR-2025-000123",
+                    awarded_on: dt.date | None = None, cert: Certification | None = None) -> tuple[Portfolio, Award]:
+    """A portfolio in independent verification with its Award row, as the award service leaves them."""
+    user = user or learner()
+    cert = cert or certification()
+    portfolio = Portfolio(user_id=user.id, certification_id=cert.id, resource_link_id=_link().id,
+                          state=workflow.VERIFICATION_2)
+    db.session.add(portfolio)
+    db.session.flush()
+    submission = Submission(portfolio_id=portfolio.id, attempt=1, snapshot={"evidence": []})
+    db.session.add(submission)
+    db.session.flush()
+    award = Award(portfolio_id=portfolio.id, submission_id=submission.id, certificate_number=number,
+                  credits=cert.credits, cpd_points=cert.cpd_points,
+                  awarded_on=awarded_on or dt.date.today())
+    db.session.add(award)
+    db.session.flush()
+    return portfolio, award
+
+
+def award_through_workflow(**kwargs: Any) -> Award:
+    portfolio, award = ready_for_award(**kwargs)
+    workflow.transition(portfolio, workflow.AWARDED, duty="independent_verifier", rationale="Confirmed")
+    db.session.commit()
+    return award
