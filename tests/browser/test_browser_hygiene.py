@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser
 
 from tests.browser.pages import LiveServer, Person, Shots, axe_violations
 
@@ -24,7 +24,7 @@ def test_session_token_stays_out_of_logs_and_referers(browser: Browser, live_ser
         alex.tool.get_by_role("button", name="Filter").click()  # a form
         alex.heading("Your work")
         alex.tool.get_by_role("link", name="Administration").click()
-        expect(alex.tool.get_by_role("heading", level=1)).to_be_visible()
+        alex.heading("Tool administration")
         alex.step("admin-pages")
 
         tokens = alex.tokens_seen()
