@@ -74,9 +74,17 @@ def main() -> None:
                              lambda conn, cur, stmt, *a: (statements.update([stmt]), trace.append(stmt)))
                 event.listen(db.engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
 
+            by_request: Counter[str] = Counter()
+
             def request(method: str, url: str, **kwargs: object) -> object:
-                trace.append(f"--- {method} {url.split('?')[0]}")
-                return client.open(url, method=method, **kwargs)
+                path = url.split('?')[0].removeprefix(base)
+                trace.append(f"--- {method} {path}")
+                started = time.process_time()
+                try:
+                    return client.open(url, method=method, **kwargs)
+                finally:
+                    by_request[f"{method} {'/portfolio/<id>' if path.startswith('/portfolio/') else path}"] += (
+                        time.process_time() - started)
 
             def flow(n: int) -> None:
                 client._cookies.clear()
@@ -103,6 +111,7 @@ def main() -> None:
                     print(line if line.startswith("---") else "    " + " ".join(line.split())[:args.sql_width])
                 return
             statements.clear()
+            by_request.clear()
             commits[0] = 0
             hops[0] = 0
             profiler = cProfile.Profile(time.process_time)
@@ -125,6 +134,8 @@ def main() -> None:
           f"platform's signing included{overhead}); {total / args.launches:.1f} SQL statements and "
           f"{commits[0] / args.launches:.1f} commits per launch, "
           f"{hops[0] / args.launches:.1f} HTTP requests per launch")
+    for name, seconds in by_request.most_common():
+        print(f"  {name}: {seconds / args.launches * 1000:.2f} ms CPU per launch")
     if args.sql:
         for stmt, count in statements.most_common():
             print(f"{count / args.launches:5.2f}  {' '.join(stmt.split())[:args.sql_width]}")

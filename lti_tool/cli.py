@@ -17,6 +17,7 @@ from lti_tool.housekeeping import housekeeping_cli
 from lti_tool.launch.cli import deployment_cli, keys_cli, registration_cli
 from lti_tool.partner_cli import partner_cli
 from lti_tool.portfolio.catalogue_cli import catalogue_cli
+from lti_tool.portfolio.evidence_keys import evidence_cli
 from lti_tool.portfolio.sampling_cli import sampling_cli
 from lti_tool.staff_cli import staff_cli
 
@@ -51,7 +52,7 @@ def _create_app() -> object:
 
 cli = FlaskGroup(create_app=_create_app, add_default_commands=True, help=__doc__)
 for command in (serve, registration_cli, deployment_cli, keys_cli, catalogue_cli, partner_cli, credential_cli,
-                grading_cli, staff_cli, audit_cli, sampling_cli, housekeeping_cli):
+                grading_cli, staff_cli, audit_cli, sampling_cli, housekeeping_cli, evidence_cli):
     cli.add_command(command)
 
 

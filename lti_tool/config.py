@@ -27,6 +27,16 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"Configuration error: {name} must be a whole number, got {raw!r}") from exc
 
 
+def _check_evidence_key(value: str | bytes) -> None:
+    from lti_tool.portfolio.evidence_storage import KeyRing, StorageError
+
+    try:
+        KeyRing.parse(value)
+    except StorageError as exc:
+        raise SystemExit(f"Configuration error: LTI_TOOL_EVIDENCE_KEY: {exc}. It holds one key, or several "
+                         "separated by commas during a key rotation (the first encrypts new files).") from exc
+
+
 def _persistent_secret(path: Path, make: Any) -> str:
     """Read a generated secret from a file, creating it (mode 0600) on first use.
 
@@ -141,6 +151,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         config["EVIDENCE_KEY"] = os.environ.get("LTI_TOOL_EVIDENCE_KEY") or _persistent_secret(
             key_file, lambda: Fernet.generate_key().decode()
         )
+    _check_evidence_key(config["EVIDENCE_KEY"])
     if config["EVIDENCE_STORAGE"] not in ("local", "s3"):
         raise SystemExit(f"Configuration error: LTI_TOOL_EVIDENCE_STORAGE must be local or s3, "
                          f"got {config['EVIDENCE_STORAGE']!r}")

@@ -19,6 +19,8 @@ from sqlalchemy import text
 from lti_tool import create_app
 from lti_tool.db import db
 
+# A fixed, well-formed key (tests compare stored blobs across apps).
+TEST_EVIDENCE_KEY = "mZ9b2Zr6v3JmQp6b7Qk9y3K1o8x9dVf2h4c6e8g0i2k="
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _pg_state: dict[str, object] = {}
@@ -79,7 +81,7 @@ def make_test_app(backend: str, tmp_path: Path, keys_dir: Path, **extra: object)
         "DEMO_BASE_URL": "http://localhost",
         "DEMO_TOOL_URL": "http://localhost",
         "SECRET_KEY": "test-secret",
-        "EVIDENCE_KEY": "mZ9b2Zr6v3JmQp6b7Qk9y3K1o8x9dVf2h4c6e8g0i2k=",
+        "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
         # Tests launch many times from one address; tests/test_rate_limits.py turns the limits on.
         "RATE_LIMIT_ENABLED": False,
     }
@@ -113,7 +115,7 @@ def _sqlite_template(keys_dir: Path) -> Path | None:
         path = folder / "template.sqlite3"
         template_app = create_app({"TESTING": True, "SCHEMA_MODE": "create", "INSTANCE_DIR": str(folder),
                                    "KEYS_DIR": key,
-                                   "DEMO_PLATFORM": False, "SECRET_KEY": "x", "EVIDENCE_KEY": "x",
+                                   "DEMO_PLATFORM": False, "SECRET_KEY": "x", "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
                                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
         with template_app.app_context():
             _db.engine.dispose()

@@ -211,7 +211,7 @@ def test_damage_and_another_key_are_refused(store, s3, bucket, endpoint):
     result = store.put(io.BytesIO(os.urandom(2 * CHUNK + 7)))
     key = store.key_for(result.sha256)
     other = S3EncryptedStorage(bucket, Fernet.generate_key(), endpoint_url=endpoint, region=REGION)
-    with pytest.raises(StorageError, match="different EVIDENCE_KEY"):
+    with pytest.raises(StorageError, match="key that is not configured"):
         other.get(result.sha256)
     raw = bytearray(_raw(s3, bucket, key))
     raw[-20] ^= 0x01
@@ -374,3 +374,22 @@ def test_a_bucket_that_is_full_or_failing_is_a_clear_refusal_leaving_nothing(app
     assert words in resp.data and b"Nothing was saved" in resp.data and b"Traceback" not in resp.data
     assert object_keys(s3, bucket) == [] and open_uploads(s3, bucket) == []
     assert table_count(EvidenceItem) == 0 and table_count(EvidenceFile) == 0 and table_count(StoredFile) == 0
+
+
+def test_key_rotation_in_the_bucket(s3, bucket):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    data = os.urandom(PART_SIZE + CHUNK + 9)  # a multipart object both before and after
+    before = S3EncryptedStorage(bucket, old, client=s3)
+    sha = before.put(io.BytesIO(data)).sha256
+    rotating = S3EncryptedStorage(bucket, f"{new},{old}", client=s3)
+    assert rotating.key_id(sha) == before.keys.current_id
+    assert rotating.rekey(sha) is True
+    assert rotating.key_id(sha) == rotating.keys.current_id != before.keys.current_id
+    assert rotating.rekey(sha) is False
+    assert open_uploads(s3, bucket) == [] and object_keys(s3, bucket) == [rotating.key_for(sha)]
+    with S3EncryptedStorage(bucket, new, client=s3).get(sha) as fh:
+        assert fh.read() == data
+    with pytest.raises(StorageError, match="key that is not configured"):
+        before.get(sha)
+    with pytest.raises(StorageError, match="missing"):
+        rotating.rekey("a" * 64)

@@ -118,7 +118,7 @@ def test_blob_moved_to_another_address_is_refused(store):
 def test_other_key_cannot_read(store, tmp_path):
     result = store.put(io.BytesIO(b"secret evidence"))
     other = LocalEncryptedStorage(store.root, Fernet.generate_key())
-    with pytest.raises(StorageError, match="different EVIDENCE_KEY"):
+    with pytest.raises(StorageError, match="key that is not configured"):
         other.get(result.sha256)
 
 

@@ -11,12 +11,12 @@ from alembic.runtime.migration import MigrationContext
 from lti_tool import create_app
 from lti_tool.db import db
 from lti_tool.schema import SchemaBehind, head_revision
-from tests.conftest import PG_URL, _postgres_schema
+from tests.conftest import PG_URL, TEST_EVIDENCE_KEY, _postgres_schema
 
 
 def _config(backend: str, tmp_path: Path, keys_dir: Path, mode: str) -> dict:
     config = {"TESTING": True, "SCHEMA_MODE": mode, "INSTANCE_DIR": str(tmp_path / "inst"),
-              "KEYS_DIR": str(keys_dir), "DEMO_PLATFORM": False, "SECRET_KEY": "s", "EVIDENCE_KEY": "e"}
+              "KEYS_DIR": str(keys_dir), "DEMO_PLATFORM": False, "SECRET_KEY": "s", "EVIDENCE_KEY": TEST_EVIDENCE_KEY}
     if backend == "sqlite":
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     else:

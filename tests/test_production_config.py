@@ -6,13 +6,13 @@ import pytest
 
 from lti_tool.config import load_config
 from lti_tool.db import db
-from tests.conftest import PG_URL, _postgres_schema, make_test_app
+from tests.conftest import PG_URL, TEST_EVIDENCE_KEY, _postgres_schema, make_test_app
 
 
 def _options(monkeypatch, tmp_path, url: str, **env: str) -> dict:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return load_config({"INSTANCE_DIR": str(tmp_path), "SECRET_KEY": "x", "EVIDENCE_KEY": "x",
+    return load_config({"INSTANCE_DIR": str(tmp_path), "SECRET_KEY": "x", "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
                         "SQLALCHEMY_DATABASE_URI": url})["SQLALCHEMY_ENGINE_OPTIONS"]
 
 

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from lti_tool.config import _persistent_secret, load_config
 from lti_tool.launch import keys as keys_module
@@ -90,8 +91,9 @@ def test_s3_storage_refuses_to_generate_a_host_local_evidence_key(tmp_path, monk
     with pytest.raises(SystemExit, match="set LTI_TOOL_EVIDENCE_KEY, the same on every host"):
         load_config(base)
     assert not (tmp_path / "evidence_key").exists()
-    monkeypatch.setenv("LTI_TOOL_EVIDENCE_KEY", "k" * 44)
-    assert load_config(base)["EVIDENCE_KEY"] == "k" * 44
+    shared = Fernet.generate_key().decode()
+    monkeypatch.setenv("LTI_TOOL_EVIDENCE_KEY", shared)
+    assert load_config(base)["EVIDENCE_KEY"] == shared
 
 
 def test_health_reports_the_grade_backlog(client):

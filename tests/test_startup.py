@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lti_tool.files import create_exclusive
-from tests.conftest import PG_URL, _postgres_schema
+from tests.conftest import PG_URL, TEST_EVIDENCE_KEY, _postgres_schema
 
 PROCESSES = 4
 
@@ -52,7 +52,7 @@ def _config(tmp_path: Path) -> dict:
     # SCHEMA_MODE upgrade: every process migrates at start, so the migrations themselves must be serialised.
     return {"INSTANCE_DIR": str(tmp_path / "instance"), "KEYS_DIR": str(tmp_path / "keys"), "DEMO_PLATFORM": True,
             "SCHEMA_MODE": "upgrade",
-            "DEMO_BASE_URL": "http://localhost", "EVIDENCE_KEY": "mZ9b2Zr6v3JmQp6b7Qk9y3K1o8x9dVf2h4c6e8g0i2k="}
+            "DEMO_BASE_URL": "http://localhost", "EVIDENCE_KEY": TEST_EVIDENCE_KEY}
 
 
 def _check_one_of_everything(results: list[dict], tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ stream: a large file is never held whole in memory.
 Blob format (version 1):
     header  = MAGIC (8) | key id (8) | nonce prefix (8)
     records = final flag (1) | ciphertext length (4, big endian) | ciphertext with GCM tag
+The key id names which of the configured evidence keys sealed the blob: LTI_TOOL_EVIDENCE_KEY may list
+several (comma-separated); the first seals new blobs, every one opens old ones, and `lti-tool evidence
+rekey` re-seals the old ones under the first, after which the others can be removed (see README).
 Each record's nonce is the prefix plus a 4-byte counter. The associated data binds every record to
 the header, its position and whether it is the last one (so records cannot be reordered, dropped or
 the blob truncated); the last record is also bound to the plaintext's sha256, so a blob cannot be
@@ -38,7 +41,7 @@ from flask import Flask, current_app
 
 MAGIC = b"LTIEVID1"
 CHUNK = 64 * 1024
-_HEADER = len(MAGIC) + 8 + 8
+HEADER_SIZE = len(MAGIC) + 8 + 8
 _RECORD_HEAD = struct.Struct(">BI")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -66,6 +69,8 @@ class PutResult:
 
 
 class EvidenceStorage(Protocol):
+    keys: KeyRing
+
     def put(self, stream: BinaryIO, *, max_bytes: int | None = None) -> PutResult:
         """Store the stream's content; raises FileTooLarge (storing nothing) past max_bytes."""
 
@@ -75,6 +80,14 @@ class EvidenceStorage(Protocol):
     def exists(self, sha256: str) -> bool: ...
 
     def delete(self, sha256: str) -> None: ...
+
+    def key_id(self, sha256: str) -> bytes:
+        """Which evidence key sealed the blob (StorageError when it is missing or not a blob)."""
+        ...
+
+    def rekey(self, sha256: str) -> bool:
+        """Re-seal the blob under the current key, in place and atomically; False when it already was."""
+        ...
 
 
 def check_address(sha256: str) -> str:
@@ -94,12 +107,43 @@ def derive_key(config_key: str | bytes) -> tuple[bytes, bytes]:
     try:
         raw = base64.urlsafe_b64decode(raw_text)
     except (binascii.Error, ValueError) as exc:
-        raise StorageError("EVIDENCE_KEY is not url-safe base64") from exc
+        raise StorageError("a key is not url-safe base64") from exc
     if len(raw) != 32:
-        raise StorageError("EVIDENCE_KEY must encode 32 bytes (generate one with Fernet.generate_key())")
+        raise StorageError("a key must encode 32 bytes (generate one with Fernet.generate_key())")
     okm = HKDF(algorithm=hashes.SHA256(), length=40, salt=None,
                info=b"lti-tool evidence aes-256-gcm v1").derive(raw)
     return okm[:32], okm[32:]
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The configured evidence keys: the first seals, every one opens (a blob names its key by id)."""
+
+    current_id: bytes
+    keys: Mapping[bytes, bytes]  # key id -> AES-256 key
+
+    @classmethod
+    def parse(cls, configured: str | bytes) -> KeyRing:
+        text = configured.decode() if isinstance(configured, bytes) else configured
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if not parts:
+            raise StorageError("no key is given")
+        derived = [derive_key(part) for part in parts]
+        return cls(current_id=derived[0][1], keys={key_id: aes for aes, key_id in derived})
+
+    @property
+    def current_key(self) -> bytes:
+        return self.keys[self.current_id]
+
+    def sealer(self, max_bytes: int | None = None) -> Sealer:
+        return Sealer(self.current_key, self.current_id, max_bytes)
+
+
+def header_key_id(header: bytes) -> bytes:
+    """The key id a blob's header names."""
+    if len(header) != HEADER_SIZE or not header.startswith(MAGIC):
+        raise StorageError("not an evidence blob (bad header)")
+    return header[len(MAGIC):len(MAGIC) + 8]
 
 
 def _aad(header: bytes, counter: int, final: bool, sha256: bytes = b"") -> bytes:
@@ -111,7 +155,7 @@ class LocalEncryptedStorage:
 
     def __init__(self, root: str | Path, key: str | bytes) -> None:
         self.root = Path(root)
-        self._aes_key, self._key_id = derive_key(key)
+        self.keys = KeyRing.parse(key)
 
     # --- layout ---
     def path_for(self, sha256: str) -> Path:
@@ -126,7 +170,23 @@ class LocalEncryptedStorage:
 
     # --- interface ---
     def put(self, stream: BinaryIO, *, max_bytes: int | None = None) -> PutResult:
-        sealer = Sealer(self._aes_key, self._key_id, max_bytes)
+        sealer = self.keys.sealer(max_bytes)
+        tmp = self._seal_to_tmp(sealer, stream)
+        try:
+            sha = sealer.sha256
+            target = self.path_for(sha)
+            if target.exists():
+                tmp.unlink()
+                return PutResult(sha, sealer.size, created=False)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            return PutResult(sha, sealer.size, created=True)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _seal_to_tmp(self, sealer: Sealer, stream: BinaryIO) -> Path:
+        """The sealed stream in a temporary file (mode 0600, synced), ready to be renamed into place."""
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="upload-")
         tmp = Path(tmp_name)
         try:
@@ -135,15 +195,8 @@ class LocalEncryptedStorage:
                     out.write(piece)
                 out.flush()
                 os.fsync(out.fileno())
-            sha = sealer.sha256
-            target = self.path_for(sha)
-            if target.exists():
-                tmp.unlink()
-                return PutResult(sha, sealer.size, created=False)
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(tmp, 0o600)
-            os.replace(tmp, target)
-            return PutResult(sha, sealer.size, created=True)
+            return tmp
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -154,8 +207,31 @@ class LocalEncryptedStorage:
             fh = open(path, "rb")  # noqa: SIM115  (handed to the caller, closed by the reader)
         except FileNotFoundError as exc:
             raise StorageError(f"blob {sha256} is missing") from exc
-        raw = DecryptingReader(fh, self._aes_key, self._key_id, bytes.fromhex(sha256))
+        raw = DecryptingReader(fh, self.keys.keys, bytes.fromhex(sha256))
         return io.BufferedReader(raw, buffer_size=CHUNK)  # type: ignore[return-value]
+
+    def key_id(self, sha256: str) -> bytes:
+        try:
+            with open(self.path_for(sha256), "rb") as fh:
+                return header_key_id(_read_exact(fh, HEADER_SIZE))
+        except FileNotFoundError as exc:
+            raise StorageError(f"blob {sha256} is missing") from exc
+
+    def rekey(self, sha256: str) -> bool:
+        if self.key_id(sha256) == self.keys.current_id:
+            return False
+        sealer = self.keys.sealer()
+        with self.get(sha256) as plain:  # opened (and checked) under its old key
+            tmp = self._seal_to_tmp(sealer, plain)
+        try:
+            if sealer.sha256 != sha256:
+                raise StorageError(f"blob {sha256} does not hold the content its address names")
+            # Atomic: a reader holds either the old file or the new one, both whole.
+            os.replace(tmp, self.path_for(sha256))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return True
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).exists()
@@ -224,20 +300,20 @@ class Sealer:
 class DecryptingReader(io.RawIOBase):
     """Decrypts record by record; fails loudly on any damage, including a missing last record."""
 
-    def __init__(self, fh: BinaryIO, aes_key: bytes, key_id: bytes, sha256: bytes) -> None:
+    def __init__(self, fh: BinaryIO, keys: Mapping[bytes, bytes], sha256: bytes) -> None:
         self._fh = fh
-        self._aes = AESGCM(aes_key)
         self._sha256 = sha256
         self._counter = 0
         self._buffer = b""
         self._offset = 0
         self._done = False
         try:
-            self._header = _read_exact(fh, _HEADER)
-            if len(self._header) != _HEADER or not self._header.startswith(MAGIC):
-                raise StorageError("not an evidence blob (bad header)")
-            if self._header[8:16] != key_id:
-                raise StorageError("the blob was encrypted with a different EVIDENCE_KEY")
+            self._header = _read_exact(fh, HEADER_SIZE)
+            aes_key = keys.get(header_key_id(self._header))
+            if aes_key is None:
+                raise StorageError("the blob was encrypted with an evidence key that is not configured "
+                                   "(LTI_TOOL_EVIDENCE_KEY lists the keys that open blobs)")
+            self._aes = AESGCM(aes_key)
             # Decrypt the first record now so a wrong key or damage shows before any byte is sent.
             self._next_record()
         except BaseException:

@@ -31,14 +31,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lti_tool.portfolio.evidence_storage import (
     CHUNK,
+    HEADER_SIZE,
     DecryptingReader,
     FileTooLarge,
+    KeyRing,
     PutResult,
-    Sealer,
     StorageError,
     StorageFull,
     check_address,
-    derive_key,
+    header_key_id,
     read_chunk,
 )
 
@@ -93,7 +94,7 @@ class S3EncryptedStorage:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.part_size = part_size
-        self._aes_key, self._key_id = derive_key(key)
+        self.keys = KeyRing.parse(key)
         self.client = client or make_client(endpoint_url, region)
 
     def key_for(self, sha256: str) -> str:
@@ -116,18 +117,21 @@ class S3EncryptedStorage:
                 raise kind(f"cannot store blob {sha} in the bucket: {exc}") from exc
             return PutResult(sha, size, created=True)
 
-    def get(self, sha256: str) -> BinaryIO:
-        key = self.key_for(sha256)
+    def _body(self, sha256: str, **get_args: Any) -> Any:
+        """The object's streaming body, with the interface's errors (missing, or the bucket unreachable)."""
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            return self.client.get_object(Bucket=self.bucket, Key=self.key_for(sha256), **get_args)["Body"]
         except ClientError as exc:
             if _error_code(exc) in _MISSING:
                 raise StorageError(f"blob {sha256} is missing") from exc
             raise StorageError(f"blob {sha256} cannot be read from the bucket: {exc}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"blob {sha256} cannot be read from the bucket: {exc}") from exc
+
+    def get(self, sha256: str) -> BinaryIO:
+        body = self._body(sha256)
         try:
-            raw = DecryptingReader(body, self._aes_key, self._key_id, bytes.fromhex(sha256))
+            raw = DecryptingReader(body, self.keys.keys, bytes.fromhex(sha256))
         except (BotoCoreError, OSError) as exc:  # the connection broke while the first record was read
             raise StorageError(f"blob {sha256} cannot be read from the bucket: {exc}") from exc
         return io.BufferedReader(raw, buffer_size=CHUNK)  # type: ignore[return-value]
@@ -149,6 +153,26 @@ class S3EncryptedStorage:
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"cannot delete blob {sha256} from the bucket: {exc}") from exc
 
+    def key_id(self, sha256: str) -> bytes:
+        body = self._body(sha256, Range=f"bytes=0-{HEADER_SIZE - 1}")
+        try:
+            with body:
+                return header_key_id(body.read())
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(f"blob {sha256} cannot be read from the bucket: {exc}") from exc
+
+    def rekey(self, sha256: str) -> bool:
+        if self.key_id(sha256) == self.keys.current_id:
+            return False
+        # The new object replaces the old only when its multipart upload completes, so a reader gets one
+        # or the other whole; _upload checks that the re-sealed content still has this address.
+        with self.get(sha256) as plain:
+            try:
+                self._upload(plain, sha256)
+            except (BotoCoreError, ClientError) as exc:
+                raise StorageError(f"cannot store blob {sha256} in the bucket: {exc}") from exc
+        return True
+
     # --- upload ---
     def _upload(self, source: BinaryIO, sha256: str) -> None:
         key = self.key_for(sha256)
@@ -156,7 +180,7 @@ class S3EncryptedStorage:
             Bucket=self.bucket, Key=key, ContentType="application/octet-stream",
             Metadata={"format": "LTIEVID1"})["UploadId"]
         try:
-            sealer = Sealer(self._aes_key, self._key_id)
+            sealer = self.keys.sealer()
             parts: list[dict[str, Any]] = []
             buffer = bytearray()
             for piece in sealer.pieces(source):
