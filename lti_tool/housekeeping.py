@@ -1,10 +1,13 @@
-"""`lti-tool housekeeping purge`: remove expired rows that nothing reads again (run it from cron).
+"""`lti-tool housekeeping`: routine clean-up, run from cron. `purge` removes expired rows that nothing reads again.
 
 Abandoned logins leave their state and nonce in the shared cache, and every launch leaves a session row;
-both expire but are only skipped, not removed, when read.
+both expire but are only skipped, not removed, when read. `sweep-evidence` removes evidence files that
+nothing refers to (see lti_tool/portfolio/evidence_sweep.py).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import click
 from flask.cli import with_appcontext
@@ -33,3 +36,30 @@ def housekeeping_cli() -> None:
 def purge_command() -> None:
     counts = purge_expired()
     click.echo(f"Removed {counts['cache']} expired cache entries and {counts['sessions']} expired sessions.")
+
+
+@housekeeping_cli.command(
+    "sweep-evidence", short_help="Remove evidence files that nothing refers to.",
+    help="Remove evidence files that no evidence item or submission refers to (left by a process that was "
+         "stopped mid-upload or mid-removal), and the pieces of uploads that never finished.")
+@click.option("--older-than", type=click.FloatRange(min=0), default=24.0, show_default=True,
+              help="Hours: files written more recently are left alone.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@with_appcontext
+def sweep_evidence_command(older_than: float, dry_run: bool) -> None:
+    from lti_tool.portfolio.evidence_storage import storage
+    from lti_tool.portfolio.evidence_sweep import sweep_evidence
+
+    report = sweep_evidence(storage(), older_than=dt.timedelta(hours=older_than), dry_run=dry_run)
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(f"{verb} {len(report.unrecorded)} stored files with no record and {len(report.unreferenced)} "
+               f"recorded files that nothing refers to"
+               + ("." if dry_run else f", and {report.partials} pieces of unfinished uploads."))
+    if dry_run:
+        for sha256 in [*report.unrecorded, *report.unreferenced]:
+            click.echo(f"  {sha256}")
+    for what, problem in report.problems:
+        click.echo(f"  {what}: {problem}", err=True)
+    if report.problems:
+        raise click.ClickException("Some files could not be checked or removed (listed above); run the sweep "
+                                   "again once the storage or database answers.")

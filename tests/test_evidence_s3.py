@@ -3,6 +3,7 @@ upload, streamed both ways, content-addressed, and leaving no object behind when
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -393,3 +394,16 @@ def test_key_rotation_in_the_bucket(s3, bucket):
         before.get(sha)
     with pytest.raises(StorageError, match="missing"):
         rotating.rekey("a" * 64)
+
+
+def test_listing_blobs_and_aborting_unfinished_uploads(store, s3, bucket):
+    sha = store.put(io.BytesIO(b"listed")).sha256
+    s3.put_object(Bucket=bucket, Key=f"{store.prefix}blobs/not-a-blob.txt", Body=b"x")  # not ours: ignored
+    [(listed, written)] = list(store.blobs())
+    assert listed == sha and abs(written - dt.datetime.now(dt.UTC).replace(tzinfo=None)) < dt.timedelta(minutes=5)
+    s3.create_multipart_upload(Bucket=bucket, Key=store.key_for("b" * 64))  # a process died mid-upload
+    # moto dates every multipart upload 2010-11-10: cutoffs either side of that.
+    assert store.remove_stale_partials(dt.datetime(2010, 1, 1)) == 0
+    assert len(open_uploads(s3, bucket)) == 1  # younger than the cutoff: may still be in flight
+    assert store.remove_stale_partials(dt.datetime.now(dt.UTC).replace(tzinfo=None)) == 1
+    assert open_uploads(s3, bucket) == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import io
 import os
@@ -88,6 +89,19 @@ class EvidenceStorage(Protocol):
     def rekey(self, sha256: str) -> bool:
         """Re-seal the blob under the current key, in place and atomically; False when it already was."""
         ...
+
+    def blobs(self) -> Iterator[tuple[str, dt.datetime]]:
+        """Every stored blob: (address, when it was last written, UTC naive)."""
+        ...
+
+    def remove_stale_partials(self, older_than: dt.datetime) -> int:
+        """Remove pieces of uploads that never finished (a process killed mid-write) from before
+        `older_than`; how many."""
+        ...
+
+
+def is_address(value: str) -> bool:
+    return isinstance(value, str) and bool(_SHA256_RE.match(value))
 
 
 def check_address(sha256: str) -> str:
@@ -238,6 +252,26 @@ class LocalEncryptedStorage:
 
     def delete(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)
+
+    def blobs(self) -> Iterator[tuple[str, dt.datetime]]:
+        for path in sorted((self.root / "blobs").glob("??/??/*")):
+            if is_address(path.name) and path.is_file():
+                yield path.name, _utc(path.stat().st_mtime)
+
+    def remove_stale_partials(self, older_than: dt.datetime) -> int:
+        removed = 0
+        for path in (self.root / "tmp").glob("upload-*"):
+            try:
+                if _utc(path.stat().st_mtime) < older_than:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished (renamed) or removed meanwhile
+                continue
+        return removed
+
+
+def _utc(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
 
 
 def _read_exact(stream: BinaryIO, size: int) -> bytes:

@@ -16,6 +16,7 @@ same interface and in the same encrypted blob format as the local-disk backend.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import logging
@@ -40,6 +41,7 @@ from lti_tool.portfolio.evidence_storage import (
     StorageFull,
     check_address,
     header_key_id,
+    is_address,
     read_chunk,
 )
 
@@ -172,6 +174,33 @@ class S3EncryptedStorage:
             except (BotoCoreError, ClientError) as exc:
                 raise StorageError(f"cannot store blob {sha256} in the bucket: {exc}") from exc
         return True
+
+    def blobs(self) -> Iterator[tuple[str, dt.datetime]]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                          Prefix=f"{self.prefix}blobs/")
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    name = obj["Key"].rsplit("/", 1)[-1]
+                    if is_address(name) and obj["Key"] == self.key_for(name):
+                        yield name, obj["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"cannot list the bucket's blobs: {exc}") from exc
+
+    def remove_stale_partials(self, older_than: dt.datetime) -> int:
+        """Multipart uploads never completed nor aborted (the process died): they hold storage, unseen."""
+        removed = 0
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                               Prefix=f"{self.prefix}blobs/")
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"].astimezone(dt.UTC).replace(tzinfo=None) < older_than:
+                        self._abort(upload["Key"], upload["UploadId"])
+                        removed += 1
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"cannot list the bucket's unfinished uploads: {exc}") from exc
+        return removed
 
     # --- upload ---
     def _upload(self, source: BinaryIO, sha256: str) -> None:

@@ -1,0 +1,94 @@
+"""Finding evidence blobs that nothing refers to and removing them (`lti-tool housekeeping sweep-evidence`).
+
+Uploads and removals already release their blobs as they go; what is left for a sweep is what a process
+killed mid-way leaves behind: a blob written but never recorded, a record whose release failed, the
+temporary pieces of an upload that never finished. Every removal goes through `release_blobs`, which
+locks the blob's row first, so a sweep racing an upload of the same content cannot take the upload's file
+(the upload then writes it again). Blobs younger than the grace period are left alone all the same:
+a sweep never needs to look at uploads in flight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import exists, select
+
+from lti_tool.db import db, utcnow
+from lti_tool.portfolio.evidence import blob_in_use, release_blobs
+from lti_tool.portfolio.evidence_storage import EvidenceStorage, StorageError
+from lti_tool.portfolio.models import EvidenceFile, StoredFile
+
+log = logging.getLogger(__name__)
+PAGE = 500
+
+
+@dataclass
+class SweepReport:
+    unrecorded: list[str] = field(default_factory=list)  # blobs in storage with no record
+    unreferenced: list[str] = field(default_factory=list)  # records (and blobs) nothing refers to
+    partials: int = 0  # pieces of unfinished uploads
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _unrecorded_blobs(store: EvidenceStorage, cutoff: dt.datetime) -> Iterator[str]:
+    """Blobs older than the cutoff without a StoredFile row, looked up a page of addresses at a time."""
+    page: list[str] = []
+
+    def unknown(addresses: list[str]) -> list[str]:
+        known = set(db.session.scalars(select(StoredFile.sha256).where(StoredFile.sha256.in_(addresses))))
+        return [a for a in addresses if a not in known]
+
+    for sha256, written in store.blobs():
+        if written < cutoff:
+            page.append(sha256)
+        if len(page) >= PAGE:
+            yield from unknown(page)
+            page = []
+    if page:
+        yield from unknown(page)
+
+
+def _unreferenced_records(cutoff: dt.datetime) -> Iterator[str]:
+    """Records older than the cutoff that no live evidence file or submission snapshot names."""
+    after = ""
+    while True:
+        page = list(db.session.scalars(
+            select(StoredFile.sha256)
+            .where(StoredFile.sha256 > after, StoredFile.created_at < cutoff,
+                   ~exists().where(EvidenceFile.sha256 == StoredFile.sha256))
+            .order_by(StoredFile.sha256).limit(PAGE)))
+        if not page:
+            return
+        yield from (sha256 for sha256 in page if not blob_in_use(sha256))
+        after = page[-1]
+
+
+def sweep_evidence(store: EvidenceStorage, *, older_than: dt.timedelta, dry_run: bool = False) -> SweepReport:
+    cutoff = utcnow() - older_than
+    report = SweepReport()
+    try:
+        report.unrecorded = list(_unrecorded_blobs(store, cutoff))
+        report.unreferenced = list(_unreferenced_records(cutoff))
+    except StorageError as exc:
+        report.problems.append(("(storage)", str(exc)))
+        return report
+    finally:
+        db.session.rollback()  # nothing read above is kept locked or cached into the removals
+    if dry_run:
+        return report
+    for sha256 in [*report.unrecorded, *report.unreferenced]:
+        try:
+            release_blobs([sha256])  # checks again under the row lock: only what is still unused goes
+        except Exception as exc:  # one blob's trouble must not stop the sweep
+            db.session.rollback()
+            log.warning("evidence sweep could not remove %s", sha256, exc_info=True)
+            report.problems.append((sha256, str(exc)))
+    try:
+        report.partials = store.remove_stale_partials(cutoff)
+    except StorageError as exc:
+        report.problems.append(("(unfinished uploads)", str(exc)))
+    return report
