@@ -203,8 +203,9 @@ class Gunicorn(Server):
         return children(self.proc.pid)
 
 
-def jwks_server(jwks: dict, log_path: Path) -> Server:
-    """The platform's JWKS endpoint in its own process (its CPU is measured apart from the client's)."""
+def jwks_server(jwks: dict, log_path: Path, delay_ms: float = 0.0) -> Server:
+    """The platform's JWKS endpoint in its own process (its CPU is measured apart from the client's),
+    answering after `delay_ms` (a platform across the internet)."""
     port = free_port()
-    return Server([sys.executable, str(ROOT / "bench" / "jwks_server.py"), str(port), json.dumps(jwks)],
-                  port, log_path, ready_path="/jwks")
+    return Server([sys.executable, str(ROOT / "bench" / "jwks_server.py"), str(port), json.dumps(jwks),
+                   str(delay_ms)], port, log_path, ready_path="/jwks")

@@ -373,7 +373,8 @@ def print_report(reports: list[TargetReport], platform: Platform, args: argparse
     cores = os.cpu_count() or 1
     print(f"\nMachine: {cores} cores, load average before the run {args.load_before}. "
           f"Server: gunicorn, {settings.label()}. Clients: {args.clients} threads, one process, "
-          f"{args.learners} learners in {COURSES} courses, {args.duration:.0f} s per target after warm-up.")
+          f"{args.learners} learners in {COURSES} courses, {args.duration:.0f} s per target after warm-up. "
+          f"Platform JWKS answers " + (f"after {args.jwks_delay_ms:.0f} ms." if args.jwks_delay_ms else "at once."))
     for rep in reports:
         run, cpu = rep.run, rep.run.cpu
         assert cpu is not None
@@ -423,6 +424,8 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=500, help="distinct learners (first launches in warm-up)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of timed launches per target")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG_URL))
+    parser.add_argument("--jwks-delay-ms", type=float, default=0.0,
+                        help="the platform's JWKS answers after this long, as across the internet (default: at once)")
     parser.add_argument("--engine-option", action="append", default=[], metavar="NAME=JSON",
                         help="SQLAlchemy engine option for the tool, e.g. pool_pre_ping=false (to compare settings)")
     args = parser.parse_args()
@@ -432,7 +435,7 @@ def main() -> None:
     platform = Platform()
     tmp = Path(tempfile.mkdtemp(prefix="lti-bench-"))
     print(f"Logs and keys in {tmp}")
-    jwks = jwks_server(platform.jwks, tmp / "jwks.log")
+    jwks = jwks_server(platform.jwks, tmp / "jwks.log", args.jwks_delay_ms)
     reports: list[TargetReport] = []
     try:
         with pg_schema(args.database_url) as schema:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Frame, FrameLocator, Page, Request, expect
+from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -66,7 +67,19 @@ class Shots:
 
 
 def axe_violations(target: Page | Frame, axe_script: Path) -> list[dict[str, Any]]:
-    """axe-core's violations on this document (frames are checked on their own)."""
+    """axe-core's violations on this document (frames are checked on their own). A page that moves on by
+    itself meanwhile (an upload finishing) is checked again once it has loaded: that page needs it too."""
+    for _ in range(2):
+        try:
+            return _run_axe(target, axe_script)
+        except PlaywrightError as exc:
+            if "Execution context was destroyed" not in str(exc):
+                raise
+            target.wait_for_load_state("load")
+    return _run_axe(target, axe_script)
+
+
+def _run_axe(target: Page | Frame, axe_script: Path) -> list[dict[str, Any]]:
     if not target.evaluate("() => typeof window.axe === 'object'"):
         # Evaluated through the DevTools protocol rather than added as a <script>: the tool's CSP (rightly)
         # refuses inline scripts, and the pages are checked under the real policy.

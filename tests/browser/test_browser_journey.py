@@ -77,7 +77,7 @@ def _journey(browser: Browser, server: LiveServer, shots: Shots, tmp_path: Path)
     for i in range(count):
         criteria.nth(i).check()
     ada.step("learner-evidence-form", scroll_to=ada.tool.get_by_role("button", name="Add evidence"))
-    _slow_uploads(ada, 1_500_000)
+    _slow_uploads(ada, 600_000)  # about five seconds: the progress bar stays while it is photographed and checked
     ada.tool.get_by_role("button", name="Add evidence").click()
     progress = ada.tool.get_by_role("progressbar", name="Upload progress")
     expect(progress).to_be_visible()
