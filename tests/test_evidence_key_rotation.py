@@ -162,3 +162,14 @@ def test_rekey_report_counts_without_the_command(app):
     assert [problem for _, problem in report.problems] == [
         "the blob was encrypted with an evidence key that is not configured "
         "(LTI_TOOL_EVIDENCE_KEY lists the keys that open blobs)"]
+
+
+def test_a_file_removed_while_the_rekey_runs_is_skipped(app, monkeypatch):
+    _swap_key(app, OLD)
+    [kept] = _store_files(app, [b"kept"])
+    gone = "f" * 64  # listed, then removed (row and blob) before its turn came
+    monkeypatch.setattr("lti_tool.portfolio.evidence_keys.stored_addresses", lambda: iter([gone, kept]))
+    _swap_key(app, f"{NEW},{OLD}")
+    report = rekey_all(storage(app))
+    assert (report.rekeyed, report.current, report.problems) == (1, 0, [])
+    assert storage(app).key_id(kept) == _key_id(NEW)

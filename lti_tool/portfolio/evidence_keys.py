@@ -45,6 +45,16 @@ def stored_addresses() -> Iterator[str]:
         after = page[-1]
 
 
+def _rekey_locked(store: EvidenceStorage, sha256: str) -> bool | None:
+    """Re-seal one blob while its row is locked, as every writer of an address does (lti_tool/portfolio/
+    evidence.py), so a removal cannot interleave and leave it behind. None when the row is gone."""
+    try:
+        row = db.session.scalar(select(StoredFile.sha256).where(StoredFile.sha256 == sha256).with_for_update())
+        return None if row is None else store.rekey(sha256)
+    finally:
+        db.session.rollback()  # nothing changed in the database: this only releases the lock
+
+
 def rekey_all(store: EvidenceStorage, *, dry_run: bool = False) -> RekeyReport:
     """Re-seal every stored blob that is not under the current key. A blob that is missing, damaged or
     sealed with a key no longer configured is reported and left as it is; the others carry on."""
@@ -55,7 +65,9 @@ def rekey_all(store: EvidenceStorage, *, dry_run: bool = False) -> RekeyReport:
             if dry_run:
                 done = store.key_id(sha256) != current_id
             else:
-                done = store.rekey(sha256)
+                done = _rekey_locked(store, sha256)
+                if done is None:  # removed since it was listed
+                    continue
         except StorageError as exc:
             report.problems.append((sha256, str(exc)))
             continue
