@@ -254,9 +254,16 @@ class LocalEncryptedStorage:
         self.path_for(sha256).unlink(missing_ok=True)
 
     def blobs(self) -> Iterator[tuple[str, dt.datetime]]:
-        for path in sorted((self.root / "blobs").glob("??/??/*")):
-            if is_address(path.name) and path.is_file():
-                yield path.name, _utc(path.stat().st_mtime)
+        # One directory at a time: a store of a million files is never listed into memory whole.
+        for folder, subfolders, names in os.walk(self.root / "blobs"):
+            subfolders.sort()
+            for name in sorted(names):
+                if not is_address(name):
+                    continue
+                try:
+                    yield name, _utc(os.stat(os.path.join(folder, name)).st_mtime)
+                except FileNotFoundError:  # removed since the directory was read
+                    continue
 
     def remove_stale_partials(self, older_than: dt.datetime) -> int:
         removed = 0

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import exists, select
 
 from lti_tool.db import db, utcnow
-from lti_tool.portfolio.evidence import blob_in_use, release_blobs
+from lti_tool.portfolio.evidence import release_blobs
 from lti_tool.portfolio.evidence_storage import EvidenceStorage, StorageError
-from lti_tool.portfolio.models import EvidenceFile, StoredFile
+from lti_tool.portfolio.models import EvidenceFile, StoredFile, Submission
 
 log = logging.getLogger(__name__)
 PAGE = 500
@@ -52,19 +52,20 @@ def _unrecorded_blobs(store: EvidenceStorage, cutoff: dt.datetime) -> Iterator[s
         yield from unknown(page)
 
 
-def _unreferenced_records(cutoff: dt.datetime) -> Iterator[str]:
-    """Records older than the cutoff that no live evidence file or submission snapshot names."""
-    after = ""
-    while True:
-        page = list(db.session.scalars(
-            select(StoredFile.sha256)
-            .where(StoredFile.sha256 > after, StoredFile.created_at < cutoff,
-                   ~exists().where(EvidenceFile.sha256 == StoredFile.sha256))
-            .order_by(StoredFile.sha256).limit(PAGE)))
-        if not page:
-            return
-        yield from (sha256 for sha256 in page if not blob_in_use(sha256))
-        after = page[-1]
+def _unreferenced_records(cutoff: dt.datetime) -> list[str]:
+    """Records older than the cutoff that no live evidence file or submission snapshot names. The snapshots
+    are read once, in a stream, rather than searched once per candidate: files removed after a submission
+    are common, and each search would scan every submission."""
+    candidates = set(db.session.scalars(
+        select(StoredFile.sha256).where(StoredFile.created_at < cutoff,
+                                        ~exists().where(EvidenceFile.sha256 == StoredFile.sha256))))
+    if candidates:
+        snapshots = db.session.scalars(select(Submission.snapshot).execution_options(yield_per=PAGE))
+        for snapshot in snapshots:
+            for item in snapshot.get("evidence", []):
+                for file in item.get("files", []):
+                    candidates.discard(file.get("sha256"))
+    return sorted(candidates)
 
 
 def sweep_evidence(store: EvidenceStorage, *, older_than: dt.timedelta, dry_run: bool = False) -> SweepReport:
@@ -72,7 +73,7 @@ def sweep_evidence(store: EvidenceStorage, *, older_than: dt.timedelta, dry_run:
     report = SweepReport()
     try:
         report.unrecorded = list(_unrecorded_blobs(store, cutoff))
-        report.unreferenced = list(_unreferenced_records(cutoff))
+        report.unreferenced = _unreferenced_records(cutoff)
     except StorageError as exc:
         report.problems.append(("(storage)", str(exc)))
         return report
