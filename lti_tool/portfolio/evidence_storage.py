@@ -106,7 +106,7 @@ def is_address(value: str) -> bool:
 
 def check_address(sha256: str) -> str:
     """Only well-formed addresses reach the file system (no path tricks through the hash)."""
-    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
+    if not is_address(sha256):
         raise StorageError("not a sha256 address")
     return sha256
 
@@ -215,21 +215,19 @@ class LocalEncryptedStorage:
             tmp.unlink(missing_ok=True)
             raise
 
-    def get(self, sha256: str) -> BinaryIO:
-        path = self.path_for(sha256)
+    def _open(self, sha256: str) -> BinaryIO:
         try:
-            fh = open(path, "rb")  # noqa: SIM115  (handed to the caller, closed by the reader)
+            return open(self.path_for(sha256), "rb")  # noqa: SIM115  (the caller closes it)
         except FileNotFoundError as exc:
             raise StorageError(f"blob {sha256} is missing") from exc
-        raw = DecryptingReader(fh, self.keys.keys, bytes.fromhex(sha256))
+
+    def get(self, sha256: str) -> BinaryIO:
+        raw = DecryptingReader(self._open(sha256), self.keys.keys, bytes.fromhex(sha256))
         return io.BufferedReader(raw, buffer_size=CHUNK)  # type: ignore[return-value]
 
     def key_id(self, sha256: str) -> bytes:
-        try:
-            with open(self.path_for(sha256), "rb") as fh:
-                return header_key_id(_read_exact(fh, HEADER_SIZE))
-        except FileNotFoundError as exc:
-            raise StorageError(f"blob {sha256} is missing") from exc
+        with self._open(sha256) as fh:
+            return header_key_id(_read_exact(fh, HEADER_SIZE))
 
     def rekey(self, sha256: str) -> bool:
         if self.key_id(sha256) == self.keys.current_id:
