@@ -88,8 +88,8 @@ class World:
 
 
 def seed_platforms(ags_base: str, platforms: int, links: int) -> World:
-    from lti_tool.db import db
     from lti_tool.launch.models import Deployment, Registration, ResourceLink
+    from lti_tool.store.db import db
 
     world = World()
     for n in range(1, platforms + 1):
@@ -114,10 +114,10 @@ def seed_platforms(ags_base: str, platforms: int, links: int) -> World:
 
 def seed_learners(world: World, jobs: int) -> None:
     """Learners with a portfolio each on the links round-robin, and their jobs' rows (not yet inserted)."""
-    from lti_tool.db import db
     from lti_tool.launch.models import LtiUser
-    from lti_tool.portfolio.catalogue_models import Certification
+    from lti_tool.portfolio.catalogue.models import Certification
     from lti_tool.portfolio.models import Portfolio
+    from lti_tool.store.db import db
 
     certs = [Certification(code=code, version=1, title=title, isced_level="ED5", isced_field="0919",
                            credits=credits, content_hash=code.ljust(64, "0"))
@@ -192,8 +192,8 @@ def queue_jobs(world: World) -> None:
     """A fresh backlog: earlier runs' jobs, line items and cached tokens are gone; the jobs are held."""
     from sqlalchemy import delete, insert
 
-    from lti_tool.db import db
     from lti_tool.grading.models import GradeJob, GradeLineItem, ServiceToken
+    from lti_tool.store.db import db
 
     for model in (GradeJob, GradeLineItem, ServiceToken):
         db.session.execute(delete(model))
@@ -206,8 +206,8 @@ def queue_jobs(world: World) -> None:
 def release_jobs() -> None:
     from sqlalchemy import update
 
-    from lti_tool.db import db, utcnow
     from lti_tool.grading.models import GradeJob
+    from lti_tool.store.db import db, utcnow
 
     db.session.execute(update(GradeJob).values(next_attempt_at=utcnow()))
     db.session.commit()
@@ -217,8 +217,8 @@ def open_jobs() -> tuple[int, int]:
     """(pending or in progress, failed)."""
     from sqlalchemy import func, select
 
-    from lti_tool.db import db
     from lti_tool.grading.models import FAILED, IN_PROGRESS, PENDING, GradeJob
+    from lti_tool.store.db import db
 
     rows = dict(db.session.execute(select(GradeJob.status, func.count()).group_by(GradeJob.status)).all())
     db.session.commit()
@@ -364,8 +364,8 @@ def verify(world: World, received: list[list[str]]) -> tuple[dict[str, int], int
     """Each job's score arrived exactly once, nothing else arrived, and each learner's scores in order."""
     from sqlalchemy import select
 
-    from lti_tool.db import db
     from lti_tool.grading.models import GradeJob, GradeLineItem
+    from lti_tool.store.db import db
 
     items = {(r.resource_link_id, r.target): r.url.rsplit("/", 1)[-1]
              for r in db.session.scalars(select(GradeLineItem))}
@@ -434,7 +434,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lti-gradebench-"))
     print(f"Logs in {tmp}")
     from lti_tool import create_app
-    from lti_tool.db import db
+    from lti_tool.store.db import db
 
     ags = ags_server(tmp, args.token_lifetime)
     try:

@@ -273,11 +273,11 @@ def start_ours(settings: GunicornSettings, db_url: str, schema: str, tmp: Path, 
 def register_platform(overrides: dict[str, Any], jwks_url: str) -> None:
     """What `lti-tool registration add` does, in this process (the schema is only reachable this way)."""
     from lti_tool import create_app
-    from lti_tool.db import db
+    from lti_tool.identity.partners import add_partner, attach_deployment
     from lti_tool.launch.models import Deployment, Registration
-    from lti_tool.partners import add_partner, attach_deployment
-    from lti_tool.portfolio.catalogue_import import import_catalogue
-    from lti_tool.portfolio.offerings import offer_certification
+    from lti_tool.portfolio.catalogue.importer import import_catalogue
+    from lti_tool.portfolio.catalogue.offerings import offer_certification
+    from lti_tool.store.db import db
 
     app = create_app(overrides)
     with app.app_context():

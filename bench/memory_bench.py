@@ -149,9 +149,9 @@ class Tool:
 def prepare(tool: Tool, jwks_url: str) -> None:
     """Schema, catalogue and the platform's registration, in this process (the schema is only reachable so)."""
     from lti_tool import create_app
-    from lti_tool.db import db
     from lti_tool.launch.models import Deployment, Registration
-    from lti_tool.portfolio.catalogue_import import import_catalogue
+    from lti_tool.portfolio.catalogue.importer import import_catalogue
+    from lti_tool.store.db import db
 
     app = create_app({**tool.overrides(), "SCHEMA_MODE": "upgrade"})
     with app.app_context():

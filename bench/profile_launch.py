@@ -42,7 +42,7 @@ def main() -> None:
 
     from lti_tool import create_app
     from lti_tool.config import engine_options
-    from lti_tool.db import db
+    from lti_tool.store.db import db
 
     platform = Platform()
     tmp = Path(tempfile.mkdtemp(prefix="lti-profile-"))

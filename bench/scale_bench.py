@@ -334,7 +334,7 @@ def main() -> None:
 
     from sqlalchemy import event
 
-    from lti_tool.db import db
+    from lti_tool.store.db import db
 
     print(f"Load average before: {load_average()} ({os.cpu_count()} CPUs)")
     platform = Platform()

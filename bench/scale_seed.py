@@ -109,14 +109,14 @@ def issuer_of(p: int) -> str:
 def seed_reference(jwks: dict[str, Any]) -> World:
     """Partners, registrations, catalogue, offerings, courses, placements, instructors and staff (ORM, small).
     Runs inside an app context; commits."""
-    from lti_tool import staff
-    from lti_tool.db import db
+    from lti_tool.identity import staff
+    from lti_tool.identity.partners import Partner
     from lti_tool.launch.models import Deployment, LtiContext, LtiUser, Membership, Registration, ResourceLink
-    from lti_tool.partners import Partner
-    from lti_tool.portfolio.catalogue_import import import_catalogue
-    from lti_tool.portfolio.catalogue_models import Certification
-    from lti_tool.portfolio.company_criteria import add_partner_criterion
-    from lti_tool.portfolio.offerings import offer_certification
+    from lti_tool.portfolio.catalogue.company_criteria import add_partner_criterion
+    from lti_tool.portfolio.catalogue.importer import import_catalogue
+    from lti_tool.portfolio.catalogue.models import Certification
+    from lti_tool.portfolio.catalogue.offerings import offer_certification
+    from lti_tool.store.db import db
 
     world = World()
     results = import_catalogue(actor_label="scale bench")
@@ -247,7 +247,7 @@ def _copy_rows(cur: psycopg.Cursor, table: str, columns: list[str], rows: list[t
 def _reference_tables(cur: psycopg.Cursor, world: World) -> None:
     """Temporary lookup tables the bulk statements join: courses, the criteria each portfolio is held to (by
     certification and partner, with each certification's frozen criteria JSON), and who may decide what."""
-    from lti_tool import staff
+    from lti_tool.identity import staff
 
     cur.execute("""
         CREATE TEMP TABLE t_course (k int PRIMARY KEY, partner_id int, context_pk int, link_pk int, cert_id int,

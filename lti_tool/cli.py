@@ -10,16 +10,16 @@ from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
 from lti_tool import create_app
-from lti_tool.audit_cli import audit_cli
+from lti_tool.audit.cli import audit_cli
 from lti_tool.credentials.cli import credential_cli
 from lti_tool.grading.cli import grading_cli
 from lti_tool.housekeeping import housekeeping_cli
+from lti_tool.identity.partner_cli import partner_cli
+from lti_tool.identity.staff_cli import staff_cli
 from lti_tool.launch.cli import deployment_cli, keys_cli, registration_cli
-from lti_tool.partner_cli import partner_cli
-from lti_tool.portfolio.catalogue_cli import catalogue_cli
-from lti_tool.portfolio.evidence_keys import evidence_cli
-from lti_tool.portfolio.sampling_cli import sampling_cli
-from lti_tool.staff_cli import staff_cli
+from lti_tool.portfolio.catalogue.cli import catalogue_cli
+from lti_tool.portfolio.evidence.keys import evidence_cli
+from lti_tool.portfolio.review.sampling_cli import sampling_cli
 
 
 @click.command("serve", help="Run the tool (threaded development server) for the embedded setup.")

@@ -28,7 +28,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _check_evidence_key(value: str | bytes) -> None:
-    from lti_tool.portfolio.evidence_storage import KeyRing, StorageError
+    from lti_tool.portfolio.evidence.storage import KeyRing, StorageError
 
     try:
         KeyRing.parse(value)
@@ -45,7 +45,7 @@ def _persistent_secret(path: Path, make: Any) -> str:
     and linked into place, which fails if another process got there first; then theirs is read.
     """
     if not path.exists():
-        from lti_tool.files import create_exclusive
+        from lti_tool.store.files import create_exclusive
 
         # Several workers may start at once: one creates the file, every one reads the same value.
         create_exclusive(path, make().encode())

@@ -12,16 +12,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from lti_tool import staff
-from lti_tool.auth import COOKIE_NAME, start_session
-from lti_tool.db import db
+from lti_tool.identity import staff
+from lti_tool.identity.partners import Partner
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import Deployment, LtiContext, LtiUser, Membership, Registration, ResourceLink
-from lti_tool.partners import Partner
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.catalogue_models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, Portfolio, StoredFile, Submission
 from lti_tool.portfolio.snapshot import build_snapshot
+from lti_tool.store.db import db
+from lti_tool.web.auth import COOKIE_NAME, start_session
 
 ISSUER = "https://lms.factory.test"
 _seq = itertools.count(1)
@@ -173,7 +173,7 @@ def world(submitted: bool = True, threshold: int | None = None) -> World:
     if submitted:
         submit(row)
     if threshold is not None:
-        from lti_tool.portfolio.verification_models import SamplingPolicy
+        from lti_tool.portfolio.review.verification_models import SamplingPolicy
 
         db.session.add(SamplingPolicy(certification_code="CMIACR", new_assessor_threshold=threshold, share=0.0,
                                       coverage_decisions=1000, coverage_days=3650))
@@ -186,13 +186,13 @@ def criteria_of(row: Portfolio) -> list[int]:
 
 
 def all_met(ids: list[int], feedback: str = "Good evidence") -> dict[int, Any]:
-    from lti_tool.portfolio.assessment_service import Judgement
+    from lti_tool.portfolio.review.assessment import Judgement
 
     return {cid: Judgement(True, feedback) for cid in ids}
 
 
 def one_not_met(ids: list[int]) -> dict[int, Any]:
-    from lti_tool.portfolio.assessment_service import Judgement
+    from lti_tool.portfolio.review.assessment import Judgement
 
     return {cid: Judgement(i != 0, "Missing the escalation record" if i == 0 else "Fine") for i, cid in enumerate(ids)}
 

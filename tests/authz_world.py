@@ -19,23 +19,26 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from lti_tool import staff
-from lti_tool.auth import COOKIE_NAME
-from lti_tool.db import db
 from lti_tool.demo_platform import people
 from lti_tool.grading.models import GradeJob
+from lti_tool.identity import staff
+from lti_tool.identity.grants import Granter, Scope, add_pending_grant
+from lti_tool.identity.partners import Partner
 from lti_tool.launch.invites import create_invite
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ResourceLink, ToolSession
 from lti_tool.launch.registrations import Who
-from lti_tool.partners import Partner
-from lti_tool.portfolio import appeals, assessment_service, verification_service, workflow
-from lti_tool.portfolio.assessment_models import COMPETENT, NOT_YET_COMPETENT, Award
-from lti_tool.portfolio.assessment_service import Judgement
-from lti_tool.portfolio.catalogue_models import Certification
+from lti_tool.portfolio import workflow
+from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, Portfolio, Submission
+from lti_tool.portfolio.review import appeals
+from lti_tool.portfolio.review import assessment as assessment_service
+from lti_tool.portfolio.review import verification as verification_service
+from lti_tool.portfolio.review.assessment import Judgement
+from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT, Award
 from lti_tool.portfolio.snapshot import build_snapshot
-from lti_tool.staff_grants import Granter, Scope, add_pending_grant
+from lti_tool.store.db import db
+from lti_tool.web.auth import COOKIE_NAME
 from tests import assessment_factories
 from tests.lti_helpers import LEARNER, JwksServer, TestPlatform, demo_launch
 

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from lti_tool import create_app
-from lti_tool.db import db
+from lti_tool.store.db import db
 
 # A fixed, well-formed key (tests compare stored blobs across apps).
 TEST_EVIDENCE_KEY = "mZ9b2Zr6v3JmQp6b7Qk9y3K1o8x9dVf2h4c6e8g0i2k="
@@ -109,7 +109,7 @@ def _sqlite_template(keys_dir: Path) -> Path | None:
     if key not in _sqlite_templates:
         import tempfile
 
-        from lti_tool.db import db as _db
+        from lti_tool.store.db import db as _db
 
         folder = Path(tempfile.mkdtemp(prefix="lti-template-"))
         path = folder / "template.sqlite3"
@@ -204,7 +204,7 @@ def shipped_catalogue(request: pytest.FixtureRequest) -> None:
     """Import the catalogue shipped in config/catalogue for the Demo Academy, as the demo does."""
     from lti_tool.demo_platform import people
     from lti_tool.demo_platform.catalogue_seed import ensure_demo_catalogue
-    from lti_tool.partners import find_partner
+    from lti_tool.identity.partners import find_partner
 
     name = "app" if "app" in request.fixturenames else "sqlite_app"
     request.getfixturevalue(name)

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lti_tool.db import db
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ResourceLink
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.assessment_models import Award
-from lti_tool.portfolio.catalogue_models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
 from lti_tool.portfolio.models import Portfolio, Submission
+from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.store.db import db
 
 LMS_ISSUER = "https://lms.example.edu"
 LMS_SUB = "lms-user-7f3a9c"

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lti_tool.db import db
+from lti_tool.identity.partners import Partner
 from lti_tool.launch.models import Deployment, Registration
-from lti_tool.partners import Partner
-from lti_tool.portfolio.catalogue_models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
+from lti_tool.store.db import db
 
 
 def make_partner(slug: str, name: str | None = None) -> Partner:
@@ -59,7 +59,7 @@ def add_partner_criterion(cert: Certification, partner_id: int, n: int = 1) -> C
 def ensure_certification(code: str) -> Certification:
     """The catalogue's certification `code` if another part of the tool already made it (demo data), else
     a small test one."""
-    from lti_tool.portfolio.catalogue import latest_certification
+    from lti_tool.portfolio.catalogue.queries import latest_certification
 
     return latest_certification(code) or make_certification(code)
 

@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from lti_tool.db import db
+from lti_tool.store.db import db
 
 
 def dropped_connection() -> OperationalError:

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from lti_tool.db import db
 from lti_tool.launch.models import Deployment, LtiContext, LtiUser, Membership, Registration, ResourceLink, ToolSession
+from lti_tool.store.db import db
 
 # Bounded so the suite stays fast on both backends; raise LTI_FUZZ_EXAMPLES for a long run.
 EXAMPLES = int(os.environ.get("LTI_FUZZ_EXAMPLES", "25"))

@@ -15,14 +15,14 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from lti_tool.db import db
 from lti_tool.grading.models import IN_PROGRESS, PENDING, GradeJob
 from lti_tool.grading.worker import process_due_jobs
 from lti_tool.launch.models import LtiUser, ResourceLink
 from lti_tool.portfolio import workflow as wf
-from lti_tool.portfolio.assessment_models import NOT_YET_COMPETENT, Assessment, Award
-from lti_tool.portfolio.catalogue_models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
 from lti_tool.portfolio.models import Portfolio, Submission
+from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT, Assessment, Award
+from lti_tool.store.db import db
 from tests.conftest import make_test_app
 
 FAST_RETRIES = {"GRADING_BACKOFF_SECONDS": 0.01, "GRADING_BACKOFF_MAX_SECONDS": 0.05, "HTTP_TIMEOUT": 5}

@@ -8,9 +8,9 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from lti_tool.db import db
 from lti_tool.launch.models import ToolSession
 from lti_tool.portfolio.models import Portfolio
+from lti_tool.store.db import db
 from tests.lti_helpers import CLAIM, LEARNER, TestPlatform
 
 

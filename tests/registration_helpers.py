@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lti_tool.db import db
+from lti_tool.identity.staff import TOOL_ADMIN, StaffGrant
 from lti_tool.launch.models import LtiUser, ToolSession
-from lti_tool.staff import TOOL_ADMIN, StaffGrant
+from lti_tool.store.db import db
 from tests.lti_helpers import TestPlatform, demo_launch
 from tests.moodle_stub import MoodleStub
 

@@ -13,8 +13,8 @@ import resource
 import sys
 import tracemalloc
 
-from lti_tool.portfolio.evidence_storage import CHUNK
-from lti_tool.portfolio.evidence_storage_s3 import S3EncryptedStorage
+from lti_tool.portfolio.evidence.storage import CHUNK
+from lti_tool.portfolio.evidence.storage_s3 import S3EncryptedStorage
 
 
 def _rss_peak_bytes() -> int:

@@ -7,13 +7,13 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
+from lti_tool.identity.partners import Partner
+from lti_tool.identity.staff import TOOL_ADMIN
 from lti_tool.launch.invites import RegistrationInvite, hash_token
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, Registration
-from lti_tool.partners import Partner
-from lti_tool.staff import TOOL_ADMIN
+from lti_tool.store.db import db
 from tests.conftest import make_test_app
 from tests.registration_helpers import error_text, launch_as, post
 
@@ -61,7 +61,7 @@ def test_people_without_the_tool_admin_grant_are_refused(client, who):
     # demo-admin-alex is an LMS administrator, which alone does not make anyone a tool administrator
     # (the demo grants Alex the role; take it away to test the LMS role by itself).
     sess = launch_as(client, who)
-    from lti_tool.staff import StaffGrant
+    from lti_tool.identity.staff import StaffGrant
 
     for grant in db.session.scalars(select(StaffGrant).where(StaffGrant.user_id == sess.user_id)):
         db.session.delete(grant)

@@ -8,15 +8,16 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from lti_tool import staff
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
-from lti_tool.errors import NotAllowed, UserError
-from lti_tool.portfolio import appeals, workflow
-from lti_tool.portfolio import assessment_service as assessing
-from lti_tool.portfolio import verification_service as verifying
-from lti_tool.portfolio.appeal_models import DISMISSED, UPHELD, Appeal
-from lti_tool.portfolio.assessment_models import COMPETENT, NOT_YET_COMPETENT
+from lti_tool.audit.trail import AuditEvent
+from lti_tool.identity import staff
+from lti_tool.portfolio import workflow
+from lti_tool.portfolio.review import appeals
+from lti_tool.portfolio.review import assessment as assessing
+from lti_tool.portfolio.review import verification as verifying
+from lti_tool.portfolio.review.appeal_models import DISMISSED, UPHELD, Appeal
+from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotAllowed, UserError
 from tests import assessment_factories as f
 
 

@@ -8,15 +8,14 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent, verify_chain
-from lti_tool.db import db
-from lti_tool.errors import NotAllowed, UserError
-from lti_tool.portfolio import assessment_service as assessing
-from lti_tool.portfolio import awards, workflow
-from lti_tool.portfolio import verification_service as verifying
-from lti_tool.portfolio.assessment_models import COMPETENT, NOT_YET_COMPETENT, Assessment, Award
-from lti_tool.portfolio.assessment_service import Judgement
-from lti_tool.portfolio.verification_models import (
+from lti_tool.audit.trail import AuditEvent, verify_chain
+from lti_tool.portfolio import workflow
+from lti_tool.portfolio.review import assessment as assessing
+from lti_tool.portfolio.review import awards
+from lti_tool.portfolio.review import verification as verifying
+from lti_tool.portfolio.review.assessment import Judgement
+from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT, Assessment, Award
+from lti_tool.portfolio.review.verification_models import (
     AGREED,
     CONFIRMED,
     DISAGREED,
@@ -25,6 +24,8 @@ from lti_tool.portfolio.verification_models import (
     SamplingDecision,
     VerificationRecord,
 )
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotAllowed, UserError
 from tests import assessment_factories as f
 
 
@@ -277,7 +278,7 @@ def test_decisions_are_refused_in_the_wrong_state(app):
 
 def test_separation_of_duties_in_the_services(app):
     w = f.world()
-    from lti_tool import staff
+    from lti_tool.identity import staff
 
     # The learner holds an assessor grant, yet may not assess their own portfolio.
     f.grant(w.learner, staff.ASSESSOR)

@@ -8,9 +8,9 @@ import json
 import pytest
 from sqlalchemy import select, text, update
 
-from lti_tool.audit import AuditEvent, record, verify_chain
-from lti_tool.audit_cli import audit_cli
-from lti_tool.db import db
+from lti_tool.audit.cli import audit_cli
+from lti_tool.audit.trail import AuditEvent, record, verify_chain
+from lti_tool.store.db import db
 from tests import assessment_factories as f
 
 COLUMNS = ("at", "actor_id", "actor_label", "role", "action", "subject_type", "subject_id", "before", "after",
@@ -54,7 +54,7 @@ def test_altered_rationale_is_detected_at_that_event(app, chain):
 
 def test_altered_rationale_with_recomputed_hash_breaks_the_next_link(app, chain):
     """A forger who recomputes the event's own hash still breaks the link from the next event."""
-    from lti_tool.audit import compute_hash
+    from lti_tool.audit.trail import compute_hash
 
     target = db.session.get(AuditEvent, chain[1])
     target.rationale = "Forged"
@@ -104,8 +104,8 @@ def test_show_filters_by_subject_and_prints_the_record(app, chain):
 
 def test_real_decisions_leave_a_verifiable_chain(app):
     w = f.world()
-    from lti_tool.portfolio import assessment_service
-    from lti_tool.portfolio.assessment_models import COMPETENT
+    from lti_tool.portfolio.review import assessment as assessment_service
+    from lti_tool.portfolio.review.assessment_models import COMPETENT
 
     assessment_service.decide(w.portfolio.id, w.assessor, COMPETENT, f.all_met(w.criteria_ids()), "Fine",
                               rng=f.NeverSample())

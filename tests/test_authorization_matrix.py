@@ -23,12 +23,12 @@ import pytest
 from flask import Flask, url_for
 from sqlalchemy import func, select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform import people
 from lti_tool.demo_platform.setup import demo_issuer
 from lti_tool.portfolio import workflow as wf
-from lti_tool.portfolio.catalogue_models import Certification
+from lti_tool.portfolio.catalogue.models import Certification
+from lti_tool.store.db import db
 from tests import authz_world as aw
 from tests.authz_world import (
     ADMIN,

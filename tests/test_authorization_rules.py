@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from lti_tool import staff
-from lti_tool.db import db
-from lti_tool.errors import NotAllowed
+from lti_tool.identity import staff
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
-from lti_tool.portfolio import appeals, assessment_service, duties, permissions, queues, verification_service
+from lti_tool.portfolio import permissions
+from lti_tool.portfolio.review import appeals, duties, queues
+from lti_tool.portfolio.review import assessment as assessment_service
+from lti_tool.portfolio.review import verification as verification_service
 from lti_tool.portfolio.workflow import TransitionRefused
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotAllowed
 from tests import assessment_factories as f
 
 

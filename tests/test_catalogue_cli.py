@@ -9,10 +9,10 @@ from click.testing import Result
 from flask import Flask
 
 from lti_tool.cli import cli
-from lti_tool.partner_cli import partner_cli
-from lti_tool.portfolio.catalogue import latest_certification
-from lti_tool.portfolio.catalogue_cli import catalogue_cli
-from lti_tool.portfolio.catalogue_models import Certification
+from lti_tool.identity.partner_cli import partner_cli
+from lti_tool.portfolio.catalogue.cli import catalogue_cli
+from lti_tool.portfolio.catalogue.models import Certification
+from lti_tool.portfolio.catalogue.queries import latest_certification
 from tests.catalogue_samples import write_sample
 from tests.conftest import table_count
 

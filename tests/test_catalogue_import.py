@@ -8,19 +8,19 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
-from lti_tool.partners import add_partner
-from lti_tool.portfolio.catalogue import criteria_for, latest_certification
-from lti_tool.portfolio.catalogue_import import (
+from lti_tool.audit.trail import AuditEvent
+from lti_tool.identity.partners import add_partner
+from lti_tool.portfolio.catalogue.company_criteria import add_partner_criterion
+from lti_tool.portfolio.catalogue.importer import (
     CatalogueInvalid,
     certification_data,
     content_hash,
     import_catalogue,
 )
-from lti_tool.portfolio.catalogue_models import Certification, Criterion
-from lti_tool.portfolio.company_criteria import add_partner_criterion
-from lti_tool.portfolio.offerings import offer_certification
+from lti_tool.portfolio.catalogue.models import Certification, Criterion
+from lti_tool.portfolio.catalogue.offerings import offer_certification
+from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
+from lti_tool.store.db import db
 from tests.catalogue_samples import write_sample
 from tests.conftest import table_count
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lti_tool.config import PROJECT_ROOT
-from lti_tool.portfolio.catalogue_import import CatalogueInvalid, content_hash, load_catalogue, validate
+from lti_tool.portfolio.catalogue.importer import CatalogueInvalid, content_hash, load_catalogue, validate
 from tests.catalogue_samples import sample_raw, write_sample
 
 Raw = dict[str, Any]

@@ -6,12 +6,12 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.credentials import issuer
 from lti_tool.credentials.cli import credential_cli
 from lti_tool.credentials.issuance import credential_for
 from lti_tool.credentials.models import IssuedCredential
-from lti_tool.db import db
+from lti_tool.store.db import db
 from tests.conftest import table_count
 from tests.credential_helpers import award_through_workflow
 from tests.lti_helpers import JwksServer, new_rsa_key

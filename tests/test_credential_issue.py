@@ -12,13 +12,13 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.credentials import issuer
 from lti_tool.credentials.issuance import credential_for, issue_for_award
 from lti_tool.credentials.models import IssuedCredential
-from lti_tool.db import db
 from lti_tool.launch.keys import key_store
 from lti_tool.portfolio import workflow
+from lti_tool.store.db import db
 from tests.conftest import table_count
 from tests.credential_helpers import EMAIL, LMS_ISSUER, LMS_SUB, award_through_workflow, learner, ready_for_award
 

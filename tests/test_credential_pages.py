@@ -9,13 +9,13 @@ import pytest
 import segno
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.credentials import issuer
 from lti_tool.credentials.issuance import credential_for
 from lti_tool.credentials.revocation import revoke
-from lti_tool.db import db
+from lti_tool.identity.staff import TOOL_ADMIN, StaffGrant
 from lti_tool.launch.models import LtiUser, ToolSession
-from lti_tool.staff import TOOL_ADMIN, StaffGrant
+from lti_tool.store.db import db
 from tests.credential_helpers import EMAIL, LMS_ISSUER, LMS_SUB, award_through_workflow
 from tests.lti_helpers import demo_launch
 

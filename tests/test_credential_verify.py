@@ -14,8 +14,8 @@ from lti_tool.credentials import issuer, status_list, vc_jwt
 from lti_tool.credentials.issuance import credential_for
 from lti_tool.credentials.revocation import revoke
 from lti_tool.credentials.verify import local_status_fetcher, verify_here, verify_vc_jwt
-from lti_tool.db import db
 from lti_tool.launch.keys import ToolKey
+from lti_tool.store.db import db
 from tests.credential_helpers import award_through_workflow
 from tests.lti_helpers import new_rsa_key
 

@@ -7,8 +7,8 @@ import uuid
 
 from sqlalchemy import func, select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
+from lti_tool.store.db import db
 from tests.registration_helpers import launch_as
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}

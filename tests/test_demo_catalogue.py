@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform import people
 from lti_tool.demo_platform.catalogue_seed import DEMO_CRITERION
 from lti_tool.demo_platform.setup import ensure_demo_platform
-from lti_tool.partners import find_partner
-from lti_tool.portfolio.catalogue import criteria_for, latest_certification
-from lti_tool.portfolio.catalogue_models import Certification, Criterion, PartnerOffering
-from lti_tool.portfolio.company_criteria import partner_criteria
-from lti_tool.portfolio.offerings import offered_certifications
+from lti_tool.identity.partners import find_partner
+from lti_tool.portfolio.catalogue.company_criteria import partner_criteria
+from lti_tool.portfolio.catalogue.models import Certification, Criterion, PartnerOffering
+from lti_tool.portfolio.catalogue.offerings import offered_certifications
+from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
+from lti_tool.store.db import db
 from tests.catalogue_samples import write_sample
 from tests.conftest import make_test_app, table_count
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from lti_tool import staff
-from lti_tool.portfolio import duties
+from lti_tool.identity import staff
+from lti_tool.portfolio.review import duties
 
 LEARNER, A, B, V1, V2, ADMIN, X = 1, 2, 3, 4, 5, 6, 7
 ACME, OTHER = 10, 11

@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db, utcnow
+from lti_tool.audit.trail import AuditEvent
+from lti_tool.identity.partners import Partner
 from lti_tool.launch.invites import RegistrationInvite, create_invite
 from lti_tool.launch.models import Registration
 from lti_tool.launch.registrations import Who
-from lti_tool.partners import Partner
+from lti_tool.store.db import db, utcnow
 from tests.conftest import make_test_app
 from tests.moodle_stub import TOOL_CONFIG, MoodleStub
 from tests.registration_helpers import RegisteredPlatform, dynamic_register, error_text

@@ -11,9 +11,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from lti_tool.config import load_config
-from lti_tool.db import db
-from lti_tool.portfolio.evidence_keys import evidence_cli, rekey_all
-from lti_tool.portfolio.evidence_storage import (
+from lti_tool.portfolio.evidence.keys import evidence_cli, rekey_all
+from lti_tool.portfolio.evidence.storage import (
     CHUNK,
     KeyRing,
     LocalEncryptedStorage,
@@ -22,6 +21,7 @@ from lti_tool.portfolio.evidence_storage import (
     storage,
 )
 from lti_tool.portfolio.models import StoredFile
+from lti_tool.store.db import db
 
 OLD = Fernet.generate_key().decode()
 NEW = Fernet.generate_key().decode()
@@ -114,7 +114,7 @@ def _store_files(app, contents: list[bytes]) -> list[str]:
 
 
 def test_rekey_command_moves_every_file_and_reports(app, monkeypatch):
-    monkeypatch.setattr("lti_tool.portfolio.evidence_keys.PAGE", 2)  # several pages of addresses
+    monkeypatch.setattr("lti_tool.portfolio.evidence.keys.PAGE", 2)  # several pages of addresses
     _swap_key(app, OLD)
     contents = [f"evidence {n}".encode() * (n + 1) for n in range(5)]
     shas = _store_files(app, contents)
@@ -168,7 +168,7 @@ def test_a_file_removed_while_the_rekey_runs_is_skipped(app, monkeypatch):
     _swap_key(app, OLD)
     [kept] = _store_files(app, [b"kept"])
     gone = "f" * 64  # listed, then removed (row and blob) before its turn came
-    monkeypatch.setattr("lti_tool.portfolio.evidence_keys.stored_addresses", lambda: iter([gone, kept]))
+    monkeypatch.setattr("lti_tool.portfolio.evidence.keys.stored_addresses", lambda: iter([gone, kept]))
     _swap_key(app, f"{NEW},{OLD}")
     report = rekey_all(storage(app))
     assert (report.rekeyed, report.current, report.problems) == (1, 0, [])

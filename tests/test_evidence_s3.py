@@ -18,9 +18,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from lti_tool.config import load_config
-from lti_tool.db import db
-from lti_tool.portfolio.catalogue import criteria_for
-from lti_tool.portfolio.evidence_storage import (
+from lti_tool.portfolio.catalogue.queries import criteria_for
+from lti_tool.portfolio.evidence.storage import (
     CHUNK,
     MAGIC,
     FileTooLarge,
@@ -29,8 +28,9 @@ from lti_tool.portfolio.evidence_storage import (
     make_storage,
     storage,
 )
-from lti_tool.portfolio.evidence_storage_s3 import PART_SIZE, S3EncryptedStorage, make_client
+from lti_tool.portfolio.evidence.storage_s3 import PART_SIZE, S3EncryptedStorage, make_client
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, StoredFile
+from lti_tool.store.db import db
 from tests import factories as f
 from tests.conftest import make_test_app, table_count
 from tests.lti_helpers import JwksServer, TestPlatform
@@ -327,7 +327,7 @@ def test_a_failure_after_upload_leaves_nothing_in_the_bucket(app, ada, s3, bucke
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("lti_tool.portfolio.evidence.audit.record", broken)
+    monkeypatch.setattr("lti_tool.portfolio.evidence.items.audit.record", broken)
     resp = ada.add_item(portfolio.id, files=[(f.PDF, "r.pdf"), (f.PNG, "p.png")], criteria=[])
     assert resp.status_code == 500 and b"Nothing you saved was lost" in resp.data
     assert object_keys(s3, bucket) == [] and open_uploads(s3, bucket) == []

@@ -10,7 +10,7 @@ import os
 import pytest
 from cryptography.fernet import Fernet
 
-from lti_tool.portfolio.evidence_storage import CHUNK, FileTooLarge, LocalEncryptedStorage, StorageError, derive_key
+from lti_tool.portfolio.evidence.storage import CHUNK, FileTooLarge, LocalEncryptedStorage, StorageError, derive_key
 
 KEY = Fernet.generate_key()
 

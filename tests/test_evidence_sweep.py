@@ -11,12 +11,12 @@ import time
 
 from sqlalchemy import select, update
 
-from lti_tool.db import db, utcnow
 from lti_tool.housekeeping import housekeeping_cli
-from lti_tool.portfolio.catalogue import criteria_for
-from lti_tool.portfolio.evidence_storage import storage
-from lti_tool.portfolio.evidence_sweep import sweep_evidence
+from lti_tool.portfolio.catalogue.queries import criteria_for
+from lti_tool.portfolio.evidence.storage import storage
+from lti_tool.portfolio.evidence.sweep import sweep_evidence
 from lti_tool.portfolio.models import EvidenceFile, StoredFile, Submission
+from lti_tool.store.db import db, utcnow
 from tests.lti_helpers import TestPlatform
 from tests.portfolio_helpers import acme_learner
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from lti_tool.portfolio import file_checks as fc
+from lti_tool.portfolio.evidence import file_checks as fc
 from tests import factories as f
 
 

@@ -18,10 +18,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from lti_tool.audit import AuditEvent, compute_hash, record, verify_chain
-from lti_tool.audit_cli import audit_cli
-from lti_tool.db import db
+from lti_tool.audit.cli import audit_cli
+from lti_tool.audit.trail import AuditEvent, compute_hash, record, verify_chain
 from lti_tool.launch.models import LtiUser
+from lti_tool.store.db import db
 from tests.fuzz_support import FUZZ, json_values, tally
 
 COLUMNS = [c.name for c in AuditEvent.__table__.columns]

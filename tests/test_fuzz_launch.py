@@ -240,8 +240,8 @@ def test_well_signed_launch_with_odd_optional_claims(client, platform):
     """Optional claims of odd shapes are ignored or refused, never a crash; what is stored is plain text."""
     from sqlalchemy import select
 
-    from lti_tool.db import db
     from lti_tool.launch.models import LtiUser, ResourceLink
+    from lti_tool.store.db import db
 
     @FUZZ
     @given(st.data())

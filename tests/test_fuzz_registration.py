@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from lti_tool.db import db
+from lti_tool.store.db import db
 from tests.conftest import make_test_app
 from tests.fuzz_support import (
     FUZZ,

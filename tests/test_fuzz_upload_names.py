@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.http import parse_options_header
 
-from lti_tool.db import db
-from lti_tool.portfolio.file_names import content_disposition, safe_filename
+from lti_tool.portfolio.evidence.file_names import content_disposition, safe_filename
 from lti_tool.portfolio.models import EvidenceFile
+from lti_tool.store.db import db
 from tests import factories as f
 from tests.fuzz_support import FUZZ, assert_clean_refusal, tally
 from tests.lti_helpers import TestPlatform

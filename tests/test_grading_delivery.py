@@ -11,7 +11,6 @@ import time
 import pytest
 from sqlalchemy import delete, event, func, select, update
 
-from lti_tool.db import db, utcnow
 from lti_tool.demo_platform.models import DemoAccessToken, DemoLineItem, DemoScore
 from lti_tool.demo_platform.services import latest_scores, simulate_outage, token_requests
 from lti_tool.grading import enqueue_for_state, worker
@@ -20,6 +19,7 @@ from lti_tool.grading.services import connector_for, scope_key
 from lti_tool.grading.worker import Delivery, Settings, claim_batch, process_batch, process_due_jobs
 from lti_tool.launch.models import LtiUser, ResourceLink
 from lti_tool.portfolio import workflow as wf
+from lti_tool.store.db import db, utcnow
 from tests.grading_helpers import award, drain, jobs, live_app, make_certification, make_portfolio, refer, submit
 from tests.lti_helpers import demo_launch
 
@@ -200,7 +200,7 @@ def test_a_worker_killed_mid_delivery_is_redone_after_its_lease(client, live, mo
 
 def test_a_refused_score_fails_with_the_platforms_message_on_the_admin_page_and_cli(client, live):
     from lti_tool.grading.cli import grading_cli
-    from lti_tool.staff import TOOL_ADMIN, StaffGrant
+    from lti_tool.identity.staff import TOOL_ADMIN, StaffGrant
 
     cert = make_certification()
     ada, link = _learner(client)

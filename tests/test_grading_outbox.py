@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from lti_tool.db import db, utcnow
 from lti_tool.grading import enqueue_for_state
 from lti_tool.grading.models import CREDITS, DELIVERED, FAILED, IN_PROGRESS, MAIN, PENDING, GradeJob
 from lti_tool.grading.outbox import RetryRefused, requeue
@@ -15,6 +14,7 @@ from lti_tool.grading.scores import parse_timestamp
 from lti_tool.grading.worker import Settings, claim_batch, claim_next
 from lti_tool.launch.models import LtiUser, ResourceLink
 from lti_tool.portfolio import workflow as wf
+from lti_tool.store.db import db, utcnow
 from tests.grading_helpers import award, jobs, make_certification, make_portfolio, refer, submit
 from tests.lti_helpers import demo_launch
 

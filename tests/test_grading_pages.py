@@ -8,19 +8,19 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform.models import DemoDeepLink
 from lti_tool.grading import enqueue_for_state
 from lti_tool.grading.cli import grading_cli
 from lti_tool.grading.models import DELIVERED, FAILED, PENDING
 from lti_tool.grading.services import fetch_members
+from lti_tool.identity.partners import Partner
+from lti_tool.identity.staff import TOOL_ADMIN, StaffGrant
 from lti_tool.launch.cli import deployment_cli
 from lti_tool.launch.models import Deployment, LtiContext, LtiUser, ResourceLink, ToolSession
 from lti_tool.launch.roles import INSTRUCTOR
-from lti_tool.partners import Partner
-from lti_tool.portfolio.catalogue_models import PartnerOffering
-from lti_tool.staff import TOOL_ADMIN, StaffGrant
+from lti_tool.portfolio.catalogue.models import PartnerOffering
+from lti_tool.store.db import db
 from tests.grading_helpers import award, jobs, live_app, make_certification, make_portfolio, submit
 from tests.lti_helpers import JwksServer, TestPlatform, demo_launch
 

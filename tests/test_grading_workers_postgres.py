@@ -20,12 +20,12 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
-from lti_tool.db import db
 from lti_tool.demo_platform.models import DemoLineItem, DemoScore
 from lti_tool.demo_platform.services import token_requests
 from lti_tool.grading import enqueue_for_state
 from lti_tool.grading.models import DELIVERED, MAIN, GradeJob
 from lti_tool.launch.models import LtiUser, ResourceLink
+from lti_tool.store.db import db
 from tests.conftest import PG_URL, _postgres_schema
 from tests.grading_helpers import jobs, live_app, make_certification, make_portfolio, submit
 from tests.lti_helpers import demo_launch

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from lti_tool.observability import JsonFormatter, RequestIdFilter
+from lti_tool.web.observability import JsonFormatter, RequestIdFilter
 
 
 def test_health_reports_database_and_keys(client):

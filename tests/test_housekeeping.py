@@ -6,10 +6,10 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from lti_tool.db import db, utcnow
 from lti_tool.housekeeping import housekeeping_cli
 from lti_tool.launch.cache import cache_get, cache_set
 from lti_tool.launch.models import CacheEntry, ToolSession
+from lti_tool.store.db import db, utcnow
 from tests.conftest import table_count
 from tests.lti_helpers import demo_launch
 

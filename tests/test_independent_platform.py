@@ -12,8 +12,8 @@ from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration as PlatformRegistration
 from sqlalchemy import select
 
-from lti_tool.db import db
 from lti_tool.launch.models import Deployment, LtiUser, Membership, Registration
+from lti_tool.store.db import db
 from tests.lti_helpers import LEARNER, JwksServer, new_rsa_key
 
 ISSUER = "https://independent-lms.example"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from lti_tool.db import db
 from lti_tool.launch.models import Registration
+from lti_tool.store.db import db
 
 ADD = ["registration", "add", "--issuer", "https://moodle.example", "--client-id", "abc",
        "--login-url", "https://moodle.example/mod/lti/auth.php", "--token-url", "https://moodle.example/mod/lti/token.php",

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, select
 
-from lti_tool.db import db
 from lti_tool.launch.cache import cache_get, cache_set
 from lti_tool.launch.errors import LaunchError
 from lti_tool.launch.models import LtiContext, LtiUser, Membership, ResourceLink, ToolSession
 from lti_tool.launch.platform_keys import public_key
+from lti_tool.store.db import db
 from tests.conftest import table_count
 from tests.lti_helpers import INSTRUCTOR, JwksServer, TestPlatform, new_rsa_key
 

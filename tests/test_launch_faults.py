@@ -9,8 +9,8 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine, update
 
-from lti_tool.db import db, utcnow
 from lti_tool.launch.models import CacheEntry, LtiUser, ToolSession
+from lti_tool.store.db import db, utcnow
 from tests.fault_helpers import DatabaseBlip
 from tests.fuzz_support import assert_clean_refusal, message_of, row_counts
 from tests.lti_helpers import JwksServer, TestPlatform

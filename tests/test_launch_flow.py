@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from lti_tool.db import db
 from lti_tool.launch.models import LtiContext, LtiUser, Membership, ResourceLink
+from lti_tool.store.db import db
 from tests.lti_helpers import INSTRUCTOR, JwksServer, TestPlatform, demo_launch
 
 
@@ -135,7 +135,7 @@ def test_cookie_sessions_do_not_put_the_token_in_links(client, platform):
 def test_session_token_is_redacted_from_log_lines(caplog):
     import logging
 
-    from lti_tool.observability import RequestIdFilter
+    from lti_tool.web.observability import RequestIdFilter
 
     record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"GET /start?_s=%s HTTP/1.1" 200',
                                ("SECRETTOKEN123",), None)

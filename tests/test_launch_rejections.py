@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from lti_tool.db import db
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ToolSession
+from lti_tool.store.db import db
 from tests.conftest import table_count
 from tests.lti_helpers import DELETE, JwksServer, TestPlatform, new_rsa_key
 

@@ -9,22 +9,22 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform import people
-from lti_tool.errors import NotFound, UserError
+from lti_tool.identity.partner_cli import partner_cli
+from lti_tool.identity.partners import Partner, add_partner, find_partner
 from lti_tool.launch.models import Deployment, Registration
-from lti_tool.partner_cli import partner_cli
-from lti_tool.partners import Partner, add_partner, find_partner
-from lti_tool.portfolio.catalogue import criteria_for, latest_certification
-from lti_tool.portfolio.catalogue_import import import_catalogue
-from lti_tool.portfolio.catalogue_models import Certification, Criterion, PartnerOffering
-from lti_tool.portfolio.company_criteria import add_partner_criterion, partner_criteria
-from lti_tool.portfolio.offerings import (
+from lti_tool.portfolio.catalogue.company_criteria import add_partner_criterion, partner_criteria
+from lti_tool.portfolio.catalogue.importer import import_catalogue
+from lti_tool.portfolio.catalogue.models import Certification, Criterion, PartnerOffering
+from lti_tool.portfolio.catalogue.offerings import (
     offer_certification,
     offered_certification,
     offered_certifications,
 )
+from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotFound, UserError
 from tests.catalogue_samples import write_sample
 from tests.conftest import table_count
 

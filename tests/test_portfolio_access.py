@@ -8,10 +8,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lti_tool import staff
-from lti_tool.db import db
+from lti_tool.identity import staff
 from lti_tool.launch.models import Deployment, LtiUser
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem
+from lti_tool.store.db import db
 from tests import factories as f
 from tests.conftest import table_count
 from tests.lti_helpers import INSTRUCTOR, JwksServer, TestPlatform

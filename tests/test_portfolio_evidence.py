@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
-from lti_tool.portfolio.catalogue import criteria_for
-from lti_tool.portfolio.evidence import clean_item_fields
-from lti_tool.portfolio.evidence_storage import storage
+from lti_tool.audit.trail import AuditEvent
+from lti_tool.portfolio.catalogue.queries import criteria_for
+from lti_tool.portfolio.evidence.items import clean_item_fields
+from lti_tool.portfolio.evidence.storage import storage
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, StoredFile
+from lti_tool.store.db import db
 from tests import factories as f
 from tests.conftest import make_test_app, table_count
 from tests.lti_helpers import JwksServer, TestPlatform
@@ -314,7 +314,7 @@ def test_a_failure_after_the_files_were_written_leaves_nothing(app, ada, cert, m
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("lti_tool.portfolio.evidence.audit.record", broken)
+    monkeypatch.setattr("lti_tool.portfolio.evidence.items.audit.record", broken)
     resp = ada.add_item(portfolio.id, files=[(f.PDF, "r.pdf"), (f.PNG, "p.png")], criteria=[])
     assert resp.status_code == 500 and b"Nothing you saved was lost" in resp.data
     _nothing_stored(app)

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.launch.models import ResourceLink
 from lti_tool.portfolio.models import Portfolio
+from lti_tool.store.db import db
 from tests.conftest import table_count
 from tests.factories import assign_partner, ensure_certification, make_certification, make_partner
 from tests.lti_helpers import INSTRUCTOR, JwksServer, TestPlatform, demo_launch
@@ -161,11 +161,11 @@ def test_demo_learner_lands_on_the_route_choice(client):
 
 def test_creating_the_portfolio_tells_the_gradebook_the_learner_started(app, client, shipped_catalogue):
     """The 'started' score is written in the same transaction as the new portfolio (outbox)."""
-    from lti_tool.auth import COOKIE_NAME
     from lti_tool.grading.models import GradeJob
     from lti_tool.launch.models import ToolSession
     from lti_tool.portfolio import learner
-    from lti_tool.portfolio.catalogue import latest_certification
+    from lti_tool.portfolio.catalogue.queries import latest_certification
+    from lti_tool.web.auth import COOKIE_NAME
 
     demo_launch(client, "demo-learner-ada")
     sess = db.session.get(ToolSession, client.get_cookie(COOKIE_NAME).value)

@@ -10,14 +10,14 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db, utcnow
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.launch.models import LtiUser
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.assessment_models import NOT_YET_COMPETENT, Assessment, CriterionJudgement
-from lti_tool.portfolio.catalogue import criteria_for
-from lti_tool.portfolio.evidence_storage import storage
+from lti_tool.portfolio.catalogue.queries import criteria_for
+from lti_tool.portfolio.evidence.storage import storage
 from lti_tool.portfolio.models import EvidenceItem, Portfolio, Submission, SubmissionIsImmutable
+from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT, Assessment, CriterionJudgement
+from lti_tool.store.db import db, utcnow
 from tests import factories as f
 from tests.conftest import table_count
 from tests.lti_helpers import JwksServer, TestPlatform

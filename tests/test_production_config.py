@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lti_tool.config import load_config
-from lti_tool.db import db
+from lti_tool.store.db import db
 from tests.conftest import PG_URL, TEST_EVIDENCE_KEY, _postgres_schema, make_test_app
 
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from lti_tool.db import db
+from lti_tool.store.db import db
 from tests.conftest import IN_CI, make_test_app
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")

@@ -8,8 +8,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
+from lti_tool.identity.partners import Partner
 from lti_tool.launch.cli import deployment_cli, registration_cli
 from lti_tool.launch.dynamic_registration import (
     DynamicRegistrationError,
@@ -21,7 +21,7 @@ from lti_tool.launch.dynamic_registration import (
 from lti_tool.launch.invites import RegistrationInvite, hash_token
 from lti_tool.launch.models import Registration
 from lti_tool.launch.tool_urls import tool_urls
-from lti_tool.partners import Partner
+from lti_tool.store.db import db
 from tests.conftest import make_test_app
 from tests.lti_helpers import demo_launch
 

@@ -10,13 +10,14 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import select
 
-from lti_tool.db import db
-from lti_tool.portfolio import assessment_service as assessing
-from lti_tool.portfolio import sampling, workflow
-from lti_tool.portfolio import verification_service as verifying
-from lti_tool.portfolio.assessment_models import COMPETENT
-from lti_tool.portfolio.sampling import Coverage, Facts, Policy, decide
-from lti_tool.portfolio.verification_models import SamplingDecision, SamplingPolicy
+from lti_tool.portfolio import workflow
+from lti_tool.portfolio.review import assessment as assessing
+from lti_tool.portfolio.review import sampling
+from lti_tool.portfolio.review import verification as verifying
+from lti_tool.portfolio.review.assessment_models import COMPETENT
+from lti_tool.portfolio.review.sampling import Coverage, Facts, Policy, decide
+from lti_tool.portfolio.review.verification_models import SamplingDecision, SamplingPolicy
+from lti_tool.store.db import db
 from tests import assessment_factories as f
 
 NOW = dt.datetime(2026, 3, 1, 12, 0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from lti_tool.db import db
 from lti_tool.launch.models import Registration
+from lti_tool.store.db import db
 from tests.lti_helpers import JwksServer, TestPlatform, demo_launch
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "lti_tool" / "templates"
@@ -120,7 +120,7 @@ def test_demo_pages_frame_the_tool_and_are_not_framed(client, app):
 def test_registration_done_page_script_runs_by_nonce(app):
     from flask import render_template
 
-    from lti_tool.security_headers import content_security_policy
+    from lti_tool.web.security_headers import content_security_policy
 
     with app.test_request_context("/lti/register"):
         html = render_template("registration/done.html", reg=Registration(client_id="c", issuer="i", active=False),
@@ -131,7 +131,7 @@ def test_registration_done_page_script_runs_by_nonce(app):
 
 
 def test_deep_link_style_form_target_can_be_allowed_per_response(app):
-    from lti_tool.security_headers import allow_form_target, content_security_policy
+    from lti_tool.web.security_headers import allow_form_target, content_security_policy
 
     with app.test_request_context("/x"):
         allow_form_target("https://school.instructure.com/courses/1/deep_linking_response?x=1")

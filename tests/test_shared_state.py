@@ -97,8 +97,8 @@ def test_s3_storage_refuses_to_generate_a_host_local_evidence_key(tmp_path, monk
 
 
 def test_health_reports_the_grade_backlog(client):
-    from lti_tool.db import db
     from lti_tool.grading.models import DELIVERED, IN_PROGRESS, PENDING, GradeJob
+    from lti_tool.store.db import db
     from tests.grading_helpers import make_certification, make_portfolio
     from tests.lti_helpers import demo_launch
 

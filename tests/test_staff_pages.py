@@ -8,12 +8,12 @@ import re
 
 from sqlalchemy import select
 
-from lti_tool import staff
-from lti_tool.db import db
+from lti_tool.identity import staff
 from lti_tool.launch import roles as lti_roles
-from lti_tool.portfolio import assessment_service as assessing
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.assessment_models import COMPETENT, NOT_YET_COMPETENT, Assessment, Award
+from lti_tool.portfolio.review import assessment as assessing
+from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT, Assessment, Award
+from lti_tool.store.db import db
 from tests import assessment_factories as f
 from tests.lti_helpers import demo_launch
 

@@ -10,15 +10,16 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lti_tool import staff
-from lti_tool.db import db
+from lti_tool.identity import staff
+from lti_tool.identity.partners import Partner
 from lti_tool.launch.models import LtiUser
-from lti_tool.partners import Partner
-from lti_tool.portfolio import duties, queues, workflow
-from lti_tool.portfolio.appeal_models import DISMISSED, OPEN, UPHELD, Appeal
-from lti_tool.portfolio.assessment_models import COMPETENT, NOT_YET_COMPETENT, Assessment
+from lti_tool.portfolio import workflow
 from lti_tool.portfolio.models import Portfolio, Submission
-from lti_tool.portfolio.verification_models import AGREED, DISAGREED, NOT_SAMPLED, VerificationRecord
+from lti_tool.portfolio.review import duties, queues
+from lti_tool.portfolio.review.appeal_models import DISMISSED, OPEN, UPHELD, Appeal
+from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT, Assessment
+from lti_tool.portfolio.review.verification_models import AGREED, DISAGREED, NOT_SAMPLED, VerificationRecord
+from lti_tool.store.db import db
 from tests import assessment_factories as f
 from tests.conftest import count_statements
 

@@ -8,14 +8,14 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lti_tool import staff
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform.setup import demo_issuer
+from lti_tool.identity import staff
+from lti_tool.identity.partners import Partner
+from lti_tool.identity.staff_cli import staff_cli
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser
-from lti_tool.partners import Partner
-from lti_tool.staff_cli import staff_cli
+from lti_tool.store.db import db
 from tests import assessment_factories as f
 from tests.lti_helpers import JwksServer, TestPlatform, demo_launch
 
@@ -237,6 +237,6 @@ def test_admin_page_pending_grant_then_launch(app, client, jwks_server):
 
 
 def staff_grants_open(issuer):
-    from lti_tool.staff_grants import open_pending_grants
+    from lti_tool.identity.grants import open_pending_grants
 
     return open_pending_grants(issuer)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lti_tool.files import create_exclusive
+from lti_tool.store.files import create_exclusive
 from tests.conftest import PG_URL, TEST_EVIDENCE_KEY, _postgres_schema
 
 PROCESSES = 4
@@ -21,10 +21,10 @@ PROCESSES = 4
 WORKER = textwrap.dedent("""
     import json, sys
     from lti_tool import create_app
-    from lti_tool.db import db
+    from lti_tool.store.db import db
     from lti_tool.launch.keys import key_store
     from lti_tool.launch.models import Registration
-    from lti_tool.partners import Partner
+    from lti_tool.identity.partners import Partner
     app = create_app(json.loads(sys.argv[1]))
     with app.app_context():
         print(json.dumps({"kid": key_store().signing_key().kid, "secret": app.config["SECRET_KEY"],
@@ -107,7 +107,7 @@ def test_a_forked_worker_does_not_reuse_the_parents_connections(sqlite_app) -> N
     """`gunicorn --preload` forks workers after the app (and its pool) exist in the master."""
     from sqlalchemy import text
 
-    from lti_tool.db import db
+    from lti_tool.store.db import db
 
     db.session.execute(text("SELECT 1"))
     db.session.commit()

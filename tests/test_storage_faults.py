@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from lti_tool.db import db
-from lti_tool.portfolio import evidence_storage
-from lti_tool.portfolio.catalogue import criteria_for
+from lti_tool.portfolio.catalogue.queries import criteria_for
+from lti_tool.portfolio.evidence import storage as evidence_storage
+from lti_tool.portfolio.evidence.storage_faults import EvidenceStorageUnavailable
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, StoredFile
-from lti_tool.portfolio.storage_faults import EvidenceStorageUnavailable
+from lti_tool.store.db import db
 from tests import factories as f
 from tests.conftest import table_count
 from tests.fault_helpers import FullDisk

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from lti_tool.audit import AuditEvent, verify_chain
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent, verify_chain
 from lti_tool.grading.models import GradeJob
 from lti_tool.grading.outbox import SCOPE_SCORE
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.catalogue import criteria_for
+from lti_tool.portfolio.catalogue.queries import criteria_for
 from lti_tool.portfolio.models import Portfolio, Submission
+from lti_tool.store.db import db
 from tests import factories as f
 from tests.fault_helpers import CommitBlip, DatabaseBlip, committed_count
 from tests.fuzz_support import message_of

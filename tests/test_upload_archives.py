@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lti_tool.portfolio import file_checks as fc
-from lti_tool.portfolio import zip_checks
+from lti_tool.portfolio.evidence import file_checks as fc
+from lti_tool.portfolio.evidence import zip_checks
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, StoredFile
 from tests import archive_samples as a
 from tests import factories as f

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask.testing import EnvironBuilder
 
-from lti_tool.portfolio import evidence_storage
+from lti_tool.portfolio.evidence import storage as evidence_storage
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, StoredFile
 from tests import factories as f
 from tests.conftest import table_count

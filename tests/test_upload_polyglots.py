@@ -13,9 +13,9 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from lti_tool.db import db
-from lti_tool.portfolio import file_checks as fc
+from lti_tool.portfolio.evidence import file_checks as fc
 from lti_tool.portfolio.models import EvidenceFile, StoredFile
+from lti_tool.store.db import db
 from tests import archive_samples as a
 from tests import factories as f
 from tests.conftest import table_count

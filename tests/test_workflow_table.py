@@ -8,9 +8,9 @@ import itertools
 import pytest
 from sqlalchemy import select
 
-from lti_tool.audit import AuditEvent
-from lti_tool.db import db
+from lti_tool.audit.trail import AuditEvent
 from lti_tool.portfolio import workflow
+from lti_tool.store.db import db
 from tests import assessment_factories as f
 
 STATES = list(workflow.STATE_LABELS)

@@ -9,10 +9,10 @@ from werkzeug.wrappers import Response
 
 from lti_tool.admin import bp
 from lti_tool.admin.nav import nav_items
-from lti_tool.auth import COOKIE_NAME, TOKEN_PARAM, check_csrf, checks_csrf, current_session, deny, require_session
+from lti_tool.identity.staff import TOOL_ADMIN, is_tool_admin
 from lti_tool.launch.models import ToolSession
 from lti_tool.launch.registrations import Who
-from lti_tool.staff import TOOL_ADMIN, is_tool_admin
+from lti_tool.web.auth import COOKIE_NAME, TOKEN_PARAM, check_csrf, checks_csrf, current_session, deny, require_session
 
 # Short confirmations shown after a redirect (fixed texts: nothing from the request is echoed).
 NOTICES = {

@@ -8,10 +8,10 @@ from werkzeug.wrappers import Response
 from lti_tool.admin import bp
 from lti_tool.admin.access import admin_who, back_to
 from lti_tool.admin.registrations import all_partners, page, partner_from_form
-from lti_tool.db import db
-from lti_tool.errors import NotFound, UserError
 from lti_tool.launch.invites import RegistrationInvite, create_invite, list_invites, revoke_invite
 from lti_tool.launch.tool_urls import invite_url
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotFound, UserError
 
 
 @bp.route("/invites", methods=["GET", "POST"])

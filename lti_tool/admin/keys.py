@@ -8,9 +8,9 @@ from werkzeug.wrappers import Response
 from lti_tool.admin import bp
 from lti_tool.admin.access import admin_who, back_to
 from lti_tool.admin.registrations import page
-from lti_tool.db import db
-from lti_tool.errors import NotFound, UserError
 from lti_tool.launch.keys import KeyStoreError, key_store
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotFound, UserError
 
 
 @bp.route("/keys")

@@ -12,11 +12,11 @@ from werkzeug.wrappers import Response
 from lti_tool.admin import bp
 from lti_tool.admin.access import admin_who, back_to
 from lti_tool.admin.registrations import all_partners, get_deployment, page
-from lti_tool.db import db
-from lti_tool.errors import NotFound, UserError
+from lti_tool.identity.partners import Partner
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.launch.registrations import Who, set_deployment_partner
-from lti_tool.partners import Partner
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotFound, UserError
 
 PARTNER_KINDS = {"academy": "Academy partner", "hub": "Hub", "employer": "Employer"}
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")

@@ -10,12 +10,12 @@ from werkzeug.wrappers import Response
 
 from lti_tool.admin import bp
 from lti_tool.admin.access import admin_who, back_to, current_notice
-from lti_tool.db import db
-from lti_tool.errors import NotFound, UserError
+from lti_tool.identity.partners import Partner
 from lti_tool.launch import registrations as rules
 from lti_tool.launch.invites import RegistrationInvite
 from lti_tool.launch.models import Deployment, Registration
-from lti_tool.partners import Partner
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotFound, UserError
 
 
 def page(template: str, section: str, status: int = 200, **context: Any) -> tuple[str, int]:

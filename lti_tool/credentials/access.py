@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lti_tool import staff
+from lti_tool.identity import staff
 from lti_tool.launch.models import ToolSession
-from lti_tool.portfolio.assessment_models import Award
+from lti_tool.portfolio.review.assessment_models import Award
 
 
 def is_learner_of(sess: ToolSession, award: Award) -> bool:

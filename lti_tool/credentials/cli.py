@@ -20,9 +20,9 @@ from lti_tool.credentials.verify import (
     local_status_fetcher,
     verify_vc_jwt,
 )
-from lti_tool.db import db
-from lti_tool.errors import UserError
-from lti_tool.portfolio.assessment_models import Award
+from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.store.db import db
+from lti_tool.web.errors import UserError
 
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+")
 

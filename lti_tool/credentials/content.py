@@ -19,7 +19,7 @@ from typing import Any
 from flask import current_app
 
 from lti_tool.credentials import issuer, vc_jwt
-from lti_tool.portfolio.catalogue_models import HOURS_PER_CREDIT, Certification
+from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT, Certification
 
 CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
 CREDENTIAL_SCHEMA = {

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lti_tool import audit
+from lti_tool.audit import trail as audit
 from lti_tool.credentials import content, issuer, status_list, vc_jwt
 from lti_tool.credentials.models import IssuedCredential
-from lti_tool.db import db
-from lti_tool.errors import NotFound, UserError
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.assessment_models import Award
+from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotFound, UserError
 
 log = logging.getLogger(__name__)
 

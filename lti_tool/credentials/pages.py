@@ -10,15 +10,15 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from markupsafe import Markup
 from sqlalchemy import select
 
-from lti_tool.auth import deny, login_required, require_session
 from lti_tool.credentials import access, content, issuer, revocation
 from lti_tool.credentials.issuance import credential_for, get_award, issue_for_award
 from lti_tool.credentials.models import IssuedCredential
-from lti_tool.db import db
-from lti_tool.errors import UserError
-from lti_tool.portfolio.assessment_models import Award
-from lti_tool.portfolio.catalogue_models import HOURS_PER_CREDIT
+from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT
 from lti_tool.portfolio.models import Portfolio
+from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.store.db import db
+from lti_tool.web.auth import deny, login_required, require_session
+from lti_tool.web.errors import UserError
 
 bp = Blueprint("credentials", __name__)
 ADMIN_LIST_LIMIT = 200

@@ -12,9 +12,9 @@ from lti_tool.credentials import content, issuer, status_list
 from lti_tool.credentials.issuance import award_by_number
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.credentials.record import public_record
-from lti_tool.db import db
-from lti_tool.errors import NotFound
-from lti_tool.portfolio.catalogue_models import Certification
+from lti_tool.portfolio.catalogue.models import Certification
+from lti_tool.store.db import db
+from lti_tool.web.errors import NotFound
 
 bp = Blueprint("verify", __name__)
 

@@ -13,8 +13,8 @@ from flask import current_app
 from lti_tool.credentials import content, issuer
 from lti_tool.credentials.issuance import credential_for
 from lti_tool.credentials.verify import verify_here
-from lti_tool.portfolio.assessment_models import Award
-from lti_tool.portfolio.catalogue_models import HOURS_PER_CREDIT
+from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT
+from lti_tool.portfolio.review.assessment_models import Award
 
 VALID = "valid"
 REVOKED = "revoked"

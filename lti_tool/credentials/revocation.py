@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lti_tool import audit
-from lti_tool.db import utcnow
-from lti_tool.errors import UserError
-from lti_tool.portfolio.assessment_models import Award
+from lti_tool.audit import trail as audit
+from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.store.db import utcnow
+from lti_tool.web.errors import UserError
 
 MIN_REASON = 10
 MAX_REASON = 2000

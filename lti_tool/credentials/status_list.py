@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from lti_tool.credentials import issuer, vc_jwt
 from lti_tool.credentials.models import IssuedCredential
-from lti_tool.db import db
-from lti_tool.portfolio.assessment_models import Award
+from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.store.db import db
 
 # The specification's minimum length: each credential hides among 131,072 slots (herd privacy).
 LIST_SIZE = 131_072

@@ -11,13 +11,13 @@ import logging
 
 from sqlalchemy import select
 
-from lti_tool.db import db
-from lti_tool.errors import UserError
-from lti_tool.partners import Partner
-from lti_tool.portfolio.catalogue_import import CatalogueInvalid, import_catalogue
-from lti_tool.portfolio.catalogue_models import PartnerOffering
-from lti_tool.portfolio.company_criteria import add_partner_criterion, partner_criteria
-from lti_tool.portfolio.offerings import offer_certification
+from lti_tool.identity.partners import Partner
+from lti_tool.portfolio.catalogue.company_criteria import add_partner_criterion, partner_criteria
+from lti_tool.portfolio.catalogue.importer import CatalogueInvalid, import_catalogue
+from lti_tool.portfolio.catalogue.models import PartnerOffering
+from lti_tool.portfolio.catalogue.offerings import offer_certification
+from lti_tool.store.db import db
+from lti_tool.web.errors import UserError
 
 log = logging.getLogger(__name__)
 ACTOR = "system: demo setup"

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lti_tool.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, db, utcnow
 
 
 class DemoLineItem(db.Model):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from lti_tool.db import db
 from lti_tool.demo_platform import people
 from lti_tool.demo_platform.models import DemoDeepLink, DemoLineItem
+from lti_tool.store.db import db
 
 
 def deep_linked_id(link_row_id: int, index: int) -> str:

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from lti_tool.demo_platform import people, placements
 from lti_tool.demo_platform.messages import launch_claims, sign
 from lti_tool.demo_platform.setup import demo_issuer, platform_key
-from lti_tool.errors import UserError
+from lti_tool.web.errors import UserError
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 

@@ -12,7 +12,6 @@ from flask import jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select, update
 from werkzeug.wrappers import Response
 
-from lti_tool.db import db, utcnow
 from lti_tool.demo_platform import people
 from lti_tool.demo_platform.models import DemoAccessToken, DemoDeepLink, DemoLineItem, DemoOutage, DemoScore
 from lti_tool.demo_platform.placements import deep_linked_id
@@ -20,6 +19,7 @@ from lti_tool.demo_platform.routes import bp
 from lti_tool.demo_platform.setup import demo_base, demo_issuer
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.platform_keys import jwk_to_pem
+from lti_tool.store.db import db, utcnow
 
 TOKEN_LIFETIME = 3600
 SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from lti_tool.db import db
 from lti_tool.grading.models import GradeJob
+from lti_tool.store.db import db
 
 
 def list_jobs(status: str | None, limit: int = 200) -> list[GradeJob]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from lti_tool.db import db
 from lti_tool.grading.models import IN_PROGRESS, PENDING, GradeJob
+from lti_tool.store.db import db
 
 
 def pending_job_count() -> int:

@@ -13,13 +13,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool import audit
-from lti_tool.db import db
-from lti_tool.errors import UserError
+from lti_tool.audit import trail as audit
 from lti_tool.grading.admin import list_jobs
 from lti_tool.grading.models import FAILED, JOB_STATUSES, GradeJob
 from lti_tool.grading.outbox import requeue
 from lti_tool.grading.worker import default_worker_id, run_worker
+from lti_tool.store.db import db
+from lti_tool.web.errors import UserError
 
 
 @click.group("grading", help="Grade delivery to the LMS gradebooks (AGS).")

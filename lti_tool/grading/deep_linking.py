@@ -13,16 +13,16 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
 from sqlalchemy import func, select
 
-from lti_tool.db import db
-from lti_tool.errors import UserError
 from lti_tool.grading.scores import GRADE_MAXIMUM, MAIN_TAG
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.cache import cache_get, cache_set
 from lti_tool.launch.lti_messages import DbSessionService
 from lti_tool.launch.models import ToolSession
 from lti_tool.launch.tool_config import to_pylti_registration
-from lti_tool.portfolio.catalogue import latest_certification
-from lti_tool.portfolio.catalogue_models import Certification, PartnerOffering
+from lti_tool.portfolio.catalogue.models import Certification, PartnerOffering
+from lti_tool.portfolio.catalogue.queries import latest_certification
+from lti_tool.store.db import db
+from lti_tool.web.errors import UserError
 
 DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 SETTINGS_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"

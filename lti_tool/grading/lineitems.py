@@ -23,11 +23,11 @@ from pylti1p3.lineitem import LineItem
 from pylti1p3.utils import add_param_to_url
 from sqlalchemy import delete, func, select
 
-from lti_tool.db import db
 from lti_tool.grading.models import MAIN, GradeLineItem
 from lti_tool.grading.outbox import SCOPE_LINEITEM, SCOPE_LINEITEM_RO
 from lti_tool.grading.services import MAX_PAGES
 from lti_tool.launch.models import ResourceLink
+from lti_tool.store.db import db
 
 
 class LineItemUnavailable(Exception):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, db, utcnow
 
 PENDING = "pending"
 IN_PROGRESS = "in_progress"

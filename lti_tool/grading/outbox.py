@@ -12,14 +12,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lti_tool.db import db, utcnow
-from lti_tool.errors import UserError
 from lti_tool.grading import scores
 from lti_tool.grading.models import CREDITS, DELIVERED, FAILED, IN_PROGRESS, MAIN, PENDING, GradeJob
 from lti_tool.launch.models import ResourceLink
 from lti_tool.portfolio import workflow as wf
-from lti_tool.portfolio.assessment_models import NOT_YET_COMPETENT, Assessment, Award
 from lti_tool.portfolio.models import Portfolio, Submission
+from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT, Assessment, Award
+from lti_tool.store.db import db, utcnow
+from lti_tool.web.errors import UserError
 
 log = logging.getLogger(__name__)
 

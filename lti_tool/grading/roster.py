@@ -19,15 +19,15 @@ from pylti1p3.exception import LtiException
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import joinedload
 
-from lti_tool.db import db
 from lti_tool.grading.models import MAIN, GradeJob
 from lti_tool.grading.services import fetch_members
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.cache import cache_get, cache_set
 from lti_tool.launch.models import LtiContext, ResourceLink, ToolSession
 from lti_tool.portfolio import workflow as wf
-from lti_tool.portfolio.assessment_models import Award
 from lti_tool.portfolio.models import Portfolio, Submission
+from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.store.db import db
 
 log = logging.getLogger(__name__)
 PER_PAGE = 100

@@ -6,19 +6,19 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from lti_tool import audit
-from lti_tool.auth import deny, login_required, require_session
-from lti_tool.db import db
-from lti_tool.errors import NotFound, UserError
+from lti_tool.audit import trail as audit
 from lti_tool.grading import admin, deep_linking, roster
 from lti_tool.grading.models import JOB_STATUSES, GradeJob
 from lti_tool.grading.outbox import can_manage_line_items, can_post_scores, requeue
+from lti_tool.identity.staff import is_tool_admin
 from lti_tool.launch.models import ToolSession
-from lti_tool.paging import page_number
-from lti_tool.portfolio.catalogue import latest_certification
-from lti_tool.portfolio.placement import certification_code_for
-from lti_tool.security_headers import allow_form_target
-from lti_tool.staff import is_tool_admin
+from lti_tool.portfolio.catalogue.placement import certification_code_for
+from lti_tool.portfolio.catalogue.queries import latest_certification
+from lti_tool.store.db import db
+from lti_tool.web.auth import deny, login_required, require_session
+from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.paging import page_number
+from lti_tool.web.security_headers import allow_form_target
 
 bp = Blueprint("grading", __name__, url_prefix="/grading")
 
@@ -115,8 +115,8 @@ def retry_job(job_id: int) -> Response:
 
 def register_landings() -> None:
     """Where a launch lands for deep linking (choose what to place) and for instructors (the roster)."""
-    from lti_tool.home import landing
     from lti_tool.launch import roles as lti_roles
+    from lti_tool.web.landing import landing
 
     @landing(20)
     def land_deep_linking(sess: ToolSession) -> Response | None:

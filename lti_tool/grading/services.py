@@ -30,10 +30,10 @@ from pylti1p3.names_roles import NamesRolesProvisioningService
 from pylti1p3.service_connector import REQUESTS_USER_AGENT, ServiceConnector
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from lti_tool.db import db, utcnow
 from lti_tool.grading.models import ServiceToken
 from lti_tool.launch.models import Registration, ResourceLink
 from lti_tool.launch.tool_config import to_pylti_registration
+from lti_tool.store.db import db, utcnow
 
 SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 TOKEN_REFRESH_MARGIN = dt.timedelta(seconds=60)

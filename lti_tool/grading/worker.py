@@ -37,11 +37,11 @@ from pylti1p3.lineitem import LineItem
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased, joinedload
 
-from lti_tool.db import db, utcnow
 from lti_tool.grading import lineitems
 from lti_tool.grading.models import DELIVERED, FAILED, IN_PROGRESS, MAIN, PENDING, GradeJob
 from lti_tool.grading.services import CachingServiceConnector, TokenRequestError, ags_for, connector_for
 from lti_tool.launch.models import Deployment, ResourceLink
+from lti_tool.store.db import db, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.sql import Executable
 
-from lti_tool.db import db, utcnow
 from lti_tool.launch.models import CacheEntry
+from lti_tool.store.db import db, utcnow
 
 _table = CacheEntry.__table__
 _GET = select(_table.c.value, _table.c.expires_at).where(_table.c.key == bindparam("key"))

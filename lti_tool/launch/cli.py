@@ -15,15 +15,15 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.db import db
-from lti_tool.errors import UserError
+from lti_tool.identity.partners import Partner
+from lti_tool.identity.staff import TOOL_ADMIN
 from lti_tool.launch import registrations as rules
 from lti_tool.launch.invites import create_invite
 from lti_tool.launch.keys import KeyStoreError, key_store
 from lti_tool.launch.models import Registration
 from lti_tool.launch.tool_urls import invite_url
-from lti_tool.partners import Partner
-from lti_tool.staff import TOOL_ADMIN
+from lti_tool.store.db import db
+from lti_tool.web.errors import UserError
 
 
 def _who() -> rules.Who:
@@ -220,8 +220,8 @@ def deployment_remove(issuer: str, client_id: str, deployment_id: str) -> None:
 def deployment_default(issuer: str, client_id: str, deployment_id: str, code: str | None, clear: bool) -> None:
     import getpass
 
-    from lti_tool import audit
-    from lti_tool.portfolio.catalogue import latest_certification
+    from lti_tool.audit import trail as audit
+    from lti_tool.portfolio.catalogue.queries import latest_certification
 
     reg = _find_registration(issuer, client_id)
     dep = next((d for d in reg.deployments if d.deployment_id == deployment_id), None)

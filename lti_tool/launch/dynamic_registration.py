@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 
-from lti_tool.errors import UserError
 from lti_tool.launch.claim_checks import contains_nul
 from lti_tool.launch.invites import RegistrationInvite, consume_invite
 from lti_tool.launch.models import Registration
 from lti_tool.launch.registrations import RegistrationError, Who, create_registration
 from lti_tool.launch.tool_urls import TOOL_CLAIMS, TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCOPES, ToolUrls
+from lti_tool.web.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lti_tool.errors import UserError
+from lti_tool.web.errors import UserError
 
 ADMIN_HINT = ("If this keeps happening, ask your LMS administrator to check the tool registration: "
               "issuer, client ID, deployment ID and the platform keyset (JWKS) URL.")

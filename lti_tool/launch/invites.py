@@ -13,10 +13,10 @@ import secrets
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import db, utcnow
-from lti_tool.errors import UserError
+from lti_tool.identity.partners import Partner
 from lti_tool.launch.registrations import Who
-from lti_tool.partners import Partner
+from lti_tool.store.db import db, utcnow
+from lti_tool.web.errors import UserError
 
 MAX_HOURS = 24 * 30
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, current_app
 from jwcrypto.jwk import JWK
 
-from lti_tool.files import create_exclusive
+from lti_tool.store.files import create_exclusive
 
 KEY_BITS = 2048
 # Longest time a process may keep using a key list that another process has changed.

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, literal
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from lti_tool.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, db, utcnow
 
 
 class Registration(db.Model):

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
-from lti_tool.db import db, utcnow
 from lti_tool.launch.models import Deployment, LtiContext, LtiUser, Membership, ResourceLink
+from lti_tool.store.db import db, utcnow
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"

@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template, request
 from werkzeug.wrappers import Response
 
-from lti_tool.db import db
-from lti_tool.errors import UserError
 from lti_tool.launch import dynamic_registration as dynreg
 from lti_tool.launch.invites import usable_invite
 from lti_tool.launch.platform_setup import canvas_developer_key, setup_fields
 from lti_tool.launch.tool_urls import TOOL_NAME, tool_urls
+from lti_tool.store.db import db
+from lti_tool.web.errors import UserError
 
 bp = Blueprint("registration", __name__)
 

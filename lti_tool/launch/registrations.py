@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from lti_tool import audit
-from lti_tool.db import db
-from lti_tool.errors import UserError
+from lti_tool.audit import trail as audit
+from lti_tool.identity.partners import Partner
 from lti_tool.launch.models import Deployment, LtiContext, Registration, ResourceLink, ToolSession
-from lti_tool.partners import Partner
+from lti_tool.store.db import db
+from lti_tool.web.errors import UserError
 
 MAX_URL_CHARS = 1000  # the URL columns of a registration
 

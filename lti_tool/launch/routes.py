@@ -10,15 +10,15 @@ from flask import Blueprint, jsonify, make_response, redirect, render_template, 
 from pylti1p3.exception import LtiException, OIDCException
 from werkzeug.wrappers import Response
 
-from lti_tool.auth import TOKEN_PARAM, set_session_cookie, start_session
-from lti_tool.db import db
-from lti_tool.home import landing_location
+from lti_tool.identity.grants import apply_pending_grants
 from lti_tool.launch.errors import LaunchError, StorageCheckNeeded
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.lti_messages import LOGIN_PARAMS, message_launch, oidc_login, storage_key
 from lti_tool.launch.records import CLAIM, record_launch
 from lti_tool.launch.tool_config import find_registration_row
-from lti_tool.staff_grants import apply_pending_grants
+from lti_tool.store.db import db
+from lti_tool.web.auth import TOKEN_PARAM, set_session_cookie, start_session
+from lti_tool.web.landing import landing_location
 
 bp = Blueprint("launch", __name__)
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ from pylti1p3.registration import Registration as PyltiRegistration
 from pylti1p3.tool_config import ToolConfAbstract
 from sqlalchemy import select
 
-from lti_tool.db import db
 from lti_tool.launch.errors import LaunchError
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, Registration
+from lti_tool.store.db import db
 
 REGISTER_HINT = ("The LMS administrator must register this platform with the tool first "
                  "(see the tool's configuration page), using the same issuer and client ID.")

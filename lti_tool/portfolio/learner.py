@@ -10,18 +10,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload, selectinload
 
-from lti_tool import audit
-from lti_tool.db import db
-from lti_tool.errors import UserError
+from lti_tool.audit import trail as audit
 from lti_tool.launch.models import ResourceLink, ToolSession
 from lti_tool.portfolio import permissions, workflow
-from lti_tool.portfolio.assessment_models import Assessment
-from lti_tool.portfolio.catalogue import criteria_for, latest_certification
-from lti_tool.portfolio.catalogue_models import Certification
+from lti_tool.portfolio.catalogue.models import Certification
+from lti_tool.portfolio.catalogue.placement import certification_code_for
+from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
 from lti_tool.portfolio.coverage import Coverage, Judgement, compute_coverage
 from lti_tool.portfolio.models import ROUTES, EvidenceFile, EvidenceItem, Portfolio, Submission, evidence_criterion
-from lti_tool.portfolio.placement import certification_code_for
+from lti_tool.portfolio.review.assessment_models import Assessment
 from lti_tool.portfolio.snapshot import build_snapshot, snapshot_criteria
+from lti_tool.store.db import db
+from lti_tool.web.errors import UserError
 
 MAX_NOTE = 5000
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, attributes, mapped_column, relationship
 
-from lti_tool.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, db, utcnow
 
 EVIDENCE_KINDS: dict[str, str] = {
     "work_product": "Work product",

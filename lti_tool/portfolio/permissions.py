@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lti_tool import staff
+from lti_tool.identity import staff
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
 from lti_tool.portfolio.models import Portfolio

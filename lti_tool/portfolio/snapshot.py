@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lti_tool.portfolio.catalogue import criteria_for
-from lti_tool.portfolio.catalogue_models import Certification
+from lti_tool.portfolio.catalogue.models import Certification
+from lti_tool.portfolio.catalogue.queries import criteria_for
 from lti_tool.portfolio.models import Portfolio
 
 

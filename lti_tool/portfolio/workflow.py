@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lti_tool import audit
-from lti_tool.db import utcnow
-from lti_tool.errors import UserError
+from lti_tool.audit import trail as audit
+from lti_tool.store.db import utcnow
+from lti_tool.web.errors import UserError
 
 DRAFT = "draft"
 SUBMITTED = "submitted"          # awaiting assessment

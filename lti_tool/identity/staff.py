@@ -1,0 +1,117 @@
+"""Tool-side staff roles granted to LMS identities, optionally limited to partners and certifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, String, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_tool.store.db import db, utcnow
+
+ASSESSOR = "assessor"
+INTERNAL_VERIFIER = "internal_verifier"
+INDEPENDENT_VERIFIER = "independent_verifier"
+TOOL_ADMIN = "tool_admin"
+
+STAFF_ROLES: dict[str, str] = {
+    ASSESSOR: "Assessor",
+    INTERNAL_VERIFIER: "Internal verifier (step 1)",
+    INDEPENDENT_VERIFIER: "Independent verifier (step 2)",
+    TOOL_ADMIN: "Tool administrator",
+}
+
+
+class StaffGrant(db.Model):
+    __tablename__ = "staff_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("lti_user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    # Limits: None = every partner / every certification.
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), nullable=True)
+    certification_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # For independent verifiers: the partner they belong to, if any (they may not verify its learners).
+    home_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id"), nullable=True)
+    granted_by: Mapped[str] = mapped_column(String(300), default="")
+    granted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    user = relationship("LtiUser")
+    partner = relationship("Partner", foreign_keys=[partner_id])
+
+
+def is_inert(grant: StaffGrant) -> bool:
+    """A tool administrator's grant limited to a partner or certification grants nothing.
+
+    What an administrator does is tool-wide (registrations, keys, every partner's staff and certificates), so
+    staff_grants refuses such limits; a row made some other way must not pass for an administrator anywhere.
+    """
+    return grant.role == TOOL_ADMIN and (grant.partner_id is not None or bool(grant.certification_code))
+
+
+def grants_for(user_id: int) -> list[StaffGrant]:
+    """The grants that count (inert ones left out): every rule reads a person's roles from here."""
+    rows = db.session.scalars(select(StaffGrant).where(StaffGrant.user_id == user_id))
+    return [g for g in rows if not is_inert(g)]
+
+
+def grant_covers(grant: StaffGrant, role: str, partner_id: int | None = None,
+                 certification_code: str | None = None) -> bool:
+    if grant.role != role:
+        return False
+    if grant.partner_id is not None and partner_id is not None and grant.partner_id != partner_id:
+        return False
+    if grant.certification_code and certification_code and grant.certification_code != certification_code:
+        return False
+    return True
+
+
+def has_role(user_id: int, role: str, partner_id: int | None = None,
+             certification_code: str | None = None) -> bool:
+    """Whether the user holds `role` for work of this partner and certification (None = any scope)."""
+    return any(grant_covers(g, role, partner_id, certification_code) for g in grants_for(user_id))
+
+
+def is_tool_admin(user_id: int) -> bool:
+    """A tool-wide administrator (the only kind there is: see is_inert)."""
+    return any(g.role == TOOL_ADMIN for g in grants_for(user_id))
+
+
+def grant_covers_work(grant: StaffGrant, role: str, partner_id: int | None, certification_code: str) -> bool:
+    """Whether `grant` lets its holder act as `role` on one concrete piece of work.
+
+    Stricter than grant_covers: a grant limited to a partner does not cover work that has no partner.
+    """
+    if grant.role != role:
+        return False
+    if grant.partner_id is not None and grant.partner_id != partner_id:
+        return False
+    if grant.certification_code and grant.certification_code != certification_code:
+        return False
+    return True
+
+
+class PendingStaffGrant(db.Model):
+    """A role granted to an LMS identity (issuer + sub) that has not launched the tool yet.
+
+    Applied at the person's next launch, so admins can prepare staff before their first visit. Kept after
+    it is applied (applied_at) as the record of where the grant came from.
+    """
+
+    __tablename__ = "staff_pending_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    sub: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(40))
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), nullable=True)
+    certification_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    home_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id"), nullable=True)
+    granted_by: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    applied_grant_id: Mapped[int | None] = mapped_column(nullable=True)
+    # Why it was not applied at a launch (e.g. tool_admin for someone the LMS does not call an administrator).
+    note: Mapped[str] = mapped_column(String(300), default="")
+
+    __table_args__ = (Index("ix_staff_pending_grant_identity", "issuer", "sub"),)

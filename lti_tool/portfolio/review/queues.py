@@ -1,0 +1,287 @@
+"""Staff work queues: what waits for this person, oldest first, within their grants and duties.
+
+The database selects, counts and pages the work: by state, filters, grant scope and the separation-of-duties
+rules of duties.py written as SQL over each portfolio's latest submission, so a page costs the same few
+statements however long the queue. The rules themselves (the same functions the services enforce) still
+judge every item shown; tests/test_staff_queues.py checks that the SQL and the rules agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, false, func, not_, or_, select, true
+from sqlalchemy.orm import aliased, contains_eager, defer, joinedload
+
+from lti_tool.identity import staff
+from lti_tool.portfolio import workflow
+from lti_tool.portfolio.catalogue.models import Certification
+from lti_tool.portfolio.models import Portfolio, Submission
+from lti_tool.portfolio.review import duties
+from lti_tool.portfolio.review.appeal_models import UPHELD, Appeal
+from lti_tool.portfolio.review.assessment_models import Assessment
+from lti_tool.portfolio.review.verification_models import NOT_SAMPLED, VerificationRecord
+from lti_tool.store.db import db, utcnow
+
+Refusal = Callable[[int, Iterable[duties.GrantLike], duties.Chain], "str | None"]
+PER_PAGE = 50
+COUNT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    title: str
+    state: str
+    roles: tuple[str, ...]  # grants that can make an item visible
+    refusal: Refusal
+    action: str  # the staff page endpoint that acts on an item
+
+
+QUEUES: tuple[Queue, ...] = (
+    Queue("assessment", "Awaiting assessment", workflow.SUBMITTED, (staff.ASSESSOR,), duties.assess_refusal,
+          "staff_work.assess"),
+    Queue("sent_back", "Sent back to the assessor", workflow.SENT_BACK, (staff.ASSESSOR,), duties.assess_refusal,
+          "staff_work.assess"),
+    Queue("verification_1", "Awaiting internal verification (step 1)", workflow.VERIFICATION_1,
+          (staff.INTERNAL_VERIFIER,), duties.step1_refusal, "staff_work.verify"),
+    Queue("verification_2", "Awaiting independent verification (step 2)", workflow.VERIFICATION_2,
+          (staff.INDEPENDENT_VERIFIER,), duties.step2_refusal, "staff_work.verify"),
+    Queue("appeals", "Appeals to decide", workflow.APPEALED,
+          (staff.TOOL_ADMIN, staff.ASSESSOR, staff.INTERNAL_VERIFIER, staff.INDEPENDENT_VERIFIER),
+          duties.appeal_refusal, "staff_work.appeal"),
+)
+BY_NAME = {q.name: q for q in QUEUES}
+
+
+@dataclass(frozen=True)
+class Filters:
+    certification_code: str | None = None
+    partner_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    portfolio: Portfolio
+    submission: Submission | None
+    waiting_since: dt.datetime
+    drafts_by: tuple[str, ...] = ()  # assessors with a draft in progress (so two do not do the same work)
+
+    @property
+    def waiting_days(self) -> int:
+        return (utcnow() - self.waiting_since).days
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    total: int  # what waits for this person here, counted up to COUNT_LIMIT + 1 (see count)
+    number: int
+    per_page: int
+    has_next: bool
+
+    @property
+    def total_known(self) -> bool:
+        return self.total <= COUNT_LIMIT
+
+    @property
+    def total_label(self) -> str:
+        return count_label(self.total)
+
+    @property
+    def pages(self) -> int | None:
+        """How many pages there are, when the total is known."""
+        return max(1, math.ceil(self.total / self.per_page)) if self.total_known else None
+
+    @property
+    def first(self) -> int:
+        """1-based position of the first item shown (0 when there is none)."""
+        return (self.number - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.items) - 1 if self.items else 0
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def count_label(counted: int) -> str:
+    """A count as people read it: exact up to COUNT_LIMIT, then "1000+"."""
+    return str(counted) if counted <= COUNT_LIMIT else f"{COUNT_LIMIT}+"
+
+
+def _scope_condition(grants: list[staff.StaffGrant], roles: tuple[str, ...]) -> ColumnElement[bool]:
+    conditions = []
+    for g in grants:
+        if g.role not in roles:
+            continue
+        if g.role == staff.TOOL_ADMIN:
+            return true()
+        parts = []
+        if g.partner_id is not None:
+            parts.append(Portfolio.partner_id == g.partner_id)
+        if g.certification_code:
+            parts.append(Certification.code == g.certification_code)
+        conditions.append(and_(*parts) if parts else true())
+    return or_(*conditions) if conditions else false()
+
+
+# --- the separation-of-duties rules over the latest submission, in SQL ---------------------------------
+# Each condition is an EXISTS driven by this person's own records (their decisions, verifications, appeals
+# heard): PostgreSQL hashes those few rows once and anti-joins the queue against them, instead of looking up
+# every waiting portfolio's latest submission. The person is a bound parameter, so the conditions are built
+# once per process (building them costs more than running them).
+ME = "queue_user_id"
+
+
+def _is_latest(s: type[Submission]) -> ColumnElement[bool]:
+    later = aliased(Submission, name="later")
+    return ~exists().where(later.portfolio_id == s.portfolio_id, later.attempt > s.attempt)
+
+
+def _on_latest_submission(submission_id: ColumnElement[int], *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Some row about the portfolio's latest submission meets `conditions`."""
+    s = aliased(Submission, name="chain_submission")
+    return exists().where(s.id == submission_id, s.portfolio_id == Portfolio.id, _is_latest(s), *conditions)
+
+
+def _acted_as(capacity: str) -> ColumnElement[bool]:
+    """The person took part in the latest submission's chain in this capacity (as duties.Chain reads it)."""
+    me = bindparam(ME, type_=Integer)
+    if capacity == duties.ASSESSOR_CAPACITY:
+        return _on_latest_submission(Assessment.submission_id, Assessment.assessor_id == me,
+                                     Assessment.decision.is_not(None))
+    if capacity in (duties.STEP1_CAPACITY, duties.STEP2_CAPACITY):
+        step = 1 if capacity == duties.STEP1_CAPACITY else 2
+        return _on_latest_submission(VerificationRecord.submission_id, VerificationRecord.verifier_id == me,
+                                     VerificationRecord.step == step, VerificationRecord.outcome != NOT_SAMPLED)
+    return _on_latest_submission(Appeal.submission_id, Appeal.decided_by_id == me)
+
+
+def _barred() -> ColumnElement[bool]:
+    """duties.Chain.barred_assessor_ids: decided the latest submission at or before the decision of an upheld
+    appeal."""
+    return _on_latest_submission(Appeal.submission_id, Appeal.status == UPHELD,
+                                 Assessment.submission_id == Appeal.submission_id,
+                                 Assessment.assessor_id == bindparam(ME, type_=Integer),
+                                 Assessment.decision.is_not(None), Assessment.id <= Appeal.assessment_id)
+
+
+# The capacities that keep someone from each duty (duties.*_refusal: "_other_capacity_refusal").
+_OTHER_CAPACITIES: dict[Refusal, tuple[str, ...]] = {
+    duties.assess_refusal: (duties.STEP1_CAPACITY, duties.STEP2_CAPACITY, duties.APPEAL_CAPACITY),
+    duties.step1_refusal: (duties.ASSESSOR_CAPACITY, duties.STEP2_CAPACITY, duties.APPEAL_CAPACITY),
+    duties.step2_refusal: (duties.ASSESSOR_CAPACITY, duties.STEP1_CAPACITY, duties.APPEAL_CAPACITY),
+    duties.appeal_refusal: (duties.ASSESSOR_CAPACITY, duties.STEP1_CAPACITY, duties.STEP2_CAPACITY),
+}
+
+
+@functools.cache
+def _duty_rules(refusal: Refusal) -> ColumnElement[bool]:
+    """What queue.refusal says apart from scope: not their own work, no other capacity in the chain, and for
+    assessors not barred by an upheld appeal."""
+    conditions = [Portfolio.user_id != bindparam(ME, type_=Integer)]
+    conditions += [not_(_acted_as(c)) for c in _OTHER_CAPACITIES[refusal]]
+    if refusal is duties.assess_refusal:
+        conditions.append(not_(_barred()))
+    return and_(*conditions)
+
+
+@functools.cache
+def _latest_join() -> tuple[type[Submission], ColumnElement[bool]]:
+    s = aliased(Submission, name="latest")
+    return s, and_(s.portfolio_id == Portfolio.id, _is_latest(s))
+
+
+def _waiting(queue: Queue, filters: Filters, grants: list[staff.StaffGrant], *columns: object) -> Select:
+    """The queue's items for the person whose grants these are (bind ME to their id when executing)."""
+    # Every portfolio in these states has been submitted (only a submission leads to them), so the count
+    # need not look for its submission; the page joins the latest one to show it.
+    query = (select(*columns).select_from(Portfolio)
+             .join(Certification, Portfolio.certification_id == Certification.id)
+             .where(Portfolio.state == queue.state, _scope_condition(grants, queue.roles),
+                    _duty_rules(queue.refusal)))
+    if queue.refusal is duties.step2_refusal:
+        # Independent verifiers never verify the learners of a partner they belong to.
+        homes = sorted({g.home_partner_id for g in grants if g.home_partner_id is not None})
+        if homes:
+            query = query.where(or_(Portfolio.partner_id.is_(None), Portfolio.partner_id.not_in(homes)))
+    if filters.certification_code:
+        query = query.where(Certification.code == filters.certification_code)
+    if filters.partner_id is not None:
+        query = query.where(Portfolio.partner_id == filters.partner_id)
+    return query
+
+
+def count(user_id: int, queue: Queue, filters: Filters = Filters(),
+          grants: list[staff.StaffGrant] | None = None, *, exact: bool = False) -> int:
+    """How many items wait for this person, counted up to COUNT_LIMIT + 1 (more reads "1000+", see
+    count_label) unless `exact`. Counting every item of a queue tens of thousands long would cost more than
+    the page it is shown on, and grow with it; nobody works through more than a thousand items from one count."""
+    grants = staff.grants_for(user_id) if grants is None else grants
+    query = _waiting(queue, filters, grants, Portfolio.id)
+    if not exact:
+        query = query.limit(COUNT_LIMIT + 1)
+    return db.session.scalar(select(func.count()).select_from(query.subquery()), {ME: user_id}) or 0
+
+
+def page(user_id: int, queue: Queue, filters: Filters = Filters(), number: int = 1,
+         per_page: int | None = None) -> Page:
+    """One page of the queue, oldest first (PER_PAGE items unless told). A number past the end gives the
+    last page when the total is known (up to COUNT_LIMIT items), else an empty page."""
+    per_page = per_page or PER_PAGE
+    grants = staff.grants_for(user_id)
+    total = count(user_id, queue, filters, grants)
+    number = max(1, number)
+    if total <= COUNT_LIMIT:
+        number = min(number, max(1, math.ceil(total / per_page)))
+    s, latest = _latest_join()
+    query = (_waiting(queue, filters, grants, Portfolio, s).join(s, latest)
+             .options(contains_eager(Portfolio.certification), joinedload(Portfolio.user),
+                      joinedload(Portfolio.partner), defer(s.snapshot))
+             .order_by(Portfolio.state_changed_at, Portfolio.id)
+             .limit(per_page + 1).offset((number - 1) * per_page))  # one more: is there a next page?
+    rows = [(p, sub) for p, sub in db.session.execute(query, {ME: user_id})]
+    has_next, rows = len(rows) > per_page, rows[:per_page]
+    chains = duties.load_chains(rows)
+    drafts = _drafts_by([sub.id for _, sub in rows]) if queue.state in (workflow.SUBMITTED, workflow.SENT_BACK) \
+        else {}
+    out = [Item(p, sub, p.state_changed_at, drafts.get(sub.id, ())) for p, sub in rows
+           # The rules have the last word on every item shown (the SQL above only narrows).
+           if queue.refusal(user_id, grants, chains[sub.id]) is None]
+    return Page(out, total, number, per_page, has_next)
+
+
+def _drafts_by(submission_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """Assessors with a draft on each submission, started after its last decision (one query)."""
+    if not submission_ids:
+        return {}
+    decided = aliased(Assessment)
+    last_decision = (select(func.max(decided.id)).where(decided.submission_id == Assessment.submission_id,
+                                                        decided.decision.is_not(None))
+                     .scalar_subquery())
+    query = (select(Assessment).options(joinedload(Assessment.assessor))
+             .where(Assessment.submission_id.in_(submission_ids), Assessment.decision.is_(None),
+                    Assessment.id > func.coalesce(last_decision, 0))
+             .order_by(Assessment.id))
+    out: dict[int, tuple[str, ...]] = {}
+    for a in db.session.scalars(query):
+        out[a.submission_id] = (*out.get(a.submission_id, ()), a.assessor.display_name())
+    return out
+
+
+def counts(user_id: int, filters: Filters = Filters()) -> dict[str, int]:
+    grants = staff.grants_for(user_id)
+    return {q.name: count(user_id, q, filters, grants) for q in QUEUES}
+
+
+def visible_queues(user_id: int) -> list[Queue]:
+    """The queues this person's grants can ever fill (the others are not shown)."""
+    roles = {g.role for g in staff.grants_for(user_id)}
+    return [q for q in QUEUES if roles & set(q.roles)]

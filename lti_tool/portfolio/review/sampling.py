@@ -1,0 +1,156 @@
+"""Risk-based sampling for internal verification (step 1).
+
+A competent decision goes to step 1 when:
+- its assessor is new: fewer than `new_assessor_threshold` of their decisions for this certification were
+  verified at step 1 (every such decision is sampled), or
+- coverage is due: its assessor, one of the units it judged, or one of the evidence kinds it relied on has
+  not been sampled within the last `coverage_decisions` decisions that involved it, or within
+  `coverage_days` days (or never), or
+- a random draw falls below `share`.
+Otherwise it goes straight to step 2; the SamplingDecision and a VerificationRecord say so and why.
+
+`decide` is pure (facts in, decision out); the random source is passed in so tests are deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import func, select
+
+from lti_tool.portfolio.models import EVIDENCE_KINDS
+from lti_tool.portfolio.review.assessment_models import Assessment
+from lti_tool.portfolio.review.verification_models import (
+    AGREED,
+    ASSESSOR_DIM,
+    KIND_DIM,
+    UNIT_DIM,
+    SamplingCoverage,
+    SamplingDecision,
+    SamplingPolicy,
+    VerificationRecord,
+)
+from lti_tool.store.db import db, utcnow
+
+DIM_LABELS = {ASSESSOR_DIM: "the assessor", UNIT_DIM: "unit", KIND_DIM: "evidence kind"}
+
+
+@dataclass(frozen=True)
+class Policy:
+    new_assessor_threshold: int = 5
+    share: float = 0.25
+    coverage_decisions: int = 10
+    coverage_days: int = 90
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError("share must be between 0 and 1")
+        if self.new_assessor_threshold < 0 or self.coverage_decisions < 1 or self.coverage_days < 1:
+            raise ValueError("thresholds must be positive")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Sampling history of one thing a decision involves (its assessor, a unit or an evidence kind)."""
+
+    dimension: str
+    value: str
+    label: str
+    last_sampled_at: dt.datetime | None  # None: never sampled
+    decisions_since_sampled: int  # decisions involving it since it was last sampled (all of them if never)
+
+
+@dataclass(frozen=True)
+class Facts:
+    assessor_verified: int
+    coverage: tuple[Coverage, ...]
+    now: dt.datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    sampled: bool
+    reasons: tuple[str, ...]
+    draw: float
+
+
+def decide(policy: Policy, facts: Facts, rng: random.Random) -> Outcome:
+    # Always draw, so one decision consumes one number whatever the other rules say (reproducible streams).
+    draw = rng.random()
+    reasons: list[str] = []
+    if facts.assessor_verified < policy.new_assessor_threshold:
+        reasons.append(f"new assessor: {facts.assessor_verified} of the first {policy.new_assessor_threshold} "
+                       "decisions verified")
+    for cov in facts.coverage:
+        if cov.last_sampled_at is None:
+            reasons.append(f"{cov.label} has never been sampled")
+        elif cov.decisions_since_sampled >= policy.coverage_decisions:
+            reasons.append(f"{cov.label} not sampled in its last {cov.decisions_since_sampled} decisions")
+        elif facts.now - cov.last_sampled_at >= dt.timedelta(days=policy.coverage_days):
+            reasons.append(f"{cov.label} not sampled for {(facts.now - cov.last_sampled_at).days} days")
+    if reasons:
+        return Outcome(True, tuple(reasons), draw)
+    if draw < policy.share:
+        return Outcome(True, (f"random sample: draw {draw:.3f} below the {policy.share:.0%} share",), draw)
+    return Outcome(False, (f"not sampled: experienced assessor, recent coverage of assessor, units and evidence "
+                           f"kinds, and the random draw {draw:.3f} is not below the {policy.share:.0%} share",), draw)
+
+
+def policy_for(certification_code: str) -> Policy:
+    row = db.session.scalar(select(SamplingPolicy).where(SamplingPolicy.certification_code == certification_code))
+    if row is None:
+        return Policy()
+    return Policy(row.new_assessor_threshold, row.share, row.coverage_decisions, row.coverage_days)
+
+
+def involved(assessor_id: int, snapshot: dict) -> list[tuple[str, str]]:
+    """(dimension, value) pairs a decision on this snapshot involves."""
+    units = sorted({c["unit_code"] for c in snapshot.get("criteria", [])})
+    kinds = sorted({e["kind"] for e in snapshot.get("evidence", [])})
+    return ([(ASSESSOR_DIM, str(assessor_id))] + [(UNIT_DIM, u) for u in units] + [(KIND_DIM, k) for k in kinds])
+
+
+def gather_facts(certification_code: str, assessor_id: int, dims: Iterable[tuple[str, str]],
+                 labels: dict[tuple[str, str], str] | None = None, now: dt.datetime | None = None) -> Facts:
+    verified = db.session.scalar(
+        select(func.count()).select_from(VerificationRecord)
+        .join(SamplingDecision, SamplingDecision.assessment_id == VerificationRecord.assessment_id)
+        .where(VerificationRecord.step == 1, VerificationRecord.outcome == AGREED,
+               SamplingDecision.assessor_id == assessor_id,
+               SamplingDecision.certification_code == certification_code)) or 0
+    coverage = []
+    for dim, value in dims:
+        base = (select(SamplingDecision.id, SamplingDecision.created_at)
+                .join(SamplingCoverage, SamplingCoverage.decision_id == SamplingDecision.id)
+                .where(SamplingCoverage.dimension == dim, SamplingCoverage.value == value,
+                       SamplingDecision.certification_code == certification_code))
+        last = db.session.execute(base.where(SamplingDecision.sampled.is_(True))
+                                  .order_by(SamplingDecision.id.desc()).limit(1)).first()
+        since = select(func.count()).select_from(base.subquery())
+        if last is not None:
+            since = select(func.count()).select_from(base.where(SamplingDecision.id > last.id).subquery())
+        label = (labels or {}).get((dim, value)) or f"{DIM_LABELS[dim]} {value}"
+        coverage.append(Coverage(dim, value, label, last.created_at if last else None,
+                                 db.session.scalar(since) or 0))
+    return Facts(assessor_verified=verified, coverage=tuple(coverage), now=now or utcnow())
+
+
+def sample(assessment: Assessment, certification_code: str, snapshot: dict, rng: random.Random,
+           assessor_label: str = "") -> SamplingDecision:
+    """Decide and store whether this competent decision goes to step 1. The caller commits."""
+    policy = policy_for(certification_code)
+    dims = involved(assessment.assessor_id, snapshot)
+    labels = {(ASSESSOR_DIM, str(assessment.assessor_id)): f"the assessor {assessor_label}".strip()}
+    labels.update({(KIND_DIM, k): f"evidence kind '{EVIDENCE_KINDS.get(k, k)}'" for d, k in dims if d == KIND_DIM})
+    facts = gather_facts(certification_code, assessment.assessor_id, dims, labels)
+    outcome = decide(policy, facts, rng)
+    row = SamplingDecision(assessment_id=assessment.id, assessor_id=assessment.assessor_id,
+                           certification_code=certification_code, sampled=outcome.sampled,
+                           reasons=list(outcome.reasons), draw=outcome.draw, policy=asdict(policy),
+                           coverage=[SamplingCoverage(dimension=d, value=v[:80]) for d, v in dims])
+    db.session.add(row)
+    db.session.flush()
+    return row

@@ -1,0 +1,429 @@
+"""The learner's pages: their portfolio for a placement, evidence items and files, coverage, submitting.
+
+Thin handlers: rules live in learner.py (access, coverage, submit), evidence.py (items, files, blobs),
+file_checks.py (what an upload is) and workflow.py (states).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import FileStorage
+from werkzeug.wrappers import Response
+
+from lti_tool.launch import roles as lti_roles
+from lti_tool.launch.models import ToolSession
+from lti_tool.portfolio import learner, permissions, workflow
+from lti_tool.portfolio.coverage import compute_coverage
+from lti_tool.portfolio.evidence import items as evidence
+from lti_tool.portfolio.evidence.file_checks import ACCEPTED_DESCRIPTION, media_type_info
+from lti_tool.portfolio.evidence.file_names import content_disposition
+from lti_tool.portfolio.evidence.storage import StorageError, check_address, storage
+from lti_tool.portfolio.models import EVIDENCE_KINDS, ROUTES, EvidenceItem, Portfolio
+from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.store.db import db
+from lti_tool.web.auth import deny, login_required, require_session
+from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.form_parsing import check_form_complete
+from lti_tool.web.landing import landing
+
+bp = Blueprint("learner", __name__, url_prefix="/portfolio")
+log = logging.getLogger(__name__)
+
+RESOURCE_LINK_LAUNCH = "LtiResourceLinkRequest"
+
+# Messages shown after a redirect. Passed as ?notice=key rather than flashed: the flash cookie is often
+# blocked inside an LMS iframe, and these must not get lost.
+NOTICES = {
+    "created": "Your portfolio is ready. Add evidence for each criterion, then submit it for assessment.",
+    "added": "Evidence added.",
+    "saved": "Changes saved.",
+    "removed": "Evidence removed.",
+    "submitted": "Submitted. Your assessor has been told; you will see their decision here.",
+    "already_submitted": "This portfolio was already submitted; nothing was submitted twice.",
+}
+
+
+# --- landings (see home.start) -----------------------------------------------------------------------
+
+def _is_placement_launch(sess: ToolSession) -> bool:
+    return sess.message_type == RESOURCE_LINK_LAUNCH and sess.resource_link is not None
+
+
+@landing(10)
+def placement_without_certification(sess: ToolSession) -> ResponseReturnValue | None:
+    """Anyone opening a placement that names no certification (or one not in the catalogue) is told so."""
+    if not _is_placement_launch(sess):
+        return None
+    if lti_roles.is_instructor(sess.roles) and sess.context_id is not None:
+        return None  # instructors land on the roster, which says what to set and how
+    link = sess.resource_link
+    assert link is not None
+    if _placement_portfolio(sess) is not None:
+        return None
+    found = learner.placement_certification(link)
+    if found.certification is not None:
+        return None
+    return _no_certification_page(sess, found.code)
+
+
+@landing(50)
+def learner_portfolio(sess: ToolSession) -> ResponseReturnValue | None:
+    if not _is_placement_launch(sess) or not lti_roles.is_learner(sess.roles) or lti_roles.is_instructor(sess.roles):
+        return None
+    existing = _placement_portfolio(sess)
+    if existing is not None:
+        # Straight to it: every launch of a returning learner passes here, and a hop is a whole request.
+        return _to_portfolio(existing)
+    return redirect(url_for("learner.placement"), code=303)
+
+
+def _placement_portfolio(sess: ToolSession) -> Portfolio | None:
+    """The learner's portfolio for the launched placement, looked up once per request (two landings ask)."""
+    key = "lti_tool.placement_portfolio"
+    if key not in request.environ:
+        assert sess.resource_link_id is not None
+        request.environ[key] = learner.portfolio_for(sess.user_id, sess.resource_link_id)
+    return request.environ[key]
+
+
+def _no_certification_page(sess: ToolSession, code: str | None) -> ResponseReturnValue:
+    return render_template("portfolio/no_certification.html", code=code, link=sess.resource_link,
+                           is_instructor=lti_roles.is_instructor(sess.roles) or lti_roles.is_lms_admin(sess.roles))
+
+
+# --- loading with access checks ----------------------------------------------------------------------
+
+def _not_found() -> NotFound:
+    return NotFound("There is no portfolio of yours at this address.",
+                    hint="Open the activity again from your course to reach your own portfolio.")
+
+
+def _own_portfolio(portfolio_id: int, *, with_evidence: bool = False) -> tuple[ToolSession, Portfolio]:
+    sess = require_session()
+    portfolio = (learner.load_with_evidence(portfolio_id) if with_evidence
+                 else db.session.get(Portfolio, portfolio_id))
+    if portfolio is None or not learner.learner_may_view(sess, portfolio):
+        raise _not_found()
+    return sess, portfolio
+
+
+def _editable(portfolio: Portfolio) -> None:
+    if portfolio.state not in workflow.EDITABLE:
+        raise UserError(
+            f"Your portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}', so its evidence "
+            "cannot be changed now.", status=409, title="Portfolio locked",
+            hint="You can change it again if the assessor refers it back to you.")
+
+
+def _own_item(portfolio: Portfolio, item_id: int) -> EvidenceItem:
+    item = db.session.get(EvidenceItem, item_id)
+    if item is None or item.portfolio_id != portfolio.id:
+        raise NotFound("This evidence item is not in your portfolio.", hint="Go back to your portfolio.")
+    return item
+
+
+def _to_portfolio(portfolio: Portfolio, notice: str | None = None, anchor: str | None = None) -> Response:
+    values: dict[str, Any] = {"portfolio_id": portfolio.id}
+    if notice:
+        values["notice"] = notice
+    if anchor:
+        values["_anchor"] = anchor
+    return redirect(url_for("learner.overview", **values), code=303)
+
+
+# --- starting ----------------------------------------------------------------------------------------
+
+@bp.route("/placement", methods=["GET", "POST"])
+@login_required
+def placement() -> ResponseReturnValue:
+    """The learner's portfolio for the placement they launched; created on first visit."""
+    sess = require_session()
+    if not permissions.may_start_portfolio(sess):
+        raise deny("Portfolios are for learners: your course role does not start one.")
+    link = sess.resource_link
+    if link is None:
+        return redirect(url_for("learner.mine"), code=303)
+    existing = learner.portfolio_for(sess.user_id, link.id)
+    if existing is not None:
+        return _to_portfolio(existing)
+    found = learner.placement_certification(link)
+    if found.certification is None:
+        return _no_certification_page(sess, found.code)
+    route = learner.placement_route(link)
+    if route is None and request.method == "POST":
+        route = request.form.get("route", "")
+        if route not in ROUTES:
+            return render_template("portfolio/choose_route.html", certification=found.certification,
+                                   error="Choose one of the two routes."), 400
+    if route is None:
+        return render_template("portfolio/choose_route.html", certification=found.certification, error=None)
+    portfolio = learner.start_portfolio(sess, link, found.certification, route)
+    db.session.commit()
+    return _to_portfolio(portfolio, "created")
+
+
+@bp.route("/")
+@login_required
+def mine() -> str:
+    sess = require_session()
+    return render_template("portfolio/list.html", portfolios=learner.my_portfolios(sess),
+                           state_labels=workflow.STATE_LABELS, routes=ROUTES)
+
+
+@bp.route("/<int:portfolio_id>")
+@login_required
+def overview(portfolio_id: int) -> str:
+    _, portfolio = _own_portfolio(portfolio_id, with_evidence=True)
+    view = learner.portfolio_view(portfolio)
+    award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
+    return render_template("portfolio/overview.html", portfolio=portfolio, view=view, coverage=view.coverage,
+                           award=award,
+                           kinds=EVIDENCE_KINDS, routes=ROUTES, state_labels=workflow.STATE_LABELS,
+                           editable=portfolio.state in workflow.EDITABLE, referred=portfolio.state == workflow.REFERRED,
+                           notice=NOTICES.get(request.args.get("notice", "")))
+
+
+# --- evidence items ----------------------------------------------------------------------------------
+
+def _uploads() -> list[evidence.Upload]:
+    """The files sent with the form (empty file inputs are skipped), as seekable streams."""
+    check_form_complete()  # a cut body must not pass as "no file chosen" (CSRF may have come in a header)
+    out = []
+    for fs in request.files.getlist("files"):
+        if not isinstance(fs, FileStorage):
+            continue
+        stream = fs.stream
+        if not (hasattr(stream, "seekable") and stream.seekable()):
+            spooled = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115
+            fs.save(spooled)
+            stream = spooled
+        stream.seek(0)
+        empty = not stream.read(1)
+        stream.seek(0)
+        if empty and not fs.filename:
+            continue  # a file input left empty
+        out.append(evidence.Upload(stream=stream, name=fs.filename))  # type: ignore[arg-type]
+    return out
+
+
+def _item_form(portfolio: Portfolio, item: EvidenceItem | None, values: dict[str, Any],
+               errors: dict[str, str], status: int = 200, retry_after: int | None = None) -> ResponseReturnValue:
+    view = learner.portfolio_view(portfolio)
+    page = render_template("portfolio/item_form.html", portfolio=portfolio, item=item, values=values,
+                           errors=errors, coverage=view.coverage, kinds=EVIDENCE_KINDS,
+                           max_mb=current_app.config["MAX_UPLOAD_MB"], accepted=ACCEPTED_DESCRIPTION)
+    # The storage did not answer: tell clients and proxies when a retry makes sense.
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return page, status, headers
+
+
+def _values_of(item: EvidenceItem | None) -> dict[str, Any]:
+    if item is None:
+        return {"kind": "", "title": "", "description": "", "evidence_date": "", "criteria": set()}
+    return {"kind": item.kind, "title": item.title, "description": item.description,
+            "evidence_date": item.evidence_date.isoformat() if item.evidence_date else "",
+            "criteria": {c.id for c in item.criteria}}
+
+
+def _posted_values() -> dict[str, Any]:
+    return {"kind": request.form.get("kind", ""), "title": request.form.get("title", ""),
+            "description": request.form.get("description", ""),
+            "evidence_date": request.form.get("evidence_date", ""),
+            "criteria": {int(v) for v in request.form.getlist("criteria") if v.isdigit()}}
+
+
+def _upload_error(exc: UserError) -> str:
+    return exc.message + (f" {exc.hint}" if exc.hint else "") + " Please choose your files again."
+
+
+@bp.route("/<int:portfolio_id>/evidence/new", methods=["GET", "POST"])
+@login_required
+def add_item(portfolio_id: int) -> ResponseReturnValue:
+    sess, portfolio = _own_portfolio(portfolio_id)
+    _editable(portfolio)
+    if request.method == "GET":
+        return _item_form(portfolio, None, _values_of(None), {})
+    criteria = learner.criteria_by_id(portfolio)
+    fields, errors = evidence.clean_item_fields(request.form, criteria)
+    uploads = _uploads()
+    if not uploads:
+        errors["files"] = "Attach at least one file."
+    if errors:
+        if uploads:
+            errors.setdefault("files", "Please choose your files again (a browser cannot keep them).")
+        return _item_form(portfolio, None, _posted_values(), errors, 400)
+    try:
+        with evidence.upload_transaction() as created:
+            evidence.create_item(portfolio, fields, criteria, uploads, actor=sess.user, created=created,
+                                 max_bytes=evidence.max_upload_bytes(current_app.config))
+            db.session.commit()
+    except UserError as exc:
+        return _item_form(portfolio, None, _posted_values(), {"files": _upload_error(exc)}, exc.status,
+                          exc.retry_after)
+    return _to_portfolio(portfolio, "added", "evidence")
+
+
+@bp.route("/<int:portfolio_id>/evidence/<int:item_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
+    sess, portfolio = _own_portfolio(portfolio_id)
+    item = _own_item(portfolio, item_id)
+    _editable(portfolio)
+    if request.method == "GET":
+        return _item_form(portfolio, item, _values_of(item), {})
+    criteria = learner.criteria_by_id(portfolio)
+    fields, errors = evidence.clean_item_fields(request.form, criteria)
+    uploads = _uploads()
+    remove_ids = {int(v) for v in request.form.getlist("remove_files") if v.isdigit()}
+    remaining = [f for f in item.files if f.id not in remove_ids]
+    if not remaining and not uploads:
+        errors["files"] = "Keep at least one file, or attach a new one."
+    if errors:
+        values = _posted_values()
+        if uploads:
+            errors.setdefault("files", "Please choose your new files again (a browser cannot keep them).")
+        return _item_form(portfolio, item, values, errors, 400)
+    try:
+        with evidence.upload_transaction() as created:
+            released = evidence.update_item(item, fields, criteria, uploads, remove_ids, actor=sess.user,
+                                            created=created, max_bytes=evidence.max_upload_bytes(current_app.config))
+            db.session.commit()
+    except UserError as exc:
+        item = _own_item(portfolio, item_id)
+        return _item_form(portfolio, item, _posted_values(), {"files": _upload_error(exc)}, exc.status,
+                          exc.retry_after)
+    evidence.release_blobs(released)
+    return _to_portfolio(portfolio, "saved", f"item-{item.id}")
+
+
+@bp.route("/<int:portfolio_id>/evidence/<int:item_id>/remove", methods=["GET", "POST"])
+@login_required
+def remove_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
+    sess, portfolio = _own_portfolio(portfolio_id)
+    item = _own_item(portfolio, item_id)
+    _editable(portfolio)
+    if request.method == "GET":
+        return render_template("portfolio/item_remove.html", portfolio=portfolio, item=item, kinds=EVIDENCE_KINDS)
+    released = evidence.delete_item(item, actor=sess.user)
+    db.session.commit()
+    evidence.release_blobs(released)
+    return _to_portfolio(portfolio, "removed", "evidence")
+
+
+# --- files -------------------------------------------------------------------------------------------
+
+def _send_blob(sha256: str, filename: str, media_type: str, size: int | None) -> Response:
+    try:
+        stream = storage().get(sha256)
+    except StorageError:
+        log.exception("evidence blob %s cannot be read", sha256)
+        raise UserError("This file cannot be read from storage right now. The problem has been logged.",
+                        status=500, title="File unavailable",
+                        hint="Try again later; if it persists, tell the tool administrator.") from None
+    info = media_type_info(media_type)
+    # Werkzeug adds "; charset=utf-8" to text types itself.
+    resp = send_file(stream, mimetype=info.media_type if info else "application/octet-stream",
+                     as_attachment=True, download_name=filename, conditional=False, etag=False, max_age=0)
+    # Werkzeug's own header derives its ASCII fallback by dropping accents only, which can leave path
+    # separators or percent escapes from look-alike characters; names stored before the NFKC rule may have them.
+    resp.headers["Content-Disposition"] = content_disposition(filename)
+    if size is not None:
+        resp.content_length = size
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def _downloadable_portfolio(portfolio_id: int) -> Portfolio:
+    sess = require_session()
+    portfolio = db.session.get(Portfolio, portfolio_id)
+    if portfolio is None or not learner.may_download(sess, portfolio):
+        raise NotFound("There is no file you may open at this address.",
+                       hint="Open the portfolio from your course and follow the link to the file there.")
+    return portfolio
+
+
+@bp.route("/<int:portfolio_id>/evidence/<int:item_id>/files/<int:file_id>")
+@login_required
+def download_file(portfolio_id: int, item_id: int, file_id: int) -> Response:
+    portfolio = _downloadable_portfolio(portfolio_id)
+    item = db.session.get(EvidenceItem, item_id)
+    ef = next((f for f in item.files if f.id == file_id), None) if item and item.portfolio_id == portfolio.id else None
+    if ef is None:
+        raise NotFound("This file is not (or no longer) part of the portfolio.", hint="Go back to the portfolio.")
+    return _send_blob(ef.sha256, ef.filename, ef.stored.media_type, ef.stored.size)
+
+
+@bp.route("/<int:portfolio_id>/submissions/<int:attempt>/files/<sha256>")
+@login_required
+def download_submitted_file(portfolio_id: int, attempt: int, sha256: str) -> Response:
+    """A file as submitted: served from the snapshot, so it stays available after live edits."""
+    portfolio = _downloadable_portfolio(portfolio_id)
+    submission = learner.find_submission(portfolio.id, attempt)
+    try:
+        check_address(sha256)
+    except StorageError:
+        submission = None
+    entry = None
+    if submission is not None:
+        entry = next((f for item in submission.snapshot.get("evidence", []) for f in item.get("files", [])
+                      if f.get("sha256") == sha256), None)
+    if entry is None:
+        raise NotFound("This file is not part of that submission.", hint="Go back to the submission.")
+    return _send_blob(sha256, entry["filename"], entry.get("media_type", ""), entry.get("size"))
+
+
+# --- submitting --------------------------------------------------------------------------------------
+
+@bp.route("/<int:portfolio_id>/submit", methods=["GET", "POST"])
+@login_required
+def submit(portfolio_id: int) -> ResponseReturnValue:
+    sess, portfolio = _own_portfolio(portfolio_id)
+    if request.method == "POST":
+        try:
+            attempt = int(request.form.get("attempt", ""))
+        except ValueError:
+            raise UserError("The submit form is incomplete. Reload the page and try again.") from None
+        try:
+            _, created = learner.submit(portfolio.id, attempt, request.form.get("note", ""), actor=sess.user)
+            db.session.commit()
+        except IntegrityError:
+            # Two submits raced (SQLite has no row lock): the other one made this attempt.
+            db.session.rollback()
+            if learner.find_submission(portfolio.id, attempt) is None:
+                raise
+            created = False
+        return _to_portfolio(portfolio, "submitted" if created else "already_submitted")
+    if portfolio.state not in workflow.EDITABLE:
+        return _to_portfolio(portfolio, "already_submitted" if portfolio.state == workflow.SUBMITTED else None)
+    view = learner.portfolio_view(portfolio)
+    return render_template("portfolio/submit.html", portfolio=portfolio, coverage=view.coverage,
+                           attempt=learner.next_attempt(portfolio), max_note=learner.MAX_NOTE,
+                           evidence_count=len(portfolio.evidence))
+
+
+@bp.route("/<int:portfolio_id>/submissions/<int:attempt>")
+@login_required
+def submission(portfolio_id: int, attempt: int) -> str:
+    _, portfolio = _own_portfolio(portfolio_id)
+    found = learner.find_submission(portfolio.id, attempt)
+    if found is None:
+        raise NotFound("There is no submission with this number.", hint="Go back to your portfolio.")
+    snapshot = found.snapshot
+    counts: dict[int, int] = {}
+    for item in snapshot.get("evidence", []):
+        for cid in item.get("criteria", []):
+            counts[cid] = counts.get(cid, 0) + 1
+    assessment = learner.latest_decided_assessment(found)
+    coverage = compute_coverage(snapshot.get("criteria", []), counts, learner.judgements_of(assessment))
+    codes = {c["id"]: c["code"] for c in snapshot.get("criteria", [])}
+    return render_template("portfolio/submission.html", portfolio=portfolio, submission=found, snapshot=snapshot,
+                           coverage=coverage, codes=codes, kinds=EVIDENCE_KINDS, assessment=assessment)

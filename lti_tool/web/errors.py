@@ -1,0 +1,115 @@
+"""Errors a person can understand: every refusal is a 4xx page (or JSON) saying what to do next."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+DATABASE_RETRY_AFTER = 5  # seconds
+
+
+class UserError(Exception):
+    """A refusal caused by the request: shown to the person with a hint, never a traceback."""
+
+    status = 400
+    title = "Request refused"
+
+    action_url: str | None = None
+    action_label: str | None = None
+    retry_after: int | None = None  # seconds; sent as Retry-After when trying again later may succeed
+
+    def __init__(self, message: str, *, status: int | None = None, title: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        self.hint = hint
+
+
+class NotAllowed(UserError):
+    status = 403
+    title = "Not allowed"
+
+
+class NotFound(UserError):
+    status = 404
+    title = "Not found"
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.path.startswith("/api/") or (
+        best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
+
+
+def error_response(status: int, title: str, message: str, hint: str | None = None,
+                   action: tuple[str, str] | None = None) -> Response:
+    if _wants_json():
+        body = {"error": title, "message": message}
+        if hint:
+            body["hint"] = hint
+        resp = jsonify(body)
+    else:
+        resp = Response(render_template("error.html", title=title, message=message, hint=hint, action=action))
+    resp.status_code = status
+    return resp
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(UserError)
+    def _user_error(exc: UserError) -> Response:
+        log.info("refused %s %s: %s (%s)", request.method, request.path, exc.message, exc.status)
+        action = (exc.action_url, exc.action_label or "Continue") if exc.action_url else None
+        resp = error_response(exc.status, exc.title, exc.message, exc.hint, action)
+        if exc.retry_after is not None:
+            resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        messages = {
+            400: "The request was malformed or incomplete.",
+            404: "There is nothing at this address.",
+            405: "This address does not accept that kind of request.",
+            413: f"The upload is too large: the limit is {app.config['MAX_UPLOAD_MB']} MB per request.",
+            429: "Too many requests came from your network in a short time. Please wait a minute and try again.",
+        }
+        code = exc.code or 400
+        return error_response(code, exc.name, messages.get(code, exc.description or exc.name))
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(exc: Exception) -> Response:
+        # The database restarted, failed over or is overloaded: the transaction is rolled back whole, so
+        # nothing is half-written, and the person is asked to try again instead of shown a failure.
+        log.error("database unavailable on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
+        from lti_tool.store.db import db
+
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            db.session.invalidate()
+        request.environ["lti_tool.session"] = None  # the page must render without asking the database
+        resp = error_response(503, "Please try again in a moment",
+                              "The tool could not reach its database just now. Nothing was half-saved.",
+                              hint="Wait a few seconds and try again. If you were opening the tool from your "
+                                   "course, open the activity again from the course page.")
+        resp.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        # Last resort: logged with the traceback for us, a calm page for the person.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "Something went wrong on our side",
+                              "The error has been logged. Nothing you saved was lost; please try again.")
