@@ -48,11 +48,15 @@ class State:
     def stats(self, detail: bool) -> dict[str, Any]:
         keys = Counter(self.scores)
         out: dict[str, Any] = {
-            "token_requests": dict(self.token_requests), "requests": dict(self.requests),
-            "scores": len(self.scores), "distinct_scores": len(keys),
+            "token_requests": dict(self.token_requests),
+            "requests": dict(self.requests),
+            "scores": len(self.scores),
+            "distinct_scores": len(keys),
             "duplicates": sum(n - 1 for n in keys.values() if n > 1),
             "line_items": {p: len(items) for p, items in self.line_items.items()},
-            "invalid": self.invalid, "first_invalid": self.first_invalid, "unauthorized": self.unauthorized,
+            "invalid": self.invalid,
+            "first_invalid": self.first_invalid,
+            "unauthorized": self.unauthorized,
         }
         if detail:
             out["received"] = self.scores
@@ -128,8 +132,11 @@ def make_handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
                 wanted = parse_qs(parts.query).get("resource_link_id", [None])[0]
                 with state.lock:
                     state.requests["lineitems GET"] += 1
-                    items = [i for i in state.line_items.get(platform, [])
-                             if wanted is None or i.get("resourceLinkId") == wanted]
+                    items = [
+                        i
+                        for i in state.line_items.get(platform, [])
+                        if wanted is None or i.get("resourceLinkId") == wanted
+                    ]
                 self._send(200, items, "application/vnd.ims.lis.v2.lineitemcontainer+json")
                 return
             self._send(404, {"error": "not found"})
@@ -158,8 +165,11 @@ def make_handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
 
         def _token(self, platform: str, body: bytes) -> None:
             form = parse_qs(body.decode())
-            if (form.get("grant_type") != ["client_credentials"] or not form.get("client_assertion")
-                    or not form.get("scope")):
+            if (
+                form.get("grant_type") != ["client_credentials"]
+                or not form.get("client_assertion")
+                or not form.get("scope")
+            ):
                 self._send(400, {"error": "invalid_request"})
                 return
             token = f"p{platform}-{uuid.uuid4().hex}"
@@ -167,8 +177,15 @@ def make_handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
                 state.token_requests[platform] += 1
                 state.requests["token"] += 1
                 state.tokens[token] = (platform, time.time() + state.lifetime)
-            self._send(200, {"access_token": token, "token_type": "Bearer", "expires_in": state.lifetime,
-                             "scope": form["scope"][0]})
+            self._send(
+                200,
+                {
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": state.lifetime,
+                    "scope": form["scope"][0],
+                },
+            )
 
         def _create_line_item(self, platform: str, body: bytes) -> None:
             if not self._authorised(platform):
@@ -184,7 +201,7 @@ def make_handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
         def _score(self, platform: str, item_id: str, body: bytes) -> None:
             if not self._authorised(platform):
                 return
-            problem = ("wrong Content-Type" if self.headers.get("Content-Type") != SCORE_TYPE else "")
+            problem = "wrong Content-Type" if self.headers.get("Content-Type") != SCORE_TYPE else ""
             try:
                 score = json.loads(body)
             except ValueError:

@@ -53,14 +53,17 @@ def create_app(config_path: str, secret_key: str) -> Flask:
     def start():  # noqa: ANN202
         tool_conf = ToolConfJsonFile(config_path)
         try:
-            message_launch = FlaskMessageLaunch.from_cache(request.args.get("launch_id", ""), FlaskRequest(),
-                                                           tool_conf)
+            message_launch = FlaskMessageLaunch.from_cache(request.args.get("launch_id", ""), FlaskRequest(), tool_conf)
         except LtiException:
             return "Please launch the tool from your course", 401
         data = message_launch.get_launch_data()
         claim = "https://purl.imsglobal.org/spec/lti/claim/"
         return render_template_string(
-            PAGE, name=data.get("name", ""), course=data.get(claim + "context", {}).get("title", ""),
-            activity=data.get(claim + "resource_link", {}).get("title", ""), roles=data.get(claim + "roles", []))
+            PAGE,
+            name=data.get("name", ""),
+            course=data.get(claim + "context", {}).get("title", ""),
+            activity=data.get(claim + "resource_link", {}).get("title", ""),
+            roles=data.get(claim + "roles", []),
+        )
 
     return app

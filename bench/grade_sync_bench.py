@@ -46,11 +46,15 @@ from harness import BIN, DEFAULT_PG_URL, ROOT, Server, cpu_seconds, free_port, m
 TARGET_RATE = 500
 WORKER_APP = "gradebench-worker"  # PostgreSQL application_name of the workers' connections
 HELD = dt.datetime(2100, 1, 1)  # next_attempt_at of the seeded jobs until the clock starts
-AGS_SCOPES = [f"https://purl.imsglobal.org/spec/lti-ags/scope/{s}"
-              for s in ("lineitem", "lineitem.readonly", "result.readonly", "score")]
-FEEDBACK = ("Unit 2 criterion 2.3 is not yet met: the monitoring plan you uploaded was written by your "
-            "manager. Add a plan you wrote yourself, with a reflective account of how you chose the risk "
-            "indicators, and ask your supervisor for a witness testimony.")
+AGS_SCOPES = [
+    f"https://purl.imsglobal.org/spec/lti-ags/scope/{s}"
+    for s in ("lineitem", "lineitem.readonly", "result.readonly", "score")
+]
+FEEDBACK = (
+    "Unit 2 criterion 2.3 is not yet met: the monitoring plan you uploaded was written by your "
+    "manager. Add a plan you wrote yourself, with a reflective account of how you chose the risk "
+    "indicators, and ask your supervisor for a witness testimony."
+)
 # Each learner's scores, in order (cycled through the learners): what a backlog of real portfolios holds.
 CHAINS = [
     ["draft"],
@@ -63,6 +67,7 @@ CHAINS = [
 
 # --- seeding -------------------------------------------------------------------------------------------
 
+
 def app_overrides(db_url: str, schema: str, tmp: Path) -> dict[str, Any]:
     from cryptography.fernet import Fernet
 
@@ -70,10 +75,16 @@ def app_overrides(db_url: str, schema: str, tmp: Path) -> dict[str, Any]:
 
     return {
         "SQLALCHEMY_DATABASE_URI": db_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {**engine_options(db_url), "connect_args": {
-            "options": f"-csearch_path={schema}", "application_name": "gradebench-seed"}},
-        "SCHEMA_MODE": "create", "INSTANCE_DIR": str(tmp / "instance"), "KEYS_DIR": str(tmp / "keys"),
-        "SECRET_KEY": uuid.uuid4().hex, "EVIDENCE_KEY": Fernet.generate_key().decode(), "DEMO_PLATFORM": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            **engine_options(db_url),
+            "connect_args": {"options": f"-csearch_path={schema}", "application_name": "gradebench-seed"},
+        },
+        "SCHEMA_MODE": "create",
+        "INSTANCE_DIR": str(tmp / "instance"),
+        "KEYS_DIR": str(tmp / "keys"),
+        "SECRET_KEY": uuid.uuid4().hex,
+        "EVIDENCE_KEY": Fernet.generate_key().decode(),
+        "DEMO_PLATFORM": False,
         "GRADING_WORKER_THREAD": False,
     }
 
@@ -94,15 +105,25 @@ def seed_platforms(ags_base: str, platforms: int, links: int) -> World:
     world = World()
     for n in range(1, platforms + 1):
         issuer = f"https://lms{n}.bench.example"
-        reg = Registration(issuer=issuer, client_id=f"bench-client-{n}", name=f"Bench LMS {n}",
-                           auth_login_url=issuer + "/auth", auth_token_url=f"{ags_base}/p/{n}/token")
+        reg = Registration(
+            issuer=issuer,
+            client_id=f"bench-client-{n}",
+            name=f"Bench LMS {n}",
+            auth_login_url=issuer + "/auth",
+            auth_token_url=f"{ags_base}/p/{n}/token",
+        )
         dep = Deployment(deployment_id="1")
         reg.deployments = [dep]
         db.session.add(reg)
         db.session.flush()
         for k in range(links // platforms):
-            link = ResourceLink(deployment_id=dep.id, resource_link_id=f"link-{n}-{k}", title=f"Portfolio {k}",
-                                ags_lineitems_url=f"{ags_base}/p/{n}/lineitems", ags_scopes=AGS_SCOPES)
+            link = ResourceLink(
+                deployment_id=dep.id,
+                resource_link_id=f"link-{n}-{k}",
+                title=f"Portfolio {k}",
+                ags_lineitems_url=f"{ags_base}/p/{n}/lineitems",
+                ags_scopes=AGS_SCOPES,
+            )
             if k % 2 == 0:  # Moodle sends the column's URL when one line item is linked to the activity
                 link.ags_lineitem_url = f"{ags_base}/p/{n}/lineitems/linked-{n}-{k}"
             db.session.add(link)
@@ -119,21 +140,36 @@ def seed_learners(world: World, jobs: int) -> None:
     from lti_tool.portfolio.models import Portfolio
     from lti_tool.store.db import db
 
-    certs = [Certification(code=code, version=1, title=title, isced_level="ED5", isced_field="0919",
-                           credits=credits, content_hash=code.ljust(64, "0"))
-             for code, title, credits in [("CMIACR", "Qualified Clinical Research Central Monitor", 12),
-                                          ("CMICRA", "Certified Clinical Research Associate", 18),
-                                          ("CMIDM", "Clinical Data Manager", 0)]]
+    certs = [
+        Certification(
+            code=code,
+            version=1,
+            title=title,
+            isced_level="ED5",
+            isced_field="0919",
+            credits=credits,
+            content_hash=code.ljust(64, "0"),
+        )
+        for code, title, credits in [
+            ("CMIACR", "Qualified Clinical Research Central Monitor", 12),
+            ("CMICRA", "Certified Clinical Research Associate", 18),
+            ("CMIDM", "Clinical Data Manager", 0),
+        ]
+    ]
     db.session.add_all(certs)
     db.session.flush()
     links = list(world.link_platform)
     plan = learner_plan(certs, jobs)
-    users = [LtiUser(issuer="https://lms.bench.example", sub=f"learner-{i:06d}", name=f"Learner {i}")
-             for i in range(len(plan))]
+    users = [
+        LtiUser(issuer="https://lms.bench.example", sub=f"learner-{i:06d}", name=f"Learner {i}")
+        for i in range(len(plan))
+    ]
     db.session.add_all(users)
     db.session.flush()
-    portfolios = [Portfolio(user_id=u.id, resource_link_id=links[i % len(links)], certification_id=plan[i][0].id,
-                            state="draft") for i, u in enumerate(users)]
+    portfolios = [
+        Portfolio(user_id=u.id, resource_link_id=links[i % len(links)], certification_id=plan[i][0].id, state="draft")
+        for i, u in enumerate(users)
+    ]
     db.session.add_all(portfolios)
     db.session.flush()
     for i, (cert, states) in enumerate(plan):
@@ -170,21 +206,54 @@ def job_rows(portfolio: Any, sub: str, cert: Any, states: list[str], i: int) -> 
         stamp = scores.next_timestamp(moment, previous[target])
         previous[target] = stamp
         sequence[target] += 1
-        rows.append({"portfolio_id": portfolio.id, "resource_link_id": portfolio.resource_link_id,
-                     "user_id": portfolio.user_id, "lms_user_id": sub, "target": target, "state": state,
-                     "sequence": sequence[target], "payload": payload_of(stamp), "line_item": line_item,
-                     "status": PENDING, "attempts": 0, "next_attempt_at": HELD, "last_error": ""})
+        rows.append(
+            {
+                "portfolio_id": portfolio.id,
+                "resource_link_id": portfolio.resource_link_id,
+                "user_id": portfolio.user_id,
+                "lms_user_id": sub,
+                "target": target,
+                "state": state,
+                "sequence": sequence[target],
+                "payload": payload_of(stamp),
+                "line_item": line_item,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": HELD,
+                "last_error": "",
+            }
+        )
 
     for step, state in enumerate(states):
         moment += dt.timedelta(days=step)
-        add(MAIN, state, lambda stamp, state=state: scores.score_payload(
-            state, user_id=sub, timestamp=stamp, feedback=FEEDBACK, certificate_number=number,
-            credits=cert.credits, cpd_points=cert.credits * 10), scores.main_line_item(cert.code, cert.title))
+        add(
+            MAIN,
+            state,
+            lambda stamp, state=state: scores.score_payload(
+                state,
+                user_id=sub,
+                timestamp=stamp,
+                feedback=FEEDBACK,
+                certificate_number=number,
+                credits=cert.credits,
+                cpd_points=cert.credits * 10,
+            ),
+            scores.main_line_item(cert.code, cert.title),
+        )
         if state == "awarded" and cert.credits > 0:
-            add(CREDITS, state, lambda stamp: scores.credits_payload(
-                user_id=sub, timestamp=stamp, credits_earned=cert.credits, credits_available=cert.credits,
-                certificate_number=number, cpd_points=cert.credits * 10),
-                scores.credits_line_item(cert.code, cert.credits))
+            add(
+                CREDITS,
+                state,
+                lambda stamp: scores.credits_payload(
+                    user_id=sub,
+                    timestamp=stamp,
+                    credits_earned=cert.credits,
+                    credits_available=cert.credits,
+                    certificate_number=number,
+                    cpd_points=cert.credits * 10,
+                ),
+                scores.credits_line_item(cert.code, cert.credits),
+            )
     return rows
 
 
@@ -227,21 +296,34 @@ def open_jobs() -> tuple[int, int]:
 
 # --- processes -----------------------------------------------------------------------------------------
 
+
 def ags_server(tmp: Path, lifetime: int) -> Server:
     port = free_port()
-    return Server([sys.executable, str(ROOT / "bench" / "ags_server.py"), str(port), str(lifetime)], port,
-                  tmp / "ags.log", ready_path="/stats")
+    return Server(
+        [sys.executable, str(ROOT / "bench" / "ags_server.py"), str(port), str(lifetime)],
+        port,
+        tmp / "ags.log",
+        ready_path="/stats",
+    )
 
 
 def worker_env(overrides: dict[str, Any], db_url: str, schema: str, tmp: Path) -> dict[str, str]:
     options = quote(f"-csearch_path={schema}")
     sep = "&" if "?" in db_url else "?"
-    return {**os.environ, "PYTHONUNBUFFERED": "1",
-            "LTI_TOOL_DATABASE_URL": f"{db_url}{sep}options={options}&application_name={WORKER_APP}",
-            "LTI_TOOL_KEYS_DIR": overrides["KEYS_DIR"], "LTI_TOOL_INSTANCE_DIR": str(tmp / "worker"),
-            "LTI_TOOL_SECRET_KEY": overrides["SECRET_KEY"], "LTI_TOOL_EVIDENCE_KEY": overrides["EVIDENCE_KEY"],
-            "LTI_TOOL_SCHEMA_MODE": "check", "LTI_TOOL_DEMO_PLATFORM": "0", "LTI_TOOL_LOG_FORMAT": "json",
-            "LTI_TOOL_GRADING_POLL_SECONDS": "0.2", "LTI_TOOL_HTTP_TIMEOUT": "30"}
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "LTI_TOOL_DATABASE_URL": f"{db_url}{sep}options={options}&application_name={WORKER_APP}",
+        "LTI_TOOL_KEYS_DIR": overrides["KEYS_DIR"],
+        "LTI_TOOL_INSTANCE_DIR": str(tmp / "worker"),
+        "LTI_TOOL_SECRET_KEY": overrides["SECRET_KEY"],
+        "LTI_TOOL_EVIDENCE_KEY": overrides["EVIDENCE_KEY"],
+        "LTI_TOOL_SCHEMA_MODE": "check",
+        "LTI_TOOL_DEMO_PLATFORM": "0",
+        "LTI_TOOL_LOG_FORMAT": "json",
+        "LTI_TOOL_GRADING_POLL_SECONDS": "0.2",
+        "LTI_TOOL_HTTP_TIMEOUT": "30",
+    }
 
 
 def start_workers(count: int, env: dict[str, str], tmp: Path, label: str) -> list[subprocess.Popen]:
@@ -250,8 +332,9 @@ def start_workers(count: int, env: dict[str, str], tmp: Path, label: str) -> lis
     for i in range(count):
         out = open(tmp / f"{label}-worker{i}.out", "wb")  # noqa: SIM115  (the process holds it)
         err = open(tmp / f"{label}-worker{i}.log", "wb")  # noqa: SIM115
-        procs.append(subprocess.Popen([str(BIN / "lti-tool"), "grading", "worker"], env=env, cwd=ROOT,
-                                      stdout=out, stderr=err))
+        procs.append(
+            subprocess.Popen([str(BIN / "lti-tool"), "grading", "worker"], env=env, cwd=ROOT, stdout=out, stderr=err)
+        )
     deadline = time.monotonic() + 120
     for i, proc in enumerate(procs):
         while b"running" not in (tmp / f"{label}-worker{i}.out").read_bytes():
@@ -292,6 +375,7 @@ class GroupCpu:
 
 # --- one run -------------------------------------------------------------------------------------------
 
+
 @dataclass
 class RunReport:
     workers: int
@@ -311,15 +395,20 @@ class RunReport:
         return self.delivered / self.seconds if self.seconds else 0.0
 
 
-def run(count: int, world: World, env: dict[str, str], ags: Server, tmp: Path, db_url: str,
-        timeout: float) -> RunReport:
+def run(
+    count: int, world: World, env: dict[str, str], ags: Server, tmp: Path, db_url: str, timeout: float
+) -> RunReport:
     queue_jobs(world)
     requests.post(ags.base + "/reset", timeout=10)
     procs = start_workers(count, env, tmp, f"w{count}")
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     try:
-        groups = {"workers": GroupCpu(lambda: [p.pid for p in procs]), "postgres": GroupCpu(lambda: pg_pids(db_url)),
-                  "ags server": GroupCpu(lambda: [ags.proc.pid]), "this script": GroupCpu(lambda: [os.getpid()])}
+        groups = {
+            "workers": GroupCpu(lambda: [p.pid for p in procs]),
+            "postgres": GroupCpu(lambda: pg_pids(db_url)),
+            "ags server": GroupCpu(lambda: [ags.proc.pid]),
+            "this script": GroupCpu(lambda: [os.getpid()]),
+        }
         machine = machine_cpu()
         started = time.perf_counter()
         release_jobs()
@@ -367,11 +456,19 @@ def verify(world: World, received: list[list[str]]) -> tuple[dict[str, int], int
     from lti_tool.grading.models import GradeJob, GradeLineItem
     from lti_tool.store.db import db
 
-    items = {(r.resource_link_id, r.target): r.url.rsplit("/", 1)[-1]
-             for r in db.session.scalars(select(GradeLineItem))}
+    items = {
+        (r.resource_link_id, r.target): r.url.rsplit("/", 1)[-1] for r in db.session.scalars(select(GradeLineItem))
+    }
     jobs = list(db.session.scalars(select(GradeJob)))
-    expected = Counter((world.link_platform[j.resource_link_id], items.get((j.resource_link_id, j.target), "?"),
-                        j.payload["userId"], j.payload["timestamp"]) for j in jobs)
+    expected = Counter(
+        (
+            world.link_platform[j.resource_link_id],
+            items.get((j.resource_link_id, j.target), "?"),
+            j.payload["userId"],
+            j.payload["timestamp"],
+        )
+        for j in jobs
+    )
     got = Counter(tuple(r) for r in received)
     last: dict[tuple[str, str, str], str] = {}
     out_of_order = 0
@@ -379,42 +476,58 @@ def verify(world: World, received: list[list[str]]) -> tuple[dict[str, int], int
         key = (platform, item, user)
         out_of_order += key in last and stamp <= last[key]
         last[key] = stamp
-    check = {"missing": sum((expected - got).values()), "duplicates": sum(n - 1 for n in got.values() if n > 1),
-             "unexpected": sum(n for k, n in got.items() if k not in expected), "out of order": out_of_order}
+    check = {
+        "missing": sum((expected - got).values()),
+        "duplicates": sum(n - 1 for n in got.values() if n > 1),
+        "unexpected": sum(n for k, n in got.items() if k not in expected),
+        "out of order": out_of_order,
+    }
     db.session.commit()
     return check, sum(1 for j in jobs if j.attempts > 1)
 
 
 # --- report --------------------------------------------------------------------------------------------
 
+
 def print_run(rep: RunReport, platforms: int, lifetime: int) -> None:
     stats, n = rep.stats, max(rep.delivered, 1)
     verdict = "meets" if rep.rate >= TARGET_RATE else "MISSES"
-    print(f"\n[{rep.workers} worker process{'es' if rep.workers > 1 else ''}]  {rep.delivered} scores delivered in "
-          f"{rep.seconds:.1f} s = {rep.rate:.0f} scores/s ({verdict} the target of {TARGET_RATE}/s)"
-          + ("  TIMED OUT" if rep.timed_out else "")
-          + f"; failed jobs {rep.failed}; load average before {rep.load_before}")
+    print(
+        f"\n[{rep.workers} worker process{'es' if rep.workers > 1 else ''}]  {rep.delivered} scores delivered in "
+        f"{rep.seconds:.1f} s = {rep.rate:.0f} scores/s ({verdict} the target of {TARGET_RATE}/s)"
+        + ("  TIMED OUT" if rep.timed_out else "")
+        + f"; failed jobs {rep.failed}; load average before {rep.load_before}"
+    )
     tokens = stats["token_requests"]
     per_platform = ", ".join(f"{p}: {tokens.get(str(p), 0)}" for p in range(1, platforms + 1))
     allowed = 1 + int(rep.seconds // max(lifetime - min(60, lifetime / 10), 1))
     worst = max((tokens.get(str(p), 0) for p in range(1, platforms + 1)), default=0)
-    print(f"  token requests per platform: {per_platform} ({'ok' if worst <= allowed else 'TOO MANY'}: at most "
-          f"{allowed} each with tokens living {lifetime} s)")
+    print(
+        f"  token requests per platform: {per_platform} ({'ok' if worst <= allowed else 'TOO MANY'}: at most "
+        f"{allowed} each with tokens living {lifetime} s)"
+    )
     reqs = stats["requests"]
     total = sum(reqs.values()) + stats["unauthorized"]
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(reqs.items()))
-    print(f"  HTTP requests: {total} = {total / n:.3f} per score ({kinds}"
-          f", answered 401 {stats['unauthorized']}); line items created {sum(stats['line_items'].values())}")
+    print(
+        f"  HTTP requests: {total} = {total / n:.3f} per score ({kinds}"
+        f", answered 401 {stats['unauthorized']}); line items created {sum(stats['line_items'].values())}"
+    )
     cpu = ", ".join(f"{k} {v / n * 1000:.2f} ms" for k, v in rep.cpu.items())
     cores = ", ".join(f"{k} {v / rep.seconds:.2f}" for k, v in rep.cpu.items())
     print(f"  CPU per score: {cpu}")
-    print(f"  cores busy: {rep.machine_busy / rep.seconds:.2f} of {os.cpu_count()} ({cores}; other processes "
-          f"{(rep.machine_busy - sum(rep.cpu.values())) / rep.seconds:.2f})")
+    print(
+        f"  cores busy: {rep.machine_busy / rep.seconds:.2f} of {os.cpu_count()} ({cores}; other processes "
+        f"{(rep.machine_busy - sum(rep.cpu.values())) / rep.seconds:.2f})"
+    )
     check = ", ".join(f"{k} {v}" for k, v in rep.check.items())
     ok = not any(rep.check.values()) and not stats["invalid"] and not rep.failed
-    print(f"  exactly once: {'ok' if ok else 'FAILED'} ({check}; scores refused as invalid {stats['invalid']}"
-          + (f" first: {stats['first_invalid']}" if stats["invalid"] else "") + f"; jobs attempted more than once "
-          f"{rep.attempts_over_one})")
+    print(
+        f"  exactly once: {'ok' if ok else 'FAILED'} ({check}; scores refused as invalid {stats['invalid']}"
+        + (f" first: {stats['first_invalid']}" if stats["invalid"] else "")
+        + f"; jobs attempted more than once "
+        f"{rep.attempts_over_one})"
+    )
 
 
 def main() -> None:
@@ -425,8 +538,12 @@ def main() -> None:
     parser.add_argument("--links", type=int, default=200, help="resource links, spread over the platforms")
     parser.add_argument("--token-lifetime", type=int, default=3600, help="expires_in of the platforms' tokens")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds a run may take")
-    parser.add_argument("--profile", type=Path, metavar="FILE",
-                        help="instead: deliver --profile-jobs in this process under cProfile, stats to FILE")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="instead: deliver --profile-jobs in this process under cProfile, stats to FILE",
+    )
     parser.add_argument("--profile-jobs", type=int, default=2000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG_URL))
     args = parser.parse_args()
@@ -444,8 +561,10 @@ def main() -> None:
             with app.app_context():
                 world = seed_platforms(ags.base, args.platforms, args.links)
                 seed_learners(world, args.jobs)
-                print(f"Seeded {len(world.jobs)} jobs for {world.learners} learners on {len(world.link_platform)} "
-                      f"resource links of {args.platforms} platforms.")
+                print(
+                    f"Seeded {len(world.jobs)} jobs for {world.learners} learners on {len(world.link_platform)} "
+                    f"resource links of {args.platforms} platforms."
+                )
                 if args.profile:
                     profile_run(world, ags, args.profile, args.profile_jobs)
                     return
@@ -455,8 +574,10 @@ def main() -> None:
                 db.engine.dispose()
     finally:
         ags.stop()
-    print(f"\nMachine: {os.cpu_count()} cores, shared with whatever else runs on it (load average before each run "
-          "is printed). PostgreSQL CPU is that of the workers' own backends.")
+    print(
+        f"\nMachine: {os.cpu_count()} cores, shared with whatever else runs on it (load average before each run "
+        "is printed). PostgreSQL CPU is that of the workers' own backends."
+    )
     for rep in reports:
         print_run(rep, args.platforms, args.token_lifetime)
     print(json.dumps({r.workers: round(r.rate) for r in reports}))

@@ -47,13 +47,14 @@ def pg_schema(url: str) -> Iterator[str]:
 
 # --- CPU and memory from /proc ---------------------------------------------------------------------------
 
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (all its threads), or 0 when it is gone or unreadable."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
-    fields = raw[raw.rindex(")") + 2:].split()
+    fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -91,8 +92,9 @@ def pg_backend_pids(url: str, application_name: str) -> list[int]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
-                            (application_name,)).fetchall()
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -126,25 +128,35 @@ class CpuMeter:
 
 # --- processes ------------------------------------------------------------------------------------------
 
+
 class Server:
     """A process on loopback that answers `ready_path` once started; stopped by its own pid."""
 
-    def __init__(self, args: list[str], port: int, log_path: Path, env: dict[str, str] | None = None,
-                 ready_path: str = "/", cwd: Path = ROOT) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        port: int,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        ready_path: str = "/",
+        cwd: Path = ROOT,
+    ) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115  (closed in stop)
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            args, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, **(env or {})}
+        )
         self._wait_ready(ready_path)
 
     def _wait_ready(self, path: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.proc.args[0]} exited early; see {self.log_path}:\n"
-                                   + self.log_path.read_text()[-3000:])
+                raise RuntimeError(
+                    f"{self.proc.args[0]} exited early; see {self.log_path}:\n" + self.log_path.read_text()[-3000:]
+                )
             try:
                 if requests.get(self.base + path, timeout=2).status_code < 500:
                     return
@@ -185,11 +197,26 @@ class GunicornSettings:
 
 
 class Gunicorn(Server):
-    def __init__(self, app_spec: str, settings: GunicornSettings, log_path: Path, ready_path: str,
-                 pythonpath: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        app_spec: str,
+        settings: GunicornSettings,
+        log_path: Path,
+        ready_path: str,
+        pythonpath: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         port = free_port()
-        args = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", *settings.args(),
-                "--graceful-timeout", "5", "--log-level", "warning"]
+        args = [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            *settings.args(),
+            "--graceful-timeout",
+            "5",
+            "--log-level",
+            "warning",
+        ]
         if pythonpath:
             args += ["--pythonpath", str(pythonpath)]
         super().__init__([*args, app_spec], port, log_path, env=env, ready_path=ready_path)
@@ -207,5 +234,9 @@ def jwks_server(jwks: dict, log_path: Path, delay_ms: float = 0.0) -> Server:
     """The platform's JWKS endpoint in its own process (its CPU is measured apart from the client's),
     answering after `delay_ms` (a platform across the internet)."""
     port = free_port()
-    return Server([sys.executable, str(ROOT / "bench" / "jwks_server.py"), str(port), json.dumps(jwks),
-                   str(delay_ms)], port, log_path, ready_path="/jwks")
+    return Server(
+        [sys.executable, str(ROOT / "bench" / "jwks_server.py"), str(port), json.dumps(jwks), str(delay_ms)],
+        port,
+        log_path,
+        ready_path="/jwks",
+    )

@@ -73,11 +73,11 @@ class Platform:
 
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        public_pem = self.key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+        public_pem = self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         jwk_obj = JWK.from_pem(public_pem)
-        self.jwk = {**json.loads(jwk_obj.export_public()), "kid": jwk_obj.thumbprint(), "alg": "RS256",
-                    "use": "sig"}
+        self.jwk = {**json.loads(jwk_obj.export_public()), "kid": jwk_obj.thumbprint(), "alg": "RS256", "use": "sig"}
         self.jwks = {"keys": [self.jwk]}
 
     def id_token(self, learner: int, nonce: str, launch_url: str, extra: dict[str, Any] | None = None) -> str:
@@ -85,11 +85,20 @@ class Platform:
         now = int(time.time())
         course = learner % COURSES
         claims: dict[str, Any] = {
-            "iss": ISSUER, "aud": CLIENT_ID, "sub": f"learner-{learner}", "iat": now, "exp": now + 300,
-            "nonce": nonce, "name": f"Learner {learner}", "given_name": "Learner", "family_name": str(learner),
+            "iss": ISSUER,
+            "aud": CLIENT_ID,
+            "sub": f"learner-{learner}",
+            "iat": now,
+            "exp": now + 300,
+            "nonce": nonce,
+            "name": f"Learner {learner}",
+            "given_name": "Learner",
+            "family_name": str(learner),
             "email": f"learner{learner}@bench.example",
-            CLAIM + "message_type": "LtiResourceLinkRequest", CLAIM + "version": "1.3.0",
-            CLAIM + "deployment_id": DEPLOYMENT_ID, CLAIM + "target_link_uri": launch_url,
+            CLAIM + "message_type": "LtiResourceLinkRequest",
+            CLAIM + "version": "1.3.0",
+            CLAIM + "deployment_id": DEPLOYMENT_ID,
+            CLAIM + "target_link_uri": launch_url,
             CLAIM + "resource_link": {"id": f"link-{course}", "title": "Portfolio"},
             CLAIM + "custom": {"certification": CERTIFICATION, "route": "training"},
             CLAIM + "context": {"id": f"course-{course}", "title": f"Course {course}", "label": f"C{course}"},
@@ -100,6 +109,7 @@ class Platform:
 
 
 # --- the client ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class RunResult:
@@ -167,15 +177,28 @@ class Browser:
         return resp
 
 
-def one_flow(browser: Browser, base: str, platform: Platform, learner: int,
-             mark: bytes = PAGE_MARK) -> tuple[float, float, str]:
+def one_flow(
+    browser: Browser, base: str, platform: Platform, learner: int, mark: bytes = PAGE_MARK
+) -> tuple[float, float, str]:
     """One learner's launch, as a browser does it: (latency, seconds spent signing, the id_token)."""
     browser.cookies.clear()  # a new browser each time: nothing carried over from the previous learner
     launch_url = base + "/lti/launch"
     start = time.perf_counter()
-    resp = browser.request("GET", base + "/lti/login?" + urlencode({
-        "iss": ISSUER, "client_id": CLIENT_ID, "login_hint": f"learner-{learner}", "target_link_uri": launch_url,
-        "lti_message_hint": f"link-{learner % COURSES}", "lti_deployment_id": DEPLOYMENT_ID}))
+    resp = browser.request(
+        "GET",
+        base
+        + "/lti/login?"
+        + urlencode(
+            {
+                "iss": ISSUER,
+                "client_id": CLIENT_ID,
+                "login_hint": f"learner-{learner}",
+                "target_link_uri": launch_url,
+                "lti_message_hint": f"link-{learner % COURSES}",
+                "lti_deployment_id": DEPLOYMENT_ID,
+            }
+        ),
+    )
     if resp.status != 302:
         raise FlowError(f"login: HTTP {resp.status} {resp.body[:200]!r}")
     query = parse_qs(urlsplit(resp.headers["Location"]).query)
@@ -194,9 +217,17 @@ def one_flow(browser: Browser, base: str, platform: Platform, learner: int,
     return time.perf_counter() - start, sign_seconds, token
 
 
-def run_clients(base: str, platform: Platform, clients: int, learners: int, *, mark: bytes = PAGE_MARK,
-                duration: float | None = None,
-                count: int | None = None, meter: CpuMeter | None = None) -> RunResult:
+def run_clients(
+    base: str,
+    platform: Platform,
+    clients: int,
+    learners: int,
+    *,
+    mark: bytes = PAGE_MARK,
+    duration: float | None = None,
+    count: int | None = None,
+    meter: CpuMeter | None = None,
+) -> RunResult:
     """`clients` threads launch learners round-robin until `duration` seconds or `count` flows are done."""
     result = RunResult()
     lock = threading.Lock()
@@ -247,18 +278,26 @@ def run_clients(base: str, platform: Platform, clients: int, learners: int, *, m
 
 # --- the two servers -----------------------------------------------------------------------------------
 
-def start_ours(settings: GunicornSettings, db_url: str, schema: str, tmp: Path, jwks_url: str,
-               engine_options: dict[str, Any]) -> Gunicorn:
+
+def start_ours(
+    settings: GunicornSettings, db_url: str, schema: str, tmp: Path, jwks_url: str, engine_options: dict[str, Any]
+) -> Gunicorn:
     from cryptography.fernet import Fernet
 
     from lti_tool.config import engine_options as default_engine_options
 
     overrides = {
         "SQLALCHEMY_DATABASE_URI": db_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {**default_engine_options(db_url), **engine_options, "connect_args": {
-            "options": f"-csearch_path={schema}", "application_name": APP_NAME}},
-        "INSTANCE_DIR": str(tmp / "instance"), "KEYS_DIR": str(tmp / "keys"),
-        "SECRET_KEY": uuid.uuid4().hex, "EVIDENCE_KEY": Fernet.generate_key().decode(), "DEMO_PLATFORM": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            **default_engine_options(db_url),
+            **engine_options,
+            "connect_args": {"options": f"-csearch_path={schema}", "application_name": APP_NAME},
+        },
+        "INSTANCE_DIR": str(tmp / "instance"),
+        "KEYS_DIR": str(tmp / "keys"),
+        "SECRET_KEY": uuid.uuid4().hex,
+        "EVIDENCE_KEY": Fernet.generate_key().decode(),
+        "DEMO_PLATFORM": False,
         # Every simulated learner comes from 127.0.0.1: the per-IP limit stays on (its cost is measured) but
         # high enough never to refuse.
         "RATE_LIMIT_LAUNCH": "1000000/minute",
@@ -281,8 +320,14 @@ def register_platform(overrides: dict[str, Any], jwks_url: str) -> None:
 
     app = create_app(overrides)
     with app.app_context():
-        reg = Registration(issuer=ISSUER, client_id=CLIENT_ID, name="Bench LMS",
-                           auth_login_url=ISSUER + "/auth", auth_token_url=ISSUER + "/token", key_set_url=jwks_url)
+        reg = Registration(
+            issuer=ISSUER,
+            client_id=CLIENT_ID,
+            name="Bench LMS",
+            auth_login_url=ISSUER + "/auth",
+            auth_token_url=ISSUER + "/token",
+            key_set_url=jwks_url,
+        )
         reg.deployments = [Deployment(deployment_id=DEPLOYMENT_ID)]
         db.session.add(reg)
         db.session.flush()
@@ -299,22 +344,36 @@ def register_platform(overrides: dict[str, Any], jwks_url: str) -> None:
 def start_baseline(settings: GunicornSettings, tmp: Path, jwks_url: str, tool_key: rsa.RSAPrivateKey) -> Gunicorn:
     folder = tmp / "baseline"
     folder.mkdir()
-    (folder / "private.key").write_bytes(tool_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (folder / "public.key").write_bytes(tool_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    config = {ISSUER: [{
-        "default": True, "client_id": CLIENT_ID, "auth_login_url": ISSUER + "/auth",
-        "auth_token_url": ISSUER + "/token", "key_set_url": jwks_url, "key_set": None,
-        "private_key_file": str(folder / "private.key"), "public_key_file": str(folder / "public.key"),
-        "deployment_ids": [DEPLOYMENT_ID],
-    }]}
+    (folder / "private.key").write_bytes(
+        tool_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (folder / "public.key").write_bytes(
+        tool_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    config = {
+        ISSUER: [
+            {
+                "default": True,
+                "client_id": CLIENT_ID,
+                "auth_login_url": ISSUER + "/auth",
+                "auth_token_url": ISSUER + "/token",
+                "key_set_url": jwks_url,
+                "key_set": None,
+                "private_key_file": str(folder / "private.key"),
+                "public_key_file": str(folder / "public.key"),
+                "deployment_ids": [DEPLOYMENT_ID],
+            }
+        ]
+    }
     (folder / "config.json").write_text(json.dumps(config))
     spec = f"baseline_app:create_app({str(folder / 'config.json')!r}, {uuid.uuid4().hex!r})"
     return Gunicorn(spec, settings, tmp / "baseline.log", ready_path="/start", pythonpath=ROOT / "bench")
 
 
 # --- measuring and reporting ---------------------------------------------------------------------------
+
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
@@ -346,8 +405,9 @@ class TargetReport:
         return self.run.flows / self.run.seconds
 
 
-def measure(name: str, server: Gunicorn, platform: Platform, args: argparse.Namespace, jwks_pid: int,
-            db_url: str) -> TargetReport:
+def measure(
+    name: str, server: Gunicorn, platform: Platform, args: argparse.Namespace, jwks_pid: int, db_url: str
+) -> TargetReport:
     mark = PAGE_MARK if name == "ours" else BASELINE_MARK
     warm = run_clients(server.base, platform, args.clients, args.learners, mark=mark, count=args.learners)
     if warm.errors:
@@ -355,11 +415,11 @@ def measure(name: str, server: Gunicorn, platform: Platform, args: argparse.Name
     time.sleep(1.0)
     rss_warm = [rss_kib(p) for p in server.workers()]
     pg_pids = pg_backend_pids(db_url, APP_NAME) if name == "ours" else []
-    meter = CpuMeter(groups={"server": [server.proc.pid, *server.workers()], "postgres": pg_pids,
-                             "jwks": [jwks_pid]})
+    meter = CpuMeter(groups={"server": [server.proc.pid, *server.workers()], "postgres": pg_pids, "jwks": [jwks_pid]})
     verify_before = verify_cost(platform, warm.tokens)
-    run = run_clients(server.base, platform, args.clients, args.learners, mark=mark, duration=args.duration,
-                      meter=meter)
+    run = run_clients(
+        server.base, platform, args.clients, args.learners, mark=mark, duration=args.duration, meter=meter
+    )
     # Just before and just after the run, so that it sees about the same machine (other load comes and goes).
     verify = (verify_before + verify_cost(platform, run.tokens)) / 2
     time.sleep(1.0)
@@ -368,49 +428,67 @@ def measure(name: str, server: Gunicorn, platform: Platform, args: argparse.Name
     return TargetReport(name, run, rss_warm, rss_run, pss_run, pg_pids, verify)
 
 
-def print_report(reports: list[TargetReport], platform: Platform, args: argparse.Namespace,
-                 settings: GunicornSettings) -> None:
+def print_report(
+    reports: list[TargetReport], platform: Platform, args: argparse.Namespace, settings: GunicornSettings
+) -> None:
     cores = os.cpu_count() or 1
-    print(f"\nMachine: {cores} cores, load average before the run {args.load_before}. "
-          f"Server: gunicorn, {settings.label()}. Clients: {args.clients} threads, one process, "
-          f"{args.learners} learners in {COURSES} courses, {args.duration:.0f} s per target after warm-up. "
-          f"Platform JWKS answers " + (f"after {args.jwks_delay_ms:.0f} ms." if args.jwks_delay_ms else "at once."))
+    print(
+        f"\nMachine: {cores} cores, load average before the run {args.load_before}. "
+        f"Server: gunicorn, {settings.label()}. Clients: {args.clients} threads, one process, "
+        f"{args.learners} learners in {COURSES} courses, {args.duration:.0f} s per target after warm-up. "
+        f"Platform JWKS answers " + (f"after {args.jwks_delay_ms:.0f} ms." if args.jwks_delay_ms else "at once.")
+    )
     for rep in reports:
         run, cpu = rep.run, rep.run.cpu
         assert cpu is not None
         lat = [x * 1000 for x in run.latencies]
-        print(f"\n[{rep.name}]  {run.flows} launches in {run.seconds:.1f} s = {rep.rate:.0f} launches/s"
-              f"   errors: {sum(run.errors.values())}" + (f" {run.errors} first: {run.first_error}"
-                                                          if run.errors else ""))
-        print(f"  whole flow latency (login + launch + first page): p50 {percentile(lat, 50):.1f} ms, "
-              f"p95 {percentile(lat, 95):.1f} ms, p99 {percentile(lat, 99):.1f} ms, mean {statistics.mean(lat):.1f} ms")
+        print(
+            f"\n[{rep.name}]  {run.flows} launches in {run.seconds:.1f} s = {rep.rate:.0f} launches/s"
+            f"   errors: {sum(run.errors.values())}" + (f" {run.errors} first: {run.first_error}" if run.errors else "")
+        )
+        print(
+            f"  whole flow latency (login + launch + first page): p50 {percentile(lat, 50):.1f} ms, "
+            f"p95 {percentile(lat, 95):.1f} ms, p99 {percentile(lat, 99):.1f} ms, mean {statistics.mean(lat):.1f} ms"
+        )
         per = {k: v / max(run.flows, 1) * 1000 for k, v in cpu.used.items()}
         other = cpu.machine_busy - sum(cpu.used.values())
-        print(f"  CPU per launch: server {per['server']:.2f} ms, postgres {per['postgres']:.2f} ms, "
-              f"jwks server {per['jwks']:.2f} ms, client {per['client']:.2f} ms "
-              f"(of which signing {run.sign_seconds / max(run.flows, 1) * 1000:.2f} ms)")
+        print(
+            f"  CPU per launch: server {per['server']:.2f} ms, postgres {per['postgres']:.2f} ms, "
+            f"jwks server {per['jwks']:.2f} ms, client {per['client']:.2f} ms "
+            f"(of which signing {run.sign_seconds / max(run.flows, 1) * 1000:.2f} ms)"
+        )
         own = per["server"] + per["postgres"] + per["jwks"] + per["client"]
-        print(f"  with the {cores} cores to itself at this CPU per launch (server, postgres, jwks server and "
-              f"client): at most {cores * 1000 / own:.0f} launches/s")
-        print(f"  cores busy during the run: {cpu.machine_busy / run.seconds:.2f} of {cores} "
-              f"(server {cpu.used['server'] / run.seconds:.2f}, postgres {cpu.used['postgres'] / run.seconds:.2f}, "
-              f"client {cpu.used['client'] / run.seconds:.2f}, jwks {cpu.used['jwks'] / run.seconds:.2f}, "
-              f"other processes {other / run.seconds:.2f})")
-        print(f"  memory per worker at rest (VmRSS): after warm-up "
-              f"{', '.join(f'{r / 1024:.1f}' for r in rep.rss_after_warmup)} MiB; after the run "
-              f"{', '.join(f'{r / 1024:.1f}' for r in rep.rss_after_run)} MiB (PSS, shared pages divided: "
-              f"{', '.join(f'{r / 1024:.1f}' for r in rep.pss_after_run)} MiB)")
+        print(
+            f"  with the {cores} cores to itself at this CPU per launch (server, postgres, jwks server and "
+            f"client): at most {cores * 1000 / own:.0f} launches/s"
+        )
+        print(
+            f"  cores busy during the run: {cpu.machine_busy / run.seconds:.2f} of {cores} "
+            f"(server {cpu.used['server'] / run.seconds:.2f}, postgres {cpu.used['postgres'] / run.seconds:.2f}, "
+            f"client {cpu.used['client'] / run.seconds:.2f}, jwks {cpu.used['jwks'] / run.seconds:.2f}, "
+            f"other processes {other / run.seconds:.2f})"
+        )
+        print(
+            f"  memory per worker at rest (VmRSS): after warm-up "
+            f"{', '.join(f'{r / 1024:.1f}' for r in rep.rss_after_warmup)} MiB; after the run "
+            f"{', '.join(f'{r / 1024:.1f}' for r in rep.rss_after_run)} MiB (PSS, shared pages divided: "
+            f"{', '.join(f'{r / 1024:.1f}' for r in rep.pss_after_run)} MiB)"
+        )
         verify = rep.verify_seconds
-        print(f"  RS256 verification alone (jwt.decode of the run's id_tokens, parsed key, in this process, "
-              f"before and after the run): {verify * 1e6:.0f} us")
+        print(
+            f"  RS256 verification alone (jwt.decode of the run's id_tokens, parsed key, in this process, "
+            f"before and after the run): {verify * 1e6:.0f} us"
+        )
         print(f"  server CPU per launch / RS256 verification: {per['server'] / 1000 / verify:.0f}x")
     if len(reports) == 2:
         ours, base = reports
         cpu_ours = ours.run.cpu.used["server"] / ours.run.flows
         cpu_base = base.run.cpu.used["server"] / base.run.flows
-        print(f"\nours / baseline: throughput {ours.rate / base.rate:.2f}x, p99 latency "
-              f"{percentile(ours.run.latencies, 99) / percentile(base.run.latencies, 99):.2f}x, "
-              f"server CPU per launch {cpu_ours / cpu_base:.2f}x")
+        print(
+            f"\nours / baseline: throughput {ours.rate / base.rate:.2f}x, p99 latency "
+            f"{percentile(ours.run.latencies, 99) / percentile(base.run.latencies, 99):.2f}x, "
+            f"server CPU per launch {cpu_ours / cpu_base:.2f}x"
+        )
 
 
 def main() -> None:
@@ -424,10 +502,19 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=500, help="distinct learners (first launches in warm-up)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of timed launches per target")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG_URL))
-    parser.add_argument("--jwks-delay-ms", type=float, default=0.0,
-                        help="the platform's JWKS answers after this long, as across the internet (default: at once)")
-    parser.add_argument("--engine-option", action="append", default=[], metavar="NAME=JSON",
-                        help="SQLAlchemy engine option for the tool, e.g. pool_pre_ping=false (to compare settings)")
+    parser.add_argument(
+        "--jwks-delay-ms",
+        type=float,
+        default=0.0,
+        help="the platform's JWKS answers after this long, as across the internet (default: at once)",
+    )
+    parser.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="SQLAlchemy engine option for the tool, e.g. pool_pre_ping=false (to compare settings)",
+    )
     args = parser.parse_args()
     args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     settings = GunicornSettings(args.workers, args.worker_class, args.threads, args.preload)

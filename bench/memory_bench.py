@@ -61,8 +61,13 @@ from launch_bench import CLAIM, CLIENT_ID, DEPLOYMENT_ID, ISSUER, Browser, Platf
 
 MIB = 1024 * 1024
 CERTIFICATION = "CMIACR"  # shipped in config/catalogue
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+}
 SEND_BLOCK = MIB
 
 
@@ -113,6 +118,7 @@ class RssSampler:
 
 # --- the tool under gunicorn -------------------------------------------------------------------------------
 
+
 @dataclass
 class Tool:
     """What every gunicorn run of the tool shares: its schema, folders and keys."""
@@ -128,10 +134,15 @@ class Tool:
 
         return {
             "SQLALCHEMY_DATABASE_URI": self.db_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {**engine_options(self.db_url), "connect_args": {
-                "options": f"-csearch_path={self.schema}", "application_name": "lti-membench"}},
-            "INSTANCE_DIR": str(self.tmp / "instance"), "KEYS_DIR": str(self.tmp / "keys"),
-            "SECRET_KEY": self.secret_key, "EVIDENCE_KEY": self.evidence_key, "DEMO_PLATFORM": False,
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                **engine_options(self.db_url),
+                "connect_args": {"options": f"-csearch_path={self.schema}", "application_name": "lti-membench"},
+            },
+            "INSTANCE_DIR": str(self.tmp / "instance"),
+            "KEYS_DIR": str(self.tmp / "keys"),
+            "SECRET_KEY": self.secret_key,
+            "EVIDENCE_KEY": self.evidence_key,
+            "DEMO_PLATFORM": False,
             # The schema is built once by prepare() (as `lti-tool db upgrade` would); workers check it.
             "SCHEMA_MODE": "check",
             # A handful of launches from one address; the limiter is not what is measured here.
@@ -139,11 +150,14 @@ class Tool:
         }
 
     def start(self, settings: GunicornSettings, log_name: str, extra_env: dict[str, str] | None = None) -> Gunicorn:
-        env = {**(extra_env or {}),
-               # A 200 MB upload can outlast the default 30 s on a busy machine (a sync worker would be killed).
-               "GUNICORN_CMD_ARGS": "--timeout 600"}
-        return Gunicorn(f"lti_tool:create_app({self.overrides()!r})", settings, self.tmp / log_name,
-                        ready_path="/healthz", env=env)
+        env = {
+            **(extra_env or {}),
+            # A 200 MB upload can outlast the default 30 s on a busy machine (a sync worker would be killed).
+            "GUNICORN_CMD_ARGS": "--timeout 600",
+        }
+        return Gunicorn(
+            f"lti_tool:create_app({self.overrides()!r})", settings, self.tmp / log_name, ready_path="/healthz", env=env
+        )
 
 
 def prepare(tool: Tool, jwks_url: str) -> None:
@@ -156,8 +170,14 @@ def prepare(tool: Tool, jwks_url: str) -> None:
     app = create_app({**tool.overrides(), "SCHEMA_MODE": "upgrade"})
     with app.app_context():
         import_catalogue()
-        reg = Registration(issuer=ISSUER, client_id=CLIENT_ID, name="Bench LMS", auth_login_url=ISSUER + "/auth",
-                           auth_token_url=ISSUER + "/token", key_set_url=jwks_url)
+        reg = Registration(
+            issuer=ISSUER,
+            client_id=CLIENT_ID,
+            name="Bench LMS",
+            auth_login_url=ISSUER + "/auth",
+            auth_token_url=ISSUER + "/token",
+            key_set_url=jwks_url,
+        )
         reg.deployments = [Deployment(deployment_id=DEPLOYMENT_ID)]
         db.session.add(reg)
         db.session.commit()
@@ -166,20 +186,39 @@ def prepare(tool: Tool, jwks_url: str) -> None:
 
 # --- a learner in a browser --------------------------------------------------------------------------------
 
+
 def launch(browser: Browser, base: str, platform: Platform, learner: int) -> str:
     """Launch a learner into a placement for CERTIFICATION; returns the URL of their new portfolio."""
     browser.cookies.clear()
     launch_url = base + "/lti/launch"
     link = f"link-{learner}"
-    resp = browser.request("GET", base + "/lti/login?" + urlencode({
-        "iss": ISSUER, "client_id": CLIENT_ID, "login_hint": f"learner-{learner}", "target_link_uri": launch_url,
-        "lti_message_hint": link, "lti_deployment_id": DEPLOYMENT_ID}))
+    resp = browser.request(
+        "GET",
+        base
+        + "/lti/login?"
+        + urlencode(
+            {
+                "iss": ISSUER,
+                "client_id": CLIENT_ID,
+                "login_hint": f"learner-{learner}",
+                "target_link_uri": launch_url,
+                "lti_message_hint": link,
+                "lti_deployment_id": DEPLOYMENT_ID,
+            }
+        ),
+    )
     if resp.status != 302:
         raise RuntimeError(f"login: HTTP {resp.status} {resp.body[:300]!r}")  # type: ignore[attr-defined]
     query = parse_qs(urlsplit(resp.headers["Location"]).query)
-    token = platform.id_token(learner, query["nonce"][0], launch_url, {
-        CLAIM + "resource_link": {"id": link, "title": "Portfolio"},
-        CLAIM + "custom": {"certification": CERTIFICATION, "route": "training"}})
+    token = platform.id_token(
+        learner,
+        query["nonce"][0],
+        launch_url,
+        {
+            CLAIM + "resource_link": {"id": link, "title": "Portfolio"},
+            CLAIM + "custom": {"certification": CERTIFICATION, "route": "training"},
+        },
+    )
     resp = browser.request("POST", launch_url, {"id_token": token, "state": query["state"][0]})
     url = launch_url
     for _ in range(6):  # launch -> start -> placement -> the new portfolio
@@ -203,8 +242,13 @@ def evidence_form(browser: Browser, portfolio_url: str) -> tuple[str, dict[str, 
     criterion = re.search(r'name="criteria" value="(\d+)"', page)
     if not csrf or not criterion:
         raise RuntimeError("the evidence form has no CSRF token or no criteria")
-    return url, {"csrf_token": csrf.group(1), "kind": "work_product", "title": "Monitoring visit report",
-                 "description": "A large scanned report.", "criteria": criterion.group(1)}
+    return url, {
+        "csrf_token": csrf.group(1),
+        "kind": "work_product",
+        "title": "Monitoring visit report",
+        "description": "A large scanned report.",
+        "criteria": criterion.group(1),
+    }
 
 
 def _file_blocks(size: int) -> Iterator[bytes]:
@@ -221,10 +265,13 @@ def _file_blocks(size: int) -> Iterator[bytes]:
 def post_evidence(browser: Browser, url: str, fields: dict[str, str], size: int) -> float:
     """Multipart POST streamed block by block on a raw connection; seconds until the tool's answer."""
     boundary = "----membench" + uuid.uuid4().hex
-    head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                    for k, v in fields.items())
-    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="report.pdf"\r\n'
-             "Content-Type: application/pdf\r\n\r\n").encode()
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="report.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
@@ -251,6 +298,7 @@ def post_evidence(browser: Browser, url: str, fields: dict[str, str], size: int)
 
 # --- part 1: one upload ------------------------------------------------------------------------------------
 
+
 @dataclass
 class UploadFigures:
     backend: str
@@ -273,27 +321,49 @@ class MotoServer(Server):
 
     def __init__(self, log_path: Path) -> None:
         port = free_port()
-        super().__init__([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port,
-                         log_path, env=AWS_ENV, ready_path="/moto-api/")
+        super().__init__(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            port,
+            log_path,
+            env=AWS_ENV,
+            ready_path="/moto-api/",
+        )
 
     def new_bucket(self) -> str:
         import boto3
 
-        client = boto3.client("s3", endpoint_url=self.base, region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.base,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         name = f"evidence-{uuid.uuid4().hex[:12]}"
         client.create_bucket(Bucket=name)
         return name
 
 
-def measure_upload(tool: Tool, platform: Platform, backend: str, size_mb: int, settings: GunicornSettings,
-                   interval: float, moto: MotoServer | None, learner: int) -> UploadFigures:
+def measure_upload(
+    tool: Tool,
+    platform: Platform,
+    backend: str,
+    size_mb: int,
+    settings: GunicornSettings,
+    interval: float,
+    moto: MotoServer | None,
+    learner: int,
+) -> UploadFigures:
     # The default limit (25 MB) refuses 200 MB; the backend is named even when local, whatever the shell says.
     extra_env = {"LTI_TOOL_MAX_UPLOAD_MB": str(size_mb + 8), "LTI_TOOL_EVIDENCE_STORAGE": backend}
     if backend == "s3":
         assert moto is not None
-        extra_env |= {**AWS_ENV, "LTI_TOOL_S3_BUCKET": moto.new_bucket(),
-                      "LTI_TOOL_S3_ENDPOINT_URL": moto.base, "LTI_TOOL_S3_REGION": "us-east-1"}
+        extra_env |= {
+            **AWS_ENV,
+            "LTI_TOOL_S3_BUCKET": moto.new_bucket(),
+            "LTI_TOOL_S3_ENDPOINT_URL": moto.base,
+            "LTI_TOOL_S3_REGION": "us-east-1",
+        }
     server = tool.start(settings, f"upload-{backend}-{size_mb}.log", extra_env)
     try:
         (pid,) = server.workers()
@@ -313,8 +383,9 @@ def measure_upload(tool: Tool, platform: Platform, backend: str, size_mb: int, s
             seconds = post_evidence(browser, url, fields, size_mb * MIB)
         hwm = status_kib(pid, "VmHWM")
         stored = _stored(tool, backend, extra_env)
-        return UploadFigures(backend, size_mb, rss_start, rss_warm, rss_before, max(sampler.peak, hwm),
-                             sampler.samples, seconds, stored)
+        return UploadFigures(
+            backend, size_mb, rss_start, rss_warm, rss_before, max(sampler.peak, hwm), sampler.samples, seconds, stored
+        )
     finally:
         server.stop()
 
@@ -327,8 +398,13 @@ def _stored(tool: Tool, backend: str, env: dict[str, str]) -> str:
         return f"largest blob on disk {largest / MIB:.1f} MiB"
     import boto3
 
-    client = boto3.client("s3", endpoint_url=env["LTI_TOOL_S3_ENDPOINT_URL"], region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["LTI_TOOL_S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     objects = client.list_objects_v2(Bucket=env["LTI_TOOL_S3_BUCKET"]).get("Contents", [])
     largest = max((o["Size"] for o in objects), default=0)
     return f"largest object in the bucket {largest / MIB:.1f} MiB"
@@ -346,8 +422,11 @@ def run_uploads(args: argparse.Namespace, tool: Tool, platform: Platform) -> lis
                 print(f"  upload {size} MB, {backend} ...", flush=True)
                 fig = measure_upload(tool, platform, backend, size, settings, args.interval, moto, learner)
                 results.append(fig)
-                print(f"    before {fig.rss_before / 1024:.1f} MiB, peak {fig.peak / 1024:.1f} MiB, "
-                      f"+{fig.increase / 1024:.1f} MiB in {fig.seconds:.1f} s", flush=True)
+                print(
+                    f"    before {fig.rss_before / 1024:.1f} MiB, peak {fig.peak / 1024:.1f} MiB, "
+                    f"+{fig.increase / 1024:.1f} MiB in {fig.seconds:.1f} s",
+                    flush=True,
+                )
                 shutil.rmtree(tool.tmp / "instance" / "evidence", ignore_errors=True)
     finally:
         if moto:
@@ -356,6 +435,7 @@ def run_uploads(args: argparse.Namespace, tool: Tool, platform: Platform) -> lis
 
 
 # --- part 2: at rest ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class RestFigures:
@@ -369,8 +449,9 @@ def _readings(pids: list[int]) -> list[tuple[int, int]]:
     return [(rss_kib(p), pss_kib(p)) for p in pids]
 
 
-def measure_rest(tool: Tool, platform: Platform, settings: GunicornSettings, launches: int,
-                 first_learner: int) -> RestFigures:
+def measure_rest(
+    tool: Tool, platform: Platform, settings: GunicornSettings, launches: int, first_learner: int
+) -> RestFigures:
     server = tool.start(settings, f"rest-{settings.worker_class}{'-preload' if settings.preload else ''}.log")
     try:
         time.sleep(1.0)
@@ -391,12 +472,19 @@ def measure_rest(tool: Tool, platform: Platform, settings: GunicornSettings, lau
 def measure_grade_worker(tool: Tool, seconds: float) -> tuple[int, int]:
     """VmRSS and PSS (KiB) of `lti-tool grading worker` after it has idled `seconds` (polling an empty queue)."""
     url = tool.db_url + ("&" if "?" in tool.db_url else "?") + "options=" + quote(f"-csearch_path={tool.schema}")
-    env = {**os.environ, "LTI_TOOL_DATABASE_URL": url, "LTI_TOOL_INSTANCE_DIR": str(tool.tmp / "instance"),
-           "LTI_TOOL_KEYS_DIR": str(tool.tmp / "keys"), "LTI_TOOL_SECRET_KEY": tool.secret_key,
-           "LTI_TOOL_EVIDENCE_KEY": tool.evidence_key, "LTI_TOOL_GRADING_POLL_SECONDS": "1"}
+    env = {
+        **os.environ,
+        "LTI_TOOL_DATABASE_URL": url,
+        "LTI_TOOL_INSTANCE_DIR": str(tool.tmp / "instance"),
+        "LTI_TOOL_KEYS_DIR": str(tool.tmp / "keys"),
+        "LTI_TOOL_SECRET_KEY": tool.secret_key,
+        "LTI_TOOL_EVIDENCE_KEY": tool.evidence_key,
+        "LTI_TOOL_GRADING_POLL_SECONDS": "1",
+    }
     with open(tool.tmp / "grade-worker.log", "ab") as log:
-        proc = subprocess.Popen([str(BIN / "lti-tool"), "grading", "worker"], stdout=log, stderr=subprocess.STDOUT,
-                                env=env, cwd=ROOT)
+        proc = subprocess.Popen(
+            [str(BIN / "lti-tool"), "grading", "worker"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
         try:
             time.sleep(seconds)
             if proc.poll() is not None:
@@ -413,25 +501,34 @@ def measure_grade_worker(tool: Tool, seconds: float) -> tuple[int, int]:
 
 # --- report ------------------------------------------------------------------------------------------------
 
+
 def _mib(kib: float) -> str:
     return f"{kib / 1024:.1f}"
 
 
 def print_uploads(results: list[UploadFigures], settings_label: str) -> None:
-    print(f"\nUpload of one evidence file through POST /portfolio/<id>/evidence/new (gunicorn, {settings_label}; "
-          "RSS of the worker, MiB):")
-    print(f"  {'backend':<7} {'file':>7} {'started':>8} {'warm':>7} {'before':>7} {'peak':>7} {'increase':>9} "
-          f"{'time':>7}  stored")
+    print(
+        f"\nUpload of one evidence file through POST /portfolio/<id>/evidence/new (gunicorn, {settings_label}; "
+        "RSS of the worker, MiB):"
+    )
+    print(
+        f"  {'backend':<7} {'file':>7} {'started':>8} {'warm':>7} {'before':>7} {'peak':>7} {'increase':>9} "
+        f"{'time':>7}  stored"
+    )
     for r in results:
-        print(f"  {r.backend:<7} {r.size_mb:>4} MB {_mib(r.rss_start):>8} {_mib(r.rss_warm):>7} "
-              f"{_mib(r.rss_before):>7} {_mib(r.peak):>7} {'+' + _mib(r.increase):>9} {r.seconds:>5.1f} s  "
-              f"{r.stored} ({r.samples} samples)")
+        print(
+            f"  {r.backend:<7} {r.size_mb:>4} MB {_mib(r.rss_start):>8} {_mib(r.rss_warm):>7} "
+            f"{_mib(r.rss_before):>7} {_mib(r.peak):>7} {'+' + _mib(r.increase):>9} {r.seconds:>5.1f} s  "
+            f"{r.stored} ({r.samples} samples)"
+        )
     for backend in dict.fromkeys(r.backend for r in results):
         mine = [r for r in results if r.backend == backend]
         if len(mine) > 1:
             small, large = min(mine, key=lambda r: r.size_mb), max(mine, key=lambda r: r.size_mb)
-            print(f"  {backend}: {small.size_mb} -> {large.size_mb} MB file, increase {_mib(small.increase)} -> "
-                  f"{_mib(large.increase)} MiB")
+            print(
+                f"  {backend}: {small.size_mb} -> {large.size_mb} MB file, increase {_mib(small.increase)} -> "
+                f"{_mib(large.increase)} MiB"
+            )
 
 
 def print_rest(results: list[RestFigures], grade_worker: tuple[int, int] | None) -> None:
@@ -440,8 +537,10 @@ def print_rest(results: list[RestFigures], grade_worker: tuple[int, int] | None)
         start = ", ".join(f"{_mib(a)}/{_mib(b)}" for a, b in r.start)
         used = ", ".join(f"{_mib(a)}/{_mib(b)}" for a, b in r.used)
         total = r.master[1] + sum(b for _, b in r.used)
-        print(f"  {r.label}:\n    workers just started {start}; after launches {used}; master "
-              f"{_mib(r.master[0])}/{_mib(r.master[1])}; PSS of master + workers {_mib(total)}")
+        print(
+            f"  {r.label}:\n    workers just started {start}; after launches {used}; master "
+            f"{_mib(r.master[0])}/{_mib(r.master[1])}; PSS of master + workers {_mib(total)}"
+        )
     if grade_worker:
         print(f"  lti-tool grading worker, idle: {_mib(grade_worker[0])}/{_mib(grade_worker[1])}")
 
@@ -451,8 +550,12 @@ def main() -> None:
     parser.add_argument("--part", choices=["both", "upload", "rest"], default="both")
     parser.add_argument("--sizes", default="20,200", help="upload sizes in MB, comma-separated")
     parser.add_argument("--backends", default="local,s3", help="local and/or s3, comma-separated")
-    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread",
-                        help="worker class for the upload part (the rest part measures both)")
+    parser.add_argument(
+        "--worker-class",
+        choices=["sync", "gthread"],
+        default="gthread",
+        help="worker class for the upload part (the rest part measures both)",
+    )
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument("--workers", type=int, default=2, help="workers for the rest part")
     parser.add_argument("--launches", type=int, default=8, help="launches before 'after launches' at rest")
@@ -481,7 +584,8 @@ def main() -> None:
                 uploads = run_uploads(args, tool, platform)
             if args.part in ("both", "rest"):
                 for n, (worker_class, preload) in enumerate(
-                        [("sync", False), ("sync", True), ("gthread", False), ("gthread", True)]):
+                    [("sync", False), ("sync", True), ("gthread", False), ("gthread", True)]
+                ):
                     settings = GunicornSettings(args.workers, worker_class, args.threads, preload)
                     print(f"  at rest: {settings.label()} ...", flush=True)
                     rest.append(measure_rest(tool, platform, settings, args.launches, 1000 + 100 * n))

@@ -31,8 +31,11 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--sql", action="store_true", help="print each distinct SQL statement and its count")
     parser.add_argument("--sql-width", type=int, default=150, help="characters of each statement to print")
-    parser.add_argument("--trace", action="store_true",
-                        help="print the SQL statements of one returning learner's launch, request by request")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print the SQL statements of one returning learner's launch, request by request",
+    )
     parser.add_argument("--no-profile", action="store_true", help="only time the launches (no profiler overhead)")
     parser.add_argument("--database-url", default=DEFAULT_PG_URL)
     args = parser.parse_args()
@@ -51,10 +54,15 @@ def main() -> None:
         with pg_schema(args.database_url) as schema:
             overrides = {
                 "SQLALCHEMY_DATABASE_URI": args.database_url,
-                "SQLALCHEMY_ENGINE_OPTIONS": {**engine_options(args.database_url),
-                                              "connect_args": {"options": f"-csearch_path={schema}"}},
-                "INSTANCE_DIR": str(tmp / "instance"), "KEYS_DIR": str(tmp / "keys"), "SECRET_KEY": uuid.uuid4().hex,
-                "EVIDENCE_KEY": Fernet.generate_key().decode(), "DEMO_PLATFORM": False,
+                "SQLALCHEMY_ENGINE_OPTIONS": {
+                    **engine_options(args.database_url),
+                    "connect_args": {"options": f"-csearch_path={schema}"},
+                },
+                "INSTANCE_DIR": str(tmp / "instance"),
+                "KEYS_DIR": str(tmp / "keys"),
+                "SECRET_KEY": uuid.uuid4().hex,
+                "EVIDENCE_KEY": Fernet.generate_key().decode(),
+                "DEMO_PLATFORM": False,
                 # Every simulated learner comes from 127.0.0.1: the per-IP limit stays on (its cost is measured) but
                 # high enough never to refuse.
                 "RATE_LIMIT_LAUNCH": "1000000/minute",
@@ -70,27 +78,40 @@ def main() -> None:
             hops = [0]
             with app.app_context():
                 trace: list[str] = []
-                event.listen(db.engine, "before_cursor_execute",
-                             lambda conn, cur, stmt, *a: (statements.update([stmt]), trace.append(stmt)))
+                event.listen(
+                    db.engine,
+                    "before_cursor_execute",
+                    lambda conn, cur, stmt, *a: (statements.update([stmt]), trace.append(stmt)),
+                )
                 event.listen(db.engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
 
             by_request: Counter[str] = Counter()
 
             def request(method: str, url: str, **kwargs: object) -> object:
-                path = url.split('?')[0].removeprefix(base)
+                path = url.split("?")[0].removeprefix(base)
                 trace.append(f"--- {method} {path}")
                 started = time.process_time()
                 try:
                     return client.open(url, method=method, **kwargs)
                 finally:
                     by_request[f"{method} {'/portfolio/<id>' if path.startswith('/portfolio/') else path}"] += (
-                        time.process_time() - started)
+                        time.process_time() - started
+                    )
 
             def flow(n: int) -> None:
                 client._cookies.clear()
-                resp = request("GET", "/lti/login", query_string={
-                    "iss": ISSUER, "client_id": CLIENT_ID, "login_hint": "x", "target_link_uri": base + "/lti/launch",
-                    "lti_message_hint": f"link-{n % COURSES}", "lti_deployment_id": DEPLOYMENT_ID})
+                resp = request(
+                    "GET",
+                    "/lti/login",
+                    query_string={
+                        "iss": ISSUER,
+                        "client_id": CLIENT_ID,
+                        "login_hint": "x",
+                        "target_link_uri": base + "/lti/launch",
+                        "lti_message_hint": f"link-{n % COURSES}",
+                        "lti_deployment_id": DEPLOYMENT_ID,
+                    },
+                )
                 assert resp.status_code == 302, resp.text
                 query = parse_qs(urlsplit(resp.location).query)
                 token = platform.id_token(n % args.learners, query["nonce"][0], base + "/lti/launch")
@@ -108,7 +129,7 @@ def main() -> None:
                 trace.clear()
                 flow(0)
                 for line in trace:
-                    print(line if line.startswith("---") else "    " + " ".join(line.split())[:args.sql_width])
+                    print(line if line.startswith("---") else "    " + " ".join(line.split())[: args.sql_width])
                 return
             statements.clear()
             by_request.clear()
@@ -130,15 +151,17 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
     total = sum(statements.values())
     overhead = "" if args.no_profile else ", and the profiler's own overhead"
-    print(f"{args.launches} launches: {cpu / args.launches * 1000:.2f} ms CPU each (Flask's test client and the "
-          f"platform's signing included{overhead}); {total / args.launches:.1f} SQL statements and "
-          f"{commits[0] / args.launches:.1f} commits per launch, "
-          f"{hops[0] / args.launches:.1f} HTTP requests per launch")
+    print(
+        f"{args.launches} launches: {cpu / args.launches * 1000:.2f} ms CPU each (Flask's test client and the "
+        f"platform's signing included{overhead}); {total / args.launches:.1f} SQL statements and "
+        f"{commits[0] / args.launches:.1f} commits per launch, "
+        f"{hops[0] / args.launches:.1f} HTTP requests per launch"
+    )
     for name, seconds in by_request.most_common():
         print(f"  {name}: {seconds / args.launches * 1000:.2f} ms CPU per launch")
     if args.sql:
         for stmt, count in statements.most_common():
-            print(f"{count / args.launches:5.2f}  {' '.join(stmt.split())[:args.sql_width]}")
+            print(f"{count / args.launches:5.2f}  {' '.join(stmt.split())[: args.sql_width]}")
 
 
 if __name__ == "__main__":

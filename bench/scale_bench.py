@@ -92,12 +92,14 @@ def make_app(url: str, schema: str, tmp: Path) -> Any:
 
     overrides = {
         "SQLALCHEMY_DATABASE_URI": url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {**engine_options(url),
-                                      "connect_args": {"options": f"-csearch_path={schema}"}},
+        "SQLALCHEMY_ENGINE_OPTIONS": {**engine_options(url), "connect_args": {"options": f"-csearch_path={schema}"}},
         # The tables come from the migrations, as in production (and as `lti-tool db upgrade` makes them).
         "SCHEMA_MODE": "upgrade",
-        "INSTANCE_DIR": str(tmp / "instance"), "KEYS_DIR": str(tmp / "keys"), "SECRET_KEY": uuid.uuid4().hex,
-        "EVIDENCE_KEY": Fernet.generate_key().decode(), "DEMO_PLATFORM": False,
+        "INSTANCE_DIR": str(tmp / "instance"),
+        "KEYS_DIR": str(tmp / "keys"),
+        "SECRET_KEY": uuid.uuid4().hex,
+        "EVIDENCE_KEY": Fernet.generate_key().decode(),
+        "DEMO_PLATFORM": False,
         # Hundreds of launches from one address in a few seconds.
         "RATE_LIMIT_ENABLED": False,
     }
@@ -107,6 +109,7 @@ def make_app(url: str, schema: str, tmp: Path) -> Any:
 
 
 # --- launching: a real session for each person ------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Person:
@@ -124,17 +127,31 @@ def launch(client: Any, platform: Platform, person: Person) -> str:
     the session cookie in `client`. Returns the path the person lands on."""
     course = person.course
     link_hint = course.link_id if course else f"staff-room-{person.sub}"
-    resp = client.get("/lti/login", query_string={
-        "iss": person.issuer, "client_id": person.client_id, "login_hint": person.sub,
-        "target_link_uri": BASE + "/lti/launch", "lti_message_hint": link_hint,
-        "lti_deployment_id": person.deployment_id})
+    resp = client.get(
+        "/lti/login",
+        query_string={
+            "iss": person.issuer,
+            "client_id": person.client_id,
+            "login_hint": person.sub,
+            "target_link_uri": BASE + "/lti/launch",
+            "lti_message_hint": link_hint,
+            "lti_deployment_id": person.deployment_id,
+        },
+    )
     assert resp.status_code == 302, resp.text
     query = parse_qs(urlsplit(resp.location).query)
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": person.issuer, "aud": person.client_id, "sub": person.sub, "iat": now, "exp": now + 300,
-        "nonce": query["nonce"][0], CLAIM + "message_type": "LtiResourceLinkRequest", CLAIM + "version": "1.3.0",
-        CLAIM + "deployment_id": person.deployment_id, CLAIM + "target_link_uri": BASE + "/lti/launch",
+        "iss": person.issuer,
+        "aud": person.client_id,
+        "sub": person.sub,
+        "iat": now,
+        "exp": now + 300,
+        "nonce": query["nonce"][0],
+        CLAIM + "message_type": "LtiResourceLinkRequest",
+        CLAIM + "version": "1.3.0",
+        CLAIM + "deployment_id": person.deployment_id,
+        CLAIM + "target_link_uri": BASE + "/lti/launch",
         CLAIM + "roles": list(person.roles),
     }
     if course is not None:
@@ -143,14 +160,21 @@ def launch(client: Any, platform: Platform, person: Person) -> str:
             CLAIM + "context": {"id": course.context_id},
             CLAIM + "custom": {"certification": course.code},
             "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": {
-                "scope": SCOPES, "lineitems": f"{course.issuer}/ags/{course.context_id}/lineitems",
-                "lineitem": f"{course.issuer}/ags/{course.context_id}/lineitems/1"},
+                "scope": SCOPES,
+                "lineitems": f"{course.issuer}/ags/{course.context_id}/lineitems",
+                "lineitem": f"{course.issuer}/ags/{course.context_id}/lineitems/1",
+            },
             "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": {
-                "context_memberships_url": f"{course.issuer}/nrps/{course.context_id}", "service_versions": ["2.0"]},
+                "context_memberships_url": f"{course.issuer}/nrps/{course.context_id}",
+                "service_versions": ["2.0"],
+            },
         }
     else:  # staff open the tool from a staff room course of their own
-        claims |= {CLAIM + "resource_link": {"id": link_hint}, CLAIM + "context": {"id": link_hint},
-                   CLAIM + "custom": {"certification": "CMIACR"}}
+        claims |= {
+            CLAIM + "resource_link": {"id": link_hint},
+            CLAIM + "context": {"id": link_hint},
+            CLAIM + "custom": {"certification": "CMIACR"},
+        }
     token = jwt.encode(claims, platform.key, algorithm="RS256", headers={"kid": platform.jwk["kid"]})
     resp = client.post("/lti/launch", data={"id_token": token, "state": query["state"][0]})
     assert resp.status_code == 303, resp.text
@@ -170,16 +194,27 @@ def learners_to_measure(world: World, count: int) -> list[Person]:
     for j in range(n):
         i = j * world.learners // n
         course = world.courses[i % COURSES]
-        out.append(Person(f"learner-{i}", course.issuer, course.client_id, course.deployment_id, f"learner-{i}",
-                          (LEARNER,), course))
+        out.append(
+            Person(
+                f"learner-{i}",
+                course.issuer,
+                course.client_id,
+                course.deployment_id,
+                f"learner-{i}",
+                (LEARNER,),
+                course,
+            )
+        )
     return out
 
 
 def instructors_to_measure(world: World, count: int) -> list[Person]:
     n = min(count, len(world.courses))
     courses = [world.courses[j * len(world.courses) // n] for j in range(n)]
-    return [Person(f"instructor-{c.k}", c.issuer, c.client_id, c.deployment_id, f"instructor-{c.k}", (INSTRUCTOR,), c)
-            for c in courses]
+    return [
+        Person(f"instructor-{c.k}", c.issuer, c.client_id, c.deployment_id, f"instructor-{c.k}", (INSTRUCTOR,), c)
+        for c in courses
+    ]
 
 
 def assessors_to_measure(world: World) -> list[Person]:
@@ -187,6 +222,7 @@ def assessors_to_measure(world: World) -> list[Person]:
 
 
 # --- measuring ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class PageResult:
@@ -213,8 +249,14 @@ class StatementCounter:
         self.count += 1
 
 
-def measure_page(page: str, targets: list[tuple[Any, str]], counter: StatementCounter, requests: int,
-                 max_seconds: float, profiler: cProfile.Profile | None = None) -> PageResult:
+def measure_page(
+    page: str,
+    targets: list[tuple[Any, str]],
+    counter: StatementCounter,
+    requests: int,
+    max_seconds: float,
+    profiler: cProfile.Profile | None = None,
+) -> PageResult:
     result = PageResult(page, len(targets))
     warm_until = time.monotonic() + max_seconds / 3  # a slow page must leave time for the timed requests
     for client, url in targets:  # warm-up: each person's page once
@@ -243,8 +285,9 @@ def measure_page(page: str, targets: list[tuple[Any, str]], counter: StatementCo
     return result
 
 
-def measure(app: Any, world: World, platform: Platform, args: argparse.Namespace,
-            counter: StatementCounter) -> dict[str, PageResult]:
+def measure(
+    app: Any, world: World, platform: Platform, args: argparse.Namespace, counter: StatementCounter
+) -> dict[str, PageResult]:
     people: dict[str, list[Person]] = {
         "learner": learners_to_measure(world, args.people),
         "queue": assessors_to_measure(world),
@@ -252,8 +295,10 @@ def measure(app: Any, world: World, platform: Platform, args: argparse.Namespace
         "roster": instructors_to_measure(world, args.people),
     }
     paths: dict[str, Callable[[str], str]] = {
-        "learner": lambda landed: landed, "queue": lambda _: "/staff/queue/assessment",
-        "home": lambda _: "/staff/", "roster": lambda _: "/grading/roster",
+        "learner": lambda landed: landed,
+        "queue": lambda _: "/staff/queue/assessment",
+        "home": lambda _: "/staff/",
+        "roster": lambda _: "/grading/roster",
     }
     results = {}
     sessions: dict[str, tuple[Any, str]] = {}
@@ -277,19 +322,25 @@ def measure(app: Any, world: World, platform: Platform, args: argparse.Namespace
 
 # --- reporting ----------------------------------------------------------------------------------------
 
-def print_scale(learners: int, counts: dict[str, int], size: int, seed_seconds: float,
-                results: dict[str, PageResult], load: str) -> None:
+
+def print_scale(
+    learners: int, counts: dict[str, int], size: int, seed_seconds: float, results: dict[str, PageResult], load: str
+) -> None:
     print(f"\n== {learners:,} learners: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print(f"   schema {size / 2**30:.2f} GiB; seeded in {seed_seconds:.0f} s; load average {load}")
-    print(f"   {'page':<8} {'people':>6} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  "
-          f"{'SQL/request':>12} {'KiB':>6}  target")
+    print(
+        f"   {'page':<8} {'people':>6} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  "
+        f"{'SQL/request':>12} {'KiB':>6}  target"
+    )
     for r in results.values():
         lo, hi = min(r.statements), max(r.statements)
         sql = f"{lo}" if lo == hi else f"{lo}-{hi}"
         verdict = "ok" if r.ms(95) < TARGET_MS else "MISSED"
         stopped = " (time budget reached)" if r.stopped else ""
-        print(f"   {r.page:<8} {r.people:>6} {len(r.latencies):>8} {r.ms(50):>8.1f} {r.ms(95):>8.1f} "
-              f"{r.max_ms:>8.1f}  {sql:>12} {statistics.mean(r.sizes) / 1024:>6.0f}  {verdict}{stopped}")
+        print(
+            f"   {r.page:<8} {r.people:>6} {len(r.latencies):>8} {r.ms(50):>8.1f} {r.ms(95):>8.1f} "
+            f"{r.max_ms:>8.1f}  {sql:>12} {statistics.mean(r.sizes) / 1024:>6.0f}  {verdict}{stopped}"
+        )
 
 
 def print_growth(rounds: list[tuple[int, dict[str, PageResult]]]) -> None:
@@ -305,8 +356,10 @@ def print_growth(rounds: list[tuple[int, dict[str, PageResult]]]) -> None:
         b = (statistics.mode(after.statements), max(after.statements))
         # Either figure growing counts: a page capped at N items can keep its maximum while its usual count grows.
         verdict = "same" if b[0] <= a[0] and b[1] <= a[1] else "GROWS"
-        print(f"   {page:<8} {a[0]} (max {a[1]}) -> {b[0]} (max {b[1]})  {verdict};  "
-              f"p95 {before.ms(95):.1f} -> {after.ms(95):.1f} ms")
+        print(
+            f"   {page:<8} {a[0]} (max {a[1]}) -> {b[0]} (max {b[1]})  {verdict};  "
+            f"p95 {before.ms(95):.1f} -> {after.ms(95):.1f} ms"
+        )
 
 
 def main() -> None:
@@ -316,10 +369,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page and scale")
     parser.add_argument("--people", type=int, default=200, help="learners and instructors (courses) measured")
     parser.add_argument("--pages", default=",".join(PAGES), help=f"any of {', '.join(PAGES)}")
-    parser.add_argument("--max-seconds", type=float, default=300.0,
-                        help="stop a page's timed requests after this long (for slow pages)")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="run each page's timed requests under cProfile and print its top N functions")
+    parser.add_argument(
+        "--max-seconds", type=float, default=300.0, help="stop a page's timed requests after this long (for slow pages)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run each page's timed requests under cProfile and print its top N functions",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the schema (its name is printed) to EXPLAIN by hand")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG_URL))
     args = parser.parse_args()
@@ -340,7 +399,7 @@ def main() -> None:
     platform = Platform()
     tmp = Path(tempfile.mkdtemp(prefix="lti-scale-"))
     rounds: list[tuple[int, dict[str, PageResult]]] = []
-    with (kept_schema(args.database_url) if args.keep else pg_schema(args.database_url)) as schema:
+    with kept_schema(args.database_url) if args.keep else pg_schema(args.database_url) as schema:
         print(f"Schema {schema}")
         app = make_app(args.database_url, schema, tmp)
         counter = StatementCounter()
@@ -351,21 +410,31 @@ def main() -> None:
         for hi in sizes:
             started = time.perf_counter()
             timing = seed_learners(args.database_url, schema, world, lo, hi)
-            print(f"\nSeeded learners {lo:,}..{hi - 1:,} in {time.perf_counter() - started:.0f} s: "
-                  + ", ".join(f"{label} {s:.1f}" for label, s in timing.steps if s >= 0.5))
+            print(
+                f"\nSeeded learners {lo:,}..{hi - 1:,} in {time.perf_counter() - started:.0f} s: "
+                + ", ".join(f"{label} {s:.1f}" for label, s in timing.steps if s >= 0.5)
+            )
             lo = hi
             load = load_average()
             results = measure(app, world, platform, args, counter)
-            print_scale(hi, table_counts(args.database_url, schema), database_size(args.database_url, schema),
-                        timing.total, results, load)
+            print_scale(
+                hi,
+                table_counts(args.database_url, schema),
+                database_size(args.database_url, schema),
+                timing.total,
+                results,
+                load,
+            )
             rounds.append((hi, results))
         print_growth(rounds)
         print(f"\nLoad average after: {load_average()}")
         with app.app_context():
             db.engine.dispose()
         if args.keep:
-            print(f"Schema {schema} kept: psql {args.database_url} -c 'SET search_path = {schema}' ...; "
-                  f"drop it with DROP SCHEMA \"{schema}\" CASCADE")
+            print(
+                f"Schema {schema} kept: psql {args.database_url} -c 'SET search_path = {schema}' ...; "
+                f'drop it with DROP SCHEMA "{schema}" CASCADE'
+            )
 
 
 if __name__ == "__main__":

@@ -28,14 +28,16 @@ from typing import Any
 
 import psycopg
 
-PARTNERS = [("northbridge-academy", "Northbridge Clinical Academy", "academy"),
-            ("helix-training", "Helix Research Training", "academy"),
-            ("meridian-cro", "Meridian CRO Learning", "employer"),
-            ("atlas-hub", "Atlas Clinical Skills Hub", "hub"),
-            ("vantage-academy", "Vantage Trials Academy", "academy"),
-            ("cortex-learning", "Cortex Learning Partners", "academy"),
-            ("lumen-hub", "Lumen Monitoring Hub", "hub"),
-            ("praxis-academy", "Praxis GCP Academy", "academy")]
+PARTNERS = [
+    ("northbridge-academy", "Northbridge Clinical Academy", "academy"),
+    ("helix-training", "Helix Research Training", "academy"),
+    ("meridian-cro", "Meridian CRO Learning", "employer"),
+    ("atlas-hub", "Atlas Clinical Skills Hub", "hub"),
+    ("vantage-academy", "Vantage Trials Academy", "academy"),
+    ("cortex-learning", "Cortex Learning Partners", "academy"),
+    ("lumen-hub", "Lumen Monitoring Hub", "hub"),
+    ("praxis-academy", "Praxis GCP Academy", "academy"),
+]
 DEPLOYMENTS_PER_PARTNER = 2
 COURSES = 400
 ASSESSORS_PER_PARTNER = 6
@@ -43,24 +45,43 @@ IVS_PER_PARTNER = 2
 
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
-SCOPES = ["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
-          "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
-          "https://purl.imsglobal.org/spec/lti-ags/scope/score"]
+SCOPES = [
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+]
 # Company-specific criteria (partner index, certification, outcome, code, text), added as the CLI adds them.
 COMPANY_CRITERIA = [
-    (0, "CMIACR", "CM4.2", "NB-CM4.2.1", "The learner can log an escalated central monitoring finding in the "
-     "Northbridge issue tracker with its risk category, owner and due date."),
-    (1, "CMIACR", "CM1.1", "HX-CM1.1.1", "The learner can present the critical-to-quality factors of a Helix "
-     "sponsor protocol at the study risk review."),
-    (2, "CRAIACR", "CRA1.1", "MR-CRA1.1.1", "The learner can complete Meridian's site qualification checklist "
-     "and file it in the eTMF within five working days."),
+    (
+        0,
+        "CMIACR",
+        "CM4.2",
+        "NB-CM4.2.1",
+        "The learner can log an escalated central monitoring finding in the "
+        "Northbridge issue tracker with its risk category, owner and due date.",
+    ),
+    (
+        1,
+        "CMIACR",
+        "CM1.1",
+        "HX-CM1.1.1",
+        "The learner can present the critical-to-quality factors of a Helix sponsor protocol at the study risk review.",
+    ),
+    (
+        2,
+        "CRAIACR",
+        "CRA1.1",
+        "MR-CRA1.1.1",
+        "The learner can complete Meridian's site qualification checklist "
+        "and file it in the eTMF within five working days.",
+    ),
 ]
 
 
 @dataclass
 class Course:
     k: int
-    partner: int            # index into PARTNERS
+    partner: int  # index into PARTNERS
     partner_id: int
     deployment_pk: int
     deployment_id: str
@@ -132,10 +153,17 @@ def seed_reference(jwks: dict[str, Any]) -> World:
             offer_certification(partner, code, actor_label="scale bench")
         issuer, client_id = issuer_of(p), f"tool-{slug}"
         world.registrations[p] = (issuer, client_id)
-        reg = Registration(issuer=issuer, client_id=client_id, name=name + " LMS", auth_login_url=issuer + "/auth",
-                           auth_token_url=issuer + "/token", key_set=jwks)
-        reg.deployments = [Deployment(deployment_id=f"dep-{d + 1}", partner_id=partner.id)
-                           for d in range(DEPLOYMENTS_PER_PARTNER)]
+        reg = Registration(
+            issuer=issuer,
+            client_id=client_id,
+            name=name + " LMS",
+            auth_login_url=issuer + "/auth",
+            auth_token_url=issuer + "/token",
+            key_set=jwks,
+        )
+        reg.deployments = [
+            Deployment(deployment_id=f"dep-{d + 1}", partner_id=partner.id) for d in range(DEPLOYMENTS_PER_PARTNER)
+        ]
         db.session.add(reg)
         db.session.flush()
         deployments += [(p, dep) for dep in reg.deployments]
@@ -148,16 +176,33 @@ def seed_reference(jwks: dict[str, Any]) -> World:
         code = "CMIACR" if k % 3 else "CRAIACR"
         issuer, client_id = world.registrations[p]
         course = Course(k, p, partners[p].id, dep.id, dep.deployment_id, issuer, client_id, code, certs[code].id)
-        ctx = LtiContext(deployment_id=dep.id, context_id=course.context_id, label=f"{code}-{k}",
-                         title=f"{certs[code].title}: cohort {k}", nrps_url=f"{issuer}/nrps/{course.context_id}")
+        ctx = LtiContext(
+            deployment_id=dep.id,
+            context_id=course.context_id,
+            label=f"{code}-{k}",
+            title=f"{certs[code].title}: cohort {k}",
+            nrps_url=f"{issuer}/nrps/{course.context_id}",
+        )
         db.session.add(ctx)
         db.session.flush()
-        link = ResourceLink(deployment_id=dep.id, context_id=ctx.id, resource_link_id=course.link_id,
-                            title="Accreditation portfolio", custom={"certification": code},
-                            ags_lineitems_url=f"{issuer}/ags/{course.context_id}/lineitems",
-                            ags_lineitem_url=f"{issuer}/ags/{course.context_id}/lineitems/1", ags_scopes=SCOPES)
-        teacher = LtiUser(issuer=issuer, sub=f"instructor-{k}", name=f"Instructor {k}", given_name="Instructor",
-                          family_name=str(k), email=f"instructor{k}@{PARTNERS[p][0]}.example")
+        link = ResourceLink(
+            deployment_id=dep.id,
+            context_id=ctx.id,
+            resource_link_id=course.link_id,
+            title="Accreditation portfolio",
+            custom={"certification": code},
+            ags_lineitems_url=f"{issuer}/ags/{course.context_id}/lineitems",
+            ags_lineitem_url=f"{issuer}/ags/{course.context_id}/lineitems/1",
+            ags_scopes=SCOPES,
+        )
+        teacher = LtiUser(
+            issuer=issuer,
+            sub=f"instructor-{k}",
+            name=f"Instructor {k}",
+            given_name="Instructor",
+            family_name=str(k),
+            email=f"instructor{k}@{PARTNERS[p][0]}.example",
+        )
         db.session.add_all([link, teacher])
         db.session.flush()
         db.session.add(Membership(user_id=teacher.id, context_id=ctx.id, roles=[INSTRUCTOR]))
@@ -171,10 +216,16 @@ def seed_reference(jwks: dict[str, Any]) -> World:
         db.session.add(user)
         db.session.flush()
         for role, partner_idx, code, home_idx in grants:
-            db.session.add(staff.StaffGrant(
-                user_id=user.id, role=role, partner_id=partners[partner_idx].id if partner_idx is not None else None,
-                certification_code=code, home_partner_id=partners[home_idx].id if home_idx is not None else None,
-                granted_by="scale bench"))
+            db.session.add(
+                staff.StaffGrant(
+                    user_id=user.id,
+                    role=role,
+                    partner_id=partners[partner_idx].id if partner_idx is not None else None,
+                    certification_code=code,
+                    home_partner_id=partners[home_idx].id if home_idx is not None else None,
+                    granted_by="scale bench",
+                )
+            )
         return StaffMember(user.id, label, issuer, client_id, "dep-1", [g[0] for g in grants], p)
 
     for p in range(len(PARTNERS)):
@@ -198,19 +249,106 @@ def seed_reference(jwks: dict[str, Any]) -> World:
 
 # --- the bulk, in SQL ------------------------------------------------------------------------------------
 
-GIVEN = ["Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Luca", "Maya",
-         "Noor", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Victor", "Wen", "Xavier", "Yara", "Zoe",
-         "Amir", "Bea", "Carlos", "Dana", "Emeka", "Freya", "Gus", "Hana", "Ivan", "Jade", "Kai"]
-FAMILY = ["Okafor", "Smith", "Nguyen", "García", "Müller", "Rossi", "Kowalski", "Haddad", "Tanaka", "Silva", "Dubois",
-          "Novak", "Jensen", "Popescu", "Ahmed", "Kim", "Larsen", "Moreau", "Ivanova", "Costa", "O'Brien", "Fischer",
-          "Santos", "Yilmaz", "Bianchi", "Hansen", "Lopez", "Sato", "Nowak", "Petrov", "Wright", "Mensah", "Ito",
-          "Berg", "Adeyemi", "Kaur", "Duarte", "Lindqvist", "Farouk", "Meyer", "Chen"]
-TITLES = ["Central monitoring plan review", "Key risk indicator dashboard", "Site data trend analysis",
-          "Observed escalation meeting", "Line manager testimony", "Protocol deviation review",
-          "Data quality findings log", "Reflective account: a missed signal", "Risk assessment (RACT) update",
-          "Statistical monitoring report", "Professional discussion notes", "Query trend summary",
-          "Prior certificate: GCP refresher", "Expert witness statement", "Action plan follow-up",
-          "Monitoring visit report"]
+GIVEN = [
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemi",
+    "Luca",
+    "Maya",
+    "Noor",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Xavier",
+    "Yara",
+    "Zoe",
+    "Amir",
+    "Bea",
+    "Carlos",
+    "Dana",
+    "Emeka",
+    "Freya",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kai",
+]
+FAMILY = [
+    "Okafor",
+    "Smith",
+    "Nguyen",
+    "García",
+    "Müller",
+    "Rossi",
+    "Kowalski",
+    "Haddad",
+    "Tanaka",
+    "Silva",
+    "Dubois",
+    "Novak",
+    "Jensen",
+    "Popescu",
+    "Ahmed",
+    "Kim",
+    "Larsen",
+    "Moreau",
+    "Ivanova",
+    "Costa",
+    "O'Brien",
+    "Fischer",
+    "Santos",
+    "Yilmaz",
+    "Bianchi",
+    "Hansen",
+    "Lopez",
+    "Sato",
+    "Nowak",
+    "Petrov",
+    "Wright",
+    "Mensah",
+    "Ito",
+    "Berg",
+    "Adeyemi",
+    "Kaur",
+    "Duarte",
+    "Lindqvist",
+    "Farouk",
+    "Meyer",
+    "Chen",
+]
+TITLES = [
+    "Central monitoring plan review",
+    "Key risk indicator dashboard",
+    "Site data trend analysis",
+    "Observed escalation meeting",
+    "Line manager testimony",
+    "Protocol deviation review",
+    "Data quality findings log",
+    "Reflective account: a missed signal",
+    "Risk assessment (RACT) update",
+    "Statistical monitoring report",
+    "Professional discussion notes",
+    "Query trend summary",
+    "Prior certificate: GCP refresher",
+    "Expert witness statement",
+    "Action plan follow-up",
+    "Monitoring visit report",
+]
 DESCRIPTIONS = [
     "Prepared during the quarterly central monitoring cycle for a phase III oncology study: the plan, the "
     "thresholds chosen for each key risk indicator and the reasons, reviewed with the study statistician.",
@@ -225,13 +363,26 @@ DESCRIPTIONS = [
     "Notes of the professional discussion with my assessor covering ICH E6(R3) principles, "
     "critical-to-quality factors and the proportionality of the monitoring approach.",
 ]
-KINDS = ["work_product", "work_product", "work_product", "work_product", "direct_observation",
-         "direct_observation", "witness_testimony", "witness_testimony", "expert_witness_testimony",
-         "professional_discussion", "reflective_account", "prior_learning"]
-FILES = [("pdf", "application/pdf"),
-         ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-         ("jpg", "image/jpeg"),
-         ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")]
+KINDS = [
+    "work_product",
+    "work_product",
+    "work_product",
+    "work_product",
+    "direct_observation",
+    "direct_observation",
+    "witness_testimony",
+    "witness_testimony",
+    "expert_witness_testimony",
+    "professional_discussion",
+    "reflective_account",
+    "prior_learning",
+]
+FILES = [
+    ("pdf", "application/pdf"),
+    ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ("jpg", "image/jpeg"),
+    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+]
 
 
 def _array(values: list[str]) -> str:
@@ -252,10 +403,15 @@ def _reference_tables(cur: psycopg.Cursor, world: World) -> None:
     cur.execute("""
         CREATE TEMP TABLE t_course (k int PRIMARY KEY, partner_id int, context_pk int, link_pk int, cert_id int,
                                     code text, issuer text, instructor_id int) ON COMMIT PRESERVE ROWS""")
-    _copy_rows(cur, "t_course", ["k", "partner_id", "context_pk", "link_pk", "cert_id", "code", "issuer",
-                                 "instructor_id"],
-               [(c.k, c.partner_id, c.context_pk, c.link_pk, c.cert_id, c.code, c.issuer, c.instructor_id)
-                for c in world.courses])
+    _copy_rows(
+        cur,
+        "t_course",
+        ["k", "partner_id", "context_pk", "link_pk", "cert_id", "code", "issuer", "instructor_id"],
+        [
+            (c.k, c.partner_id, c.context_pk, c.link_pk, c.cert_id, c.code, c.issuer, c.instructor_id)
+            for c in world.courses
+        ],
+    )
     # Criteria in catalogue order (company-specific ones after each outcome's own), as criteria_for orders them.
     cur.execute("""
         CREATE TEMP TABLE t_crit AS
@@ -278,16 +434,24 @@ def _reference_tables(cur: psycopg.Cursor, world: World) -> None:
         GROUP BY c.partner_id, c.cert_id, x.id""")
     cur.execute("CREATE INDEX ON t_crit (partner_id, cert_id, n)")
     # Deciders for each (partner, certification): n-th of cnt, picked by portfolio id.
-    grants = cur.execute("SELECT user_id, role, partner_id, certification_code, home_partner_id FROM staff_grant"
-                         ).fetchall()
+    grants = cur.execute(
+        "SELECT user_id, role, partner_id, certification_code, home_partner_id FROM staff_grant"
+    ).fetchall()
     pairs = cur.execute("SELECT DISTINCT partner_id, cert_id, code FROM t_course").fetchall()
     rows: list[tuple[Any, ...]] = []
     for partner_id, cert_id, code in pairs:
-        for role, table in ((staff.ASSESSOR, "a"), (staff.INTERNAL_VERIFIER, "iv"),
-                            (staff.INDEPENDENT_VERIFIER, "ev")):
+        for role, table in ((staff.ASSESSOR, "a"), (staff.INTERNAL_VERIFIER, "iv"), (staff.INDEPENDENT_VERIFIER, "ev")):
             # An independent verifier never verifies the learners of the partner they belong to.
-            users = sorted({u for u, r, gp, gc, home in grants if r == role and gp in (None, partner_id)
-                            and gc in (None, code) and not (role == staff.INDEPENDENT_VERIFIER and home == partner_id)})
+            users = sorted(
+                {
+                    u
+                    for u, r, gp, gc, home in grants
+                    if r == role
+                    and gp in (None, partner_id)
+                    and gc in (None, code)
+                    and not (role == staff.INDEPENDENT_VERIFIER and home == partner_id)
+                }
+            )
             rows += [(table, partner_id, cert_id, n, u, len(users)) for n, u in enumerate(users)]
     cur.execute("CREATE TEMP TABLE t_decider (kind text, partner_id int, cert_id int, n int, user_id int, cnt int)")
     _copy_rows(cur, "t_decider", ["kind", "partner_id", "cert_id", "n", "user_id", "cnt"], rows)
@@ -306,7 +470,9 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
     """(label, SQL) in order. Every random draw is made once into t_plan, the rest follows from it."""
     day = "interval '1 day'"
     return [
-        ("plan", f"""
+        (
+            "plan",
+            f"""
         CREATE TEMP TABLE t_plan AS
         WITH base AS (
             SELECT i, c.*, random() AS rs, random() AS ra, random() AS ri, random() AS rd
@@ -326,32 +492,50 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
                {NOW} - (3 + rd * 400) * {day} AS changed_at,
                NULL::int AS user_id, NULL::int AS portfolio_id
         FROM states;
-        ANALYZE t_plan"""),
-        ("lti_user", f"""
+        ANALYZE t_plan""",
+        ),
+        (
+            "lti_user",
+            f"""
         INSERT INTO lti_user (issuer, sub, name, given_name, family_name, email, created_at, last_seen_at)
         SELECT issuer, 'learner-' || i, g || ' ' || f, g, f,
                lower(translate(g || '.' || f, ' ''üíé', '__uie')) || i || '@learners.example',
                changed_at - 400 * {day}, changed_at
         FROM (SELECT p.*, ({_array(GIVEN)})[1 + i % {len(GIVEN)}] AS g,
                           ({_array(FAMILY)})[1 + (i / {len(GIVEN)}) % {len(FAMILY)}] AS f FROM t_plan p) x
-        ORDER BY i"""),
-        ("plan users", """
+        ORDER BY i""",
+        ),
+        (
+            "plan users",
+            """
         ANALYZE lti_user;
-        UPDATE t_plan p SET user_id = u.id FROM lti_user u WHERE u.issuer = p.issuer AND u.sub = 'learner-' || p.i"""),
-        ("lti_membership", f"""
+        UPDATE t_plan p SET user_id = u.id FROM lti_user u WHERE u.issuer = p.issuer AND u.sub = 'learner-' || p.i""",
+        ),
+        (
+            "lti_membership",
+            f"""
         INSERT INTO lti_membership (user_id, context_id, roles, first_launch_at, last_launch_at)
-        SELECT user_id, context_pk, '["{LEARNER}"]', changed_at - 390 * {day}, changed_at FROM t_plan ORDER BY i"""),
-        ("portfolio", f"""
+        SELECT user_id, context_pk, '["{LEARNER}"]', changed_at - 390 * {day}, changed_at FROM t_plan ORDER BY i""",
+        ),
+        (
+            "portfolio",
+            f"""
         INSERT INTO portfolio (user_id, certification_id, resource_link_id, partner_id, route, state,
                                state_changed_at, created_at, updated_at)
         SELECT user_id, cert_id, link_pk, partner_id, CASE WHEN i % 10 < 7 THEN 'training' ELSE 'portfolio_only' END,
                state, changed_at, changed_at - (attempts * 35 + 30) * {day}, changed_at
-        FROM t_plan ORDER BY i"""),
-        ("plan portfolios", """
+        FROM t_plan ORDER BY i""",
+        ),
+        (
+            "plan portfolios",
+            """
         ANALYZE portfolio;
         UPDATE t_plan p SET portfolio_id = x.id FROM portfolio x WHERE x.user_id = p.user_id;
-        CREATE INDEX ON t_plan (portfolio_id); ANALYZE t_plan"""),
-        ("evidence_item", f"""
+        CREATE INDEX ON t_plan (portfolio_id); ANALYZE t_plan""",
+        ),
+        (
+            "evidence_item",
+            f"""
         INSERT INTO evidence_item (portfolio_id, kind, title, description, evidence_date, created_at, updated_at)
         SELECT portfolio_id, ({_array(KINDS)})[1 + (i * 7 + j * 5) % {len(KINDS)}],
                ({_array(TITLES)})[1 + (i + j * 3) % {len(TITLES)}] || ' (' || j || ')',
@@ -359,21 +543,30 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
                (changed_at - (attempts * 35 + 40 + j * 9) * {day})::date,
                changed_at - (attempts * 35 + 30 - j) * {day}, changed_at - (attempts * 35 + 30 - j) * {day}
         FROM t_plan CROSS JOIN LATERAL generate_series(1, items) AS j
-        ORDER BY portfolio_id, j"""),
-        ("items", """
+        ORDER BY portfolio_id, j""",
+        ),
+        (
+            "items",
+            """
         ANALYZE evidence_item;
         CREATE TEMP TABLE t_item AS
         SELECT e.id AS item_id, e.portfolio_id, p.partner_id, p.cert_id
         FROM evidence_item e JOIN t_plan p ON p.portfolio_id = e.portfolio_id;
-        ANALYZE t_item"""),
-        ("evidence_criterion", """
+        ANALYZE t_item""",
+        ),
+        (
+            "evidence_criterion",
+            """
         INSERT INTO evidence_criterion (evidence_id, criterion_id)
         SELECT t.item_id, c.criterion_id
         FROM t_item t JOIN t_critset s ON s.partner_id = t.partner_id AND s.cert_id = t.cert_id
         CROSS JOIN LATERAL generate_series(0, t.item_id % 4) AS g
         JOIN t_crit c ON c.partner_id = t.partner_id AND c.cert_id = t.cert_id
-                     AND c.n = (t.item_id * 7 + t.portfolio_id + g) % s.cnt"""),
-        ("files", f"""
+                     AND c.n = (t.item_id * 7 + t.portfolio_id + g) % s.cnt""",
+        ),
+        (
+            "files",
+            f"""
         CREATE TEMP TABLE t_file AS
         SELECT t.item_id, g, md5(t.item_id || ':' || g || ':a') || md5(t.item_id || ':' || g || ':b') AS sha,
                20000 + (t.item_id::bigint * 7919 + g) % 3000000 AS size,
@@ -383,14 +576,23 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
         FROM t_item t
         CROSS JOIN LATERAL generate_series(1, CASE WHEN t.item_id % 20 = 0 THEN 0 WHEN t.item_id % 7 = 0 THEN 2
                                                    ELSE 1 END) AS g;
-        ANALYZE t_file"""),
-        ("stored_file", f"""
+        ANALYZE t_file""",
+        ),
+        (
+            "stored_file",
+            f"""
         INSERT INTO stored_file (sha256, size, media_type, created_at)
-        SELECT sha, size, media_type, {NOW} FROM t_file ORDER BY sha"""),
-        ("evidence_file", f"""
+        SELECT sha, size, media_type, {NOW} FROM t_file ORDER BY sha""",
+        ),
+        (
+            "evidence_file",
+            f"""
         INSERT INTO evidence_file (item_id, sha256, filename, created_at)
-        SELECT item_id, sha, filename, {NOW} FROM t_file ORDER BY item_id, g"""),
-        ("snapshot evidence", """
+        SELECT item_id, sha, filename, {NOW} FROM t_file ORDER BY item_id, g""",
+        ),
+        (
+            "snapshot evidence",
+            """
         ANALYZE evidence_criterion;
         CREATE TEMP TABLE t_evjson AS
         WITH crit AS (SELECT ec.evidence_id, json_agg(ec.criterion_id ORDER BY ec.criterion_id) AS ids
@@ -405,8 +607,11 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
         FROM evidence_item e JOIN t_plan p ON p.portfolio_id = e.portfolio_id AND p.state <> 'draft'
         LEFT JOIN crit ON crit.evidence_id = e.id LEFT JOIN files ON files.item_id = e.id
         GROUP BY e.portfolio_id;
-        ANALYZE t_evjson"""),
-        ("submission", f"""
+        ANALYZE t_evjson""",
+        ),
+        (
+            "submission",
+            f"""
         INSERT INTO submission (portfolio_id, attempt, snapshot, learner_note, created_at)
         SELECT p.portfolio_id, a,
                '{{"certification": ' || s.cert_json || ', "criteria": ' || s.criteria_json || ', "evidence": '
@@ -417,17 +622,23 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
         FROM t_plan p CROSS JOIN LATERAL generate_series(1, p.attempts) AS a
         JOIN t_critset s ON s.partner_id = p.partner_id AND s.cert_id = p.cert_id
         LEFT JOIN t_evjson ev ON ev.portfolio_id = p.portfolio_id
-        ORDER BY p.portfolio_id, a"""),
-        ("submissions", """
+        ORDER BY p.portfolio_id, a""",
+        ),
+        (
+            "submissions",
+            """
         ANALYZE submission;
         CREATE TEMP TABLE t_sub AS
         SELECT s.id AS submission_id, s.attempt, s.created_at AS submitted_at, s.attempt = p.attempts AS latest,
                p.i, p.portfolio_id, p.user_id, p.partner_id, p.cert_id, p.code, p.state, p.changed_at, p.link_pk
         FROM submission s JOIN t_plan p ON p.portfolio_id = s.portfolio_id;
-        ANALYZE t_sub"""),
+        ANALYZE t_sub""",
+        ),
         # Earlier attempts were referred; the latest carries the decision its state implies. A submitted one
         # with i % 50 = 0 came back through an upheld appeal (its first assessor may not re-assess it).
-        ("assessment", f"""
+        (
+            "assessment",
+            f"""
         INSERT INTO assessment (submission_id, assessor_id, decision, summary, created_at, decided_at)
         SELECT s.submission_id, d.user_id, s.decision,
                CASE WHEN s.decision = 'competent'
@@ -441,20 +652,29 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
               FROM t_sub) s
         JOIN t_decider d ON d.kind = 'a' AND d.partner_id = s.partner_id AND d.cert_id = s.cert_id
                         AND d.n = s.portfolio_id % d.cnt
-        WHERE s.decision IS NOT NULL ORDER BY s.submission_id"""),
-        ("draft assessments", f"""
+        WHERE s.decision IS NOT NULL ORDER BY s.submission_id""",
+        ),
+        (
+            "draft assessments",
+            f"""
         INSERT INTO assessment (submission_id, assessor_id, decision, summary, created_at, decided_at)
         SELECT s.submission_id, d.user_id, NULL, '', s.submitted_at + {day}, NULL
         FROM t_sub s JOIN t_decider d ON d.kind = 'a' AND d.partner_id = s.partner_id AND d.cert_id = s.cert_id
                                      AND d.n = (s.portfolio_id + 1) % d.cnt
-        WHERE s.latest AND s.state = 'submitted' AND s.i % 10 = 3"""),
-        ("decisions", """
+        WHERE s.latest AND s.state = 'submitted' AND s.i % 10 = 3""",
+        ),
+        (
+            "decisions",
+            """
         ANALYZE assessment;
         CREATE TEMP TABLE t_dec AS
         SELECT a.id AS assessment_id, a.assessor_id, a.decision, a.decided_at, s.*
         FROM assessment a JOIN t_sub s ON s.submission_id = a.submission_id WHERE a.decision IS NOT NULL;
-        ANALYZE t_dec"""),
-        ("criterion_judgement", """
+        ANALYZE t_dec""",
+        ),
+        (
+            "criterion_judgement",
+            """
         INSERT INTO criterion_judgement (assessment_id, criterion_id, met, feedback)
         SELECT assessment_id, criterion_id, met,
                CASE WHEN met THEN 'Sufficient and valid evidence.'
@@ -462,8 +682,11 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
         FROM (SELECT d.assessment_id, c.criterion_id,
                      d.decision = 'competent' OR (c.n + d.assessment_id) % 4 <> 0 AS met
               FROM t_dec d JOIN t_crit c ON c.partner_id = d.partner_id AND c.cert_id = d.cert_id) x
-        ORDER BY assessment_id, criterion_id"""),
-        ("sampling_decision", """
+        ORDER BY assessment_id, criterion_id""",
+        ),
+        (
+            "sampling_decision",
+            """
         INSERT INTO sampling_decision (assessment_id, assessor_id, certification_code, sampled, reasons, draw, policy,
                                        created_at)
         SELECT assessment_id, assessor_id, code, state IN ('verification_1', 'sent_back') OR i % 5 < 2,
@@ -471,8 +694,11 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
                ((i * 37) % 100) / 100.0,
                '{"coverage_days": 90, "coverage_decisions": 10, "new_assessor_threshold": 5, "share": 0.25}',
                decided_at
-        FROM t_dec WHERE decision = 'competent' AND latest"""),
-        ("verification_record", f"""
+        FROM t_dec WHERE decision = 'competent' AND latest""",
+        ),
+        (
+            "verification_record",
+            f"""
         INSERT INTO verification_record (assessment_id, submission_id, step, outcome, verifier_id, rationale,
                                          created_at)
         SELECT v.assessment_id, v.submission_id, v.step, v.outcome,
@@ -494,8 +720,11 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
         ) v
         JOIN t_decider d ON d.kind = CASE WHEN v.step = 1 THEN 'iv' ELSE 'ev' END AND d.partner_id = v.partner_id
                         AND d.cert_id = v.cert_id AND d.n = v.portfolio_id % d.cnt
-        ORDER BY v.assessment_id, v.step"""),
-        ("appeal", f"""
+        ORDER BY v.assessment_id, v.step""",
+        ),
+        (
+            "appeal",
+            f"""
         INSERT INTO appeal (portfolio_id, submission_id, assessment_id, learner_id, grounds, lodged_at, status,
                             decided_by_id, decided_at, outcome_rationale)
         SELECT portfolio_id, submission_id, assessment_id, user_id,
@@ -509,17 +738,23 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
         FROM (SELECT *, CASE WHEN state = 'appealed' THEN 'open' WHEN state = 'submitted' THEN 'upheld'
                              ELSE 'dismissed' END AS status
               FROM t_dec WHERE latest AND (state IN ('appealed', 'submitted') OR (state = 'referred' AND i % 20 = 7))
-             ) x"""),
-        ("award", """
+             ) x""",
+        ),
+        (
+            "award",
+            """
         INSERT INTO award (portfolio_id, submission_id, certificate_number, credits, cpd_points, awarded_on,
                            created_at, revocation_reason)
         SELECT t.portfolio_id, t.submission_id, t.code || '-' || lpad(t.portfolio_id::text, 7, '0'), s.credits,
                s.credits * 10, t.changed_at::date, t.changed_at, ''
         FROM t_sub t JOIN t_critset s ON s.partner_id = t.partner_id AND s.cert_id = t.cert_id
-        WHERE t.latest AND t.state = 'awarded'"""),
+        WHERE t.latest AND t.state = 'awarded'""",
+        ),
         # One gradebook job per state change (start, each submission's outcome); the latest of each learner
         # mostly delivered, some failed or still pending; awards also send the credits column.
-        ("grade_job", f"""
+        (
+            "grade_job",
+            f"""
         INSERT INTO grade_job (portfolio_id, resource_link_id, user_id, lms_user_id, target, state, sequence, payload,
                                line_item, status, attempts, next_attempt_at, last_status, last_error, created_at,
                                updated_at, delivered_at)
@@ -547,7 +782,8 @@ def _statements(lo: int, hi: int, courses: int) -> list[tuple[str, str]]:
             UNION ALL
             SELECT p.*, 1, 'credits', 'awarded', 'Completed', 'FullyGraded', 'delivered', p.changed_at
             FROM t_plan p WHERE p.state = 'awarded'
-        ) j ORDER BY portfolio_id, target, q"""),
+        ) j ORDER BY portfolio_id, target, q""",
+        ),
         ("cleanup", "DROP TABLE t_plan, t_item, t_file, t_evjson, t_sub, t_dec"),
     ]
 
@@ -609,16 +845,31 @@ def seed_learners(url: str, schema: str, world: World, lo: int, hi: int) -> Seed
 
 
 def table_counts(url: str, schema: str) -> dict[str, int]:
-    tables = ["lti_user", "portfolio", "evidence_item", "evidence_criterion", "evidence_file", "submission",
-              "assessment", "criterion_judgement", "verification_record", "appeal", "award", "grade_job"]
+    tables = [
+        "lti_user",
+        "portfolio",
+        "evidence_item",
+        "evidence_criterion",
+        "evidence_file",
+        "submission",
+        "assessment",
+        "criterion_judgement",
+        "verification_record",
+        "appeal",
+        "award",
+        "grade_job",
+    ]
     with psycopg.connect(url, options=f"-csearch_path={schema}") as conn:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # type: ignore[index]
 
 
 def database_size(url: str, schema: str) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
-                           "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'", (schema,)).fetchone()
+        row = conn.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            (schema,),
+        ).fetchone()
     return int(row[0] or 0) if row else 0
 
 

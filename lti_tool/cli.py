@@ -51,8 +51,21 @@ def _create_app() -> object:
 
 
 cli = FlaskGroup(create_app=_create_app, add_default_commands=True, help=__doc__)
-for command in (serve, registration_cli, deployment_cli, keys_cli, catalogue_cli, partner_cli, credential_cli,
-                grading_cli, staff_cli, audit_cli, sampling_cli, housekeeping_cli, evidence_cli):
+for command in (
+    serve,
+    registration_cli,
+    deployment_cli,
+    keys_cli,
+    catalogue_cli,
+    partner_cli,
+    credential_cli,
+    grading_cli,
+    staff_cli,
+    audit_cli,
+    sampling_cli,
+    housekeeping_cli,
+    evidence_cli,
+):
     cli.add_command(command)
 
 

@@ -33,8 +33,10 @@ def _check_evidence_key(value: str | bytes) -> None:
     try:
         KeyRing.parse(value)
     except StorageError as exc:
-        raise SystemExit(f"Configuration error: LTI_TOOL_EVIDENCE_KEY: {exc}. It holds one key, or several "
-                         "separated by commas during a key rotation (the first encrypts new files).") from exc
+        raise SystemExit(
+            f"Configuration error: LTI_TOOL_EVIDENCE_KEY: {exc}. It holds one key, or several "
+            "separated by commas during a key rotation (the first encrypts new files)."
+        ) from exc
 
 
 def _persistent_secret(path: Path, make: Any) -> str:
@@ -65,8 +67,9 @@ def _normalise_db_url(url: str) -> str:
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config dict. `overrides` (tests) win over the environment."""
     overrides = dict(overrides or {})
-    instance_dir = Path(overrides.get("INSTANCE_DIR") or os.environ.get("LTI_TOOL_INSTANCE_DIR")
-                        or PROJECT_ROOT / "instance")
+    instance_dir = Path(
+        overrides.get("INSTANCE_DIR") or os.environ.get("LTI_TOOL_INSTANCE_DIR") or PROJECT_ROOT / "instance"
+    )
     db_url = (
         overrides.get("SQLALCHEMY_DATABASE_URI")
         or os.environ.get("LTI_TOOL_DATABASE_URL")
@@ -129,8 +132,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config.update(overrides)
     # The demo platform and the tool sit on different origins (127.0.0.1 vs localhost), as an LMS and
     # a tool do, so the demo shows the tool as a third party in an iframe.
-    config.setdefault("DEMO_BASE_URL", (os.environ.get("LTI_TOOL_DEMO_BASE_URL")
-                                        or f"http://127.0.0.1:{config['PORT']}").rstrip("/"))
+    config.setdefault(
+        "DEMO_BASE_URL", (os.environ.get("LTI_TOOL_DEMO_BASE_URL") or f"http://127.0.0.1:{config['PORT']}").rstrip("/")
+    )
     config.setdefault("DEMO_TOOL_URL", (config["PUBLIC_URL"] or f"http://localhost:{config['PORT']}").rstrip("/"))
     config["MAX_CONTENT_LENGTH"] = (int(config["MAX_UPLOAD_MB"]) + 1) * 1024 * 1024
     if "SECRET_KEY" not in config:
@@ -141,20 +145,26 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         from cryptography.fernet import Fernet
 
         key_file = Path(config["INSTANCE_DIR"]) / "evidence_key"
-        if (config.get("EVIDENCE_STORAGE") == "s3" and not os.environ.get("LTI_TOOL_EVIDENCE_KEY")
-                and not key_file.exists()):
+        if (
+            config.get("EVIDENCE_STORAGE") == "s3"
+            and not os.environ.get("LTI_TOOL_EVIDENCE_KEY")
+            and not key_file.exists()
+        ):
             # A bucket is shared by every host: a key generated on one of them would make its uploads
             # unreadable on the others.
-            raise SystemExit("Configuration error: with LTI_TOOL_EVIDENCE_STORAGE=s3 set LTI_TOOL_EVIDENCE_KEY, "
-                             "the same on every host (generate one with: python -c 'from cryptography.fernet "
-                             "import Fernet; print(Fernet.generate_key().decode())')")
+            raise SystemExit(
+                "Configuration error: with LTI_TOOL_EVIDENCE_STORAGE=s3 set LTI_TOOL_EVIDENCE_KEY, "
+                "the same on every host (generate one with: python -c 'from cryptography.fernet "
+                "import Fernet; print(Fernet.generate_key().decode())')"
+            )
         config["EVIDENCE_KEY"] = os.environ.get("LTI_TOOL_EVIDENCE_KEY") or _persistent_secret(
             key_file, lambda: Fernet.generate_key().decode()
         )
     _check_evidence_key(config["EVIDENCE_KEY"])
     if config["EVIDENCE_STORAGE"] not in ("local", "s3"):
-        raise SystemExit(f"Configuration error: LTI_TOOL_EVIDENCE_STORAGE must be local or s3, "
-                         f"got {config['EVIDENCE_STORAGE']!r}")
+        raise SystemExit(
+            f"Configuration error: LTI_TOOL_EVIDENCE_STORAGE must be local or s3, got {config['EVIDENCE_STORAGE']!r}"
+        )
     if config["EVIDENCE_STORAGE"] == "s3" and not config["S3_BUCKET"]:
         raise SystemExit("Configuration error: LTI_TOOL_EVIDENCE_STORAGE=s3 needs LTI_TOOL_S3_BUCKET")
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"]))

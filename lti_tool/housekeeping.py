@@ -39,11 +39,18 @@ def purge_command() -> None:
 
 
 @housekeeping_cli.command(
-    "sweep-evidence", short_help="Remove evidence files that nothing refers to.",
+    "sweep-evidence",
+    short_help="Remove evidence files that nothing refers to.",
     help="Remove evidence files that no evidence item or submission refers to (left by a process that was "
-         "stopped mid-upload or mid-removal), and the pieces of uploads that never finished.")
-@click.option("--older-than", type=click.FloatRange(min=0), default=24.0, show_default=True,
-              help="Hours: files written more recently are left alone.")
+    "stopped mid-upload or mid-removal), and the pieces of uploads that never finished.",
+)
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Hours: files written more recently are left alone.",
+)
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @with_appcontext
 def sweep_evidence_command(older_than: float, dry_run: bool) -> None:
@@ -52,14 +59,18 @@ def sweep_evidence_command(older_than: float, dry_run: bool) -> None:
 
     report = sweep_evidence(storage(), older_than=dt.timedelta(hours=older_than), dry_run=dry_run)
     verb = "Would remove" if dry_run else "Removed"
-    click.echo(f"{verb} {len(report.unrecorded)} stored files with no record and {len(report.unreferenced)} "
-               f"recorded files that nothing refers to"
-               + ("." if dry_run else f", and {report.partials} pieces of unfinished uploads."))
+    click.echo(
+        f"{verb} {len(report.unrecorded)} stored files with no record and {len(report.unreferenced)} "
+        f"recorded files that nothing refers to"
+        + ("." if dry_run else f", and {report.partials} pieces of unfinished uploads.")
+    )
     if dry_run:
         for sha256 in [*report.unrecorded, *report.unreferenced]:
             click.echo(f"  {sha256}")
     for what, problem in report.problems:
         click.echo(f"  {what}: {problem}", err=True)
     if report.problems:
-        raise click.ClickException("Some files could not be checked or removed (listed above); run the sweep "
-                                   "again once the storage or database answers.")
+        raise click.ClickException(
+            "Some files could not be checked or removed (listed above); run the sweep "
+            "again once the storage or database answers."
+        )

@@ -7,14 +7,15 @@ import io
 import struct
 import zipfile
 
-CONTENT_TYPES = ('<?xml version="1.0"?><Types><Override PartName="/word/document.xml" '
-                 'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
-                 '</Types>')
+CONTENT_TYPES = (
+    '<?xml version="1.0"?><Types><Override PartName="/word/document.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+    "</Types>"
+)
 _MAIN = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml", "pptx": "ppt/presentation.xml"}
 
 
-def office(extra: dict[str, bytes] | None = None, *, kind: str = "docx",
-           method: int = zipfile.ZIP_DEFLATED) -> bytes:
+def office(extra: dict[str, bytes] | None = None, *, kind: str = "docx", method: int = zipfile.ZIP_DEFLATED) -> bytes:
     """A minimal Office document with `extra` parts added."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=method) as z:
@@ -34,25 +35,32 @@ def deflated_zeros(name: str, size: int, *, kind: str = "docx") -> bytes:
     with zipfile.ZipFile(buf, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         with z.open(name, "w") as part:
             for start in range(0, size, len(block)):
-                part.write(block[:min(len(block), size - start)])
+                part.write(block[: min(len(block), size - start)])
     return buf.getvalue()
 
 
 def _directory(data: bytes) -> tuple[int, int, int]:
     """(start of the central directory, its size, offset of the end record)."""
     end = data.rfind(b"PK\x05\x06")
-    size, start = struct.unpack("<II", data[end + 12:end + 20])
+    size, start = struct.unpack("<II", data[end + 12 : end + 20])
     return start, size, end
 
 
-def patch_directory(data: bytes, name: str, *, file_size: int | None = None, compress_size: int | None = None,
-                    crc: int | None = None, flags: int | None = None) -> bytes:
+def patch_directory(
+    data: bytes,
+    name: str,
+    *,
+    file_size: int | None = None,
+    compress_size: int | None = None,
+    crc: int | None = None,
+    flags: int | None = None,
+) -> bytes:
     """Rewrites the central directory entry of `name`, as an attacker would (the parts are left alone)."""
     out = bytearray(data)
     pos, _, end = _directory(data)
     while pos < end:
-        name_len, extra_len, comment_len = struct.unpack("<HHH", out[pos + 28:pos + 34])
-        if out[pos + 46:pos + 46 + name_len].decode() == name:
+        name_len, extra_len, comment_len = struct.unpack("<HHH", out[pos + 28 : pos + 34])
+        if out[pos + 46 : pos + 46 + name_len].decode() == name:
             if flags is not None:
                 struct.pack_into("<H", out, pos + 8, flags)
             if crc is not None:
@@ -72,11 +80,11 @@ def overlapping(copies: int, part: bytes) -> bytes:
     name = "word/media/data.bin"
     document = office({name: part})
     start, size, end = _directory(document)
-    directory = document[start:start + size]
-    entry = directory[directory.rfind(b"PK\x01\x02"):]
+    directory = document[start : start + size]
+    entry = directory[directory.rfind(b"PK\x01\x02") :]
     # Names of the same length, so the copied entries stay well-formed.
     extra = b"".join(entry.replace(name.encode(), f"word/media/d{i:03d}.bin".encode()) for i in range(copies))
-    record = bytearray(document[end:end + 22])
+    record = bytearray(document[end : end + 22])
     count = struct.unpack("<H", record[10:12])[0] + copies
     struct.pack_into("<HHII", record, 8, count, count, size + len(extra), start)
     return document[:start] + directory + extra + bytes(record)

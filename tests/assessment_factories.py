@@ -39,13 +39,22 @@ def partner(slug: str = "acme") -> Partner:
 def certification(code: str = "CMIACR", units: int = 2, criteria_per_unit: int = 2, credits: int = 12) -> Certification:
     """A new version of `code` (after any the app seeded, e.g. the demo catalogue)."""
     version = (db.session.scalar(select(func.max(Certification.version)).where(Certification.code == code)) or 0) + 1
-    cert = Certification(code=code, version=version, title=f"Qualified {code}", isced_level="ED5",
-                         isced_field="0919", credits=credits, content_hash=hashlib.sha256(code.encode()).hexdigest())
+    cert = Certification(
+        code=code,
+        version=version,
+        title=f"Qualified {code}",
+        isced_level="ED5",
+        isced_field="0919",
+        credits=credits,
+        content_hash=hashlib.sha256(code.encode()).hexdigest(),
+    )
     for u in range(1, units + 1):
         unit = Unit(code=f"U{u}", title=f"Unit {u}", credits=credits // units, position=u)
         outcome = Outcome(code=f"{u}.1", text=f"Outcome of unit {u}", position=1)
-        outcome.criteria = [Criterion(code=f"{u}.1.{c}", text=f"The learner can do {u}.{c}", position=c)
-                            for c in range(1, criteria_per_unit + 1)]
+        outcome.criteria = [
+            Criterion(code=f"{u}.1.{c}", text=f"The learner can do {u}.{c}", position=c)
+            for c in range(1, criteria_per_unit + 1)
+        ]
         unit.outcomes = [outcome]
         cert.units.append(unit)
     db.session.add(cert)
@@ -56,16 +65,23 @@ def certification(code: str = "CMIACR", units: int = 2, criteria_per_unit: int =
 def deployment(partner_row: Partner | None = None) -> Deployment:
     reg = db.session.scalar(select(Registration).where(Registration.issuer == ISSUER))
     if reg is None:
-        reg = Registration(issuer=ISSUER, client_id="factory", auth_login_url="https://lms.factory.test/auth",
-                           auth_token_url="https://lms.factory.test/token", key_set_url="https://lms.factory.test/k")
+        reg = Registration(
+            issuer=ISSUER,
+            client_id="factory",
+            auth_login_url="https://lms.factory.test/auth",
+            auth_token_url="https://lms.factory.test/token",
+            key_set_url="https://lms.factory.test/k",
+        )
         db.session.add(reg)
         db.session.flush()
     dep_id = f"dep-{partner_row.slug if partner_row else 'none'}"
-    dep = db.session.scalar(select(Deployment).where(Deployment.registration_id == reg.id,
-                                                     Deployment.deployment_id == dep_id))
+    dep = db.session.scalar(
+        select(Deployment).where(Deployment.registration_id == reg.id, Deployment.deployment_id == dep_id)
+    )
     if dep is None:
-        dep = Deployment(registration_id=reg.id, deployment_id=dep_id,
-                         partner_id=partner_row.id if partner_row else None)
+        dep = Deployment(
+            registration_id=reg.id, deployment_id=dep_id, partner_id=partner_row.id if partner_row else None
+        )
         db.session.add(dep)
         db.session.flush()
     return dep
@@ -88,30 +104,47 @@ def user(name: str, lms_roles: list[str] | None = None, dep: Deployment | None =
     return row
 
 
-def grant(person: LtiUser, role: str, partner_row: Partner | None = None, code: str | None = None,
-          home: Partner | None = None) -> staff.StaffGrant:
-    row = staff.StaffGrant(user_id=person.id, role=role, partner_id=partner_row.id if partner_row else None,
-                           certification_code=code, home_partner_id=home.id if home else None, granted_by="test")
+def grant(
+    person: LtiUser, role: str, partner_row: Partner | None = None, code: str | None = None, home: Partner | None = None
+) -> staff.StaffGrant:
+    row = staff.StaffGrant(
+        user_id=person.id,
+        role=role,
+        partner_id=partner_row.id if partner_row else None,
+        certification_code=code,
+        home_partner_id=home.id if home else None,
+        granted_by="test",
+    )
     db.session.add(row)
     db.session.flush()
     return row
 
 
-def portfolio(learner: LtiUser, cert: Certification, partner_row: Partner | None,
-              evidence: list[tuple[str, str]] | None = None, with_file: bool = True) -> Portfolio:
+def portfolio(
+    learner: LtiUser,
+    cert: Certification,
+    partner_row: Partner | None,
+    evidence: list[tuple[str, str]] | None = None,
+    with_file: bool = True,
+) -> Portfolio:
     """A draft portfolio with evidence items (kind, title), each mapped to every criterion."""
     dep = deployment(partner_row)
     link = ResourceLink(deployment_id=dep.id, resource_link_id=f"link-{next(_seq)}", title="Portfolio")
     db.session.add(link)
     db.session.flush()
-    row = Portfolio(user_id=learner.id, certification_id=cert.id, resource_link_id=link.id,
-                    partner_id=partner_row.id if partner_row else None)
+    row = Portfolio(
+        user_id=learner.id,
+        certification_id=cert.id,
+        resource_link_id=link.id,
+        partner_id=partner_row.id if partner_row else None,
+    )
     db.session.add(row)
     db.session.flush()
     criteria = [c for u in cert.units for o in u.outcomes for c in o.criteria]
     for kind, title in evidence or [("work_product", "Monitoring plan"), ("witness_testimony", "Line manager")]:
-        item = EvidenceItem(portfolio_id=row.id, kind=kind, title=title, description=f"About {title}",
-                            evidence_date=dt.date(2025, 5, 1))
+        item = EvidenceItem(
+            portfolio_id=row.id, kind=kind, title=title, description=f"About {title}", evidence_date=dt.date(2025, 5, 1)
+        )
         item.criteria = list(criteria)
         if with_file:
             digest = hashlib.sha256(f"{title}{row.id}".encode()).hexdigest()
@@ -175,8 +208,15 @@ def world(submitted: bool = True, threshold: int | None = None) -> World:
     if threshold is not None:
         from lti_tool.portfolio.review.verification_models import SamplingPolicy
 
-        db.session.add(SamplingPolicy(certification_code="CMIACR", new_assessor_threshold=threshold, share=0.0,
-                                      coverage_decisions=1000, coverage_days=3650))
+        db.session.add(
+            SamplingPolicy(
+                certification_code="CMIACR",
+                new_assessor_threshold=threshold,
+                share=0.0,
+                coverage_decisions=1000,
+                coverage_days=3650,
+            )
+        )
     db.session.commit()
     return World(cert, acme, elsewhere, learner, assessor, assessor2, iv, ev, admin, row)
 
@@ -209,8 +249,7 @@ class AlwaysSample(random.Random):
         return 0.0
 
 
-def sign_in(client: Any, person: LtiUser, lms_roles: list[str] | None = None,
-            dep: Deployment | None = None) -> Any:
+def sign_in(client: Any, person: LtiUser, lms_roles: list[str] | None = None, dep: Deployment | None = None) -> Any:
     """A tool session for `person` as if they had launched, set as the client's cookie. Returns the session."""
     dep = dep or deployment(None)
     sess = start_session(user=person, deployment=dep, roles=lms_roles or [lti_roles.TEACHING_ASSISTANT])

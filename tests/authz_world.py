@@ -53,9 +53,15 @@ EV = "independent_verifier"
 ADMIN = "admin"
 ROLES = (ANON, OWNER, OTHER, PARTNER2, INSTRUCTOR, ASSESSOR, IV, EV, ADMIN)
 
-DEMO_PEOPLE = {OWNER: "demo-learner-ada", OTHER: "demo-learner-ben", INSTRUCTOR: "demo-instructor-iris",
-               ASSESSOR: "demo-assessor-sam", IV: "demo-verifier-vera", EV: "demo-verifier-eli",
-               ADMIN: "demo-admin-alex"}
+DEMO_PEOPLE = {
+    OWNER: "demo-learner-ada",
+    OTHER: "demo-learner-ben",
+    INSTRUCTOR: "demo-instructor-iris",
+    ASSESSOR: "demo-assessor-sam",
+    IV: "demo-verifier-vera",
+    EV: "demo-verifier-eli",
+    ADMIN: "demo-admin-alex",
+}
 
 # Words that appear only in one learner's evidence: a page showing them to someone else leaks it.
 OWNER_SECRET = "Quarantined-site-visit-notes-7QX"
@@ -98,10 +104,12 @@ class Actor:
         body = dict(data or {})
         if self.csrf is not None:
             body.setdefault("csrf_token", self.csrf)
-        multipart = any(isinstance(v, tuple) or (isinstance(v, list) and v and isinstance(v[0], tuple))
-                        for v in body.values())
-        return self.client.open(url, method=method, data=body,
-                                content_type="multipart/form-data" if multipart else None)
+        multipart = any(
+            isinstance(v, tuple) or (isinstance(v, list) and v and isinstance(v[0], tuple)) for v in body.values()
+        )
+        return self.client.open(
+            url, method=method, data=body, content_type="multipart/form-data" if multipart else None
+        )
 
 
 @dataclass
@@ -144,8 +152,14 @@ class World:
         link = ResourceLink(deployment_id=dep_id, resource_link_id=f"matrix-link-{self.next()}", title="Portfolio")
         db.session.add(link)
         db.session.flush()
-        portfolio = Portfolio(user_id=learner.id, certification_id=self.cert_id, resource_link_id=link.id,
-                              partner_id=partner_id, route="training", state=workflow.DRAFT)
+        portfolio = Portfolio(
+            user_id=learner.id,
+            certification_id=self.cert_id,
+            resource_link_id=link.id,
+            partner_id=partner_id,
+            route="training",
+            state=workflow.DRAFT,
+        )
         db.session.add(portfolio)
         db.session.flush()
         self._evidence(portfolio, self.north_sha if role == PARTNER2 else self.owner_sha)
@@ -183,8 +197,13 @@ class World:
 
     def _evidence(self, portfolio: Portfolio, sha: str) -> EvidenceItem:
         cert = db.session.get(Certification, self.cert_id)
-        item = EvidenceItem(portfolio_id=portfolio.id, kind="work_product", title=f"Monitoring plan {self.next()}",
-                            description="What I did.", evidence_date=dt.date(2025, 5, 1))
+        item = EvidenceItem(
+            portfolio_id=portfolio.id,
+            kind="work_product",
+            title=f"Monitoring plan {self.next()}",
+            description="What I did.",
+            evidence_date=dt.date(2025, 5, 1),
+        )
         item.criteria = [c for u in cert.units for o in u.outcomes for c in o.criteria]
         item.files = [EvidenceFile(sha256=sha, filename="plan.pdf")]
         db.session.add(item)
@@ -202,14 +221,17 @@ class World:
         ids = [c["id"] for c in submission.snapshot["criteria"]]
         sam = self.user(ASSESSOR)
         if state in (workflow.REFERRED, workflow.APPEALED):
-            judgements = {cid: Judgement(i != 0, "The escalation record is missing." if i == 0 else "Fine")
-                          for i, cid in enumerate(ids)}
+            judgements = {
+                cid: Judgement(i != 0, "The escalation record is missing." if i == 0 else "Fine")
+                for i, cid in enumerate(ids)
+            }
             assessment_service.decide(portfolio.id, sam, NOT_YET_COMPETENT, judgements, "Nearly there")
             if state == workflow.APPEALED:
                 appeals.lodge(portfolio.id, learner, "The escalation record was in the second file.")
             return
-        assessment_service.decide(portfolio.id, sam, COMPETENT, {cid: Judgement(True, "Seen") for cid in ids},
-                                  "Competent", rng=AlwaysSample())
+        assessment_service.decide(
+            portfolio.id, sam, COMPETENT, {cid: Judgement(True, "Seen") for cid in ids}, "Competent", rng=AlwaysSample()
+        )
         assert portfolio.state == workflow.VERIFICATION_1, portfolio.state
         if state == workflow.VERIFICATION_1:
             return
@@ -231,10 +253,14 @@ class World:
 
     def _make_registration(self) -> int:
         n = self.next()
-        reg = Registration(issuer=f"https://spare-{n}.example", client_id=f"spare-{n}", name=f"Spare LMS {n}",
-                           auth_login_url=f"https://spare-{n}.example/auth",
-                           auth_token_url=f"https://spare-{n}.example/token",
-                           key_set_url=f"https://spare-{n}.example/jwks")
+        reg = Registration(
+            issuer=f"https://spare-{n}.example",
+            client_id=f"spare-{n}",
+            name=f"Spare LMS {n}",
+            auth_login_url=f"https://spare-{n}.example/auth",
+            auth_token_url=f"https://spare-{n}.example/token",
+            key_set_url=f"https://spare-{n}.example/jwks",
+        )
         reg.deployments = [Deployment(deployment_id=f"spare-dep-{n}")]
         db.session.add(reg)
         db.session.commit()
@@ -257,14 +283,19 @@ class World:
         return invite.id
 
     def _make_pending(self) -> int:
-        pending = add_pending_grant("https://later.example", f"later-{self.next()}", staff.ASSESSOR, Scope(),
-                                    Granter(label="matrix test"))
+        pending = add_pending_grant(
+            "https://later.example", f"later-{self.next()}", staff.ASSESSOR, Scope(), Granter(label="matrix test")
+        )
         db.session.commit()
         return pending.id
 
     def _make_grant(self) -> int:
-        grant = staff.StaffGrant(user_id=self.spare_user_id, role=staff.ASSESSOR,
-                                 certification_code=f"X{self.next()}", granted_by="matrix test")
+        grant = staff.StaffGrant(
+            user_id=self.spare_user_id,
+            role=staff.ASSESSOR,
+            certification_code=f"X{self.next()}",
+            granted_by="matrix test",
+        )
         db.session.add(grant)
         db.session.commit()
         return grant.id
@@ -281,9 +312,18 @@ def _upload(actor: Actor, portfolio_id: int, title: str, content: bytes) -> None
     portfolio = db.session.get(Portfolio, portfolio_id)
     cert = portfolio.certification
     criteria = [str(c.id) for u in cert.units for o in u.outcomes for c in o.criteria]
-    resp = actor.request("POST", f"/portfolio/{portfolio_id}/evidence/new", {
-        "kind": "work_product", "title": title, "description": "What I did on the visit.",
-        "evidence_date": "2025-04-01", "criteria": criteria, "files": [(io.BytesIO(content), "notes.pdf")]})
+    resp = actor.request(
+        "POST",
+        f"/portfolio/{portfolio_id}/evidence/new",
+        {
+            "kind": "work_product",
+            "title": title,
+            "description": "What I did on the visit.",
+            "evidence_date": "2025-04-01",
+            "criteria": criteria,
+            "files": [(io.BytesIO(content), "notes.pdf")],
+        },
+    )
     assert resp.status_code == 303, resp.data[:500]
 
 
@@ -293,8 +333,11 @@ def _start_portfolio(actor: Actor) -> int:
         page = actor.request("POST", "/portfolio/placement", {"route": "training"})
     assert page.status_code == 303, page.data[:500]
     sess = db.session.get(ToolSession, actor.session_id)
-    return db.session.scalar(select(Portfolio.id).where(Portfolio.user_id == sess.user_id,
-                                                        Portfolio.resource_link_id == sess.resource_link_id))
+    return db.session.scalar(
+        select(Portfolio.id).where(
+            Portfolio.user_id == sess.user_id, Portfolio.resource_link_id == sess.resource_link_id
+        )
+    )
 
 
 def build_world(app: Flask, jwks: JwksServer) -> World:
@@ -309,8 +352,15 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
     north_dep = db.session.get(Registration, platform.registration_id).deployments[0]
     north_dep.partner_id = north.id
     db.session.commit()
-    w.ids.update(academy_id=academy.id, north_id=north.id, cert_id=cert.id, demo_dep_id=demo_dep.id,
-                 north_dep_id=north_dep.id, cert_code=cert.code, cert_version=cert.version)
+    w.ids.update(
+        academy_id=academy.id,
+        north_id=north.id,
+        cert_id=cert.id,
+        demo_dep_id=demo_dep.id,
+        north_dep_id=north_dep.id,
+        cert_code=cert.code,
+        cert_version=cert.version,
+    )
 
     w.actors[ANON] = Actor(ANON, app.test_client())
     for role, sub in DEMO_PEOPLE.items():
@@ -319,16 +369,20 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
         assert resp.status_code == 303, (role, resp.data[:500])
         w.actors[role] = _actor(role, client)
     client = app.test_client()
-    resp = platform.launch(client, sub="north-learner-noor", name=PARTNER2_NAME, CLAIM_roles=[LEARNER],
-                           CLAIM_resource_link={"id": "north-link", "title": "Portfolio"},
-                           CLAIM_custom={"certification": CERT})
+    resp = platform.launch(
+        client,
+        sub="north-learner-noor",
+        name=PARTNER2_NAME,
+        CLAIM_roles=[LEARNER],
+        CLAIM_resource_link={"id": "north-link", "title": "Portfolio"},
+        CLAIM_custom={"certification": CERT},
+    )
     assert resp.status_code == 303, resp.data[:500]
     w.actors[PARTNER2] = _actor(PARTNER2, client)
 
     # Staff scopes: the assessor and the internal verifier work for the academy only; the independent
     # verifier for everyone but belongs to North Hub; the admin is tool-wide.
-    for role, partner_id, home in ((ASSESSOR, academy.id, None), (IV, academy.id, academy.id),
-                                   (EV, None, north.id)):
+    for role, partner_id, home in ((ASSESSOR, academy.id, None), (IV, academy.id, academy.id), (EV, None, north.id)):
         for grant in staff.grants_for(w.actors[role].user_id):
             grant.partner_id, grant.home_partner_id = partner_id, home
     db.session.commit()
@@ -344,13 +398,26 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
     assert resp.status_code == 303, resp.data[:500]
     item = db.session.scalar(select(EvidenceItem).where(EvidenceItem.portfolio_id == draft))
     north_item = db.session.scalar(select(EvidenceItem).where(EvidenceItem.portfolio_id == north_draft))
-    w.ids.update(draft=draft, item=item.id, file=item.files[0].id, owner_sha=item.files[0].sha256,
-                 north_submitted=north_draft, north_item=north_item.id, north_file=north_item.files[0].id,
-                 north_sha=north_item.files[0].sha256)
+    w.ids.update(
+        draft=draft,
+        item=item.id,
+        file=item.files[0].id,
+        owner_sha=item.files[0].sha256,
+        north_submitted=north_draft,
+        north_item=north_item.id,
+        north_file=north_item.files[0].id,
+        north_sha=north_item.files[0].sha256,
+    )
 
     # The owner's portfolios in every state a staff page acts on (other placements of the same course).
-    for state in (workflow.SUBMITTED, workflow.VERIFICATION_1, workflow.VERIFICATION_2, workflow.APPEALED,
-                  workflow.REFERRED, workflow.AWARDED):
+    for state in (
+        workflow.SUBMITTED,
+        workflow.VERIFICATION_1,
+        workflow.VERIFICATION_2,
+        workflow.APPEALED,
+        workflow.REFERRED,
+        workflow.AWARDED,
+    ):
         w.ids[state] = w.fresh_portfolio(state)
     award = db.session.scalar(select(Award).where(Award.portfolio_id == w.ids[workflow.AWARDED]))
     w.ids["award_number"] = award.certificate_number
@@ -363,8 +430,14 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
     link = ResourceLink(deployment_id=loose_dep.id, resource_link_id="loose-link", title="Portfolio")
     db.session.add(link)
     db.session.flush()
-    loose = Portfolio(user_id=loose_learner.id, certification_id=cert.id, resource_link_id=link.id,
-                      partner_id=None, route="training", state=workflow.DRAFT)
+    loose = Portfolio(
+        user_id=loose_learner.id,
+        certification_id=cert.id,
+        resource_link_id=link.id,
+        partner_id=None,
+        route="training",
+        state=workflow.DRAFT,
+    )
     db.session.add(loose)
     db.session.flush()
     loose_item = w._evidence(loose, w.owner_sha)
@@ -374,8 +447,12 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
     spare = LtiUser(issuer=assessment_factories.ISSUER, sub="spare-person", name="Spare Person")
     db.session.add(spare)
     db.session.commit()
-    w.ids.update(no_partner=loose.id, no_partner_item=loose_item.id, no_partner_file=loose_item.files[0].id,
-                 spare_user_id=spare.id)
+    w.ids.update(
+        no_partner=loose.id,
+        no_partner_item=loose_item.id,
+        no_partner_file=loose_item.files[0].id,
+        spare_user_id=spare.id,
+    )
 
     # Console objects: a grade job of the academy, an invite, a published key that no longer signs.
     w.ids["job"] = db.session.scalar(select(GradeJob.id).where(GradeJob.portfolio_id == draft).limit(1))

@@ -65,8 +65,9 @@ def sample_raw() -> dict[str, Any]:
     return tomllib.loads(SAMPLE)
 
 
-def write_sample(directory: Path, replacements: dict[str, str] | None = None, name: str = "testcm.toml",
-                 text: str = SAMPLE) -> Path:
+def write_sample(
+    directory: Path, replacements: dict[str, str] | None = None, name: str = "testcm.toml", text: str = SAMPLE
+) -> Path:
     """Write the sample into `directory`, with each `old: new` text replacement applied."""
     for old, new in (replacements or {}).items():
         assert old in text, old

@@ -113,10 +113,18 @@ def _sqlite_template(keys_dir: Path) -> Path | None:
 
         folder = Path(tempfile.mkdtemp(prefix="lti-template-"))
         path = folder / "template.sqlite3"
-        template_app = create_app({"TESTING": True, "SCHEMA_MODE": "create", "INSTANCE_DIR": str(folder),
-                                   "KEYS_DIR": key,
-                                   "DEMO_PLATFORM": False, "SECRET_KEY": "x", "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
-                                   "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+        template_app = create_app(
+            {
+                "TESTING": True,
+                "SCHEMA_MODE": "create",
+                "INSTANCE_DIR": str(folder),
+                "KEYS_DIR": key,
+                "DEMO_PLATFORM": False,
+                "SECRET_KEY": "x",
+                "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+            }
+        )
         with template_app.app_context():
             _db.engine.dispose()
         _sqlite_templates[key] = path

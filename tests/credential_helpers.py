@@ -22,16 +22,23 @@ EMAIL = "ada.private@example.org"
 
 
 def certification(code: str = "TESTCM", version: int = 1) -> Certification:
-    cert = db.session.scalar(select(Certification).where(Certification.code == code,
-                                                         Certification.version == version))
+    cert = db.session.scalar(select(Certification).where(Certification.code == code, Certification.version == version))
     if cert is not None:
         return cert
-    cert = Certification(code=code, version=version, title="Qualified Clinical Research Central Monitor",
-                         description="Competence-based certification for central monitors of clinical trials.",
-                         isced_level="ED5", isced_field="0919", framework="Joint Task Force core competencies",
-                         credits=12, content_hash=hashlib.sha256(f"{code}{version}".encode()).hexdigest())
-    for pos, (ucode, title, credits) in enumerate((("CM1", "Risk-based monitoring", 7),
-                                                   ("CM2", "Data review and signal detection", 5))):
+    cert = Certification(
+        code=code,
+        version=version,
+        title="Qualified Clinical Research Central Monitor",
+        description="Competence-based certification for central monitors of clinical trials.",
+        isced_level="ED5",
+        isced_field="0919",
+        framework="Joint Task Force core competencies",
+        credits=12,
+        content_hash=hashlib.sha256(f"{code}{version}".encode()).hexdigest(),
+    )
+    for pos, (ucode, title, credits) in enumerate(
+        (("CM1", "Risk-based monitoring", 7), ("CM2", "Data review and signal detection", 5))
+    ):
         unit = Unit(code=ucode, title=title, credits=credits, position=pos)
         outcome = Outcome(code="1", text="The learner will be able to monitor centrally.")
         outcome.criteria = [Criterion(code="1.1", text="The learner can review data.")]
@@ -45,8 +52,13 @@ def certification(code: str = "TESTCM", version: int = 1) -> Certification:
 def _link() -> ResourceLink:
     reg = db.session.scalar(select(Registration).where(Registration.issuer == LMS_ISSUER))
     if reg is None:
-        reg = Registration(issuer=LMS_ISSUER, client_id="client-x", name="Example LMS",
-                           auth_login_url=f"{LMS_ISSUER}/auth", auth_token_url=f"{LMS_ISSUER}/token")
+        reg = Registration(
+            issuer=LMS_ISSUER,
+            client_id="client-x",
+            name="Example LMS",
+            auth_login_url=f"{LMS_ISSUER}/auth",
+            auth_token_url=f"{LMS_ISSUER}/token",
+        )
         reg.deployments = [Deployment(deployment_id="deployment-42")]
         db.session.add(reg)
         db.session.flush()
@@ -66,21 +78,31 @@ def learner(sub: str = LMS_SUB, name: str = "Ada Mensah", email: str = EMAIL) ->
     return user
 
 
-def ready_for_award(user: LtiUser | None = None, number: str = "CMIACR-2025-000123",
-                    awarded_on: dt.date | None = None, cert: Certification | None = None) -> tuple[Portfolio, Award]:
+def ready_for_award(
+    user: LtiUser | None = None,
+    number: str = "CMIACR-2025-000123",
+    awarded_on: dt.date | None = None,
+    cert: Certification | None = None,
+) -> tuple[Portfolio, Award]:
     """A portfolio in independent verification with its Award row, as the award service leaves them."""
     user = user or learner()
     cert = cert or certification()
-    portfolio = Portfolio(user_id=user.id, certification_id=cert.id, resource_link_id=_link().id,
-                          state=workflow.VERIFICATION_2)
+    portfolio = Portfolio(
+        user_id=user.id, certification_id=cert.id, resource_link_id=_link().id, state=workflow.VERIFICATION_2
+    )
     db.session.add(portfolio)
     db.session.flush()
     submission = Submission(portfolio_id=portfolio.id, attempt=1, snapshot={"evidence": []})
     db.session.add(submission)
     db.session.flush()
-    award = Award(portfolio_id=portfolio.id, submission_id=submission.id, certificate_number=number,
-                  credits=cert.credits, cpd_points=cert.cpd_points,
-                  awarded_on=awarded_on or dt.date.today())
+    award = Award(
+        portfolio_id=portfolio.id,
+        submission_id=submission.id,
+        certificate_number=number,
+        credits=cert.credits,
+        cpd_points=cert.cpd_points,
+        awarded_on=awarded_on or dt.date.today(),
+    )
     db.session.add(award)
     db.session.flush()
     return portfolio, award

@@ -23,12 +23,26 @@ def make_partner(slug: str, name: str | None = None) -> Partner:
     return partner
 
 
-def make_certification(code: str = "TSTCERT", *, version: int = 1, units: int = 2, outcomes: int = 2,
-                       criteria: int = 2, partner_criteria: dict[int, int] | None = None) -> Certification:
+def make_certification(
+    code: str = "TSTCERT",
+    *,
+    version: int = 1,
+    units: int = 2,
+    outcomes: int = 2,
+    criteria: int = 2,
+    partner_criteria: dict[int, int] | None = None,
+) -> Certification:
     """A certification with units U1..Un, outcomes 1.1.., criteria 1.1.1..; `partner_criteria` adds
     {partner_id: count} company-specific criteria to the first outcome."""
-    cert = Certification(code=code, version=version, title=f"Test certification {code}", isced_level="ED4",
-                         isced_field="0919", credits=units * 5, content_hash=f"{code}-{version}".ljust(64, "0"))
+    cert = Certification(
+        code=code,
+        version=version,
+        title=f"Test certification {code}",
+        isced_level="ED4",
+        isced_field="0919",
+        credits=units * 5,
+        content_hash=f"{code}-{version}".ljust(64, "0"),
+    )
     for u in range(1, units + 1):
         unit = Unit(code=f"U{u}", title=f"Unit {u} of {code}", credits=5, position=u)
         for o in range(1, outcomes + 1):
@@ -49,8 +63,9 @@ def make_certification(code: str = "TSTCERT", *, version: int = 1, units: int = 
 def add_partner_criterion(cert: Certification, partner_id: int, n: int = 1) -> Criterion:
     """A company-specific criterion of `partner_id`, in the certification's first outcome."""
     first = cert.units[0].outcomes[0]
-    criterion = Criterion(code=f"P{partner_id}.{n}", text=f"Company criterion {n}", position=100 + n,
-                          partner_id=partner_id)
+    criterion = Criterion(
+        code=f"P{partner_id}.{n}", text=f"Company criterion {n}", position=100 + n, partner_id=partner_id
+    )
     first.criteria.append(criterion)
     db.session.commit()
     return criterion
@@ -87,8 +102,9 @@ TEXT = b"Reflective account: I reviewed the central monitoring report and escala
 def ooxml(kind: str = "docx", *, macros: bool = False) -> bytes:
     main = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml", "pptx": "ppt/presentation.xml"}[kind]
     main_type = "ms-word.document.macroEnabled.main+xml" if macros else "openxmlformats-officedocument.main+xml"
-    content_types = ('<?xml version="1.0"?><Types><Override PartName="/x" '
-                     f'ContentType="application/vnd.{main_type}"/></Types>')
+    content_types = (
+        f'<?xml version="1.0"?><Types><Override PartName="/x" ContentType="application/vnd.{main_type}"/></Types>'
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("[Content_Types].xml", content_types)

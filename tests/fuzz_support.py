@@ -22,11 +22,18 @@ from lti_tool.store.db import db
 # Bounded so the suite stays fast on both backends; raise LTI_FUZZ_EXAMPLES for a long run.
 EXAMPLES = int(os.environ.get("LTI_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(
-    max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    print_blob=True,
     # Every example makes real HTTP requests against a database: slow by hypothesis' standards, on purpose.
     # The app fixture is shared by the examples; each example leaves the watched tables as it found them.
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 
 # Generated cases per test, written to $LTI_FUZZ_REPORT at exit (the README's hardening table comes from it).
@@ -74,16 +81,50 @@ def assert_clean_refusal(resp: Any, what: str = "") -> None:
 # Text a browser or a platform could send: any unicode except lone surrogates (not encodable), NUL included.
 any_text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=80)
 # Huge values are cheap to build by repetition; hypothesis would otherwise spend its budget generating them.
-huge_text = st.builds(lambda n, c: c * n, st.sampled_from([300, 5_000, 70_000, 300_000]),
-                      st.sampled_from(["x", "é", "\u202e", "%", "\x00", "💥"]))
-nasty_text = st.one_of(any_text, huge_text, st.sampled_from([
-    "", " ", "\x00", "null", "[]", "{}", "0", "-1", "1e309", "http://[", "https://a:99999/", "//evil.example/x",
-    "javascript:alert(1)", "<script>alert(1)</script>", "' OR '1'='1", "../../etc/passwd", "%00", "%ff%fe",
-    "\ufeff", "ﬁ", "İ", "a\r\nSet-Cookie: x=1",
-]))
+huge_text = st.builds(
+    lambda n, c: c * n,
+    st.sampled_from([300, 5_000, 70_000, 300_000]),
+    st.sampled_from(["x", "é", "\u202e", "%", "\x00", "💥"]),
+)
+nasty_text = st.one_of(
+    any_text,
+    huge_text,
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "null",
+            "[]",
+            "{}",
+            "0",
+            "-1",
+            "1e309",
+            "http://[",
+            "https://a:99999/",
+            "//evil.example/x",
+            "javascript:alert(1)",
+            "<script>alert(1)</script>",
+            "' OR '1'='1",
+            "../../etc/passwd",
+            "%00",
+            "%ff%fe",
+            "\ufeff",
+            "ﬁ",
+            "İ",
+            "a\r\nSet-Cookie: x=1",
+        ]
+    ),
+)
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-                         st.floats(allow_nan=False, allow_infinity=False), any_text, huge_text)
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    any_text,
+    huge_text,
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(any_text, children, max_size=4),

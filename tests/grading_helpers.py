@@ -28,13 +28,22 @@ from tests.conftest import make_test_app
 FAST_RETRIES = {"GRADING_BACKOFF_SECONDS": 0.01, "GRADING_BACKOFF_MAX_SECONDS": 0.05, "HTTP_TIMEOUT": 5}
 
 
-def make_certification(code: str = "CMIACR", credits: int = 12, units: tuple[str, ...] = ("U1", "U2"),
-                       version: int = 1) -> Certification:
-    cert = Certification(code=code, version=version, title=f"Qualified {code} professional", isced_level="ED5",
-                         isced_field="0919", credits=credits, content_hash=f"{code}-{version}".ljust(64, "0"))
+def make_certification(
+    code: str = "CMIACR", credits: int = 12, units: tuple[str, ...] = ("U1", "U2"), version: int = 1
+) -> Certification:
+    cert = Certification(
+        code=code,
+        version=version,
+        title=f"Qualified {code} professional",
+        isced_level="ED5",
+        isced_field="0919",
+        credits=credits,
+        content_hash=f"{code}-{version}".ljust(64, "0"),
+    )
     for i, unit_code in enumerate(units):
-        unit = Unit(code=unit_code, title=f"Unit {unit_code} of {code}", credits=credits // max(len(units), 1),
-                    position=i)
+        unit = Unit(
+            code=unit_code, title=f"Unit {unit_code} of {code}", credits=credits // max(len(units), 1), position=i
+        )
         outcome = Outcome(code="1", text="The learner will be able to monitor data.", position=0)
         outcome.criteria = [Criterion(code="1.1", text="The learner can review data.", position=0)]
         unit.outcomes = [outcome]
@@ -45,8 +54,9 @@ def make_certification(code: str = "CMIACR", credits: int = 12, units: tuple[str
 
 
 def make_portfolio(user: LtiUser, link: ResourceLink, cert: Certification) -> Portfolio:
-    portfolio = Portfolio(user_id=user.id, resource_link_id=link.id, certification_id=cert.id,
-                          partner_id=link.deployment.partner_id)
+    portfolio = Portfolio(
+        user_id=user.id, resource_link_id=link.id, certification_id=cert.id, partner_id=link.deployment.partner_id
+    )
     db.session.add(portfolio)
     db.session.flush()
     return portfolio
@@ -64,8 +74,15 @@ def submit(portfolio: Portfolio) -> Submission:
 
 def refer(portfolio: Portfolio, assessor: LtiUser, summary: str) -> None:
     sub = portfolio.submissions[-1]
-    db.session.add(Assessment(submission_id=sub.id, assessor_id=assessor.id, decision=NOT_YET_COMPETENT,
-                              summary=summary, decided_at=dt.datetime(2024, 1, 1) + dt.timedelta(days=sub.attempt)))
+    db.session.add(
+        Assessment(
+            submission_id=sub.id,
+            assessor_id=assessor.id,
+            decision=NOT_YET_COMPETENT,
+            summary=summary,
+            decided_at=dt.datetime(2024, 1, 1) + dt.timedelta(days=sub.attempt),
+        )
+    )
     db.session.flush()
     wf.transition(portfolio, wf.REFERRED, duty="assessor")
 
@@ -75,9 +92,14 @@ def award(portfolio: Portfolio, certificate_number: str = "CMIACR-000042", credi
     wf.transition(portfolio, wf.ASSESSED, duty="assessor")
     wf.transition(portfolio, wf.VERIFICATION_1, duty="system")
     wf.transition(portfolio, wf.VERIFICATION_2, duty="internal_verifier")
-    row = Award(portfolio_id=portfolio.id, submission_id=portfolio.submissions[-1].id,
-                certificate_number=certificate_number, credits=credits, cpd_points=credits * 10,
-                awarded_on=dt.date(2024, 6, 1))
+    row = Award(
+        portfolio_id=portfolio.id,
+        submission_id=portfolio.submissions[-1].id,
+        certificate_number=certificate_number,
+        credits=credits,
+        cpd_points=credits * 10,
+        awarded_on=dt.date(2024, 6, 1),
+    )
     db.session.add(row)
     db.session.flush()
     wf.transition(portfolio, wf.AWARDED, duty="independent_verifier")

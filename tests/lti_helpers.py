@@ -27,8 +27,9 @@ INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 
 def new_rsa_key() -> tuple[str, dict[str, Any]]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     jwk_obj = JWK.from_pem(pem.encode())
     jwk = json.loads(jwk_obj.export_public())
     jwk.update({"kid": jwk_obj.thumbprint(), "alg": "RS256", "use": "sig"})
@@ -79,8 +80,7 @@ class JwksServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -93,17 +93,27 @@ class TestPlatform:
 
     __test__ = False
 
-    def __init__(self, jwks: JwksServer, issuer: str = "https://lms.test", client_id: str = "client-1",
-                 deployment_id: str = "dep-1") -> None:
+    def __init__(
+        self,
+        jwks: JwksServer,
+        issuer: str = "https://lms.test",
+        client_id: str = "client-1",
+        deployment_id: str = "dep-1",
+    ) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.client_id = client_id
         self.deployment_id = deployment_id
         self.private_pem, self.jwk = _platform_key(issuer)
         jwks.keys.append(self.jwk)
-        reg = Registration(issuer=issuer, client_id=client_id, name="Test LMS",
-                           auth_login_url="https://lms.test/auth", auth_token_url="https://lms.test/token",
-                           key_set_url=jwks.url)
+        reg = Registration(
+            issuer=issuer,
+            client_id=client_id,
+            name="Test LMS",
+            auth_login_url="https://lms.test/auth",
+            auth_token_url="https://lms.test/token",
+            key_set_url=jwks.url,
+        )
         reg.deployments = [Deployment(deployment_id=deployment_id)]
         db.session.add(reg)
         db.session.commit()
@@ -111,8 +121,13 @@ class TestPlatform:
 
     def login(self, client: Any, **params: str) -> tuple[str, str]:
         """Third-party initiated login; returns (state, nonce) from the tool's auth redirect."""
-        query = {"iss": self.issuer, "login_hint": "hint", "target_link_uri": "http://localhost/lti/launch",
-                 "client_id": self.client_id, **params}
+        query = {
+            "iss": self.issuer,
+            "login_hint": "hint",
+            "target_link_uri": "http://localhost/lti/launch",
+            "client_id": self.client_id,
+            **params,
+        }
         resp = client.get("/lti/login", query_string=query)
         assert resp.status_code == 302, resp.data
         args = parse_qs(urlsplit(resp.location).query)
@@ -121,8 +136,14 @@ class TestPlatform:
     def claims(self, nonce: str, **overrides: Any) -> dict[str, Any]:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": self.issuer, "aud": self.client_id, "sub": "user-1", "iat": now, "exp": now + 300,
-            "nonce": nonce, "name": "Lee Learner", "email": "lee@example.org",
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "sub": "user-1",
+            "iat": now,
+            "exp": now + 300,
+            "nonce": nonce,
+            "name": "Lee Learner",
+            "email": "lee@example.org",
             CLAIM + "message_type": "LtiResourceLinkRequest",
             CLAIM + "version": "1.3.0",
             CLAIM + "deployment_id": self.deployment_id,
@@ -139,8 +160,9 @@ class TestPlatform:
                 claims[key] = value
         return claims
 
-    def sign(self, claims: dict[str, Any], *, key_pem: str | None = None, kid: str | None | object = None,
-             alg: str = "RS256") -> str:
+    def sign(
+        self, claims: dict[str, Any], *, key_pem: str | None = None, kid: str | None | object = None, alg: str = "RS256"
+    ) -> str:
         headers: dict[str, Any] = {}
         if kid is not DELETE:
             headers["kid"] = kid if isinstance(kid, str) else self.jwk["kid"]

@@ -20,8 +20,15 @@ from typing import Any
 from tests.lti_helpers import new_rsa_key
 
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
-REQUIRED = ("response_types", "initiate_login_uri", "redirect_uris", "client_name", "jwks_uri",
-            "token_endpoint_auth_method", TOOL_CONFIG)
+REQUIRED = (
+    "response_types",
+    "initiate_login_uri",
+    "redirect_uris",
+    "client_name",
+    "jwks_uri",
+    "token_endpoint_auth_method",
+    TOOL_CONFIG,
+)
 MOODLE_SCOPES = [
     "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
     "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
@@ -118,9 +125,11 @@ class MoodleStub:
             "id_token_signing_alg_values_supported": ["RS256"],
             "claims_supported": ["sub", "iss", "name", "given_name", "family_name", "email"],
             "https://purl.imsglobal.org/spec/lti-platform-configuration": {
-                "product_family_code": "moodle", "version": "4.3.2 (Build: 20231222)",
+                "product_family_code": "moodle",
+                "version": "4.3.2 (Build: 20231222)",
                 "messages_supported": ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"],
-                "placements": ["AddContentMenu"], "variables": ["ResourceLink.id"],
+                "placements": ["AddContentMenu"],
+                "variables": ["ResourceLink.id"],
             },
         }
         config.update(self.config_overrides)
@@ -153,14 +162,25 @@ class MoodleStub:
         self.next_type_id += 1
         messages = [m for m in tool.get("messages", []) if m.get("type") == "LtiDeepLinkingRequest"]
         return 200, {
-            "client_id": client_id, "response_types": ["id_token"], "jwks_uri": payload["jwks_uri"],
-            "initiate_login_uri": payload["initiate_login_uri"], "grant_types": ["client_credentials", "implicit"],
-            "redirect_uris": payload["redirect_uris"], "application_type": ["web"],
-            "token_endpoint_auth_method": "private_key_jwt", "client_name": payload["client_name"],
-            "logo_uri": payload.get("logo_uri", ""), "scope": payload.get("scope", ""),
-            TOOL_CONFIG: {"deployment_id": str(type_id), "target_link_uri": tool["target_link_uri"],
-                          "domain": tool["domain"], "description": tool.get("description", ""),
-                          "messages": messages, "claims": ["sub", "iss", "name", "family_name", "email"]},
+            "client_id": client_id,
+            "response_types": ["id_token"],
+            "jwks_uri": payload["jwks_uri"],
+            "initiate_login_uri": payload["initiate_login_uri"],
+            "grant_types": ["client_credentials", "implicit"],
+            "redirect_uris": payload["redirect_uris"],
+            "application_type": ["web"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "client_name": payload["client_name"],
+            "logo_uri": payload.get("logo_uri", ""),
+            "scope": payload.get("scope", ""),
+            TOOL_CONFIG: {
+                "deployment_id": str(type_id),
+                "target_link_uri": tool["target_link_uri"],
+                "domain": tool["domain"],
+                "description": tool.get("description", ""),
+                "messages": messages,
+                "claims": ["sub", "iss", "name", "family_name", "email"],
+            },
         }
 
     def close(self) -> None:

@@ -17,9 +17,18 @@ from tests.lti_helpers import CLAIM, LEARNER, TestPlatform
 class Browser:
     """One person's browser: its own cookies, a launch, and form posts carrying the CSRF token."""
 
-    def __init__(self, app: Flask, platform: TestPlatform, sub: str, *, roles: list[str] | None = None,
-                 link: str = "link-1", custom: dict[str, str] | None = None, deployment_id: str | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        platform: TestPlatform,
+        sub: str,
+        *,
+        roles: list[str] | None = None,
+        link: str = "link-1",
+        custom: dict[str, str] | None = None,
+        deployment_id: str | None = None,
+        name: str | None = None,
+    ) -> None:
         self.app = app
         self.client = app.test_client()
         self.platform = platform
@@ -32,8 +41,12 @@ class Browser:
         self.last_launch: Any = None
 
     def launch(self) -> Any:
-        overrides: dict[str, Any] = {"sub": self.sub, "name": self.name, "CLAIM_roles": self.roles,
-                                     "CLAIM_resource_link": {"id": self.link, "title": "Accreditation portfolio"}}
+        overrides: dict[str, Any] = {
+            "sub": self.sub,
+            "name": self.name,
+            "CLAIM_roles": self.roles,
+            "CLAIM_resource_link": {"id": self.link, "title": "Accreditation portfolio"},
+        }
         if self.custom is not None:
             overrides["CLAIM_custom"] = self.custom
         if self.deployment_id is not None:
@@ -60,8 +73,7 @@ class Browser:
 
     def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         body = {"csrf_token": self.csrf, **(data or {})}
-        if any(isinstance(v, tuple) or (isinstance(v, list) and v and isinstance(v[0], tuple))
-               for v in body.values()):
+        if any(isinstance(v, tuple) or (isinstance(v, list) and v and isinstance(v[0], tuple)) for v in body.values()):
             kwargs.setdefault("content_type", "multipart/form-data")
         return self.client.post(url, data=body, **kwargs)
 
@@ -78,29 +90,57 @@ class Browser:
 
     def portfolio(self) -> Portfolio:
         sess = self.session
-        found = db.session.scalar(select(Portfolio).where(Portfolio.user_id == sess.user_id,
-                                                          Portfolio.resource_link_id == sess.resource_link_id))
+        found = db.session.scalar(
+            select(Portfolio).where(
+                Portfolio.user_id == sess.user_id, Portfolio.resource_link_id == sess.resource_link_id
+            )
+        )
         assert found is not None
         return found
 
-    def add_item(self, portfolio_id: int, *, files: list[tuple[bytes, str]], criteria: list[int],
-                 title: str = "Monitoring report", kind: str = "work_product", **fields: Any) -> Any:
-        data = {"kind": kind, "title": title, "description": "What I did.", "criteria": [str(c) for c in criteria],
-                "files": [(io.BytesIO(content), name) for content, name in files], **fields}
+    def add_item(
+        self,
+        portfolio_id: int,
+        *,
+        files: list[tuple[bytes, str]],
+        criteria: list[int],
+        title: str = "Monitoring report",
+        kind: str = "work_product",
+        **fields: Any,
+    ) -> Any:
+        data = {
+            "kind": kind,
+            "title": title,
+            "description": "What I did.",
+            "criteria": [str(c) for c in criteria],
+            "files": [(io.BytesIO(content), name) for content, name in files],
+            **fields,
+        }
         return self.post(f"/portfolio/{portfolio_id}/evidence/new", data, content_type="multipart/form-data")
 
-    def edit_item(self, portfolio_id: int, item_id: int, *, criteria: list[int], title: str = "Monitoring report",
-                  kind: str = "work_product", remove: list[int] | None = None,
-                  files: list[tuple[bytes, str]] | None = None) -> Any:
-        data = {"kind": kind, "title": title, "description": "Edited.", "criteria": [str(c) for c in criteria],
-                "remove_files": [str(i) for i in remove or []],
-                "files": [(io.BytesIO(content), name) for content, name in files or []]}
-        return self.post(f"/portfolio/{portfolio_id}/evidence/{item_id}/edit", data,
-                         content_type="multipart/form-data")
+    def edit_item(
+        self,
+        portfolio_id: int,
+        item_id: int,
+        *,
+        criteria: list[int],
+        title: str = "Monitoring report",
+        kind: str = "work_product",
+        remove: list[int] | None = None,
+        files: list[tuple[bytes, str]] | None = None,
+    ) -> Any:
+        data = {
+            "kind": kind,
+            "title": title,
+            "description": "Edited.",
+            "criteria": [str(c) for c in criteria],
+            "remove_files": [str(i) for i in remove or []],
+            "files": [(io.BytesIO(content), name) for content, name in files or []],
+        }
+        return self.post(f"/portfolio/{portfolio_id}/evidence/{item_id}/edit", data, content_type="multipart/form-data")
 
     def submit(self, portfolio_id: int, attempt: int, note: str = "") -> Any:
         return self.post(f"/portfolio/{portfolio_id}/submit", {"attempt": str(attempt), "note": note})
-
 
 
 def acme_learner(app: Flask, platform: TestPlatform, **certification: Any) -> Browser:

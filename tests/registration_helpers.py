@@ -23,8 +23,9 @@ def launch_as(client: Any, demo_user: str, *, tool_admin: bool = False) -> ToolS
     if tool_admin:
         db.session.add(StaffGrant(user_id=user.id, role=TOOL_ADMIN, granted_by="test"))
         db.session.commit()
-    return db.session.scalar(select(ToolSession).where(ToolSession.user_id == user.id)
-                             .order_by(ToolSession.created_at.desc()))
+    return db.session.scalar(
+        select(ToolSession).where(ToolSession.user_id == user.id).order_by(ToolSession.created_at.desc())
+    )
 
 
 def post(client: Any, sess: ToolSession, path: str, **data: str) -> Any:
@@ -41,12 +42,20 @@ def error_text(resp: Any) -> str:
     return (found.group(1) if found else html).replace("&#39;", "'").replace("&#34;", '"').replace("&amp;", "&")
 
 
-def dynamic_register(client: Any, stub: MoodleStub, *, token: str | None = None, path: str = "/lti/register",
-                     config_url: str | None = None) -> Any:
+def dynamic_register(
+    client: Any,
+    stub: MoodleStub,
+    *,
+    token: str | None = None,
+    path: str = "/lti/register",
+    config_url: str | None = None,
+) -> Any:
     """What Moodle does on 'Add LTI Advantage': open the tool's URL with openid_configuration and
     registration_token; the admin confirms on the tool's page (POST)."""
-    params = {"openid_configuration": config_url or stub.openid_configuration_url,
-              "registration_token": token if token is not None else stub.new_token()}
+    params = {
+        "openid_configuration": config_url or stub.openid_configuration_url,
+        "registration_token": token if token is not None else stub.new_token(),
+    }
     review = client.get(path, query_string=params)
     if review.status_code != 200:
         return review

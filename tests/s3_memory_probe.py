@@ -39,8 +39,14 @@ def main(endpoint: str, bucket: str, path: str, key: str) -> dict[str, int | str
             digest.update(chunk)
     get_peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    return {"sha256": result.sha256, "size": result.size, "read_sha256": digest.hexdigest(),
-            "put_peak": put_peak, "get_peak": get_peak, "rss_growth": _rss_peak_bytes() - rss_before}
+    return {
+        "sha256": result.sha256,
+        "size": result.size,
+        "read_sha256": digest.hexdigest(),
+        "put_peak": put_peak,
+        "get_peak": get_peak,
+        "rss_growth": _rss_peak_bytes() - rss_before,
+    }
 
 
 if __name__ == "__main__":

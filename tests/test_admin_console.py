@@ -17,14 +17,28 @@ from lti_tool.store.db import db
 from tests.conftest import make_test_app
 from tests.registration_helpers import error_text, launch_as, post
 
-PAGES = ["/admin/", "/admin/registrations", "/admin/registrations/new", "/admin/partners", "/admin/keys",
-         "/admin/invites"]
+PAGES = [
+    "/admin/",
+    "/admin/registrations",
+    "/admin/registrations/new",
+    "/admin/partners",
+    "/admin/keys",
+    "/admin/invites",
+]
 
 
-def add_registration(issuer: str = "https://lms.example", client_id: str = "c1", deployments: tuple = ("d1",),
-                     active: bool = True) -> Registration:
-    reg = Registration(issuer=issuer, client_id=client_id, name="Example LMS", auth_login_url=issuer + "/auth",
-                       auth_token_url=issuer + "/token", key_set_url=issuer + "/jwks", active=active)
+def add_registration(
+    issuer: str = "https://lms.example", client_id: str = "c1", deployments: tuple = ("d1",), active: bool = True
+) -> Registration:
+    reg = Registration(
+        issuer=issuer,
+        client_id=client_id,
+        name="Example LMS",
+        auth_login_url=issuer + "/auth",
+        auth_token_url=issuer + "/token",
+        key_set_url=issuer + "/jwks",
+        active=active,
+    )
     reg.deployments = [Deployment(deployment_id=d) for d in deployments]
     db.session.add(reg)
     db.session.commit()
@@ -156,8 +170,9 @@ def test_add_and_delete_deployment(client, admin):
     partner = Partner(slug="acme", name="Acme Academy")
     db.session.add(partner)
     db.session.commit()
-    resp = post(client, admin, f"/admin/registrations/{reg.id}/deployments", deployment_id="42",
-                partner_id=str(partner.id))
+    resp = post(
+        client, admin, f"/admin/registrations/{reg.id}/deployments", deployment_id="42", partner_id=str(partner.id)
+    )
     assert resp.status_code == 303
     dep = db.session.scalar(select(Deployment).where(Deployment.registration_id == reg.id))
     assert dep.deployment_id == "42" and dep.partner_id == partner.id
@@ -171,11 +186,16 @@ def test_add_and_delete_deployment(client, admin):
 
 
 def test_manual_registration_form(client, admin):
-    form = {"name": "Acme Open edX", "issuer": "https://courses.acme.example", "client_id": "block-1",
-            "login_url": "https://courses.acme.example/api/lti_consumer/v1/launch/",
-            "token_url": "https://courses.acme.example/api/lti_consumer/v1/token/abc",
-            "jwks_url": "https://courses.acme.example/api/lti_consumer/v1/public_keysets/abc",
-            "deployment_ids": "1", "active": "1"}
+    form = {
+        "name": "Acme Open edX",
+        "issuer": "https://courses.acme.example",
+        "client_id": "block-1",
+        "login_url": "https://courses.acme.example/api/lti_consumer/v1/launch/",
+        "token_url": "https://courses.acme.example/api/lti_consumer/v1/token/abc",
+        "jwks_url": "https://courses.acme.example/api/lti_consumer/v1/public_keysets/abc",
+        "deployment_ids": "1",
+        "active": "1",
+    }
     bad = post(client, admin, "/admin/registrations/new", **{**form, "token_url": "not a url"})
     assert bad.status_code == 400
     html = bad.data.decode()
@@ -194,8 +214,10 @@ def test_manual_registration_form(client, admin):
 def test_partners_create_attach_detach(client, admin):
     reg = add_registration()
     dep = reg.deployments[0]
-    assert post(client, admin, "/admin/partners", slug="acme-academy", name="Acme Academy",
-                kind="academy").status_code == 303
+    assert (
+        post(client, admin, "/admin/partners", slug="acme-academy", name="Acme Academy", kind="academy").status_code
+        == 303
+    )
     partner = db.session.scalar(select(Partner).where(Partner.slug == "acme-academy"))
     assert_audited("partner.create", admin, str(partner.id))
     for bad in ({"slug": "Acme Academy!", "name": "x"}, {"slug": "acme-academy", "name": "Again"}):
@@ -295,8 +317,9 @@ def test_console_works_without_cookies_via_the_session_token(app, client, admin)
     html = page.data.decode()
     assert f'href="/admin/partners?_s={admin.id}"' in html
     reg = add_registration(active=False)
-    resp = cookieless.post(f"/admin/registrations/{reg.id}/activate?_s={admin.id}",
-                           data={"csrf_token": admin.csrf_token})
+    resp = cookieless.post(
+        f"/admin/registrations/{reg.id}/activate?_s={admin.id}", data={"csrf_token": admin.csrf_token}
+    )
     assert resp.status_code == 303 and f"_s={admin.id}" in resp.location
     # With the cookie, links carry no token.
     assert 'href="/admin/partners"' in client.get("/admin/registrations").data.decode()

@@ -22,8 +22,9 @@ from tests import assessment_factories as f
 
 
 def _referred(w: f.World):
-    decision = assessing.decide(w.portfolio.id, w.assessor, NOT_YET_COMPETENT, f.one_not_met(w.criteria_ids()),
-                                "More evidence on escalation")
+    decision = assessing.decide(
+        w.portfolio.id, w.assessor, NOT_YET_COMPETENT, f.one_not_met(w.criteria_ids()), "More evidence on escalation"
+    )
     db.session.commit()
     return decision
 
@@ -55,8 +56,9 @@ def test_appeal_upheld_is_reassessed_by_a_different_assessor(app):
     assert w.portfolio.state == workflow.SUBMITTED
     row = db.session.get(Appeal, appeal.id)
     assert row.status == UPHELD and row.decided_by_id == w.admin.id and row.decided_at is not None
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "portfolio.submitted")
-                              .order_by(AuditEvent.id.desc()).limit(1))
+    event = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "portfolio.submitted").order_by(AuditEvent.id.desc()).limit(1)
+    )
     assert event.role == "appeal_panel" and event.after["outcome"] == UPHELD
     assert event.after["acting_as"] == staff.TOOL_ADMIN and event.actor_id == w.admin.id
 

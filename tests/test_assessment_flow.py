@@ -30,14 +30,24 @@ from tests import assessment_factories as f
 
 
 def _events(portfolio_id: int) -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "portfolio",
-                                                            AuditEvent.subject_id == str(portfolio_id))
-                                   .order_by(AuditEvent.id)))
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject_type == "portfolio", AuditEvent.subject_id == str(portfolio_id))
+            .order_by(AuditEvent.id)
+        )
+    )
 
 
 def _assess_competent(w: f.World, who=None, rng=None) -> Assessment:
-    a = assessing.decide(w.portfolio.id, who or w.assessor, COMPETENT, f.all_met(w.criteria_ids()), "Well done",
-                         rng=rng or f.NeverSample())
+    a = assessing.decide(
+        w.portfolio.id,
+        who or w.assessor,
+        COMPETENT,
+        f.all_met(w.criteria_ids()),
+        "Well done",
+        rng=rng or f.NeverSample(),
+    )
     db.session.commit()
     return a
 
@@ -52,8 +62,9 @@ def test_whole_path_draft_to_award(app):
     assert draft.decision is None and len(draft.judgements) == 1
     assert w.portfolio.state == workflow.SUBMITTED
     # The decision completes the same draft (no second Assessment row).
-    decided = assessing.decide(w.portfolio.id, w.assessor, COMPETENT, f.all_met(ids), "Competent throughout",
-                               rng=f.NeverSample())
+    decided = assessing.decide(
+        w.portfolio.id, w.assessor, COMPETENT, f.all_met(ids), "Competent throughout", rng=f.NeverSample()
+    )
     db.session.commit()
     assert decided.id == draft.id and decided.decision == COMPETENT and decided.decided_at is not None
     # A new assessor: sampled into step 1 whatever the draw.
@@ -96,8 +107,7 @@ def test_second_award_gets_next_number_and_awards_are_never_duplicated(app):
     p2 = f.portfolio(learner2, w1.cert, w1.partner)
     f.submit(p2)
     db.session.commit()
-    assessing.decide(p2.id, w1.assessor, COMPETENT, f.all_met(f.criteria_of(p2)),
-                     rng=f.NeverSample())
+    assessing.decide(p2.id, w1.assessor, COMPETENT, f.all_met(f.criteria_of(p2)), rng=f.NeverSample())
     verifying.verify(p2.id, w1.iv, 1, True)
     verifying.verify(p2.id, w1.ev, 2, True)
     db.session.commit()
@@ -122,8 +132,16 @@ def test_certificate_number_collision_retries_with_the_next_number(app, monkeypa
     other = f.portfolio(f.user("Other"), w.cert, w.partner)
     sub = f.submit(other)
     year = awards.utcnow().year
-    db.session.add(Award(portfolio_id=other.id, submission_id=sub.id, certificate_number=f"CMIACR-{year}-000001",
-                         credits=12, cpd_points=120, awarded_on=awards.utcnow().date()))
+    db.session.add(
+        Award(
+            portfolio_id=other.id,
+            submission_id=sub.id,
+            certificate_number=f"CMIACR-{year}-000001",
+            credits=12,
+            cpd_points=120,
+            awarded_on=awards.utcnow().date(),
+        )
+    )
     db.session.commit()
     real_next = awards.next_certificate_number
     calls = []
@@ -197,8 +215,7 @@ def test_not_sampled_goes_straight_to_step2_and_says_why(app):
     p2 = f.portfolio(f.user("Second"), w.cert, w.partner)
     f.submit(p2)
     db.session.commit()
-    decided = assessing.decide(p2.id, w.assessor, COMPETENT, f.all_met(f.criteria_of(p2)),
-                               rng=f.NeverSample())
+    decided = assessing.decide(p2.id, w.assessor, COMPETENT, f.all_met(f.criteria_of(p2)), rng=f.NeverSample())
     db.session.commit()
     assert p2.state == workflow.VERIFICATION_2
     rec = db.session.scalar(select(VerificationRecord).where(VerificationRecord.assessment_id == decided.id))
@@ -240,8 +257,9 @@ def test_competent_needs_every_criterion_met_and_judged(app):
 
 def test_referral_then_resubmission_is_assessed_as_a_new_attempt(app):
     w = f.world()
-    first = assessing.decide(w.portfolio.id, w.assessor, NOT_YET_COMPETENT, f.one_not_met(w.criteria_ids()),
-                             "Add the escalation record")
+    first = assessing.decide(
+        w.portfolio.id, w.assessor, NOT_YET_COMPETENT, f.one_not_met(w.criteria_ids()), "Add the escalation record"
+    )
     db.session.commit()
     assert w.portfolio.state == workflow.REFERRED
     event = _events(w.portfolio.id)[-1]

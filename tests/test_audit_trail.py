@@ -13,8 +13,20 @@ from lti_tool.audit.trail import AuditEvent, record, verify_chain
 from lti_tool.store.db import db
 from tests import assessment_factories as f
 
-COLUMNS = ("at", "actor_id", "actor_label", "role", "action", "subject_type", "subject_id", "before", "after",
-           "rationale", "prev_hash", "hash")
+COLUMNS = (
+    "at",
+    "actor_id",
+    "actor_label",
+    "role",
+    "action",
+    "subject_type",
+    "subject_id",
+    "before",
+    "after",
+    "rationale",
+    "prev_hash",
+    "hash",
+)
 
 
 @pytest.fixture
@@ -22,9 +34,16 @@ def chain(app):
     """Five decisions' worth of events on portfolio 42 (plus whatever setup recorded before)."""
     start = db.session.scalar(select(db.func.count()).select_from(AuditEvent)) or 0
     for i in range(5):
-        record("portfolio.assessed", actor_label=f"Assessor {i}", role="assessor", subject_type="portfolio",
-               subject_id=42, before={"state": "submitted"}, after={"state": "assessed", "n": i},
-               rationale=f"Rationale {i}")
+        record(
+            "portfolio.assessed",
+            actor_label=f"Assessor {i}",
+            role="assessor",
+            subject_type="portfolio",
+            subject_id=42,
+            before={"state": "submitted"},
+            after={"state": "assessed", "n": i},
+            rationale=f"Rationale {i}",
+        )
     db.session.commit()
     ids = list(db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)))[start:]
     return ids
@@ -107,8 +126,9 @@ def test_real_decisions_leave_a_verifiable_chain(app):
     from lti_tool.portfolio.review import assessment as assessment_service
     from lti_tool.portfolio.review.assessment_models import COMPETENT
 
-    assessment_service.decide(w.portfolio.id, w.assessor, COMPETENT, f.all_met(w.criteria_ids()), "Fine",
-                              rng=f.NeverSample())
+    assessment_service.decide(
+        w.portfolio.id, w.assessor, COMPETENT, f.all_met(w.criteria_ids()), "Fine", rng=f.NeverSample()
+    )
     db.session.commit()
     result = _cli(app, "show", "--subject", f"portfolio:{w.portfolio.id}")
     assert "portfolio.assessed" in result.output and "portfolio.verification_1" in result.output

@@ -80,24 +80,44 @@ class Case:
         return f"{self.method} {self.endpoint}" + (f" [{self.label}]" if self.label else "")
 
 
-def public(endpoint: str, status: int, reason: str, *, methods: tuple[str, ...] = ("GET",),
-           values: Values = lambda w: {}, data: Data | None = None, label: str = "", path: str = "") -> list[Case]:
+def public(
+    endpoint: str,
+    status: int,
+    reason: str,
+    *,
+    methods: tuple[str, ...] = ("GET",),
+    values: Values = lambda w: {},
+    data: Data | None = None,
+    label: str = "",
+    path: str = "",
+) -> list[Case]:
     assert reason, "a public route needs its reason"
-    return [Case(endpoint, m, {r: status for r in ROLES}, values, data, reason, label or path, path)
-            for m in methods]
+    return [Case(endpoint, m, {r: status for r in ROLES}, values, data, reason, label or path, path) for m in methods]
 
 
-def case(endpoint: str, method: str, expected: dict[str, int], values: Values = lambda w: {},
-         data: Data | None = None, label: str = "") -> Case:
+def case(
+    endpoint: str,
+    method: str,
+    expected: dict[str, int],
+    values: Values = lambda w: {},
+    data: Data | None = None,
+    label: str = "",
+) -> Case:
     return Case(endpoint, method, expected, values, data, "", label)
 
 
 def _evidence_form(w: World) -> dict[str, Any]:
-    criteria = [str(c.id) for u in db.session.get(Certification, w.cert_id).units for o in u.outcomes
-                for c in o.criteria]
-    return {"kind": "reflective_account", "title": "What I learned", "description": "Reflection.",
-            "evidence_date": "2025-03-01", "criteria": criteria,
-            "files": [(io.BytesIO(aw.pdf("reflection")), "reflection.pdf")]}
+    criteria = [
+        str(c.id) for u in db.session.get(Certification, w.cert_id).units for o in u.outcomes for c in o.criteria
+    ]
+    return {
+        "kind": "reflective_account",
+        "title": "What I learned",
+        "description": "Reflection.",
+        "evidence_date": "2025-03-01",
+        "criteria": criteria,
+        "files": [(io.BytesIO(aw.pdf("reflection")), "reflection.pdf")],
+    }
 
 
 def _edit_form(w: World) -> dict[str, Any]:
@@ -107,8 +127,12 @@ def _edit_form(w: World) -> dict[str, Any]:
 
 
 def _login_params(w: World) -> dict[str, Any]:
-    return {"iss": demo_issuer(), "login_hint": "demo-learner-ada",
-            "target_link_uri": "http://localhost/lti/launch", "client_id": people.CLIENT_ID}
+    return {
+        "iss": demo_issuer(),
+        "login_hint": "demo-learner-ada",
+        "target_link_uri": "http://localhost/lti/launch",
+        "client_id": people.CLIENT_ID,
+    }
 
 
 # Learner pages are the owner's only; anyone else is told there is nothing of theirs at this address.
@@ -132,57 +156,87 @@ def _rules() -> list[Case]:
     login = "OIDC login initiation: the platform sends the browser, there is no session yet"
     r += public("launch.login", 302, login, values=_login_params)
     r += public("launch.login", 302, login, methods=("POST",), data=_login_params)
-    r += public("launch.launch", 400, "the LTI launch: the signed id_token is the credential (missing here)",
-                methods=("POST",))
-    r += public("registration.register", 400, "dynamic registration: the LMS's registration token authorizes it",
-                methods=("GET", "POST"))
-    r += public("registration.register", 400, "dynamic registration through a one-time invite",
-                methods=("GET", "POST"), values=lambda w: {"invite_token": w.invite_token}, label="invite")
+    r += public(
+        "launch.launch", 400, "the LTI launch: the signed id_token is the credential (missing here)", methods=("POST",)
+    )
+    r += public(
+        "registration.register",
+        400,
+        "dynamic registration: the LMS's registration token authorizes it",
+        methods=("GET", "POST"),
+    )
+    r += public(
+        "registration.register",
+        400,
+        "dynamic registration through a one-time invite",
+        methods=("GET", "POST"),
+        values=lambda w: {"invite_token": w.invite_token},
+        label="invite",
+    )
     r += public("registration.config_page", 200, "what an LMS admin pastes into the LMS: public URLs only")
     r += public("registration.canvas_json", 200, "the Canvas developer key JSON: public URLs and keys only")
     r += public("health.healthz", 200, "load balancers and operators; says nothing about anyone")
     r += public("verify.lookup", 200, "public verification of certificates (employers, regulators)")
-    r += public("verify.certificate", 200, "public verification of a certificate by its number",
-                values=lambda w: {"number": w.award_number})
-    r += public("verify.certificate_json", 200, "public verification as JSON",
-                values=lambda w: {"number": w.award_number})
+    r += public(
+        "verify.certificate",
+        200,
+        "public verification of a certificate by its number",
+        values=lambda w: {"number": w.award_number},
+    )
+    r += public(
+        "verify.certificate_json", 200, "public verification as JSON", values=lambda w: {"number": w.award_number}
+    )
     r += public("verify.issuer_profile", 200, "the credential issuer's public profile")
     r += public("verify.issuer_jwks", 200, "the credential issuer's public keys")
     r += public("verify.issuer_key", 200, "one issuer key at its kid URL", values=lambda w: {"kid": w.issuer_kid})
-    r += public("verify.status", 200, "the signed revocation status list verifiers fetch",
-                values=lambda w: {"list_no": 1})
-    r += public("verify.achievement", 200, "the public description of a certification in credentials",
-                values=lambda w: {"code": w.cert_code, "version": w.cert_version})
+    r += public(
+        "verify.status", 200, "the signed revocation status list verifiers fetch", values=lambda w: {"list_no": 1}
+    )
+    r += public(
+        "verify.achievement",
+        200,
+        "the public description of a certification in credentials",
+        values=lambda w: {"code": w.cert_code, "version": w.cert_version},
+    )
     r += public("demo.index", 200, DEMO)
     r += public("demo.course", 200, DEMO, values=lambda w: {"sub": "demo-learner-ada"})
     r += public("demo.start_launch", 302, DEMO, values=lambda w: {"user": "demo-learner-ada"})
     r += public("demo.auth", 400, DEMO + " (the OIDC request is incomplete here)", methods=("GET", "POST"))
     r += public("demo.jwks", 200, DEMO)
     r += public("demo.gradebook", 200, DEMO)
-    r += public("demo.outage", 303, DEMO + " (its switch for simulating an outage; count 0)", methods=("POST",),
-                data=lambda w: {"count": "0"})
+    r += public(
+        "demo.outage",
+        303,
+        DEMO + " (its switch for simulating an outage; count 0)",
+        methods=("POST",),
+        data=lambda w: {"count": "0"},
+    )
     r += public("demo.token", 400, DEMO + ": no client assertion, no token", methods=("POST",))
     ctx = lambda w: {"context_id": people.COURSE_ID}  # noqa: E731
     item = lambda w: {"context_id": people.COURSE_ID, "item_id": 1}  # noqa: E731
-    r += public("demo.lineitems", 401, DEMO + ": a tool session is no bearer token", methods=("GET", "POST"),
-                values=ctx)
+    r += public(
+        "demo.lineitems", 401, DEMO + ": a tool session is no bearer token", methods=("GET", "POST"), values=ctx
+    )
     r += public("demo.lineitem", 401, DEMO + ": a tool session is no bearer token", values=item)
     r += public("demo.results", 401, DEMO + ": a tool session is no bearer token", values=item)
     r += public("demo.scores", 401, DEMO + ": a tool session is no bearer token", methods=("POST",), values=item)
     r += public("demo.memberships", 401, DEMO + ": a tool session is no bearer token", values=ctx)
-    r += public("demo.deep_link_return", 400, DEMO + ": only a JWT signed by the tool is accepted",
-                methods=("POST",))
+    r += public("demo.deep_link_return", 400, DEMO + ": only a JWT signed by the tool is accepted", methods=("POST",))
 
     # --- anyone who launched --------------------------------------------------------------------------------
     r.append(case("home.start", "GET", expect(303)))
     r.append(case("learner.mine", "GET", expect(200)))
     r.append(case("credentials.mine", "GET", expect(200)))
     # Only learners start portfolios: the owner and the other partner's learner have theirs already.
-    r.append(case("learner.placement", "GET", expect(403, learner=303, other_learner=200,
-                                                      learner_other_partner=303)))
-    r.append(case("learner.placement", "POST", expect(403, learner=303, other_learner=303,
-                                                       learner_other_partner=303),
-                  data=lambda w: {"route": "training"}))
+    r.append(case("learner.placement", "GET", expect(403, learner=303, other_learner=200, learner_other_partner=303)))
+    r.append(
+        case(
+            "learner.placement",
+            "POST",
+            expect(403, learner=303, other_learner=303, learner_other_partner=303),
+            data=lambda w: {"route": "training"},
+        )
+    )
 
     # --- the learner's own portfolio ------------------------------------------------------------------------
     draft = lambda w: {"portfolio_id": w.draft}  # noqa: E731
@@ -190,37 +244,99 @@ def _rules() -> list[Case]:
     r.append(case("learner.add_item", "GET", OWNER_PAGE, draft))
     r.append(case("learner.add_item", "POST", OWNER_POST, draft, _evidence_form))
     r.append(case("learner.edit_item", "GET", OWNER_PAGE, lambda w: {"portfolio_id": w.draft, "item_id": w.item}))
-    r.append(case("learner.edit_item", "POST", OWNER_POST,
-                  lambda w: {"portfolio_id": w.draft, "item_id": w.fresh_item(w.draft)}, _edit_form))
-    r.append(case("learner.remove_item", "GET", OWNER_PAGE,
-                  lambda w: {"portfolio_id": w.draft, "item_id": w.item}))
-    r.append(case("learner.remove_item", "POST", OWNER_POST,
-                  lambda w: {"portfolio_id": w.draft, "item_id": w.fresh_item(w.draft)}))
+    r.append(
+        case(
+            "learner.edit_item",
+            "POST",
+            OWNER_POST,
+            lambda w: {"portfolio_id": w.draft, "item_id": w.fresh_item(w.draft)},
+            _edit_form,
+        )
+    )
+    r.append(case("learner.remove_item", "GET", OWNER_PAGE, lambda w: {"portfolio_id": w.draft, "item_id": w.item}))
+    r.append(
+        case(
+            "learner.remove_item",
+            "POST",
+            OWNER_POST,
+            lambda w: {"portfolio_id": w.draft, "item_id": w.fresh_item(w.draft)},
+        )
+    )
     r.append(case("learner.submit", "GET", OWNER_PAGE, draft))
-    r.append(case("learner.submit", "POST", OWNER_POST, lambda w: {"portfolio_id": w.fresh_portfolio(wf.DRAFT)},
-                  lambda w: {"attempt": "1"}))
-    r.append(case("learner.submission", "GET", OWNER_PAGE,
-                  lambda w: {"portfolio_id": w.ids[wf.SUBMITTED], "attempt": 1}))
-    r.append(case("learner.download_file", "GET", ACADEMY_FILE,
-                  lambda w: {"portfolio_id": w.draft, "item_id": w.item, "file_id": w.file}))
-    r.append(case("learner.download_file", "GET", NORTH_FILE,
-                  lambda w: {"portfolio_id": w.north_submitted, "item_id": w.north_item, "file_id": w.north_file},
-                  label="another partner's portfolio"))
-    r.append(case("learner.download_file", "GET", NO_PARTNER_FILE,
-                  lambda w: {"portfolio_id": w.no_partner, "item_id": w.no_partner_item,
-                             "file_id": w.no_partner_file}, label="a portfolio of no partner"))
-    r.append(case("learner.download_submitted_file", "GET", ACADEMY_FILE,
-                  lambda w: {"portfolio_id": w.ids[wf.SUBMITTED], "attempt": 1, "sha256": w.owner_sha}))
-    r.append(case("learner.download_submitted_file", "GET", NORTH_FILE,
-                  lambda w: {"portfolio_id": w.north_submitted, "attempt": 1, "sha256": w.north_sha},
-                  label="another partner's portfolio"))
-    r.append(case("learner.download_submitted_file", "GET", NO_PARTNER_FILE,
-                  lambda w: {"portfolio_id": w.no_partner, "attempt": 1, "sha256": w.owner_sha},
-                  label="a portfolio of no partner"))
+    r.append(
+        case(
+            "learner.submit",
+            "POST",
+            OWNER_POST,
+            lambda w: {"portfolio_id": w.fresh_portfolio(wf.DRAFT)},
+            lambda w: {"attempt": "1"},
+        )
+    )
+    r.append(
+        case("learner.submission", "GET", OWNER_PAGE, lambda w: {"portfolio_id": w.ids[wf.SUBMITTED], "attempt": 1})
+    )
+    r.append(
+        case(
+            "learner.download_file",
+            "GET",
+            ACADEMY_FILE,
+            lambda w: {"portfolio_id": w.draft, "item_id": w.item, "file_id": w.file},
+        )
+    )
+    r.append(
+        case(
+            "learner.download_file",
+            "GET",
+            NORTH_FILE,
+            lambda w: {"portfolio_id": w.north_submitted, "item_id": w.north_item, "file_id": w.north_file},
+            label="another partner's portfolio",
+        )
+    )
+    r.append(
+        case(
+            "learner.download_file",
+            "GET",
+            NO_PARTNER_FILE,
+            lambda w: {"portfolio_id": w.no_partner, "item_id": w.no_partner_item, "file_id": w.no_partner_file},
+            label="a portfolio of no partner",
+        )
+    )
+    r.append(
+        case(
+            "learner.download_submitted_file",
+            "GET",
+            ACADEMY_FILE,
+            lambda w: {"portfolio_id": w.ids[wf.SUBMITTED], "attempt": 1, "sha256": w.owner_sha},
+        )
+    )
+    r.append(
+        case(
+            "learner.download_submitted_file",
+            "GET",
+            NORTH_FILE,
+            lambda w: {"portfolio_id": w.north_submitted, "attempt": 1, "sha256": w.north_sha},
+            label="another partner's portfolio",
+        )
+    )
+    r.append(
+        case(
+            "learner.download_submitted_file",
+            "GET",
+            NO_PARTNER_FILE,
+            lambda w: {"portfolio_id": w.no_partner, "attempt": 1, "sha256": w.owner_sha},
+            label="a portfolio of no partner",
+        )
+    )
     r.append(case("appeals.appeal", "GET", expect(403, learner=200), lambda w: {"portfolio_id": w.ids[wf.APPEALED]}))
-    r.append(case("appeals.appeal", "POST", expect(403, learner=303),
-                  lambda w: {"portfolio_id": w.fresh_portfolio(wf.REFERRED)},
-                  lambda w: {"grounds": "My second file shows the escalation."}))
+    r.append(
+        case(
+            "appeals.appeal",
+            "POST",
+            expect(403, learner=303),
+            lambda w: {"portfolio_id": w.fresh_portfolio(wf.REFERRED)},
+            lambda w: {"grounds": "My second file shows the escalation."},
+        )
+    )
 
     # --- certificates ---------------------------------------------------------------------------------------
     number = lambda w: {"number": w.award_number}  # noqa: E731
@@ -228,66 +344,170 @@ def _rules() -> list[Case]:
         r.append(case(endpoint, "GET", expect(403, learner=200, admin=200), number))
     r.append(case("credentials.admin_list", "GET", ADMIN_PAGE))
     r.append(case("credentials.admin_award", "GET", ADMIN_PAGE, number))
-    r.append(case("credentials.admin_award", "POST", ADMIN_POST, lambda w: {"number": w.fresh_award()},
-                  lambda w: {"reason": "Evidence found to be copied."}))
+    r.append(
+        case(
+            "credentials.admin_award",
+            "POST",
+            ADMIN_POST,
+            lambda w: {"number": w.fresh_award()},
+            lambda w: {"reason": "Evidence found to be copied."},
+        )
+    )
 
     # --- staff work -----------------------------------------------------------------------------------------
     r.append(case("staff_work.home", "GET", only(STAFF, 200)))
-    queue_roles = {"assessment": (ASSESSOR,), "sent_back": (ASSESSOR,), "verification_1": (IV,),
-                   "verification_2": (EV,), "appeals": STAFF}
+    queue_roles = {
+        "assessment": (ASSESSOR,),
+        "sent_back": (ASSESSOR,),
+        "verification_1": (IV,),
+        "verification_2": (EV,),
+        "appeals": STAFF,
+    }
     for name, roles in queue_roles.items():
         expected = expect(403, **{s: 200 if s in roles else 404 for s in STAFF})
         r.append(case("staff_work.queue", "GET", expected, lambda w, n=name: {"name": n}, label=name))
     r.append(case("staff_work.record", "GET", only(STAFF, 200), lambda w: {"portfolio_id": w.ids[wf.SUBMITTED]}))
-    r.append(case("staff_work.record", "GET", only((EV, ADMIN), 200),
-                  lambda w: {"portfolio_id": w.north_submitted}, label="another partner's portfolio"))
-    r.append(case("staff_work.record", "GET", only((EV, ADMIN), 200), lambda w: {"portfolio_id": w.no_partner},
-                  label="a portfolio of no partner"))
-    r.append(case("staff_work.assess", "GET", only((ASSESSOR,), 200),
-                  lambda w: {"portfolio_id": w.ids[wf.SUBMITTED]}))
-    r.append(case("staff_work.assess", "GET", only((), 200), lambda w: {"portfolio_id": w.north_submitted},
-                  label="another partner's portfolio"))
+    r.append(
+        case(
+            "staff_work.record",
+            "GET",
+            only((EV, ADMIN), 200),
+            lambda w: {"portfolio_id": w.north_submitted},
+            label="another partner's portfolio",
+        )
+    )
+    r.append(
+        case(
+            "staff_work.record",
+            "GET",
+            only((EV, ADMIN), 200),
+            lambda w: {"portfolio_id": w.no_partner},
+            label="a portfolio of no partner",
+        )
+    )
+    r.append(case("staff_work.assess", "GET", only((ASSESSOR,), 200), lambda w: {"portfolio_id": w.ids[wf.SUBMITTED]}))
+    r.append(
+        case(
+            "staff_work.assess",
+            "GET",
+            only((), 200),
+            lambda w: {"portfolio_id": w.north_submitted},
+            label="another partner's portfolio",
+        )
+    )
     # Refused for who they are before anything about the portfolio's state is told; staff who could act on
     # it hear that it is not waiting for them (409).
     on_draft = lambda w: {"portfolio_id": w.draft}  # noqa: E731
     r.append(case("staff_work.assess", "GET", expect(403, assessor=409), on_draft, label="a draft"))
-    r.append(case("staff_work.verify", "GET", expect(403, internal_verifier=409, independent_verifier=409),
-                  on_draft, label="a draft"))
+    r.append(
+        case(
+            "staff_work.verify",
+            "GET",
+            expect(403, internal_verifier=409, independent_verifier=409),
+            on_draft,
+            label="a draft",
+        )
+    )
     r.append(case("staff_work.appeal", "GET", only(STAFF, 409), on_draft, label="a draft"))
-    r.append(case("staff_work.assess", "POST", only((ASSESSOR,), 303),
-                  lambda w: {"portfolio_id": w.fresh_portfolio(wf.SUBMITTED)}, lambda w: {"action": "save"}))
-    r.append(case("staff_work.verify", "GET", only((IV,), 200),
-                  lambda w: {"portfolio_id": w.ids[wf.VERIFICATION_1]}, label="step 1"))
-    r.append(case("staff_work.verify", "POST", only((IV,), 303),
-                  lambda w: {"portfolio_id": w.fresh_portfolio(wf.VERIFICATION_1)},
-                  lambda w: {"outcome": "agree"}, label="step 1"))
-    r.append(case("staff_work.verify", "GET", only((EV,), 200),
-                  lambda w: {"portfolio_id": w.ids[wf.VERIFICATION_2]}, label="step 2"))
-    r.append(case("staff_work.verify", "POST", only((EV,), 303),
-                  lambda w: {"portfolio_id": w.fresh_portfolio(wf.VERIFICATION_2)},
-                  lambda w: {"outcome": "confirm"}, label="step 2"))
+    r.append(
+        case(
+            "staff_work.assess",
+            "POST",
+            only((ASSESSOR,), 303),
+            lambda w: {"portfolio_id": w.fresh_portfolio(wf.SUBMITTED)},
+            lambda w: {"action": "save"},
+        )
+    )
+    r.append(
+        case(
+            "staff_work.verify",
+            "GET",
+            only((IV,), 200),
+            lambda w: {"portfolio_id": w.ids[wf.VERIFICATION_1]},
+            label="step 1",
+        )
+    )
+    r.append(
+        case(
+            "staff_work.verify",
+            "POST",
+            only((IV,), 303),
+            lambda w: {"portfolio_id": w.fresh_portfolio(wf.VERIFICATION_1)},
+            lambda w: {"outcome": "agree"},
+            label="step 1",
+        )
+    )
+    r.append(
+        case(
+            "staff_work.verify",
+            "GET",
+            only((EV,), 200),
+            lambda w: {"portfolio_id": w.ids[wf.VERIFICATION_2]},
+            label="step 2",
+        )
+    )
+    r.append(
+        case(
+            "staff_work.verify",
+            "POST",
+            only((EV,), 303),
+            lambda w: {"portfolio_id": w.fresh_portfolio(wf.VERIFICATION_2)},
+            lambda w: {"outcome": "confirm"},
+            label="step 2",
+        )
+    )
     # The assessor took the decision appealed: someone not involved decides.
-    r.append(case("staff_work.appeal", "GET", only((IV, EV, ADMIN), 200),
-                  lambda w: {"portfolio_id": w.ids[wf.APPEALED]}))
-    r.append(case("staff_work.appeal", "POST", only((IV, EV, ADMIN), 303),
-                  lambda w: {"portfolio_id": w.fresh_portfolio(wf.APPEALED)},
-                  lambda w: {"outcome": "dismiss", "rationale": "The record is not in the second file."}))
+    r.append(
+        case("staff_work.appeal", "GET", only((IV, EV, ADMIN), 200), lambda w: {"portfolio_id": w.ids[wf.APPEALED]})
+    )
+    r.append(
+        case(
+            "staff_work.appeal",
+            "POST",
+            only((IV, EV, ADMIN), 303),
+            lambda w: {"portfolio_id": w.fresh_portfolio(wf.APPEALED)},
+            lambda w: {"outcome": "dismiss", "rationale": "The record is not in the second file."},
+        )
+    )
 
     # --- staff roles (tool admins) --------------------------------------------------------------------------
     r.append(case("staff_admin.index", "GET", ADMIN_PAGE))
-    r.append(case("staff_admin.grant", "POST", ADMIN_POST,
-                  data=lambda w: {"user_id": str(w.spare_user_id), "role": "assessor",
-                                  "certification_code": f"G{w.next()}"}))
-    r.append(case("staff_admin.pending", "POST", ADMIN_POST,
-                  data=lambda w: {"issuer": "https://later.example", "sub": f"later-{w.next()}",
-                                  "role": "assessor"}))
+    r.append(
+        case(
+            "staff_admin.grant",
+            "POST",
+            ADMIN_POST,
+            data=lambda w: {"user_id": str(w.spare_user_id), "role": "assessor", "certification_code": f"G{w.next()}"},
+        )
+    )
+    r.append(
+        case(
+            "staff_admin.pending",
+            "POST",
+            ADMIN_POST,
+            data=lambda w: {"issuer": "https://later.example", "sub": f"later-{w.next()}", "role": "assessor"},
+        )
+    )
     r.append(case("staff_admin.cancel_pending", "POST", ADMIN_POST, lambda w: {"pending_id": w.fresh_pending()}))
-    r.append(case("staff_admin.revoke", "POST", ADMIN_POST, lambda w: {"grant_id": w.fresh_grant()},
-                  lambda w: {"reason": "left"}))
+    r.append(
+        case(
+            "staff_admin.revoke",
+            "POST",
+            ADMIN_POST,
+            lambda w: {"grant_id": w.fresh_grant()},
+            lambda w: {"reason": "left"},
+        )
+    )
 
     # --- the admin console ----------------------------------------------------------------------------------
-    for endpoint in ("admin.index", "admin.registrations", "admin.registration_new", "admin.partners",
-                     "admin.keys", "admin.invites"):
+    for endpoint in (
+        "admin.index",
+        "admin.registrations",
+        "admin.registration_new",
+        "admin.partners",
+        "admin.keys",
+        "admin.invites",
+    ):
         r.append(case(endpoint, "GET", ADMIN_PAGE))
     r.append(case("admin.registration_new", "POST", ADMIN_POST, data=lambda w: _new_registration(w.next())))
     fresh_reg = lambda w: {"reg_id": w.fresh_registration()}  # noqa: E731
@@ -296,16 +516,30 @@ def _rules() -> list[Case]:
         r.append(case(endpoint, "POST", ADMIN_POST, fresh_reg))
     r.append(case("admin.registration_delete", "GET", ADMIN_PAGE, fresh_reg))
     r.append(case("admin.registration_delete", "POST", ADMIN_POST, fresh_reg))
-    r.append(case("admin.deployment_add", "POST", ADMIN_POST, fresh_reg,
-                  lambda w: {"deployment_id": f"added-{w.next()}"}))
+    r.append(
+        case("admin.deployment_add", "POST", ADMIN_POST, fresh_reg, lambda w: {"deployment_id": f"added-{w.next()}"})
+    )
     for endpoint in ("admin.deployment_activate", "admin.deployment_deactivate", "admin.deployment_detach"):
         r.append(case(endpoint, "POST", ADMIN_POST, fresh_dep))
     r.append(case("admin.deployment_delete", "GET", ADMIN_PAGE, fresh_dep))
     r.append(case("admin.deployment_delete", "POST", ADMIN_POST, fresh_dep))
-    r.append(case("admin.partners", "POST", ADMIN_POST,
-                  data=lambda w: {"slug": f"new-partner-{w.next()}", "name": "New Partner", "kind": "employer"}))
-    r.append(case("admin.partner_attach", "POST", ADMIN_POST, lambda w: {"partner_id": w.fresh_partner()},
-                  lambda w: {"deployment_id": str(w.fresh_deployment())}))
+    r.append(
+        case(
+            "admin.partners",
+            "POST",
+            ADMIN_POST,
+            data=lambda w: {"slug": f"new-partner-{w.next()}", "name": "New Partner", "kind": "employer"},
+        )
+    )
+    r.append(
+        case(
+            "admin.partner_attach",
+            "POST",
+            ADMIN_POST,
+            lambda w: {"partner_id": w.fresh_partner()},
+            lambda w: {"deployment_id": str(w.fresh_deployment())},
+        )
+    )
     r.append(case("admin.invites", "POST", ADMIN_PAGE, data=lambda w: {"hours": "24"}))
     r.append(case("admin.invite_revoke", "POST", ADMIN_POST, lambda w: {"invite_id": w.fresh_invite()}))
     r.append(case("admin.key_rotate", "POST", ADMIN_POST))
@@ -315,8 +549,7 @@ def _rules() -> list[Case]:
     # --- grading --------------------------------------------------------------------------------------------
     # The roster is for the course's staff as the LMS names them: Instructor, its TeachingAssistant sub-role
     # (the demo's assessor and verifiers) and the course Administrator.
-    r.append(case("grading.roster_page", "GET", expect(200, learner=403, other_learner=403,
-                                                       learner_other_partner=403)))
+    r.append(case("grading.roster_page", "GET", expect(200, learner=403, other_learner=403, learner_other_partner=403)))
     # Deep linking: refused by role first; course staff whose session is no deep-linking request are told so.
     deep_link = expect(400, learner=403, other_learner=403, learner_other_partner=403, instructor=200)
     r.append(case("grading.deep_link", "GET", deep_link))
@@ -328,8 +561,16 @@ def _rules() -> list[Case]:
 
 def _new_registration(n: int) -> dict[str, str]:
     base = f"https://new-{n}.example"
-    return {"name": f"New LMS {n}", "issuer": base, "client_id": f"new-{n}", "login_url": base + "/auth",
-            "token_url": base + "/token", "jwks_url": base + "/jwks", "deployment_ids": "1", "active": "1"}
+    return {
+        "name": f"New LMS {n}",
+        "issuer": base,
+        "client_id": f"new-{n}",
+        "login_url": base + "/auth",
+        "token_url": base + "/token",
+        "jwks_url": base + "/jwks",
+        "deployment_ids": "1",
+        "active": "1",
+    }
 
 
 RULES = _rules()
@@ -348,9 +589,11 @@ def missing_rules(app: Flask) -> list[str]:
     covered: dict[str, set[str]] = {}
     for c in RULES:
         covered.setdefault(c.endpoint, set()).add(c.method)
-    return [f"add a rule for endpoint {endpoint} ({method})"
-            for endpoint, methods in sorted(_route_methods(app).items())
-            for method in sorted(methods - covered.get(endpoint, set()))]
+    return [
+        f"add a rule for endpoint {endpoint} ({method})"
+        for endpoint, methods in sorted(_route_methods(app).items())
+        for method in sorted(methods - covered.get(endpoint, set()))
+    ]
 
 
 def test_every_route_has_a_rule(sqlite_app):
@@ -368,12 +611,15 @@ def test_a_new_route_without_a_rule_is_named(tmp_path, keys_dir):
     app = make_test_app("sqlite", tmp_path, keys_dir)
     app.add_url_rule("/reports/<int:n>", "reports.show", lambda n: "", methods=["GET", "POST"])
     app.add_url_rule("/portfolio/<int:portfolio_id>/export", "learner.export", lambda portfolio_id: "")
-    assert missing_rules(app) == ["add a rule for endpoint learner.export (GET)",
-                                  "add a rule for endpoint reports.show (GET)",
-                                  "add a rule for endpoint reports.show (POST)"]
+    assert missing_rules(app) == [
+        "add a rule for endpoint learner.export (GET)",
+        "add a rule for endpoint reports.show (GET)",
+        "add a rule for endpoint reports.show (POST)",
+    ]
 
 
 # --- running the matrix -------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def matrix_app(backend, tmp_path, keys_dir):
@@ -459,5 +705,6 @@ def test_authorization_matrix(matrix_app, jwks_server):
         assert {r for s, r in seen if s == secret} & entitled, f"no page showed {secret!r} to anyone entitled"
     unmatched = sorted({r.rule for r in matrix_app.url_map.iter_rules() if r.endpoint != "static"} - matched)
     assert not unmatched, f"no case reaches these routes: {unmatched}"
-    assert not failures, f"{len(failures)} of {len(first) + len(last)} requests outside the rules:\n" + \
-        "\n".join(failures)
+    assert not failures, f"{len(failures)} of {len(first) + len(last)} requests outside the rules:\n" + "\n".join(
+        failures
+    )

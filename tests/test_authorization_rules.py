@@ -74,13 +74,16 @@ def test_a_tool_admin_grant_limited_to_a_partner_is_inert(sqlite_app):
     assert duties.appeal_refusal(w.admin.id, staff.grants_for(w.admin.id), chain) is None
 
 
-@pytest.mark.parametrize("roles, allowed", [
-    ([lti_roles.LEARNER], True),
-    ([lti_roles.INSTRUCTOR], False),
-    ([lti_roles.TEACHING_ASSISTANT], False),
-    ([lti_roles.INSTITUTION_ADMIN, lti_roles.CONTEXT_ADMIN], False),
-    ([], False),
-])
+@pytest.mark.parametrize(
+    "roles, allowed",
+    [
+        ([lti_roles.LEARNER], True),
+        ([lti_roles.INSTRUCTOR], False),
+        ([lti_roles.TEACHING_ASSISTANT], False),
+        ([lti_roles.INSTITUTION_ADMIN, lti_roles.CONTEXT_ADMIN], False),
+        ([], False),
+    ],
+)
 def test_only_learners_start_portfolios(roles, allowed):
     assert permissions.may_start_portfolio(ToolSession(roles=roles)) is allowed
 

@@ -50,8 +50,15 @@ def test_import_without_paths_reads_the_catalogue_directory(app: Flask) -> None:
 
 def test_malformed_file_fails_with_the_messages_and_writes_nothing(app: Flask, tmp_path: Path) -> None:
     write_sample(tmp_path, name="good.toml")
-    write_sample(tmp_path, {'code = "TESTCM"': 'code = "BAD"', 'isced_field = "0988"': 'isced_field = "988"',
-                            'text = "Escalate findings."': 'text = ""'}, name="bad.toml")
+    write_sample(
+        tmp_path,
+        {
+            'code = "TESTCM"': 'code = "BAD"',
+            'isced_field = "0988"': 'isced_field = "988"',
+            'text = "Escalate findings."': 'text = ""',
+        },
+        name="bad.toml",
+    )
     before = table_count(Certification)
     result = run(app, "import", str(tmp_path))
     assert result.exit_code != 0
@@ -71,8 +78,7 @@ def test_list_shows_every_version(app: Flask, tmp_path: Path) -> None:
     lines = result.output.splitlines()
     assert lines[0].split() == ["CODE", "VERSION", "TITLE", "LEVEL", "FIELD", "CREDITS", "UNITS"]
     rows = [line.split() for line in lines[1:]]
-    assert ["CMIACR", "1", "Qualified", "Clinical", "Research", "Central", "Monitor", "ED6", "0988", "12",
-            "5"] in rows
+    assert ["CMIACR", "1", "Qualified", "Clinical", "Research", "Central", "Monitor", "ED6", "0988", "12", "5"] in rows
     assert [r[:2] for r in rows if r[0] == "TESTCM"] == [["TESTCM", "1"], ["TESTCM", "2"]]
     assert ["ED6", "0988", "3", "2"] == [r for r in rows if r[0] == "TESTCM"][0][-4:]
 

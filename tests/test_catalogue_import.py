@@ -26,13 +26,15 @@ from tests.conftest import table_count
 
 pytestmark = pytest.mark.usefixtures("shipped_catalogue")
 
-CHANGED_TEXT = {"The learner can contribute to a risk assessment.":
-                "The learner can lead a cross-functional risk assessment."}
+CHANGED_TEXT = {
+    "The learner can contribute to a risk assessment.": "The learner can lead a cross-functional risk assessment."
+}
 
 
 def _versions(code: str = "TESTCM") -> list[Certification]:
-    return list(db.session.scalars(select(Certification).where(Certification.code == code)
-                                   .order_by(Certification.version)))
+    return list(
+        db.session.scalars(select(Certification).where(Certification.code == code).order_by(Certification.version))
+    )
 
 
 def _import(path: Path) -> list:
@@ -63,8 +65,10 @@ def test_same_data_again_is_a_no_op(app: Flask, tmp_path: Path) -> None:
     [again] = _import(path)
     assert (again.status, again.version) == ("unchanged", 1)
     # Comments and layout are not content either.
-    relaid = write_sample(tmp_path, {'title = "Risk-based quality management"':
-                                     '# a comment\ntitle = "Risk-based   quality management"  '})
+    relaid = write_sample(
+        tmp_path,
+        {'title = "Risk-based quality management"': '# a comment\ntitle = "Risk-based   quality management"  '},
+    )
     [relaid_result] = _import(relaid)
     assert relaid_result.status == "unchanged"
     assert (table_count(Certification), table_count(Criterion), table_count(AuditEvent)) == counts
@@ -103,9 +107,11 @@ def test_going_back_to_earlier_content_is_still_a_new_version(app: Flask, tmp_pa
 
 def test_import_is_audited(app: Flask, tmp_path: Path) -> None:
     _import(write_sample(tmp_path))
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "catalogue.version_imported",
-                                                       AuditEvent.subject_type == "certification")
-                              .order_by(AuditEvent.id.desc()))
+    event = db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action == "catalogue.version_imported", AuditEvent.subject_type == "certification")
+        .order_by(AuditEvent.id.desc())
+    )
     assert event is not None
     assert event.after["code"] == "TESTCM" and event.after["version"] == 1
     assert event.after["content_hash"] == latest_certification("TESTCM").content_hash  # type: ignore[union-attr]
@@ -133,7 +139,7 @@ def test_company_criteria_are_carried_to_the_new_version(app: Flask, tmp_path: P
 
     # Version 2 drops outcome U2.1 (so ACME-2 has nowhere to go) and changes a text.
     text = write_sample(tmp_path, CHANGED_TEXT).read_text()
-    unit2 = text.index("[[units]]\ncode = \"U2\"")
+    unit2 = text.index('[[units]]\ncode = "U2"')
     dropped = text[:unit2].replace("credits = 3", "credits = 2")
     [result] = _import(write_sample(tmp_path, text=dropped))
     assert result.version == 2
@@ -142,8 +148,7 @@ def test_company_criteria_are_carried_to_the_new_version(app: Flask, tmp_path: P
 
     v1, v2 = _versions()
     assert [k.code for k in criteria_for(v2, acme.id)] == ["U1.1.1", "U1.1.2", "U1.2.1", "ACME-1"]
-    assert [k.code for k in criteria_for(v1, acme.id)] == ["U1.1.1", "U1.1.2", "U1.2.1", "ACME-1", "U2.1.1",
-                                                           "ACME-2"]
+    assert [k.code for k in criteria_for(v1, acme.id)] == ["U1.1.1", "U1.1.2", "U1.2.1", "ACME-1", "U2.1.1", "ACME-2"]
     assert content_hash(certification_data(v2)) == v2.content_hash  # partner criteria are not catalogue content
 
 

@@ -52,12 +52,14 @@ def _outcome(raw: Raw, u: int = 0, o: int = 0) -> Raw:
 def _set(getter: Callable[[Raw], Raw], key: str, value: Any) -> Callable[[Raw], None]:
     def change(raw: Raw) -> None:
         getter(raw)[key] = value
+
     return change
 
 
 def _drop(getter: Callable[[Raw], Raw], key: str) -> Callable[[Raw], None]:
     def change(raw: Raw) -> None:
         del getter(raw)[key]
+
     return change
 
 
@@ -81,16 +83,32 @@ CASES: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("credits as boolean", _set(_root, "credits", True), "credits", "must be a whole number, not true/false"),
     ("credits as decimal", _set(_root, "credits", 2.5), "credits", "not a decimal number"),
     ("zero credits", _set(_root, "credits", 0), "credits", "must be at least 1, not 0"),
-    ("unknown ISCED level", _set(_root, "isced_level", "ED9"), "isced_level",
-     "unknown ISCED 2011 level 'ED9': use one of ED0, ED1"),
+    (
+        "unknown ISCED level",
+        _set(_root, "isced_level", "ED9"),
+        "isced_level",
+        "unknown ISCED 2011 level 'ED9': use one of ED0, ED1",
+    ),
     ("ISCED level as number", _set(_root, "isced_level", 6), "isced_level", "must be text"),
-    ("field code of 3 digits", _set(_root, "isced_field", "919"), "isced_field",
-     "'919' is not an ISCED-F 2013 detailed field: it must be 4 digits"),
+    (
+        "field code of 3 digits",
+        _set(_root, "isced_field", "919"),
+        "isced_field",
+        "'919' is not an ISCED-F 2013 detailed field: it must be 4 digits",
+    ),
     ("field code with letters", _set(_root, "isced_field", "09a9"), "isced_field", "it must be 4 digits"),
-    ("field code in no broad field", _set(_root, "isced_field", "1299"), "isced_field",
-     "the broad field '12' does not exist"),
-    ("credits do not add up", _set(_root, "credits", 4), "credits",
-     "the certification has 4 credits but its units add up to 3 (2 + 1)"),
+    (
+        "field code in no broad field",
+        _set(_root, "isced_field", "1299"),
+        "isced_field",
+        "the broad field '12' does not exist",
+    ),
+    (
+        "credits do not add up",
+        _set(_root, "credits", 4),
+        "credits",
+        "the certification has 4 credits but its units add up to 3 (2 + 1)",
+    ),
     ("no units", _set(_root, "units", []), "units", "is empty: add at least one unit"),
     ("units missing", _drop(_root, "units"), "units", "is missing: add at least one unit ([[units]])"),
     ("units not tables", _set(_root, "units", "U1"), "units", "must be an array of tables ([[units]]), not text"),
@@ -98,27 +116,62 @@ CASES: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("unit code with a space", _set(_unit, "code", "U 1"), "units[0].code", "'U 1' is not a valid code"),
     ("unit credits missing", _drop(_unit, "credits"), "units[0].credits", "is missing"),
     ("unknown unit field", _set(_unit, "hours", 20), "units[0].hours", "unknown field"),
-    ("framework refs not a list", _set(_unit, "framework_refs", "JTF 4"), "units[0].framework_refs",
-     "must be an array of non-empty texts"),
+    (
+        "framework refs not a list",
+        _set(_unit, "framework_refs", "JTF 4"),
+        "units[0].framework_refs",
+        "must be an array of non-empty texts",
+    ),
     ("duplicate unit code", _second_unit_code("U1"), "units[1].code", "duplicate unit code 'U1' (also at units[0])"),
-    ("unit without outcomes", _set(_unit, "outcomes", []), "units[0].outcomes",
-     "is empty: add at least one learning outcome"),
-    ("unit outcomes missing", _drop(_unit, "outcomes"), "units[0].outcomes",
-     "is missing: add at least one learning outcome ([[units.outcomes]])"),
-    ("empty outcome", _set(_outcome, "criteria", []), "units[0].outcomes[0].criteria",
-     "is empty: add at least one assessment criterion"),
-    ("outcome without criteria", _drop(_outcome, "criteria"), "units[0].outcomes[0].criteria",
-     "is missing: add at least one assessment criterion ([[units.outcomes.criteria]])"),
+    (
+        "unit without outcomes",
+        _set(_unit, "outcomes", []),
+        "units[0].outcomes",
+        "is empty: add at least one learning outcome",
+    ),
+    (
+        "unit outcomes missing",
+        _drop(_unit, "outcomes"),
+        "units[0].outcomes",
+        "is missing: add at least one learning outcome ([[units.outcomes]])",
+    ),
+    (
+        "empty outcome",
+        _set(_outcome, "criteria", []),
+        "units[0].outcomes[0].criteria",
+        "is empty: add at least one assessment criterion",
+    ),
+    (
+        "outcome without criteria",
+        _drop(_outcome, "criteria"),
+        "units[0].outcomes[0].criteria",
+        "is missing: add at least one assessment criterion ([[units.outcomes.criteria]])",
+    ),
     ("outcome text empty", _set(_outcome, "text", ""), "units[0].outcomes[0].text", "is empty"),
-    ("duplicate outcome code across units", _set(lambda r: _outcome(r, 1, 0), "code", "U1.1"),
-     "units[1].outcomes[0].code", "duplicate outcome code 'U1.1' (also at units[0].outcomes[0])"),
-    ("duplicate criterion code", _set(lambda r: _outcome(r, 0, 1)["criteria"][0], "code", "U1.1.1"),
-     "units[0].outcomes[1].criteria[0].code",
-     "duplicate criterion code 'U1.1.1' (also at units[0].outcomes[0].criteria[0])"),
-    ("criterion text missing", _drop(lambda r: _outcome(r)["criteria"][1], "text"),
-     "units[0].outcomes[0].criteria[1].text", "is missing"),
-    ("criterion text blank", _set(lambda r: _outcome(r)["criteria"][1], "text", " \n "),
-     "units[0].outcomes[0].criteria[1].text", "is empty"),
+    (
+        "duplicate outcome code across units",
+        _set(lambda r: _outcome(r, 1, 0), "code", "U1.1"),
+        "units[1].outcomes[0].code",
+        "duplicate outcome code 'U1.1' (also at units[0].outcomes[0])",
+    ),
+    (
+        "duplicate criterion code",
+        _set(lambda r: _outcome(r, 0, 1)["criteria"][0], "code", "U1.1.1"),
+        "units[0].outcomes[1].criteria[0].code",
+        "duplicate criterion code 'U1.1.1' (also at units[0].outcomes[0].criteria[0])",
+    ),
+    (
+        "criterion text missing",
+        _drop(lambda r: _outcome(r)["criteria"][1], "text"),
+        "units[0].outcomes[0].criteria[1].text",
+        "is missing",
+    ),
+    (
+        "criterion text blank",
+        _set(lambda r: _outcome(r)["criteria"][1], "text", " \n "),
+        "units[0].outcomes[0].criteria[1].text",
+        "is empty",
+    ),
 ]
 
 
@@ -143,7 +196,7 @@ def test_all_problems_are_reported_at_once() -> None:
 
 
 def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
-    path = write_sample(tmp_path, {'credits = 3\n': 'credits = \n'})
+    path = write_sample(tmp_path, {"credits = 3\n": "credits = \n"})
     with pytest.raises(CatalogueInvalid) as exc:
         load_catalogue([path])
     assert len(exc.value.problems) == 1

@@ -26,9 +26,16 @@ def _data(page: str, name: str) -> str:
 
 
 def _login_with_storage(client, platform):
-    resp = client.get("/lti/login", query_string={
-        "iss": platform.issuer, "login_hint": "hint", "client_id": platform.client_id,
-        "target_link_uri": "http://localhost/lti/launch", "lti_storage_target": "_parent"})
+    resp = client.get(
+        "/lti/login",
+        query_string={
+            "iss": platform.issuer,
+            "login_hint": "hint",
+            "client_id": platform.client_id,
+            "target_link_uri": "http://localhost/lti/launch",
+            "lti_storage_target": "_parent",
+        },
+    )
     assert resp.status_code == 200
     page = resp.data.decode()
     auth_url = _data(page, "next")

@@ -53,8 +53,10 @@ def test_jwt_claims_follow_the_ob3_vc_jwt_rules(app):
 def test_credential_content(app):
     award = award_through_workflow()
     credential = credential_for(award).credential
-    assert credential["@context"] == ["https://www.w3.org/ns/credentials/v2",
-                                      "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+    assert credential["@context"] == [
+        "https://www.w3.org/ns/credentials/v2",
+        "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+    ]
     assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
     assert credential["issuer"]["type"] == ["Profile"] and credential["issuer"]["name"]
     subject = credential["credentialSubject"]

@@ -45,14 +45,24 @@ def ada(app):
 
 # ---- public verification -------------------------------------------------------------------------------
 
+
 def test_verification_page_shows_a_valid_award(client):
     award_through_workflow(number=NUMBER)
     resp = client.get(f"/verify/{NUMBER}")
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert "Valid: this certificate was awarded and has not been revoked." in html
-    for shown in ("Ada Mensah", "Qualified Clinical Research Central Monitor", "TESTCM", "12 learning credits",
-                  "120 notional learning hours", "120", NUMBER, "Signature: verified", "not revoked"):
+    for shown in (
+        "Ada Mensah",
+        "Qualified Clinical Research Central Monitor",
+        "TESTCM",
+        "12 learning credits",
+        "120 notional learning hours",
+        "120",
+        NUMBER,
+        "Signature: verified",
+        "not revoked",
+    ):
         assert shown in html, shown
 
 
@@ -61,8 +71,18 @@ def test_verification_shows_no_personal_or_lms_data(client):
     issued = credential_for(award)
     page = client.get(f"/verify/{NUMBER}").get_data(as_text=True)
     data = client.get(f"/verify/{NUMBER}.json").get_data(as_text=True)
-    for secret in (EMAIL, LMS_SUB, LMS_ISSUER, "deployment-42", "client-x", "link-0", issued.subject_id,
-                   issued.credential_id, "Example LMS", "Portfolio"):
+    for secret in (
+        EMAIL,
+        LMS_SUB,
+        LMS_ISSUER,
+        "deployment-42",
+        "client-x",
+        "link-0",
+        issued.subject_id,
+        issued.credential_id,
+        "Example LMS",
+        "Portfolio",
+    ):
         assert secret not in page, secret
         assert secret not in data, secret
 
@@ -75,9 +95,23 @@ def test_verification_json(client):
     assert body["status"] == "valid" and body["learner_name"] == "Ada Mensah"
     assert body["certification"]["code"] == "TESTCM" and body["credits"] == 12 and body["cpd_points"] == 120
     assert body["signature"]["valid"] is True and body["revoked_on"] is None
-    assert set(body) == {"certificate_number", "status", "status_text", "learner_name", "certification", "credits",
-                         "notional_hours", "cpd_points", "credit_note", "awarded_on", "revoked_on",
-                         "revocation_reason", "issuer", "signature", "verify_url"}
+    assert set(body) == {
+        "certificate_number",
+        "status",
+        "status_text",
+        "learner_name",
+        "certification",
+        "credits",
+        "notional_hours",
+        "cpd_points",
+        "credit_note",
+        "awarded_on",
+        "revoked_on",
+        "revocation_reason",
+        "issuer",
+        "signature",
+        "verify_url",
+    }
 
 
 def test_revoked_award_shows_date_and_reason(client):
@@ -126,6 +160,7 @@ def test_number_with_a_dot_and_json_suffix_routes(client):
 
 # ---- learner downloads and the printable certificate ---------------------------------------------------
 
+
 def test_owner_downloads_json_and_jwt(ada):
     client, award = ada
     issued = credential_for(award)
@@ -147,8 +182,15 @@ def test_my_certificates_page_links_the_downloads(ada):
 def test_printable_certificate(ada):
     client, award = ada
     html = client.get(f"/awards/{NUMBER}/certificate").get_data(as_text=True)
-    for shown in ("Ada Mensah", "Qualified Clinical Research Central Monitor", "12 (120 notional learning hours)",
-                  "CPD points", award.awarded_on.isoformat(), NUMBER, "certificate.css"):
+    for shown in (
+        "Ada Mensah",
+        "Qualified Clinical Research Central Monitor",
+        "12 (120 notional learning hours)",
+        "CPD points",
+        award.awarded_on.isoformat(),
+        NUMBER,
+        "certificate.css",
+    ):
         assert shown in html, shown
     url = issuer.verify_url(NUMBER)
     assert url in html
@@ -198,6 +240,7 @@ def test_download_issues_a_missing_credential_once(ada):
 
 
 # ---- revocation by a tool administrator -----------------------------------------------------------------
+
 
 def _csrf(client, path: str) -> dict[str, str]:
     html = client.get(path).get_data(as_text=True)

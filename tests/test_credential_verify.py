@@ -28,8 +28,12 @@ def issued(app):
 def _resign(payload: dict, *, key_pem: str | None = None, kid: str | None = None) -> str:
     """Sign an arbitrary payload with the issuer's own key (or another one) under the issuer's kid."""
     key = issuer.signing_key()
-    return jwt.encode(payload, key_pem or key.private_pem, algorithm="RS256",
-                      headers={"kid": kid or issuer.key_url(key.kid), "typ": "JWT"})
+    return jwt.encode(
+        payload,
+        key_pem or key.private_pem,
+        algorithm="RS256",
+        headers={"kid": kid or issuer.key_url(key.kid), "typ": "JWT"},
+    )
 
 
 def _payload(token: str) -> dict:
@@ -102,12 +106,15 @@ def test_valid_until_without_exp_is_rejected(issued):
     assert result.problems == ["The credential has a validUntil but the JWT has no exp claim."]
 
 
-@pytest.mark.parametrize(("claim", "value", "reason"), [
-    ("iss", "https://someone-else.example/issuer", "The JWT issuer (iss"),
-    ("sub", "urn:uuid:00000000-0000-0000-0000-000000000000", "The JWT subject (sub"),
-    ("jti", "urn:uuid:11111111-1111-1111-1111-111111111111", "The JWT id (jti"),
-    ("nbf", 0, "The JWT nbf claim does not equal"),
-])
+@pytest.mark.parametrize(
+    ("claim", "value", "reason"),
+    [
+        ("iss", "https://someone-else.example/issuer", "The JWT issuer (iss"),
+        ("sub", "urn:uuid:00000000-0000-0000-0000-000000000000", "The JWT subject (sub"),
+        ("jti", "urn:uuid:11111111-1111-1111-1111-111111111111", "The JWT id (jti"),
+        ("nbf", 0, "The JWT nbf claim does not equal"),
+    ],
+)
 def test_claims_must_match_the_credential(issued, claim, value, reason):
     payload = _payload(issued.jwt)
     payload[claim] = value
@@ -160,6 +167,7 @@ def test_status_list_not_signed_by_the_issuer_is_refused(issued):
 
 def test_status_list_served_over_http_reflects_revocation(issued, client):
     """The public endpoint's list, fetched the way a remote verifier does."""
+
     def over_http(url: str) -> str:
         resp = client.get(url.removeprefix(issuer.base_url()))
         assert resp.status_code == 200 and resp.mimetype == "application/vc+jwt"

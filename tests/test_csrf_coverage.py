@@ -16,19 +16,19 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # Endpoints that take a state-changing request without the tool's CSRF token, and why that is safe.
 NO_CSRF = {
     "launch.login": "OIDC third-party login initiation: the LMS page posts it, before any tool session exists; it "
-                    "only stores a single-use state and nonce and redirects to the registered platform.",
+    "only stores a single-use state and nonce and redirects to the registered platform.",
     "launch.launch": "The platform's form post of the id_token: authenticated by the platform's RS256 signature, "
-                     "the single-use state bound to this browser (cookie or platform storage) and the nonce.",
+    "the single-use state bound to this browser (cookie or platform storage) and the nonce.",
     "registration.register": "LTI Dynamic Registration: the LMS admin has no tool session; the platform's one-time "
-                             "registration token authorizes the POST, a registration without an invite stays "
-                             "inactive until a tool admin activates it, and an invite is re-checked on the POST.",
+    "registration token authorizes the POST, a registration without an invite stays "
+    "inactive until a tool admin activates it, and an invite is re-checked on the POST.",
     "demo.auth": "Demo platform (LMS side): its OIDC authorization endpoint, which the tool's login redirects to.",
     "demo.token": "Demo platform: OAuth2 client_credentials endpoint, authenticated by the tool's signed JWT.",
     "demo.lineitems": "Demo platform: AGS API, authenticated by a bearer access token, never by cookies.",
     "demo.scores": "Demo platform: AGS API, authenticated by a bearer access token, never by cookies.",
     "demo.deep_link_return": "Demo platform: receives the tool's deep linking response, a JWT signed by the tool.",
     "demo.outage": "Demo platform (LMS side): a switch that makes its own services answer 503/429 for a while, to "
-                   "show grade-sync retries; it changes nothing in the tool, and the demo is off in production.",
+    "show grade-sync retries; it changes nothing in the tool, and the demo is off in production.",
 }
 
 
@@ -40,8 +40,11 @@ def _blueprint_chain(endpoint: str) -> list[str]:
 def requires_csrf(app, endpoint: str) -> bool:
     if getattr(app.view_functions[endpoint], "requires_csrf", False):
         return True
-    return any(getattr(hook, "requires_csrf", False)
-               for name in _blueprint_chain(endpoint) for hook in app.before_request_funcs.get(name, ()))
+    return any(
+        getattr(hook, "requires_csrf", False)
+        for name in _blueprint_chain(endpoint)
+        for hook in app.before_request_funcs.get(name, ())
+    )
 
 
 def state_changing_rules(app):
@@ -49,11 +52,15 @@ def state_changing_rules(app):
 
 
 def test_every_state_changing_route_checks_csrf_or_is_allow_listed(app):
-    unprotected = [f"{sorted(rule.methods & STATE_CHANGING)} {rule.rule} -> {rule.endpoint}"
-                   for rule in state_changing_rules(app)
-                   if rule.endpoint not in NO_CSRF and not requires_csrf(app, rule.endpoint)]
-    assert not unprotected, ("State-changing routes without a CSRF check: wrap them in @login_required (or add "
-                             "them to NO_CSRF with the reason):\n" + "\n".join(unprotected))
+    unprotected = [
+        f"{sorted(rule.methods & STATE_CHANGING)} {rule.rule} -> {rule.endpoint}"
+        for rule in state_changing_rules(app)
+        if rule.endpoint not in NO_CSRF and not requires_csrf(app, rule.endpoint)
+    ]
+    assert not unprotected, (
+        "State-changing routes without a CSRF check: wrap them in @login_required (or add "
+        "them to NO_CSRF with the reason):\n" + "\n".join(unprotected)
+    )
 
 
 def test_allow_list_names_only_real_unprotected_platform_endpoints(app):

@@ -43,7 +43,9 @@ def test_demo_academy_offers_both_certifications_with_its_own_criterion(app: Fla
     academy = find_partner(people.PARTNER_SLUG)
     offers = offered_certifications(academy.id)
     assert [(o.certification.code, o.certification.version, o.narrowed) for o in offers] == [
-        ("CMIACR", 1, False), ("CRAIACR", 1, False)]
+        ("CMIACR", 1, False),
+        ("CRAIACR", 1, False),
+    ]
     [own] = partner_criteria(academy.id)
     assert (own.code, own.outcome.code, own.text) == (DEMO_CRITERION["code"], "CM4.2", DEMO_CRITERION["text"])
     cert = latest_certification("CMIACR")
@@ -59,8 +61,11 @@ def test_demo_setup_again_changes_nothing(app: Flask) -> None:
 
 def test_demo_setup_leaves_an_admins_narrowed_pathway_alone(app: Flask) -> None:
     academy = find_partner(people.PARTNER_SLUG)
-    offering = db.session.scalar(db.select(PartnerOffering).where(PartnerOffering.partner_id == academy.id,
-                                                                  PartnerOffering.certification_code == "CRAIACR"))
+    offering = db.session.scalar(
+        db.select(PartnerOffering).where(
+            PartnerOffering.partner_id == academy.id, PartnerOffering.certification_code == "CRAIACR"
+        )
+    )
     assert offering is not None
     offering.unit_codes = "CRA1,CRA2"
     db.session.commit()
@@ -82,8 +87,9 @@ def test_a_changed_catalogue_file_is_imported_at_the_next_start(sqlite_app: Flas
     assert "TESTCM" in [o.certification.code for o in offered_certifications(academy.id)]
 
 
-def test_invalid_catalogue_does_not_stop_the_app(tmp_path: Path, keys_dir: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_catalogue_does_not_stop_the_app(
+    tmp_path: Path, keys_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     catalogue = tmp_path / "catalogue"
     write_sample(catalogue, {'isced_level = "ED6"': 'isced_level = "ED12"'})
     with caplog.at_level(logging.ERROR):

@@ -47,8 +47,7 @@ def test_nobody_assesses_their_own_portfolio():
 def test_assessor_may_reassess_what_was_sent_back_but_not_after_verifying():
     assert duties.assess_refusal(A, [G(staff.ASSESSOR)], chain(assessor_ids={A}, step1_verifier_ids={V1})) is None
     assert "as internal verifier" in duties.assess_refusal(V1, [G(staff.ASSESSOR)], chain(step1_verifier_ids={V1}))
-    assert "as independent verifier" in duties.assess_refusal(V2, [G(staff.ASSESSOR)],
-                                                              chain(step2_verifier_ids={V2}))
+    assert "as independent verifier" in duties.assess_refusal(V2, [G(staff.ASSESSOR)], chain(step2_verifier_ids={V2}))
 
 
 def test_after_an_upheld_appeal_a_different_assessor_reassesses():
@@ -71,8 +70,9 @@ def test_step1_verifier_took_no_part_in_the_assessment():
 
 
 def test_step1_verifier_may_verify_again_after_the_reassessment():
-    assert duties.step1_refusal(V1, [G(staff.INTERNAL_VERIFIER)], chain(assessor_ids={A},
-                                                                        step1_verifier_ids={V1})) is None
+    assert (
+        duties.step1_refusal(V1, [G(staff.INTERNAL_VERIFIER)], chain(assessor_ids={A}, step1_verifier_ids={V1})) is None
+    )
 
 
 def test_step2_verifier_is_independent_of_the_chain_and_the_partner():
@@ -82,21 +82,24 @@ def test_step2_verifier_is_independent_of_the_chain_and_the_partner():
     assert "as assessor" in duties.step2_refusal(A, [G(staff.INDEPENDENT_VERIFIER)], c)
     assert "as internal verifier" in duties.step2_refusal(V1, [G(staff.INDEPENDENT_VERIFIER)], c)
     assert "attached to this learner's partner" in duties.step2_refusal(
-        V2, [G(staff.INDEPENDENT_VERIFIER, home_partner_id=ACME)], c)
+        V2, [G(staff.INDEPENDENT_VERIFIER, home_partner_id=ACME)], c
+    )
     # Attachment through any of their grants counts.
     assert "attached" in duties.step2_refusal(
-        V2, [G(staff.INDEPENDENT_VERIFIER), G(staff.INTERNAL_VERIFIER, home_partner_id=ACME)], c)
+        V2, [G(staff.INDEPENDENT_VERIFIER), G(staff.INTERNAL_VERIFIER, home_partner_id=ACME)], c
+    )
     assert "does not cover" in duties.step2_refusal(V2, [G(staff.INDEPENDENT_VERIFIER, None, "OTHER")], c)
     assert "own portfolio" in duties.step2_refusal(LEARNER, [G(staff.INDEPENDENT_VERIFIER)], c)
 
 
 def test_step2_verifier_may_verify_again_after_sending_back():
-    assert duties.step2_refusal(V2, [G(staff.INDEPENDENT_VERIFIER)], chain(assessor_ids={A},
-                                                                           step2_verifier_ids={V2})) is None
+    assert (
+        duties.step2_refusal(V2, [G(staff.INDEPENDENT_VERIFIER)], chain(assessor_ids={A}, step2_verifier_ids={V2}))
+        is None
+    )
 
 
-@pytest.mark.parametrize("who,field", [(A, "assessor_ids"), (V1, "step1_verifier_ids"),
-                                       (V2, "step2_verifier_ids")])
+@pytest.mark.parametrize("who,field", [(A, "assessor_ids"), (V1, "step1_verifier_ids"), (V2, "step2_verifier_ids")])
 def test_appeal_heard_by_someone_not_involved(who, field):
     c = chain(**{field: {who}})
     assert "took part in the decision appealed" in duties.appeal_refusal(who, [G(staff.TOOL_ADMIN)], c)

@@ -67,8 +67,13 @@ def test_full_registration_posts_what_moodle_needs_and_records_client_and_deploy
     assert posted["jwks_uri"] == "http://localhost/.well-known/jwks.json"
     assert posted["token_endpoint_auth_method"] == "private_key_jwt"
     assert posted["client_name"] and posted["logo_uri"].endswith("/static/logo.svg")
-    assert set(posted["scope"].split()) == {AGS + "lineitem", AGS + "lineitem.readonly",
-                                            AGS + "result.readonly", AGS + "score", NRPS}
+    assert set(posted["scope"].split()) == {
+        AGS + "lineitem",
+        AGS + "lineitem.readonly",
+        AGS + "result.readonly",
+        AGS + "score",
+        NRPS,
+    }
     tool = posted[TOOL_CONFIG]
     assert tool["domain"] == "localhost" and tool["target_link_uri"] == "http://localhost/lti/launch"
     assert {"sub", "iss", "name", "email"} <= set(tool["claims"])
@@ -95,9 +100,15 @@ def test_registration_without_invite_is_inactive_and_its_launches_are_refused(cl
     token = moodle.new_token(client_id="c-inactive")
     assert dynamic_register(client, moodle, token=token).status_code == 200
     platform = RegisteredPlatform(moodle, "c-inactive", "7")
-    resp = client.get("/lti/login", query_string={
-        "iss": platform.issuer, "login_hint": "x", "target_link_uri": "http://localhost/lti/launch",
-        "client_id": "c-inactive"})
+    resp = client.get(
+        "/lti/login",
+        query_string={
+            "iss": platform.issuer,
+            "login_hint": "x",
+            "target_link_uri": "http://localhost/lti/launch",
+            "client_id": "c-inactive",
+        },
+    )
     assert resp.status_code == 403 and "deactivated" in error_text(resp)
 
     # A tool admin activates it: the same platform's launch now goes through, verified with its JWKS.
@@ -140,9 +151,11 @@ def test_expired_revoked_and_unknown_invites_are_refused(client, moodle):
     revoked, revoked_secret = create_invite(Who(label="test"), hours=1)
     revoked.revoked_at = utcnow()
     db.session.commit()
-    for path, status, words in ((f"/lti/register/{secret}", 410, "expired"),
-                                (f"/lti/register/{revoked_secret}", 410, "revoked"),
-                                ("/lti/register/not-a-real-invite", 404, "not one the tool issued")):
+    for path, status, words in (
+        (f"/lti/register/{secret}", 410, "expired"),
+        (f"/lti/register/{revoked_secret}", 410, "revoked"),
+        ("/lti/register/not-a-real-invite", 404, "not one the tool issued"),
+    ):
         resp = dynamic_register(client, moodle, path=path)
         assert resp.status_code == status and words in error_text(resp)
     assert moodle.registered == {}
@@ -238,9 +251,11 @@ def test_local_addresses_are_refused_unless_allowed(backend, tmp_path, keys_dir)
     app = make_test_app(backend, tmp_path, keys_dir)
     with app.app_context():
         client = app.test_client()
-        for url in ("https://127.0.0.1:9/.well-known/openid-configuration",
-                    "https://localhost:9/.well-known/openid-configuration",
-                    "https://169.254.169.254/latest/meta-data"):
+        for url in (
+            "https://127.0.0.1:9/.well-known/openid-configuration",
+            "https://localhost:9/.well-known/openid-configuration",
+            "https://169.254.169.254/latest/meta-data",
+        ):
             resp = client.get("/lti/register", query_string={"openid_configuration": url})
             assert resp.status_code == 400 and "points to a local address" in error_text(resp), url
         db.session.remove()

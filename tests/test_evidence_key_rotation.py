@@ -38,9 +38,16 @@ def test_key_ring_first_key_seals_every_key_opens():
     assert KeyRing.parse(OLD.encode()).current_id == _key_id(OLD)
 
 
-@pytest.mark.parametrize("configured, problem", [
-    ("", "no key is given"), (" , ", "no key is given"), ("not base64!", "not url-safe base64"),
-    (f"{NEW},c2hvcnQ=", "must encode 32 bytes")], ids=["empty", "only-commas", "not-base64", "one-too-short"])
+@pytest.mark.parametrize(
+    "configured, problem",
+    [
+        ("", "no key is given"),
+        (" , ", "no key is given"),
+        ("not base64!", "not url-safe base64"),
+        (f"{NEW},c2hvcnQ=", "must encode 32 bytes"),
+    ],
+    ids=["empty", "only-commas", "not-base64", "one-too-short"],
+)
 def test_key_ring_refuses_bad_keys(configured, problem):
     with pytest.raises(StorageError, match=problem):
         KeyRing.parse(configured)
@@ -161,7 +168,8 @@ def test_rekey_report_counts_without_the_command(app):
     assert report.rekeyed == 0 and report.current == 0
     assert [problem for _, problem in report.problems] == [
         "the blob was encrypted with an evidence key that is not configured "
-        "(LTI_TOOL_EVIDENCE_KEY lists the keys that open blobs)"]
+        "(LTI_TOOL_EVIDENCE_KEY lists the keys that open blobs)"
+    ]
 
 
 def test_a_file_removed_while_the_rekey_runs_is_skipped(app, monkeypatch):

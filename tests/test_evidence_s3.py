@@ -107,8 +107,9 @@ def test_identical_content_is_stored_once_without_a_second_upload(store, s3, buc
     first = store.put(io.BytesIO(b"same evidence"))
     uploads: list[str] = []
     original = store.client.create_multipart_upload
-    monkeypatch.setattr(store.client, "create_multipart_upload",
-                        lambda **kw: uploads.append(kw["Key"]) or original(**kw))
+    monkeypatch.setattr(
+        store.client, "create_multipart_upload", lambda **kw: uploads.append(kw["Key"]) or original(**kw)
+    )
     second = store.put(io.BytesIO(b"same evidence"))
     assert first.sha256 == second.sha256 and first.created and not second.created
     assert uploads == [] and len(object_keys(s3, bucket)) == 1
@@ -240,8 +241,14 @@ def test_memory_stays_bounded_both_ways_for_a_64_mb_file(endpoint, bucket, tmp_p
             digest.update(block)
             fh.write(block)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "tests.s3_memory_probe", endpoint, bucket, str(path), KEY],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.s3_memory_probe", endpoint, bucket, str(path), KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["sha256"] == report["read_sha256"] == digest.hexdigest() and report["size"] == size
@@ -275,8 +282,9 @@ CUSTOM = {"certification": "TSTCERT", "route": "training"}
 
 @pytest.fixture
 def app(backend, tmp_path, keys_dir, endpoint, bucket):
-    application = make_test_app(backend, tmp_path, keys_dir, EVIDENCE_STORAGE="s3", S3_BUCKET=bucket,
-                                S3_ENDPOINT_URL=endpoint, S3_REGION=REGION)
+    application = make_test_app(
+        backend, tmp_path, keys_dir, EVIDENCE_STORAGE="s3", S3_BUCKET=bucket, S3_ENDPOINT_URL=endpoint, S3_REGION=REGION
+    )
     with application.app_context():
         yield application
         db.session.remove()
@@ -301,8 +309,9 @@ def test_learner_upload_and_download_go_through_the_bucket(app, ada, s3, bucket)
     assert isinstance(storage(), S3EncryptedStorage)
     portfolio = ada.portfolio()
     content = b"Site DE-07 query backlog escalated to the study manager. " * 3000
-    resp = ada.add_item(portfolio.id, files=[(content, "escalation.txt"), (f.PDF, "report.pdf")],
-                        criteria=ada.criteria[:1])
+    resp = ada.add_item(
+        portfolio.id, files=[(content, "escalation.txt"), (f.PDF, "report.pdf")], criteria=ada.criteria[:1]
+    )
     assert resp.status_code == 303, resp.data
     sha = hashlib.sha256(content).hexdigest()
     assert f"blobs/{sha[:2]}/{sha[2:4]}/{sha}" in object_keys(s3, bucket) and len(object_keys(s3, bucket)) == 2
@@ -343,19 +352,45 @@ def test_an_object_missing_from_the_bucket_gives_a_clear_page(app, ada, s3, buck
     assert resp.status_code == 500 and b"cannot be read from storage right now" in resp.data
 
 
-@pytest.mark.parametrize("method, error, status, words", [
-    ("upload_part", ClientError({"Error": {"Code": "XMinioStorageFull", "Message": "Storage backend has reached its "
-                                           "minimum free drive threshold."}}, "UploadPart"), 507, b"storage is full"),
-    ("upload_part", ClientError({"Error": {"Code": "QuotaExceeded", "Message": "quota"}}, "UploadPart"), 507,
-     b"storage is full"),
-    ("create_multipart_upload", EndpointConnectionError(endpoint_url="http://s3.invalid"), 503, b"did not respond"),
-    ("complete_multipart_upload", ClientError({"Error": {"Code": "InternalError", "Message": "We encountered an "
-                                                         "internal error."}}, "CompleteMultipartUpload"), 503,
-     b"did not respond"),
-    ("head_object", EndpointConnectionError(endpoint_url="http://s3.invalid"), 503, b"did not respond"),
-])
-def test_a_bucket_that_is_full_or_failing_is_a_clear_refusal_leaving_nothing(app, ada, s3, bucket, monkeypatch,
-                                                                             method, error, status, words):
+@pytest.mark.parametrize(
+    "method, error, status, words",
+    [
+        (
+            "upload_part",
+            ClientError(
+                {
+                    "Error": {
+                        "Code": "XMinioStorageFull",
+                        "Message": "Storage backend has reached its minimum free drive threshold.",
+                    }
+                },
+                "UploadPart",
+            ),
+            507,
+            b"storage is full",
+        ),
+        (
+            "upload_part",
+            ClientError({"Error": {"Code": "QuotaExceeded", "Message": "quota"}}, "UploadPart"),
+            507,
+            b"storage is full",
+        ),
+        ("create_multipart_upload", EndpointConnectionError(endpoint_url="http://s3.invalid"), 503, b"did not respond"),
+        (
+            "complete_multipart_upload",
+            ClientError(
+                {"Error": {"Code": "InternalError", "Message": "We encountered an internal error."}},
+                "CompleteMultipartUpload",
+            ),
+            503,
+            b"did not respond",
+        ),
+        ("head_object", EndpointConnectionError(endpoint_url="http://s3.invalid"), 503, b"did not respond"),
+    ],
+)
+def test_a_bucket_that_is_full_or_failing_is_a_clear_refusal_leaving_nothing(
+    app, ada, s3, bucket, monkeypatch, method, error, status, words
+):
     portfolio = ada.portfolio()
     client = storage().client
     real = getattr(client, method)

@@ -34,8 +34,14 @@ def _put(app, content: bytes, *, old: bool, record: bool = False) -> str:
     if old:
         os.utime(store.path_for(sha), (LONG_AGO, LONG_AGO))
     if record:
-        db.session.add(StoredFile(sha256=sha, size=len(content), media_type="text/plain",
-                                  created_at=utcnow() - 3 * DAY if old else utcnow()))
+        db.session.add(
+            StoredFile(
+                sha256=sha,
+                size=len(content),
+                media_type="text/plain",
+                created_at=utcnow() - 3 * DAY if old else utcnow(),
+            )
+        )
         db.session.commit()
     return sha
 
@@ -51,8 +57,14 @@ def _scene(app, jwks_server) -> dict[str, str]:
     db.session.execute(update(StoredFile).values(created_at=utcnow() - 3 * DAY))
     os.utime(storage(app).path_for(live), (LONG_AGO, LONG_AGO))
     frozen = _put(app, b"only in a submitted snapshot", old=True, record=True)
-    db.session.add(Submission(portfolio_id=portfolio.id, attempt=1, learner_note="",
-                              snapshot={"evidence": [{"files": [{"sha256": frozen}]}]}))
+    db.session.add(
+        Submission(
+            portfolio_id=portfolio.id,
+            attempt=1,
+            learner_note="",
+            snapshot={"evidence": [{"files": [{"sha256": frozen}]}]},
+        )
+    )
     db.session.commit()
     tmp = storage(app).root / "tmp"
     tmp.mkdir(exist_ok=True)
@@ -60,7 +72,8 @@ def _scene(app, jwks_server) -> dict[str, str]:
     os.utime(tmp / "upload-stale", (LONG_AGO, LONG_AGO))
     (tmp / "upload-in-flight").write_bytes(b"y")
     return {
-        "live": live, "frozen": frozen,
+        "live": live,
+        "frozen": frozen,
         "unrecorded": _put(app, b"written, never recorded", old=True),
         "unrecorded_fresh": _put(app, b"an upload in flight", old=False),
         "unreferenced": _put(app, b"recorded, nothing refers to it", old=True, record=True),
@@ -83,8 +96,10 @@ def test_sweep_removes_only_old_unused_blobs(app, jwks_server):
 
     done = runner.invoke(housekeeping_cli, ["sweep-evidence"])
     assert done.exit_code == 0, done.output
-    assert ("Removed 1 stored files with no record and 2 recorded files that nothing refers to, and 1 pieces "
-            "of unfinished uploads.") in done.output
+    assert (
+        "Removed 1 stored files with no record and 2 recorded files that nothing refers to, and 1 pieces "
+        "of unfinished uploads."
+    ) in done.output
     db.session.expire_all()
     store = storage(app)
     for gone in ("unrecorded", "unreferenced", "record_only"):

@@ -36,10 +36,17 @@ def world(app):
     db.session.add_all(users)
     db.session.flush()
     for i in range(6):
-        record("portfolio.assessed", actor=users[0] if i % 2 else None, actor_label="" if i % 2 else "cli:root",
-               role="assessor", subject_type="portfolio", subject_id=40 + i,
-               before={"state": "submitted"}, after={"state": "assessed", "n": i, "why": ["a", 1.5, None]},
-               rationale=f"Rationale {i}")
+        record(
+            "portfolio.assessed",
+            actor=users[0] if i % 2 else None,
+            actor_label="" if i % 2 else "cli:root",
+            role="assessor",
+            subject_type="portfolio",
+            subject_id=40 + i,
+            before={"state": "submitted"},
+            after={"state": "assessed", "n": i, "why": ["a", 1.5, None]},
+            rationale=f"Rationale {i}",
+        )
     db.session.commit()
     ids = list(db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)))
     return {"ids": ids, "users": [u.id for u in users]}
@@ -83,7 +90,8 @@ def _tampered_values(column: str, raw: dict[str, Any], event: AuditEvent, users:
         return candidates.filter(lambda v: _json_differs(v, original))
     if column in ("prev_hash", "hash"):
         one_char = st.tuples(st.integers(0, 63), st.sampled_from("0123456789abcdefABCDEF")).map(
-            lambda p: raw[column][:p[0]] + p[1] + raw[column][p[0] + 1:])
+            lambda p: raw[column][: p[0]] + p[1] + raw[column][p[0] + 1 :]
+        )
         return (one_char | st.text("0123456789abcdef", max_size=64)).filter(lambda v: v != raw[column])
     if column == "hash_format":
         return st.integers(-5, 300).filter(lambda v: v != raw[column])

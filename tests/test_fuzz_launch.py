@@ -55,21 +55,35 @@ def signed_with_overrides(platform: TestPlatform, nonce: str, overrides: dict) -
     claims = platform.claims(nonce)
     for name, value in overrides.items():
         claims[name.replace("CLAIM_", CLAIM)] = value
-    return jwt.api_jws.PyJWS().encode(json.dumps(claims).encode(), platform.private_pem, algorithm="RS256",
-                                      headers={"kid": platform.jwk["kid"]})
+    return jwt.api_jws.PyJWS().encode(
+        json.dumps(claims).encode(), platform.private_pem, algorithm="RS256", headers={"kid": platform.jwk["kid"]}
+    )
 
 
 # --- login initiation -------------------------------------------------------------------------
 
-LOGIN_FIELDS = ("iss", "login_hint", "target_link_uri", "client_id", "lti_message_hint", "lti_deployment_id",
-                "lti_storage_target")
+LOGIN_FIELDS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "client_id",
+    "lti_message_hint",
+    "lti_deployment_id",
+    "lti_storage_target",
+)
 
 
 @st.composite
 def login_requests(draw, issuer: str, client_id: str):
-    good = {"iss": issuer, "login_hint": "hint", "target_link_uri": "http://localhost/lti/launch",
-            "client_id": client_id, "lti_message_hint": "m", "lti_deployment_id": "dep-1",
-            "lti_storage_target": "_parent"}
+    good = {
+        "iss": issuer,
+        "login_hint": "hint",
+        "target_link_uri": "http://localhost/lti/launch",
+        "client_id": client_id,
+        "lti_message_hint": "m",
+        "lti_deployment_id": "dep-1",
+        "lti_storage_target": "_parent",
+    }
     params: list[tuple[str, str]] = []
     for name in LOGIN_FIELDS:
         choice = draw(st.sampled_from(["good", "absent", "nasty", "duplicate"]))
@@ -104,8 +118,12 @@ def test_login_fuzz(client, platform):
         first = {}
         for name, value in params:
             first.setdefault(name, value)
-        looks_valid = (first.get("iss") == platform.issuer and first.get("client_id") in (None, "", platform.client_id)
-                       and first.get("login_hint") and first.get("target_link_uri"))
+        looks_valid = (
+            first.get("iss") == platform.issuer
+            and first.get("client_id") in (None, "", platform.client_id)
+            and first.get("login_hint")
+            and first.get("target_link_uri")
+        )
         if resp.status_code in (200, 302):
             # Only a login naming the registered platform may go on, and only to that platform.
             assert looks_valid, (params, resp.status_code)
@@ -122,13 +140,21 @@ def test_login_fuzz(client, platform):
 
 # --- launch: the id_token and the form around it ---------------------------------------------
 
+
 def test_launch_form_fuzz(client, platform):
     """Whatever a browser posts to /lti/launch without a real login: refused, nothing written."""
 
     @FUZZ
-    @given(st.lists(st.tuples(st.sampled_from(["id_token", "state", "lti_storage_proof", "_s", "x"]) | any_text,
-                              nasty_text | jwt_segments), max_size=6),
-           st.sampled_from(["form", "query", "json"]))
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["id_token", "state", "lti_storage_proof", "_s", "x"]) | any_text,
+                nasty_text | jwt_segments,
+            ),
+            max_size=6,
+        ),
+        st.sampled_from(["form", "query", "json"]),
+    )
     def check(fields, how):
         tally()
         before = row_counts()
@@ -153,7 +179,7 @@ def test_launch_garbage_tokens_after_a_real_login(client, platform):
     def check(header, body, signature, dots):
         tally()
         state, _ = fresh_login(client, platform)
-        token = ".".join([header, body, signature][:max(dots, 1)] + [""] * max(dots - 3, 0))
+        token = ".".join([header, body, signature][: max(dots, 1)] + [""] * max(dots - 3, 0))
         before = row_counts()
         resp = client.post("/lti/launch", data={"id_token": token, "state": state})
         assert_clean_refusal(resp, f"token {token!r:.300}")
@@ -184,36 +210,83 @@ def test_launch_garbage_body_under_a_real_header(client, platform):
 # Claims that decide who and where: a wrong type or size must be refused, not coerced.
 WRONG_SHAPES = {
     "iss": st.one_of(json_values.filter(lambda v: not isinstance(v, str)), huge_text),
-    "aud": st.one_of(st.integers(), st.floats(allow_nan=False), st.dictionaries(any_text, any_text, min_size=1),
-                     st.lists(st.integers(), min_size=1), huge_text),
-    "sub": st.one_of(st.lists(any_text), st.dictionaries(any_text, any_text), st.floats(allow_nan=False),
-                     st.booleans(), st.just("s" * 256), st.just("\x00"), st.just("a\x00b")),
+    "aud": st.one_of(
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.dictionaries(any_text, any_text, min_size=1),
+        st.lists(st.integers(), min_size=1),
+        huge_text,
+    ),
+    "sub": st.one_of(
+        st.lists(any_text),
+        st.dictionaries(any_text, any_text),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.just("s" * 256),
+        st.just("\x00"),
+        st.just("a\x00b"),
+    ),
     "nonce": st.one_of(st.integers(), st.lists(any_text), st.dictionaries(any_text, any_text), huge_text),
     "exp": st.one_of(any_text.filter(lambda s: s.strip() != ""), st.lists(st.integers()), st.none()),
     "iat": st.one_of(any_text.filter(lambda s: s.strip() != ""), st.lists(st.integers()), st.none()),
-    "CLAIM_deployment_id": st.one_of(st.integers(), st.lists(any_text), st.dictionaries(any_text, any_text),
-                                     huge_text, st.just("dep-1\x00")),
-    "CLAIM_message_type": st.one_of(st.integers(), st.lists(any_text, min_size=1), huge_text,
-                                    st.dictionaries(any_text, any_text, min_size=1)),
+    "CLAIM_deployment_id": st.one_of(
+        st.integers(), st.lists(any_text), st.dictionaries(any_text, any_text), huge_text, st.just("dep-1\x00")
+    ),
+    "CLAIM_message_type": st.one_of(
+        st.integers(), st.lists(any_text, min_size=1), huge_text, st.dictionaries(any_text, any_text, min_size=1)
+    ),
     "CLAIM_version": st.one_of(st.integers(), st.floats(allow_nan=False), st.lists(any_text), st.just("1.3")),
-    "CLAIM_roles": st.one_of(st.just(LEARNER), any_text, st.integers(), st.dictionaries(any_text, any_text),
-                             st.lists(st.one_of(st.integers(), st.none(), st.lists(any_text)), min_size=1),
-                             st.just([LEARNER, "x" * 5000])),
-    "CLAIM_context": st.one_of(st.lists(json_values), any_text, st.integers(),
-                               st.fixed_dictionaries({"id": st.one_of(st.lists(any_text), st.dictionaries(
-                                   any_text, any_text), st.just("c" * 256), st.just("c\x00"), st.floats())}),
-                               st.fixed_dictionaries({"id": st.just("course-1"), "title": st.one_of(
-                                   st.lists(any_text, min_size=1), st.dictionaries(any_text, any_text, min_size=1))})),
-    "CLAIM_resource_link": st.one_of(st.lists(json_values), any_text, st.integers(),
-                                     st.fixed_dictionaries({"id": st.one_of(st.lists(any_text), st.just("r" * 256),
-                                                                             st.integers(), st.just("\x00"))})),
+    "CLAIM_roles": st.one_of(
+        st.just(LEARNER),
+        any_text,
+        st.integers(),
+        st.dictionaries(any_text, any_text),
+        st.lists(st.one_of(st.integers(), st.none(), st.lists(any_text)), min_size=1),
+        st.just([LEARNER, "x" * 5000]),
+    ),
+    "CLAIM_context": st.one_of(
+        st.lists(json_values),
+        any_text,
+        st.integers(),
+        st.fixed_dictionaries(
+            {
+                "id": st.one_of(
+                    st.lists(any_text),
+                    st.dictionaries(any_text, any_text),
+                    st.just("c" * 256),
+                    st.just("c\x00"),
+                    st.floats(),
+                )
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "id": st.just("course-1"),
+                "title": st.one_of(st.lists(any_text, min_size=1), st.dictionaries(any_text, any_text, min_size=1)),
+            }
+        ),
+    ),
+    "CLAIM_resource_link": st.one_of(
+        st.lists(json_values),
+        any_text,
+        st.integers(),
+        st.fixed_dictionaries(
+            {"id": st.one_of(st.lists(any_text), st.just("r" * 256), st.integers(), st.just("\x00"))}
+        ),
+    ),
 }
 OPTIONAL_CLAIMS = {
-    "name": json_values, "given_name": json_values, "family_name": json_values, "email": json_values,
-    "CLAIM_custom": json_values, "CLAIM_launch_presentation": json_values, "CLAIM_tool_platform": json_values,
+    "name": json_values,
+    "given_name": json_values,
+    "family_name": json_values,
+    "email": json_values,
+    "CLAIM_custom": json_values,
+    "CLAIM_launch_presentation": json_values,
+    "CLAIM_tool_platform": json_values,
     "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": json_values,
     "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": json_values,
-    "CLAIM_lis": json_values, "CLAIM_target_link_uri": json_values,
+    "CLAIM_lis": json_values,
+    "CLAIM_target_link_uri": json_values,
 }
 
 
@@ -282,6 +355,7 @@ def test_huge_and_odd_state_values(client, platform):
 
 # --- wrongly signed: the classic JWT attacks, by hand ----------------------------------------
 
+
 def _hs256(claims: dict, secret: bytes, kid: str) -> str:
     signing_input = f"{b64json({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{b64json(claims)}"
     return signing_input + "." + b64url(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
@@ -295,12 +369,17 @@ def _public_pem(platform: TestPlatform) -> bytes:
 def test_hs256_signed_with_the_platforms_public_key(client, platform, secret_kind):
     """Algorithm confusion: the attacker signs with HMAC using the public key as the shared secret."""
     pem = _public_pem(platform)
-    secret = {"pem": pem, "pem-no-newline": pem.strip(), "jwk-json": json.dumps(platform.jwk).encode(),
-              "modulus": platform.jwk["n"].encode()}[secret_kind]
+    secret = {
+        "pem": pem,
+        "pem-no-newline": pem.strip(),
+        "jwk-json": json.dumps(platform.jwk).encode(),
+        "modulus": platform.jwk["n"].encode(),
+    }[secret_kind]
     state, nonce = fresh_login(client, platform)
     before = row_counts()
-    resp = client.post("/lti/launch", data={"id_token": _hs256(platform.claims(nonce), secret, platform.jwk["kid"]),
-                                            "state": state})
+    resp = client.post(
+        "/lti/launch", data={"id_token": _hs256(platform.claims(nonce), secret, platform.jwk["kid"]), "state": state}
+    )
     assert_clean_refusal(resp)
     assert resp.status_code == 401 and "RS256" in resp.data.decode()
     assert row_counts() == before
@@ -319,15 +398,17 @@ def test_unsigned_token_refused_in_every_spelling(client, platform, alg):
 
 def _ec_key(kid: str) -> tuple[str, dict]:
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     jwk = json.loads(JWK.from_pem(pem.encode()).export_public())
     jwk.update({"kid": kid, "use": "sig"})
     return pem, jwk
 
 
-@pytest.mark.parametrize("kind", ["ec-signed-es256", "ec-header-rs256", "oct-hs256", "oct-header-rs256",
-                                  "rsa-with-alg-hs256", "not-a-jwk"])
+@pytest.mark.parametrize(
+    "kind", ["ec-signed-es256", "ec-header-rs256", "oct-hs256", "oct-header-rs256", "rsa-with-alg-hs256", "not-a-jwk"]
+)
 def test_wrong_key_type_under_the_right_kid(app, client, kind):
     """The platform's JWKS holds a key of the wrong type under the kid the token names: refused before any
     signature check could be fooled by it."""
@@ -347,7 +428,7 @@ def test_wrong_key_type_under_the_right_kid(app, client, kind):
         elif kind.startswith("oct"):
             secret = b"s" * 32
             server.keys[:] = [{"kty": "oct", "kid": kid, "k": b64url(secret)}]
-            token = (_hs256(claims, secret, kid) if kind == "oct-hs256" else platform.sign(claims))
+            token = _hs256(claims, secret, kid) if kind == "oct-hs256" else platform.sign(claims)
         elif kind == "rsa-with-alg-hs256":
             server.keys[:] = [{**platform.jwk, "alg": "HS256"}]
             token = platform.sign(claims)
@@ -365,9 +446,16 @@ def test_wrong_key_type_under_the_right_kid(app, client, kind):
 
 def test_fuzzed_header_algorithms_and_kids(client, platform):
     @FUZZ
-    @given(st.one_of(st.sampled_from(["RS384", "RS512", "PS256", "ES256", "EdDSA", "HS512", "", "rs256", "RS256 "]),
-                     any_text, st.integers(), st.none(), st.lists(any_text)),
-           st.one_of(st.just("right"), any_text, huge_text, st.integers(), st.lists(any_text), st.none()))
+    @given(
+        st.one_of(
+            st.sampled_from(["RS384", "RS512", "PS256", "ES256", "EdDSA", "HS512", "", "rs256", "RS256 "]),
+            any_text,
+            st.integers(),
+            st.none(),
+            st.lists(any_text),
+        ),
+        st.one_of(st.just("right"), any_text, huge_text, st.integers(), st.lists(any_text), st.none()),
+    )
     def check(alg, kid):
         tally()
         state, nonce = fresh_login(client, platform)

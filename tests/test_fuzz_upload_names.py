@@ -23,11 +23,66 @@ from tests.fuzz_support import FUZZ, assert_clean_refusal, tally
 from tests.lti_helpers import TestPlatform
 from tests.portfolio_helpers import acme_learner
 
-PIECES = ["..", ".", "/", "\\", "..\\", "../", " ", "\x00", "\r", "\n", "\r\n", "\t", "\u202e", "\u202d", "\u200f",
-          "\u2066", "\u2028", "\u2029", "\u0085", "\ufeff", "\u200b", "／", "＼", "．", "＂", "；", "C:", "C:\\",
-          "//server/share/", "/etc/", "%00", "%2e%2e%2f", "%22", "CON", "nul", "LPT1", "é", "e\u0301", "ß", "İ",
-          "ﬁ", "💥", "日本", "\u0645\u0631\u062d\u0628\u0627", '"', "'", ";", "=", "filename*=UTF-8''x", "*", "?", ":",
-          "<script>", "pdf", ".pdf", ".PDF", ".exe", "a"]
+PIECES = [
+    "..",
+    ".",
+    "/",
+    "\\",
+    "..\\",
+    "../",
+    " ",
+    "\x00",
+    "\r",
+    "\n",
+    "\r\n",
+    "\t",
+    "\u202e",
+    "\u202d",
+    "\u200f",
+    "\u2066",
+    "\u2028",
+    "\u2029",
+    "\u0085",
+    "\ufeff",
+    "\u200b",
+    "／",
+    "＼",
+    "．",
+    "＂",
+    "；",
+    "C:",
+    "C:\\",
+    "//server/share/",
+    "/etc/",
+    "%00",
+    "%2e%2e%2f",
+    "%22",
+    "CON",
+    "nul",
+    "LPT1",
+    "é",
+    "e\u0301",
+    "ß",
+    "İ",
+    "ﬁ",
+    "💥",
+    "日本",
+    "\u0645\u0631\u062d\u0628\u0627",
+    '"',
+    "'",
+    ";",
+    "=",
+    "filename*=UTF-8''x",
+    "*",
+    "?",
+    ":",
+    "<script>",
+    "pdf",
+    ".pdf",
+    ".PDF",
+    ".exe",
+    "a",
+]
 names = st.one_of(
     st.text(st.characters(exclude_categories=("Cs",)), max_size=300),
     st.lists(st.sampled_from(PIECES), max_size=40).map("".join),
@@ -77,29 +132,36 @@ def test_any_name_becomes_a_safe_name_and_header(raw):
     assert_safe_header(content_disposition(name), name)
 
 
-@pytest.mark.parametrize("raw, stored", [
-    ("../../etc/passwd.pdf", "passwd.pdf"),
-    ("..\\..\\boot.pdf", "boot.pdf"),
-    ("..／..／etc／passwd.pdf", "passwd.pdf"),  # fullwidth solidus: a path separator once a browser folds it
-    ("＂; filename=evil.exe.pdf", "__ filename=evil.exe.pdf"),
-    ("CON.pdf", "_CON.pdf"),
-    ("....", "file"),
-    ("ﬁle.ＰＤＦ", "file.pdf"),
-])
+@pytest.mark.parametrize(
+    "raw, stored",
+    [
+        ("../../etc/passwd.pdf", "passwd.pdf"),
+        ("..\\..\\boot.pdf", "boot.pdf"),
+        ("..／..／etc／passwd.pdf", "passwd.pdf"),  # fullwidth solidus: a path separator once a browser folds it
+        ("＂; filename=evil.exe.pdf", "__ filename=evil.exe.pdf"),
+        ("CON.pdf", "_CON.pdf"),
+        ("....", "file"),
+        ("ﬁle.ＰＤＦ", "file.pdf"),
+    ],
+)
 def test_look_alikes_and_device_names(raw, stored):
     assert safe_filename(raw) == stored
 
 
-@pytest.mark.parametrize("name, header", [
-    ("evil.pdf", "attachment; filename=\"evil.pdf\"; filename*=UTF-8''evil.pdf"),
-    ("日本語.pdf", "attachment; filename=\"file.pdf\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.pdf"),
-    ("résumé%00.pdf", "attachment; filename=\"resume_00.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%2500.pdf"),
-])
+@pytest.mark.parametrize(
+    "name, header",
+    [
+        ("evil.pdf", "attachment; filename=\"evil.pdf\"; filename*=UTF-8''evil.pdf"),
+        ("日本語.pdf", "attachment; filename=\"file.pdf\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.pdf"),
+        ("résumé%00.pdf", "attachment; filename=\"resume_00.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%2500.pdf"),
+    ],
+)
 def test_header_examples(name, header):
     assert content_disposition(name) == header
 
 
 # --- through the learner's upload and download -------------------------------------------------
+
 
 @pytest.fixture
 def ada(app, jwks_server):

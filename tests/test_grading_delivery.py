@@ -39,8 +39,7 @@ def client(live):
 
 def _learner(client, sub: str = "demo-learner-ada") -> tuple[LtiUser, ResourceLink]:
     demo_launch(client, sub)
-    return (db.session.scalar(select(LtiUser).where(LtiUser.sub == sub)),
-            db.session.scalar(select(ResourceLink)))
+    return (db.session.scalar(select(LtiUser).where(LtiUser.sub == sub)), db.session.scalar(select(ResourceLink)))
 
 
 def _scores(sub: str = "demo-learner-ada", tag: str | None = None) -> list[dict]:
@@ -74,7 +73,11 @@ def test_every_state_reaches_the_gradebook_exactly_as_built_with_one_token(clien
     assert set(items) == {"accreditation", "credits"}
     main, credits = items["accreditation"], items["credits"]
     assert (main.label, main.score_maximum, main.resource_id, main.resource_link_id) == (
-        "Qualified CMIACR professional (CMIACR)", 100, "CMIACR", "demo-link-cmiacr")
+        "Qualified CMIACR professional (CMIACR)",
+        100,
+        "CMIACR",
+        "demo-link-cmiacr",
+    )
     assert (credits.score_maximum, credits.resource_id, credits.resource_link_id) == (12, "CMIACR", "demo-link-cmiacr")
     remembered = {r.target: r for r in db.session.scalars(select(GradeLineItem))}
     assert remembered[MAIN].source == remembered[CREDITS].source == "created"
@@ -83,8 +86,9 @@ def test_every_state_reaches_the_gradebook_exactly_as_built_with_one_token(clien
     # What the platform received is exactly what was built at enqueue time, in order.
     expected = [j.payload for j in jobs(target=MAIN)]
     assert _scores(tag="accreditation") == expected
-    progress = [(p["activityProgress"], p["gradingProgress"], p.get("scoreGiven"), p.get("scoreMaximum"))
-                for p in expected]
+    progress = [
+        (p["activityProgress"], p["gradingProgress"], p.get("scoreGiven"), p.get("scoreMaximum")) for p in expected
+    ]
     assert progress == [
         ("Started", "NotReady", None, None),
         ("Submitted", "PendingManual", None, None),
@@ -114,8 +118,13 @@ def test_the_launch_lineitem_claim_wins_and_found_items_are_reused(client):
     ada, link = _learner(client)
     base = link.ags_lineitems_url
     linked = DemoLineItem(context_id="demo-course-cm101", label="Linked column", score_maximum=100)
-    tagged = DemoLineItem(context_id="demo-course-cm101", label="Credits", score_maximum=12,
-                          resource_link_id="demo-link-cmiacr", tag="credits")
+    tagged = DemoLineItem(
+        context_id="demo-course-cm101",
+        label="Credits",
+        score_maximum=12,
+        resource_link_id="demo-link-cmiacr",
+        tag="credits",
+    )
     db.session.add_all([linked, tagged])
     db.session.commit()
     link.ags_lineitem_url = f"{base}/{linked.id}"  # as a platform sends when one line item is linked
@@ -247,8 +256,11 @@ def test_a_revoked_or_expiring_token_is_replaced(client):
     assert jobs()[-1].status == DELIVERED and jobs()[-1].attempts == 1  # 401, new token, same attempt
     assert token_requests() == 1  # the old token row was deleted by the test; one new one
     # An hour-long token with 30 s left (the margin before expiry is a minute for such a token).
-    db.session.execute(update(ServiceToken).values(created_at=utcnow() - dt.timedelta(seconds=3570),
-                                                   expires_at=utcnow() + dt.timedelta(seconds=30)))
+    db.session.execute(
+        update(ServiceToken).values(
+            created_at=utcnow() - dt.timedelta(seconds=3570), expires_at=utcnow() + dt.timedelta(seconds=30)
+        )
+    )
     db.session.commit()
     award(portfolio)
     db.session.commit()
@@ -300,8 +312,9 @@ def test_a_deep_linked_activity_scores_into_the_column_the_lms_made_for_it(clien
     demo_launch(learner, "demo-learner-ada", link=column.resource_link_id)
     link = db.session.scalar(select(ResourceLink).where(ResourceLink.resource_link_id == column.resource_link_id))
     assert link.custom == {"certification": "CMIACR"} and link.ags_lineitem_url.endswith(f"/lineitems/{column.id}")
-    enqueue_for_state(make_portfolio(db.session.scalar(select(LtiUser).where(LtiUser.sub == "demo-learner-ada")),
-                                     link, cert))
+    enqueue_for_state(
+        make_portfolio(db.session.scalar(select(LtiUser).where(LtiUser.sub == "demo-learner-ada")), link, cert)
+    )
     db.session.commit()
     drain()
     assert _count(DemoLineItem) == 1 and _scores()[0]["activityProgress"] == "Started"
@@ -411,8 +424,7 @@ def test_a_failing_platform_is_given_a_rest_for_the_rest_of_the_batch(client):
     first, *others = jobs()
     assert first.status == PENDING and first.attempts == 1 and first.last_status == 503
     # The others were not tried against a platform that just failed: back unattempted, due when the first is.
-    assert all(j.status == PENDING and j.attempts == 0 and j.leased_by is None and j.last_error == ""
-               for j in others)
+    assert all(j.status == PENDING and j.attempts == 0 and j.leased_by is None and j.last_error == "" for j in others)
     assert all(j.next_attempt_at >= first.next_attempt_at for j in others)
     drain()
     assert [(j.status, j.attempts) for j in jobs()] == [(DELIVERED, 2)] + [(DELIVERED, 1)] * 2

@@ -50,8 +50,12 @@ def test_job_is_written_in_the_transaction_of_the_change(client, cert):
     assert [(j.state, j.sequence) for j in jobs()] == [(wf.DRAFT, 1), (wf.SUBMITTED, 2)]
     job = jobs()[1]
     assert job.lms_user_id == "demo-learner-ada" and job.target == MAIN and job.resource_link_id == link.id
-    assert job.line_item == {"label": "Qualified CMIACR professional (CMIACR)", "scoreMaximum": 100,
-                             "resourceId": "CMIACR", "tag": "accreditation"}
+    assert job.line_item == {
+        "label": "Qualified CMIACR professional (CMIACR)",
+        "scoreMaximum": 100,
+        "resourceId": "CMIACR",
+        "tag": "accreditation",
+    }
 
 
 def test_a_whole_journey_gives_ordered_scores_and_credits_at_award(client, cert):
@@ -173,8 +177,9 @@ def test_claims_follow_each_learners_order(client, cert):
     assert claim_next("w2", SETTINGS) is None  # ada2 waits while ada1 is in progress
 
     # The worker holding ada1 dies: once the lease runs out, the job is claimed again, still before ada2.
-    db.session.execute(update(GradeJob).where(GradeJob.id == ada1.id)
-                       .values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+    db.session.execute(
+        update(GradeJob).where(GradeJob.id == ada1.id).values(lease_until=utcnow() - dt.timedelta(seconds=1))
+    )
     db.session.commit()
     again = claim_next("w3", SETTINGS)
     assert again.id == ada1.id and again.attempts == 2 and again.leased_by == "w3"

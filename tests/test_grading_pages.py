@@ -47,6 +47,7 @@ def _session_auth(client) -> dict[str, str]:
 
 # --- roster ---------------------------------------------------------------------------------------------
 
+
 def test_roster_merges_the_paged_lms_roster_with_portfolios(backend, tmp_path, keys_dir):
     with live_app(backend, tmp_path, keys_dir) as (app, base):
         client = app.test_client()
@@ -71,10 +72,10 @@ def test_roster_merges_the_paged_lms_roster_with_portfolios(backend, tmp_path, k
         assert page.status_code == 200 and page.request.path == "/grading/roster"
         html = page.data.decode()
         assert "Learners (2)" in html
-        ada = html[html.index("Ada Mensah"):html.index("Ben Carter")]
+        ada = html[html.index("Ada Mensah") : html.index("Ben Carter")]
         assert "Awarded" in ada and "CMIACR-000777" in ada and "12 credits, 120 CPD points" in ada
         assert "Sending" in ada  # its scores are still in the outbox
-        ben = html[html.index("Ben Carter"):]
+        ben = html[html.index("Ben Carter") :]
         assert "Not started" in ben  # in the LMS roster, never launched
         assert "Iris Novak" not in html.split("Learners (2)")[1]  # instructors are not learners
         assert "not linked to a certification" not in html
@@ -131,11 +132,25 @@ def test_instructor_is_told_when_the_activity_names_no_certification(client, lms
 
     make_certification("CMIACR")
     runner = client.application.test_cli_runner()
-    result = runner.invoke(deployment_cli, ["default", "--issuer", lms.issuer, "--client-id", lms.client_id,
-                                            "--deployment-id", lms.deployment_id, "--certification", "CMIACR"])
+    result = runner.invoke(
+        deployment_cli,
+        [
+            "default",
+            "--issuer",
+            lms.issuer,
+            "--client-id",
+            lms.client_id,
+            "--deployment-id",
+            lms.deployment_id,
+            "--certification",
+            "CMIACR",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert db.session.scalar(select(Deployment).where(Deployment.deployment_id == "dep-1")) \
-        .default_certification_code == "CMIACR"
+    assert (
+        db.session.scalar(select(Deployment).where(Deployment.deployment_id == "dep-1")).default_certification_code
+        == "CMIACR"
+    )
     html = client.get("/grading/roster").data.decode()
     assert "not linked to a certification" not in html and "Qualified CMIACR professional (CMIACR" in html
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "deployment.default_certification"))
@@ -156,8 +171,10 @@ def test_deployment_default_command_refusals(client, lms):
     assert unknown.exit_code != 0 and "no certification 'NOPE'" in unknown.output
     neither = runner.invoke(deployment_cli, args)
     assert neither.exit_code != 0 and "--certification CODE or --clear" in neither.output
-    missing = runner.invoke(deployment_cli, ["default", "--issuer", lms.issuer, "--client-id", lms.client_id,
-                                             "--deployment-id", "nope", "--clear"])
+    missing = runner.invoke(
+        deployment_cli,
+        ["default", "--issuer", lms.issuer, "--client-id", lms.client_id, "--deployment-id", "nope", "--clear"],
+    )
     assert missing.exit_code != 0 and "No deployment 'nope'" in missing.output
     assert "Traceback" not in unknown.output + neither.output + missing.output
     make_certification("CMIACR")
@@ -167,6 +184,7 @@ def test_deployment_default_command_refusals(client, lms):
 
 
 # --- deep linking ---------------------------------------------------------------------------------------
+
 
 def _deep_link_page(client, user: str = "demo-instructor-iris"):
     resp = demo_launch(client, user, deep_link=True)
@@ -204,10 +222,16 @@ def test_deep_linking_returns_signed_links_with_line_items(client):
     assert claims[DL + "msg"] == "Added 1 accreditation activity."
     [item] = claims[DL + "content_items"]
     assert item == {
-        "type": "ltiResourceLink", "title": "Unit U2 of CMIACR (CMIACR unit U2)", "url": "http://localhost/lti/launch",
+        "type": "ltiResourceLink",
+        "title": "Unit U2 of CMIACR (CMIACR unit U2)",
+        "url": "http://localhost/lti/launch",
         "custom": {"certification": "CMIACR", "unit": "U2"},
-        "lineItem": {"scoreMaximum": 100, "label": "Unit U2 of CMIACR (CMIACR unit U2)", "resourceId": "CMIACR/U2",
-                     "tag": "accreditation"},
+        "lineItem": {
+            "scoreMaximum": 100,
+            "label": "Unit U2 of CMIACR (CMIACR unit U2)",
+            "resourceId": "CMIACR/U2",
+            "tag": "accreditation",
+        },
     }
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "deep_link.returned"))
 
@@ -251,6 +275,7 @@ def test_deep_linking_refusals(client):
 
 
 # --- admin page and CLI ---------------------------------------------------------------------------------
+
 
 def _admin(client, partner_id: int | None = None) -> LtiUser:
     demo_launch(client, "demo-admin-alex")
@@ -342,8 +367,9 @@ def test_worker_command_once_delivers_what_is_due(backend, tmp_path, keys_dir):
     with live_app(backend, tmp_path, keys_dir) as (app, _):
         client = app.test_client()
         demo_launch(client, "demo-learner-ada")
-        enqueue_for_state(make_portfolio(_user("demo-learner-ada"), db.session.scalar(select(ResourceLink)),
-                                         make_certification()))
+        enqueue_for_state(
+            make_portfolio(_user("demo-learner-ada"), db.session.scalar(select(ResourceLink)), make_certification())
+        )
         db.session.commit()
         result = app.test_cli_runner().invoke(grading_cli, ["worker", "--once"])
         assert result.exit_code == 0 and "Delivered 1, to retry later 0, failed 0." in result.output

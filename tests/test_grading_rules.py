@@ -24,44 +24,71 @@ TS = "2024-06-01T10:00:00.000000+00:00"
 
 def test_started_is_started_not_ready_without_a_score():
     assert scores.score_payload(wf.DRAFT, user_id="u1", timestamp=TS) == {
-        "userId": "u1", "timestamp": TS, "activityProgress": "Started", "gradingProgress": "NotReady"}
+        "userId": "u1",
+        "timestamp": TS,
+        "activityProgress": "Started",
+        "gradingProgress": "NotReady",
+    }
 
 
-@pytest.mark.parametrize("state", [wf.SUBMITTED, wf.ASSESSED, wf.VERIFICATION_1, wf.VERIFICATION_2, wf.SENT_BACK,
-                                   wf.APPEALED])
+@pytest.mark.parametrize(
+    "state", [wf.SUBMITTED, wf.ASSESSED, wf.VERIFICATION_1, wf.VERIFICATION_2, wf.SENT_BACK, wf.APPEALED]
+)
 def test_every_in_review_state_is_submitted_pending_manual(state):
     assert scores.score_payload(state, user_id="u1", timestamp=TS) == {
-        "userId": "u1", "timestamp": TS, "activityProgress": "Submitted", "gradingProgress": "PendingManual"}
+        "userId": "u1",
+        "timestamp": TS,
+        "activityProgress": "Submitted",
+        "gradingProgress": "PendingManual",
+    }
 
 
 def test_referred_carries_the_feedback_summary():
     assert scores.score_payload(wf.REFERRED, user_id="u1", timestamp=TS, feedback="  Add a monitoring plan. ") == {
-        "userId": "u1", "timestamp": TS, "activityProgress": "InProgress", "gradingProgress": "PendingManual",
-        "comment": "Add a monitoring plan."}
+        "userId": "u1",
+        "timestamp": TS,
+        "activityProgress": "InProgress",
+        "gradingProgress": "PendingManual",
+        "comment": "Add a monitoring plan.",
+    }
     assert scores.score_payload(wf.REFERRED, user_id="u1", timestamp=TS)["comment"] == scores.REFERRED_DEFAULT
 
 
 def test_awarded_is_full_marks_with_the_certificate_number():
-    assert scores.score_payload(wf.AWARDED, user_id="u1", timestamp=TS, certificate_number="CMIACR-7", credits=12,
-                                cpd_points=120) == {
-        "userId": "u1", "timestamp": TS, "activityProgress": "Completed", "gradingProgress": "FullyGraded",
-        "scoreGiven": 100, "scoreMaximum": 100,
-        "comment": "Awarded. Certificate number CMIACR-7. 12 learning credits, 120 CPD points."}
+    assert scores.score_payload(
+        wf.AWARDED, user_id="u1", timestamp=TS, certificate_number="CMIACR-7", credits=12, cpd_points=120
+    ) == {
+        "userId": "u1",
+        "timestamp": TS,
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+        "scoreGiven": 100,
+        "scoreMaximum": 100,
+        "comment": "Awarded. Certificate number CMIACR-7. 12 learning credits, 120 CPD points.",
+    }
     with pytest.raises(ValueError):
         scores.score_payload(wf.AWARDED, user_id="u1", timestamp=TS)
 
 
 def test_credits_score():
-    assert scores.credits_payload(user_id="u1", timestamp=TS, credits_earned=10, credits_available=12,
-                                  certificate_number="C-1", cpd_points=100) == {
-        "userId": "u1", "timestamp": TS, "activityProgress": "Completed", "gradingProgress": "FullyGraded",
-        "scoreGiven": 10, "scoreMaximum": 12, "comment": "10 learning credits (certificate C-1), 100 CPD points."}
+    assert scores.credits_payload(
+        user_id="u1", timestamp=TS, credits_earned=10, credits_available=12, certificate_number="C-1", cpd_points=100
+    ) == {
+        "userId": "u1",
+        "timestamp": TS,
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+        "scoreGiven": 10,
+        "scoreMaximum": 12,
+        "comment": "10 learning credits (certificate C-1), 100 CPD points.",
+    }
 
 
 @pytest.mark.parametrize("state", sorted(scores.REPORTED_STATES))
 def test_every_payload_passes_a_strict_platform(state):
-    payload = scores.score_payload(state, user_id="u1", timestamp=scores.iso_timestamp(dt.datetime(2024, 1, 1)),
-                                   certificate_number="C-1")
+    payload = scores.score_payload(
+        state, user_id="u1", timestamp=scores.iso_timestamp(dt.datetime(2024, 1, 1)), certificate_number="C-1"
+    )
     assert validate_score(payload) is None
     assert dt.datetime.fromisoformat(payload["timestamp"]).tzinfo is not None
     assert json.loads(grade_from_payload(payload).get_value()) == payload  # pylti1p3's Grade sends it unchanged
@@ -120,8 +147,9 @@ def test_parse_retry_after():
     assert parse_retry_after("999999999") == 24 * 3600
 
 
-def _http_error(status: int, body: str = "{}", headers: dict[str, str] | None = None,
-                cls: type = LtiServiceException) -> LtiServiceException:
+def _http_error(
+    status: int, body: str = "{}", headers: dict[str, str] | None = None, cls: type = LtiServiceException
+) -> LtiServiceException:
     response = requests.Response()
     response.status_code = status
     response._content = body.encode()
@@ -168,7 +196,11 @@ def test_roster_merge_keeps_learners_who_have_not_launched_and_those_who_left():
     members = [
         {"user_id": "ada", "name": "Ada Mensah", "roles": [learner]},
         {"user_id": "ben", "given_name": "Ben", "family_name": "Carter", "roles": ["Learner"], "status": "Inactive"},
-        {"user_id": "iris", "name": "Iris Novak", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]},
+        {
+            "user_id": "iris",
+            "name": "Iris Novak",
+            "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
+        },
     ]
     portfolios = [_portfolio(1, "ada", "Ada Mensah", wf.SUBMITTED), _portfolio(2, "zed", "Zed Gone", wf.AWARDED)]
     award = SimpleNamespace(certificate_number="C-9", credits=12)

@@ -38,12 +38,22 @@ ROOT = Path(__file__).resolve().parent.parent
 def _worker_env(app, tmp_path: Path) -> dict[str, str]:
     schema = _postgres_schema()
     url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options={quote(f'-csearch_path={schema}')}"
-    return {**os.environ, "PYTHONPATH": str(ROOT), "LTI_TOOL_DATABASE_URL": url,
-            "LTI_TOOL_KEYS_DIR": app.config["KEYS_DIR"], "LTI_TOOL_INSTANCE_DIR": str(tmp_path / "worker"),
-            "LTI_TOOL_SECRET_KEY": "test-secret", "LTI_TOOL_EVIDENCE_KEY": app.config["EVIDENCE_KEY"],
-            "LTI_TOOL_SCHEMA_MODE": "check", "LTI_TOOL_DEMO_PLATFORM": "0", "LTI_TOOL_LOG_FORMAT": "json",
-            "LTI_TOOL_GRADING_POLL_SECONDS": "0.05", "LTI_TOOL_HTTP_TIMEOUT": "30",
-            "LTI_TOOL_GRADING_BACKOFF_SECONDS": "0.05", "LTI_TOOL_GRADING_BACKOFF_MAX_SECONDS": "0.2"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LTI_TOOL_DATABASE_URL": url,
+        "LTI_TOOL_KEYS_DIR": app.config["KEYS_DIR"],
+        "LTI_TOOL_INSTANCE_DIR": str(tmp_path / "worker"),
+        "LTI_TOOL_SECRET_KEY": "test-secret",
+        "LTI_TOOL_EVIDENCE_KEY": app.config["EVIDENCE_KEY"],
+        "LTI_TOOL_SCHEMA_MODE": "check",
+        "LTI_TOOL_DEMO_PLATFORM": "0",
+        "LTI_TOOL_LOG_FORMAT": "json",
+        "LTI_TOOL_GRADING_POLL_SECONDS": "0.05",
+        "LTI_TOOL_HTTP_TIMEOUT": "30",
+        "LTI_TOOL_GRADING_BACKOFF_SECONDS": "0.05",
+        "LTI_TOOL_GRADING_BACKOFF_MAX_SECONDS": "0.2",
+    }
 
 
 def _backlog(client) -> list[GradeJob]:
@@ -68,8 +78,10 @@ def test_workers_in_separate_processes_deliver_every_job_exactly_once(tmp_path, 
         assert len(queued) == 2 * LEARNERS and {j.target for j in queued} == {MAIN}
         env = _worker_env(app, tmp_path)
         command = [sys.executable, "-c", "from lti_tool.cli import main; main()", "grading", "worker"]
-        workers = [subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True) for _ in range(WORKERS)]
+        workers = [
+            subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(WORKERS)
+        ]
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -90,13 +102,18 @@ def test_workers_in_separate_processes_deliver_every_job_exactly_once(tmp_path, 
         db.session.expire_all()
         delivered = jobs()
         assert [j.status for j in delivered] == [DELIVERED] * len(queued), [
-            (j.id, j.status, j.last_error) for j in delivered if j.status != DELIVERED]
+            (j.id, j.status, j.last_error) for j in delivered if j.status != DELIVERED
+        ]
         assert all(j.attempts == 1 for j in delivered)  # no job claimed twice
         # Several processes shared the work (each claims with SELECT ... FOR UPDATE SKIP LOCKED).
         by_worker = Counter(j.leased_by for j in delivered)
         assert len(by_worker) >= 2, by_worker
-        logged = sorted(int(json.loads(line)["msg"].split()[2]) for _, err in outputs for line in err.splitlines()
-                        if line.startswith("{") and "delivered (attempt" in line)
+        logged = sorted(
+            int(json.loads(line)["msg"].split()[2])
+            for _, err in outputs
+            for line in err.splitlines()
+            if line.startswith("{") and "delivered (attempt" in line
+        )
         assert logged == sorted(j.id for j in delivered)  # each delivery logged once across the workers' JSON logs
 
         # What the platform received: each job's score exactly once, nothing else.

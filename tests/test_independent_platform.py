@@ -63,15 +63,24 @@ def test_launch_from_lti1p3platform(client, app):
     from cryptography.hazmat.primitives import serialization
 
     pem, jwk = new_rsa_key()
-    public_pem = serialization.load_pem_private_key(pem.encode(), None).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public_pem = (
+        serialization.load_pem_private_key(pem.encode(), None)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     conf = PlatformConf(key=(pem, jwk), public_pem=public_pem)
     platform_jwks = conf.get_jwks()
     server = JwksServer()
     server.keys.extend(platform_jwks["keys"])
     try:
-        reg = Registration(issuer=ISSUER, client_id=CLIENT_ID, auth_login_url="https://independent-lms.example/auth",
-                           auth_token_url="https://independent-lms.example/token", key_set_url=server.url)
+        reg = Registration(
+            issuer=ISSUER,
+            client_id=CLIENT_ID,
+            auth_login_url="https://independent-lms.example/auth",
+            auth_token_url="https://independent-lms.example/token",
+            key_set_url=server.url,
+        )
         reg.deployments = [Deployment(deployment_id=DEPLOYMENT)]
         db.session.add(reg)
         db.session.commit()
@@ -80,7 +89,7 @@ def test_launch_from_lti1p3platform(client, app):
         login = Login(None, conf)
         login.set_lti_message_hint()
         preflight = login.initiate_login("platform-user-7")
-        resp = client.get(preflight[len("http://localhost"):])
+        resp = client.get(preflight[len("http://localhost") :])
         assert resp.status_code == 302, resp.data
         auth_params = {k: v[0] for k, v in parse_qs(urlsplit(resp.location).query).items()}
         assert auth_params["client_id"] == CLIENT_ID and auth_params["login_hint"] == "platform-user-7"

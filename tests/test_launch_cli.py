@@ -7,9 +7,24 @@ from sqlalchemy import select
 from lti_tool.launch.models import Registration
 from lti_tool.store.db import db
 
-ADD = ["registration", "add", "--issuer", "https://moodle.example", "--client-id", "abc",
-       "--login-url", "https://moodle.example/mod/lti/auth.php", "--token-url", "https://moodle.example/mod/lti/token.php",
-       "--jwks-url", "https://moodle.example/mod/lti/certs.php", "--deployment", "1", "--name", "Acme Moodle"]
+ADD = [
+    "registration",
+    "add",
+    "--issuer",
+    "https://moodle.example",
+    "--client-id",
+    "abc",
+    "--login-url",
+    "https://moodle.example/mod/lti/auth.php",
+    "--token-url",
+    "https://moodle.example/mod/lti/token.php",
+    "--jwks-url",
+    "https://moodle.example/mod/lti/certs.php",
+    "--deployment",
+    "1",
+    "--name",
+    "Acme Moodle",
+]
 
 
 def run(app, *args):
@@ -22,13 +37,21 @@ def test_add_list_and_remove_registration(app):
     assert "Registered Acme Moodle" in result.output
     listed = run(app, "registration", "list")
     assert "https://moodle.example" in listed.output and "deployment '1'" in listed.output
-    assert run(app, "deployment", "add", "--issuer", "https://moodle.example", "--client-id", "abc",
-               "--deployment-id", "2").exit_code == 0
+    assert (
+        run(
+            app, "deployment", "add", "--issuer", "https://moodle.example", "--client-id", "abc", "--deployment-id", "2"
+        ).exit_code
+        == 0
+    )
     deps = run(app, "deployment", "list", "--issuer", "https://moodle.example", "--client-id", "abc")
     rows = [line.split("\t")[:2] for line in deps.output.strip().splitlines()]
     assert rows == [["1", "active"], ["2", "active"]]
-    assert run(app, "registration", "remove", "--issuer", "https://moodle.example", "--client-id", "abc",
-               "--yes").exit_code == 0
+    assert (
+        run(
+            app, "registration", "remove", "--issuer", "https://moodle.example", "--client-id", "abc", "--yes"
+        ).exit_code
+        == 0
+    )
     assert db.session.scalar(select(Registration).where(Registration.client_id == "abc")) is None
 
 
@@ -60,8 +83,10 @@ def test_unknown_registration_errors(app):
 
 def test_deactivate_and_activate(app):
     run(app, *ADD)
-    assert "inactive" in run(app, "registration", "deactivate", "--issuer", "https://moodle.example",
-                             "--client-id", "abc").output
+    assert (
+        "inactive"
+        in run(app, "registration", "deactivate", "--issuer", "https://moodle.example", "--client-id", "abc").output
+    )
     assert not db.session.scalar(select(Registration).where(Registration.client_id == "abc")).active
     run(app, "registration", "activate", "--issuer", "https://moodle.example", "--client-id", "abc")
     db.session.expire_all()

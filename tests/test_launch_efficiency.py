@@ -76,9 +76,13 @@ def test_statements_and_commits_per_step_of_a_returning_learners_launch(client, 
 def test_returning_learner_updates_every_record_without_duplicates(client, platform):
     platform.launch(client)
     resp = platform.launch(
-        client, name="Renamed Learner", CLAIM_roles=[INSTRUCTOR],
+        client,
+        name="Renamed Learner",
+        CLAIM_roles=[INSTRUCTOR],
         CLAIM_context={"id": "course-1", "title": "Course One, 2nd edition", "label": "C1"},
-        CLAIM_resource_link={"id": "link-1", "title": "Portfolio (new)"}, CLAIM_custom={"certification": "CMIACR"})
+        CLAIM_resource_link={"id": "link-1", "title": "Portfolio (new)"},
+        CLAIM_custom={"certification": "CMIACR"},
+    )
     assert resp.status_code == 303
     db.session.expire_all()
     assert [u.name for u in db.session.scalars(select(LtiUser))] == ["Renamed Learner"]
@@ -92,8 +96,11 @@ def test_returning_learner_updates_every_record_without_duplicates(client, platf
 
 def test_same_learner_in_a_new_course_gets_a_new_membership(client, platform):
     platform.launch(client)
-    platform.launch(client, CLAIM_context={"id": "course-2", "title": "Course Two"},
-                    CLAIM_resource_link={"id": "link-2", "title": "Second placement"})
+    platform.launch(
+        client,
+        CLAIM_context={"id": "course-2", "title": "Course Two"},
+        CLAIM_resource_link={"id": "link-2", "title": "Second placement"},
+    )
     assert table_count(LtiUser) == 1
     assert table_count(LtiContext) == 2 and table_count(Membership) == 2 and table_count(ResourceLink) == 2
 

@@ -30,6 +30,7 @@ def platform(app, jwks_server):
 
 # --- the platform's JWKS endpoint -------------------------------------------------------------
 
+
 def test_cached_keys_still_verify_while_the_platforms_jwks_is_down(client, platform, jwks_server):
     assert platform.launch(client).status_code == 303
     fetches = jwks_server.fetches
@@ -59,8 +60,12 @@ def test_no_cached_keys_and_the_jwks_down_is_a_clear_502(client, platform, jwks_
 
 # --- the database -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model,when", [(LtiUser, "before_flush"), (ToolSession, "after_flush")],
-                         ids=["before-insert", "after-insert-before-commit"])
+
+@pytest.mark.parametrize(
+    "model,when",
+    [(LtiUser, "before_flush"), (ToolSession, "after_flush")],
+    ids=["before-insert", "after-insert-before-commit"],
+)
 def test_database_blip_during_a_launch_is_a_503_and_nothing_half_written(client, platform, model, when):
     before = row_counts()
     with DatabaseBlip(model, when) as blip:
@@ -78,16 +83,22 @@ def test_database_blip_during_a_launch_is_a_503_and_nothing_half_written(client,
 def test_database_blip_gives_json_to_json_clients(client, platform):
     with DatabaseBlip(LtiUser, "before_flush"):
         state, nonce = platform.login(client)
-        resp = client.post("/lti/launch", data={"id_token": platform.sign(platform.claims(nonce)), "state": state},
-                           headers={"Accept": "application/json"})
+        resp = client.post(
+            "/lti/launch",
+            data={"id_token": platform.sign(platform.claims(nonce)), "state": state},
+            headers={"Accept": "application/json"},
+        )
     assert resp.status_code == 503 and "database" in resp.get_json()["message"]
 
 
 @contextmanager
 def stopped_database(app, backend: str, tmp_path):
     """Points the app at a database that is not there, as after a crash, then back at the live one."""
-    dead_url = (f"sqlite:///{tmp_path}/no-such-dir/db.sqlite3" if backend == "sqlite"
-                else "postgresql+psycopg://postgres@127.0.0.1:1/test")
+    dead_url = (
+        f"sqlite:///{tmp_path}/no-such-dir/db.sqlite3"
+        if backend == "sqlite"
+        else "postgresql+psycopg://postgres@127.0.0.1:1/test"
+    )
     engines = db._app_engines[app]
     live = engines[None]
     db.session.remove()
@@ -104,10 +115,18 @@ def test_stopped_database_is_a_503_on_every_page_that_needs_it(app, client, plat
     state, nonce = platform.login(client)
     token = platform.sign(platform.claims(nonce))
     with stopped_database(app, backend, tmp_path):
-        for resp in (client.post("/lti/launch", data={"id_token": token, "state": state}),
-                     client.get("/lti/login", query_string={"iss": platform.issuer, "login_hint": "x",
-                                                            "target_link_uri": "http://localhost/lti/launch"}),
-                     client.get("/start", headers={"X-Tool-Session": "some-session-id"})):
+        for resp in (
+            client.post("/lti/launch", data={"id_token": token, "state": state}),
+            client.get(
+                "/lti/login",
+                query_string={
+                    "iss": platform.issuer,
+                    "login_hint": "x",
+                    "target_link_uri": "http://localhost/lti/launch",
+                },
+            ),
+            client.get("/start", headers={"X-Tool-Session": "some-session-id"}),
+        ):
             assert resp.status_code == 503, resp.data
             assert resp.headers["Retry-After"] and "Content-Security-Policy" in resp.headers
             assert "try again" in resp.data.decode().lower()

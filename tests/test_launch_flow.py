@@ -59,8 +59,9 @@ def test_session_cookie_is_samesite_none_secure_over_https_behind_proxy(backend,
         state, nonce = platform.login(client)
         # The state cookie pylti1p3 set must come back on the launch; copy it into an https request.
         token = platform.sign(platform.claims(nonce))
-        resp = client.post("/lti/launch", data={"id_token": token, "state": state}, headers=headers,
-                           base_url="https://localhost")
+        resp = client.post(
+            "/lti/launch", data={"id_token": token, "state": state}, headers=headers, base_url="https://localhost"
+        )
         assert resp.status_code == 303, resp.data
         cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("lti_tool_session="))
         assert "Secure" in cookie and "SameSite=None" in cookie
@@ -115,9 +116,14 @@ def test_public_addresses_never_carry_the_session_token(client, platform):
 
     with client.application.test_request_context(f"/start?_s={token}"):
         assert token in url_for("learner.mine")
-        for url in (url_for("verify.certificate", number="CMIACR-2026-000001"),
-                    url_for("launch.launch", _external=True), url_for("launch.jwks"),
-                    url_for("demo.gradebook"), url_for("static", filename="style.css"), url_for("health.healthz")):
+        for url in (
+            url_for("verify.certificate", number="CMIACR-2026-000001"),
+            url_for("launch.launch", _external=True),
+            url_for("launch.jwks"),
+            url_for("demo.gradebook"),
+            url_for("static", filename="style.css"),
+            url_for("health.healthz"),
+        ):
             assert "_s=" not in url and token not in url, url
 
 
@@ -137,7 +143,8 @@ def test_session_token_is_redacted_from_log_lines(caplog):
 
     from lti_tool.web.observability import RequestIdFilter
 
-    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"GET /start?_s=%s HTTP/1.1" 200',
-                               ("SECRETTOKEN123",), None)
+    record = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, '"GET /start?_s=%s HTTP/1.1" 200', ("SECRETTOKEN123",), None
+    )
     RequestIdFilter().filter(record)
     assert "SECRETTOKEN123" not in record.getMessage() and "_s=[redacted]" in record.getMessage()

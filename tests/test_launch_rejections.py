@@ -48,8 +48,7 @@ CERT_GUIDE_CASES = [
     ("missing roles", {"CLAIM_roles": DELETE}, 401, "Missing Roles Claim"),
     ("missing resource link id", {"CLAIM_resource_link": {"title": "x"}}, 401, "Missing Resource Link Id"),
     ("expired exp", {"iat": lambda now: now - 4000, "exp": lambda now: now - 3600}, 401, "has expired"),
-    ("iat in the future", {"iat": lambda now: now + 3600, "exp": lambda now: now + 7200}, 401,
-     "dated in the future"),
+    ("iat in the future", {"iat": lambda now: now + 3600, "exp": lambda now: now + 7200}, 401, "dated in the future"),
     ("iat long ago", {"iat": lambda now: now - 10 * 3600, "exp": lambda now: now + 300}, 401, "too long ago"),
     ("missing exp", {"exp": DELETE}, 401, "'exp'"),
     ("wrong issuer", {"iss": "https://evil.example"}, 403, "no registration for issuer"),
@@ -94,8 +93,12 @@ def test_hs256_with_public_key_refused(client, platform):
     state, nonce = platform.login(client)
     import jwt as pyjwt
 
-    token = pyjwt.encode(platform.claims(nonce), "a-secret-as-long-as-32-bytes-0123456789", algorithm="HS256",
-                         headers={"kid": platform.jwk["kid"]})
+    token = pyjwt.encode(
+        platform.claims(nonce),
+        "a-secret-as-long-as-32-bytes-0123456789",
+        algorithm="HS256",
+        headers={"kid": platform.jwk["kid"]},
+    )
     resp = client.post("/lti/launch", data={"id_token": token, "state": state})
     assert_refused(resp, 401, "RS256")
 
@@ -131,8 +134,11 @@ def test_replay_with_a_fresh_state_is_refused(client, platform):
 def test_wrong_state_refused(client, platform):
     _, nonce = platform.login(client)
     token = platform.sign(platform.claims(nonce))
-    assert_refused(client.post("/lti/launch", data={"id_token": token, "state": "state-forged"}), 401,
-                   "already used or has expired")
+    assert_refused(
+        client.post("/lti/launch", data={"id_token": token, "state": "state-forged"}),
+        401,
+        "already used or has expired",
+    )
 
 
 def test_missing_state_refused(client, platform):
@@ -162,8 +168,15 @@ def test_inactive_registration_refused_at_login(client, platform):
     reg = db.session.get(Registration, platform.registration_id)
     reg.active = False
     db.session.commit()
-    resp = client.get("/lti/login", query_string={"iss": platform.issuer, "login_hint": "x", "client_id": "client-1",
-                                                  "target_link_uri": "http://localhost/lti/launch"})
+    resp = client.get(
+        "/lti/login",
+        query_string={
+            "iss": platform.issuer,
+            "login_hint": "x",
+            "client_id": "client-1",
+            "target_link_uri": "http://localhost/lti/launch",
+        },
+    )
     assert resp.status_code == 403 and b"deactivated" in resp.data
 
 
@@ -176,14 +189,18 @@ def test_login_missing_parameters(client, platform, missing):
 
 
 def test_login_for_unknown_issuer(client, platform):
-    resp = client.post("/lti/login", data={"iss": "https://nobody.example", "login_hint": "x",
-                                           "target_link_uri": "http://localhost/lti/launch"})
+    resp = client.post(
+        "/lti/login",
+        data={"iss": "https://nobody.example", "login_hint": "x", "target_link_uri": "http://localhost/lti/launch"},
+    )
     assert resp.status_code == 403 and b"no registration for issuer" in resp.data
 
 
 def test_login_target_on_another_site_refused(client, platform):
-    resp = client.get("/lti/login", query_string={"iss": platform.issuer, "login_hint": "x",
-                                                  "target_link_uri": "https://evil.example/steal"})
+    resp = client.get(
+        "/lti/login",
+        query_string={"iss": platform.issuer, "login_hint": "x", "target_link_uri": "https://evil.example/steal"},
+    )
     assert resp.status_code == 400 and b"another site" in resp.data
 
 

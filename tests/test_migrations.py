@@ -15,8 +15,15 @@ from tests.conftest import PG_URL, TEST_EVIDENCE_KEY, _postgres_schema
 
 
 def _config(backend: str, tmp_path: Path, keys_dir: Path, mode: str) -> dict:
-    config = {"TESTING": True, "SCHEMA_MODE": mode, "INSTANCE_DIR": str(tmp_path / "inst"),
-              "KEYS_DIR": str(keys_dir), "DEMO_PLATFORM": False, "SECRET_KEY": "s", "EVIDENCE_KEY": TEST_EVIDENCE_KEY}
+    config = {
+        "TESTING": True,
+        "SCHEMA_MODE": mode,
+        "INSTANCE_DIR": str(tmp_path / "inst"),
+        "KEYS_DIR": str(keys_dir),
+        "DEMO_PLATFORM": False,
+        "SECRET_KEY": "s",
+        "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
+    }
     if backend == "sqlite":
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     else:

@@ -24,9 +24,14 @@ from tests.conftest import count_statements
 def _add_items(row: Portfolio, n: int) -> None:
     criteria = [c for u in row.certification.units for o in u.outcomes for c in o.criteria]
     for k in range(n):
-        item = EvidenceItem(portfolio_id=row.id, kind="work_product", title=f"Report {k}", description="Mine",
-                            evidence_date=dt.date(2025, 5, 1))
-        item.criteria = criteria[k % len(criteria):]
+        item = EvidenceItem(
+            portfolio_id=row.id,
+            kind="work_product",
+            title=f"Report {k}",
+            description="Mine",
+            evidence_date=dt.date(2025, 5, 1),
+        )
+        item.criteria = criteria[k % len(criteria) :]
         for j in range(2):
             digest = hashlib.sha256(f"{row.id}-{k}-{j}-{n}".encode()).hexdigest()
             db.session.add(StoredFile(sha256=digest, size=1000 + j, media_type="application/pdf"))
@@ -38,10 +43,17 @@ def _add_items(row: Portfolio, n: int) -> None:
 def _referred_attempt(row: Portfolio, assessor: LtiUser) -> None:
     """Submit, and the assessor refers it back with a judgement on every criterion."""
     sub = f.submit(row)
-    decision = Assessment(submission_id=sub.id, assessor_id=assessor.id, decision=NOT_YET_COMPETENT,
-                          summary="More needed", decided_at=dt.datetime(2025, 2, sub.attempt))
-    decision.judgements = [CriterionJudgement(criterion_id=c["id"], met=i % 2 == 0, feedback="See the guidance")
-                           for i, c in enumerate(sub.snapshot["criteria"])]
+    decision = Assessment(
+        submission_id=sub.id,
+        assessor_id=assessor.id,
+        decision=NOT_YET_COMPETENT,
+        summary="More needed",
+        decided_at=dt.datetime(2025, 2, sub.attempt),
+    )
+    decision.judgements = [
+        CriterionJudgement(criterion_id=c["id"], met=i % 2 == 0, feedback="See the guidance")
+        for i, c in enumerate(sub.snapshot["criteria"])
+    ]
     db.session.add(decision)
     workflow.transition(row, workflow.REFERRED, duty="assessor", actor=assessor)
     db.session.commit()
@@ -69,8 +81,9 @@ def _course(client) -> tuple:
     ctx = LtiContext(deployment_id=dep.id, context_id="course-1", title="Cohort 1")
     db.session.add(ctx)
     db.session.flush()
-    link = ResourceLink(deployment_id=dep.id, context_id=ctx.id, resource_link_id="link-1",
-                        custom={"certification": cert.code})
+    link = ResourceLink(
+        deployment_id=dep.id, context_id=ctx.id, resource_link_id="link-1", custom={"certification": cert.code}
+    )
     db.session.add(link)
     teacher = f.user("Iris Instructor")
     db.session.flush()
@@ -87,9 +100,20 @@ def _course(client) -> tuple:
             if made[0] % 2:
                 g.award(row, f"CMIACR-{made[0]:06d}")
             for seq in (1, 2, 3):  # a history of gradebook jobs; the roster shows the latest
-                db.session.add(GradeJob(portfolio_id=row.id, resource_link_id=link.id, user_id=row.user_id,
-                                        lms_user_id=row.user.sub, target="main", state=row.state, sequence=seq,
-                                        payload={}, line_item={}, status="delivered" if seq < 3 else "failed"))
+                db.session.add(
+                    GradeJob(
+                        portfolio_id=row.id,
+                        resource_link_id=link.id,
+                        user_id=row.user_id,
+                        lms_user_id=row.user.sub,
+                        target="main",
+                        state=row.state,
+                        sequence=seq,
+                        payload={},
+                        line_item={},
+                        status="delivered" if seq < 3 else "failed",
+                    )
+                )
         db.session.commit()
 
     return link, learners

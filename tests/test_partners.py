@@ -52,6 +52,7 @@ def acme(app: Flask) -> Partner:
 
 # ------------------------------------------------------------------------------------------- partners
 
+
 def test_partner_add_and_list(app: Flask) -> None:
     result = run(app, "add", "acme-cro", "--name", "Acme  CRO", "--kind", "employer")
     assert result.exit_code == 0, result.output
@@ -59,18 +60,22 @@ def test_partner_add_and_list(app: Flask) -> None:
     partner = find_partner("acme-cro")
     assert (partner.name, partner.kind) == ("Acme CRO", "employer")
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "partner.created")).actor_label.startswith(
-        "cli:")
+        "cli:"
+    )
     listing = run(app, "list").output
     assert "acme-cro - Acme CRO (employer)\n  offers nothing yet\n" in listing
     assert "demo-academy - Demo Academy (academy)" in listing
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["add", "demo-academy", "--name", "Again"], "A partner with slug 'demo-academy' already exists."),
-    (["add", "Bad Slug", "--name", "X"], "'Bad Slug' is not a valid partner slug"),
-    (["add", "ok-slug", "--name", "  "], "A partner needs a name."),
-    (["add", "ok-slug", "--name", "X", "--kind", "school"], "Invalid value for '--kind'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add", "demo-academy", "--name", "Again"], "A partner with slug 'demo-academy' already exists."),
+        (["add", "Bad Slug", "--name", "X"], "'Bad Slug' is not a valid partner slug"),
+        (["add", "ok-slug", "--name", "  "], "A partner needs a name."),
+        (["add", "ok-slug", "--name", "X", "--kind", "school"], "Invalid value for '--kind'"),
+    ],
+)
 def test_partner_add_refusals(app: Flask, args: list[str], message: str) -> None:
     before = table_count(Partner)
     result = run(app, *args)
@@ -81,10 +86,17 @@ def test_partner_add_refusals(app: Flask, args: list[str], message: str) -> None
 
 # ----------------------------------------------------------------------------------------- deployments
 
-def _register(issuer: str = "https://moodle.acme.example", client_id: str = "abc",
-              deployment_id: str = "1") -> Deployment:
-    reg = Registration(issuer=issuer, client_id=client_id, auth_login_url=issuer + "/auth",
-                       auth_token_url=issuer + "/token", key_set_url=issuer + "/jwks")
+
+def _register(
+    issuer: str = "https://moodle.acme.example", client_id: str = "abc", deployment_id: str = "1"
+) -> Deployment:
+    reg = Registration(
+        issuer=issuer,
+        client_id=client_id,
+        auth_login_url=issuer + "/auth",
+        auth_token_url=issuer + "/token",
+        key_set_url=issuer + "/jwks",
+    )
     reg.deployments = [Deployment(deployment_id=deployment_id)]
     db.session.add(reg)
     db.session.commit()
@@ -93,32 +105,66 @@ def _register(issuer: str = "https://moodle.acme.example", client_id: str = "abc
 
 def test_attach_deployment(app: Flask, acme: Partner) -> None:
     dep = _register()
-    result = run(app, "attach", "acme-cro", "--issuer", "https://moodle.acme.example", "--client-id", "abc",
-                 "--deployment-id", "1")
+    result = run(
+        app,
+        "attach",
+        "acme-cro",
+        "--issuer",
+        "https://moodle.acme.example",
+        "--client-id",
+        "abc",
+        "--deployment-id",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     db.session.expire_all()
     assert dep.partner_id == acme.id
     assert "  deployment '1': issuer https://moodle.acme.example, client ID abc\n" in run(app, "list").output
 
-    again = run(app, "attach", "acme-cro", "--issuer", "https://moodle.acme.example", "--client-id", "abc",
-                "--deployment-id", "1")
+    again = run(
+        app,
+        "attach",
+        "acme-cro",
+        "--issuer",
+        "https://moodle.acme.example",
+        "--client-id",
+        "abc",
+        "--deployment-id",
+        "1",
+    )
     assert again.exit_code != 0 and "already belongs to acme-cro" in again.output
 
 
 def test_attach_refuses_unknown_deployment_and_unknown_partner(app: Flask, acme: Partner) -> None:
     _register()
-    unknown = run(app, "attach", "acme-cro", "--issuer", "https://moodle.acme.example", "--client-id", "abc",
-                  "--deployment-id", "2")
+    unknown = run(
+        app,
+        "attach",
+        "acme-cro",
+        "--issuer",
+        "https://moodle.acme.example",
+        "--client-id",
+        "abc",
+        "--deployment-id",
+        "2",
+    )
     assert unknown.exit_code != 0
     assert "No deployment '2' registered for issuer 'https://moodle.acme.example' and client ID 'abc'" in unknown.output
-    ghost = run(app, "attach", "ghost", "--issuer", "https://moodle.acme.example", "--client-id", "abc",
-                "--deployment-id", "1")
+    ghost = run(
+        app, "attach", "ghost", "--issuer", "https://moodle.acme.example", "--client-id", "abc", "--deployment-id", "1"
+    )
     assert ghost.exit_code != 0 and "No partner 'ghost'" in ghost.output
 
 
 def test_moving_a_deployment_between_partners_needs_move(app: Flask, acme: Partner) -> None:
-    demo = ["--issuer", "http://localhost/demo", "--client-id", people.CLIENT_ID,
-            "--deployment-id", people.DEPLOYMENT_ID]
+    demo = [
+        "--issuer",
+        "http://localhost/demo",
+        "--client-id",
+        people.CLIENT_ID,
+        "--deployment-id",
+        people.DEPLOYMENT_ID,
+    ]
     refused = run(app, "attach", "acme-cro", *demo)
     assert refused.exit_code != 0
     assert "belongs to partner demo-academy; use --move" in refused.output
@@ -131,6 +177,7 @@ def test_moving_a_deployment_between_partners_needs_move(app: Flask, acme: Partn
 
 
 # ------------------------------------------------------------------------------------ offerings/pathways
+
 
 def test_offer_whole_certification_and_a_narrowed_pathway(app: Flask, acme: Partner) -> None:
     assert offered_certifications(acme.id) == []
@@ -184,11 +231,13 @@ def test_no_partner_offers_nothing(app: Flask) -> None:
 
 # ---------------------------------------------------------------------------- company-specific criteria
 
+
 def test_partner_criterion_is_assessed_for_that_partner_only(app: Flask, acme: Partner) -> None:
     offer_certification(acme, "CMIACR")
     db.session.commit()
-    result = run(app, "criterion", "add", "acme-cro", "CMIACR", "--outcome", "CM2.3", "--code", "ACME-1",
-                 "--text", CRITERION)
+    result = run(
+        app, "criterion", "add", "acme-cro", "CMIACR", "--outcome", "CM2.3", "--code", "ACME-1", "--text", CRITERION
+    )
     assert result.exit_code == 0, result.output
     assert result.output == "Added ACME-1 to CMIACR version 1, outcome CM2.3, for acme-cro.\n"
 
@@ -201,24 +250,31 @@ def test_partner_criterion_is_assessed_for_that_partner_only(app: Flask, acme: P
     assert "ACME-1" in acme_codes and "DA-CM4.2.1" not in acme_codes
     assert "DA-CM4.2.1" in demo_codes and "ACME-1" not in demo_codes
     # Shown after the catalogue's own criteria of the same outcome, and before the next outcome's.
-    assert acme_codes[acme_codes.index("ACME-1") - 1:acme_codes.index("ACME-1") + 2] == ["CM2.3.3", "ACME-1",
-                                                                                         "CM3.1.1"]
+    assert acme_codes[acme_codes.index("ACME-1") - 1 : acme_codes.index("ACME-1") + 2] == [
+        "CM2.3.3",
+        "ACME-1",
+        "CM3.1.1",
+    ]
     assert len(acme_codes) == len(catalogue_codes) + 1
     [own] = partner_criteria(acme.id)
     assert (own.code, own.text, own.outcome.code, own.partner_id) == ("ACME-1", CRITERION, "CM2.3", acme.id)
     assert run(app, "criterion", "list", "acme-cro").output == f"CMIACR v1 CM2.3 ACME-1: {CRITERION}\n"
 
 
-@pytest.mark.parametrize(("outcome", "code", "text", "message"), [
-    ("CM9.9", "ACME-1", CRITERION, "CMIACR version 1 has no learning outcome 'CM9.9'."),
-    ("CM2.3", "CM1.1.1", CRITERION, "Criterion code 'CM1.1.1' is already used in CMIACR version 1"),
-    ("CM2.3", "DA-CM4.2.1", CRITERION, "Criterion code 'DA-CM4.2.1' is already used in CMIACR version 1"),
-    ("CM2.3", "has space", CRITERION, "'has space' is not a valid criterion code"),
-    ("CM2.3", "ACME-1", "   ", "The criterion needs a text"),
-    ("CM1.1", "ACME-1", CRITERION, "Outcome CM1.1 belongs to unit CM1, which is not on acme-cro's pathway"),
-])
-def test_partner_criterion_refusals(app: Flask, acme: Partner, outcome: str, code: str, text: str,
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "code", "text", "message"),
+    [
+        ("CM9.9", "ACME-1", CRITERION, "CMIACR version 1 has no learning outcome 'CM9.9'."),
+        ("CM2.3", "CM1.1.1", CRITERION, "Criterion code 'CM1.1.1' is already used in CMIACR version 1"),
+        ("CM2.3", "DA-CM4.2.1", CRITERION, "Criterion code 'DA-CM4.2.1' is already used in CMIACR version 1"),
+        ("CM2.3", "has space", CRITERION, "'has space' is not a valid criterion code"),
+        ("CM2.3", "ACME-1", "   ", "The criterion needs a text"),
+        ("CM1.1", "ACME-1", CRITERION, "Outcome CM1.1 belongs to unit CM1, which is not on acme-cro's pathway"),
+    ],
+)
+def test_partner_criterion_refusals(
+    app: Flask, acme: Partner, outcome: str, code: str, text: str, message: str
+) -> None:
     offer_certification(acme, "CMIACR", ["CM2", "CM4"])
     db.session.commit()
     before = table_count(Criterion)

@@ -43,15 +43,30 @@ def world(app, jwks_server):
     ada.submit(portfolio.id, 1)
     item = db.session.scalar(select(EvidenceItem))
     ef = db.session.scalar(select(EvidenceFile))
-    return {"app": app, "lms_a": lms_a, "lms_b": lms_b, "acme": acme, "beta": beta, "ada": ada,
-            "portfolio_id": portfolio.id, "item_id": item.id, "file_id": ef.id,
-            "sha": hashlib.sha256(f.PDF).hexdigest()}
+    return {
+        "app": app,
+        "lms_a": lms_a,
+        "lms_b": lms_b,
+        "acme": acme,
+        "beta": beta,
+        "ada": ada,
+        "portfolio_id": portfolio.id,
+        "item_id": item.id,
+        "file_id": ef.id,
+        "sha": hashlib.sha256(f.PDF).hexdigest(),
+    }
 
 
 def _pages(w) -> list[str]:
     p, i = w["portfolio_id"], w["item_id"]
-    return [f"/portfolio/{p}", f"/portfolio/{p}/evidence/new", f"/portfolio/{p}/evidence/{i}/edit",
-            f"/portfolio/{p}/evidence/{i}/remove", f"/portfolio/{p}/submit", f"/portfolio/{p}/submissions/1"]
+    return [
+        f"/portfolio/{p}",
+        f"/portfolio/{p}/evidence/new",
+        f"/portfolio/{p}/evidence/{i}/edit",
+        f"/portfolio/{p}/evidence/{i}/remove",
+        f"/portfolio/{p}/submit",
+        f"/portfolio/{p}/submissions/1",
+    ]
 
 
 def _files(w) -> list[str]:
@@ -73,8 +88,11 @@ def _assert_refused(browser: Browser, w) -> None:
 
 def test_owner_sees_pages_and_files(world):
     ada = world["ada"]
-    for url in (f"/portfolio/{world['portfolio_id']}", f"/portfolio/{world['portfolio_id']}/submissions/1",
-                *_files(world)):
+    for url in (
+        f"/portfolio/{world['portfolio_id']}",
+        f"/portfolio/{world['portfolio_id']}/submissions/1",
+        *_files(world),
+    ):
         assert ada.get(url).status_code == 200, url
 
 
@@ -96,8 +114,9 @@ def test_same_identity_through_another_partners_deployment_sees_nothing(world):
     reg_id = world["lms_a"].registration_id
     db.session.add(Deployment(registration_id=reg_id, deployment_id="dep-beta", partner_id=world["beta"].id))
     db.session.commit()
-    ada_at_beta = Browser(world["app"], world["lms_a"], "ada", custom=CUSTOM, link="beta-link",
-                          deployment_id="dep-beta")
+    ada_at_beta = Browser(
+        world["app"], world["lms_a"], "ada", custom=CUSTOM, link="beta-link", deployment_id="dep-beta"
+    )
     ada_at_beta.start()
     assert ada_at_beta.session.user_id == world["ada"].session.user_id
     _assert_refused(ada_at_beta, world)
@@ -115,8 +134,9 @@ def _staff(world, sub: str, partner_id: int | None) -> Browser:
     browser = Browser(world["app"], world["lms_a"], sub, roles=[INSTRUCTOR], custom=CUSTOM)
     browser.launch()
     user = db.session.scalar(select(LtiUser).where(LtiUser.sub == sub))
-    db.session.add(staff.StaffGrant(user_id=user.id, role=staff.ASSESSOR, partner_id=partner_id,
-                                    certification_code="TSTCERT"))
+    db.session.add(
+        staff.StaffGrant(user_id=user.id, role=staff.ASSESSOR, partner_id=partner_id, certification_code="TSTCERT")
+    )
     db.session.commit()
     return browser
 

@@ -12,9 +12,18 @@ def _criteria() -> list[dict]:
         for outcome in ("1", "2"):
             for crit in ("a", "b"):
                 n += 1
-                rows.append({"id": n, "code": f"{unit}.{outcome}.{crit}", "text": f"Can do {n}", "unit_code": unit,
-                             "unit_title": f"Unit {unit}", "outcome_code": f"{unit}.{outcome}",
-                             "outcome_text": f"Outcome {unit}.{outcome}", "partner_specific": n == 8})
+                rows.append(
+                    {
+                        "id": n,
+                        "code": f"{unit}.{outcome}.{crit}",
+                        "text": f"Can do {n}",
+                        "unit_code": unit,
+                        "unit_title": f"Unit {unit}",
+                        "outcome_code": f"{unit}.{outcome}",
+                        "outcome_text": f"Outcome {unit}.{outcome}",
+                        "partner_specific": n == 8,
+                    }
+                )
     return rows
 
 

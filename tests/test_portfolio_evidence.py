@@ -69,8 +69,13 @@ def _nothing_stored(app) -> None:
 def test_add_item_with_files_and_criteria(app, ada, cert):
     portfolio = ada.portfolio()
     ids = _criterion_ids(cert)
-    resp = ada.add_item(portfolio.id, files=[(f.PDF, "report.pdf"), (f.TEXT, "reflection.txt")],
-                        criteria=ids[:3], kind="reflective_account", evidence_date="2024-05-02")
+    resp = ada.add_item(
+        portfolio.id,
+        files=[(f.PDF, "report.pdf"), (f.TEXT, "reflection.txt")],
+        criteria=ids[:3],
+        kind="reflective_account",
+        evidence_date="2024-05-02",
+    )
     assert resp.status_code == 303, resp.data
     item = db.session.scalar(select(EvidenceItem))
     assert item.kind == "reflective_account" and item.title == "Monitoring report"
@@ -112,8 +117,14 @@ def test_edit_changes_mapping_removes_and_adds_files(app, ada, cert):
     ada.add_item(portfolio.id, files=[(f.PDF, "report.pdf"), (f.PNG, "photo.png")], criteria=ids[:2])
     item = db.session.scalar(select(EvidenceItem))
     pdf, png = item.files
-    resp = ada.edit_item(portfolio.id, item.id, criteria=[ids[4]], title="Monitoring report, revised",
-                         remove=[pdf.id], files=[(f.ooxml("docx"), "account.docx")])
+    resp = ada.edit_item(
+        portfolio.id,
+        item.id,
+        criteria=[ids[4]],
+        title="Monitoring report, revised",
+        remove=[pdf.id],
+        files=[(f.ooxml("docx"), "account.docx")],
+    )
     assert resp.status_code == 303, resp.data
     db.session.expire_all()
     item = db.session.get(EvidenceItem, item.id)
@@ -159,16 +170,19 @@ def test_shared_blob_survives_removal_from_one_item(app, ada, cert):
     assert resp.status_code == 200 and resp.data == f.PDF
 
 
-@pytest.mark.parametrize("form, field, message", [
-    ({"title": "  "}, "title", "Give the evidence a title."),
-    ({"title": "x" * 301}, "title", "under 300 characters"),
-    ({"kind": "gossip"}, "kind", "Choose the kind of evidence."),
-    ({"evidence_date": "31/12/2024"}, "evidence_date", "Enter the date as year-month-day"),
-    ({"evidence_date": "2024-06-03"}, "evidence_date", "must not be in the future"),
-    ({"evidence_date": "1900-01-01"}, "evidence_date", "Enter a date after 1950"),
-    ({"criteria": ["7", "999"]}, "criteria", "not part of this certification"),
-    ({"criteria": ["seven"]}, "criteria", "not part of this certification"),
-])
+@pytest.mark.parametrize(
+    "form, field, message",
+    [
+        ({"title": "  "}, "title", "Give the evidence a title."),
+        ({"title": "x" * 301}, "title", "under 300 characters"),
+        ({"kind": "gossip"}, "kind", "Choose the kind of evidence."),
+        ({"evidence_date": "31/12/2024"}, "evidence_date", "Enter the date as year-month-day"),
+        ({"evidence_date": "2024-06-03"}, "evidence_date", "must not be in the future"),
+        ({"evidence_date": "1900-01-01"}, "evidence_date", "Enter a date after 1950"),
+        ({"criteria": ["7", "999"]}, "criteria", "not part of this certification"),
+        ({"criteria": ["seven"]}, "criteria", "not part of this certification"),
+    ],
+)
 def test_item_field_checks(form, field, message):
     data = MultiDict({"kind": "work_product", "title": "Report", **{k: v for k, v in form.items() if k != "criteria"}})
     for value in form.get("criteria", []):
@@ -178,8 +192,16 @@ def test_item_field_checks(form, field, message):
 
 
 def test_item_field_checks_accept_good_input():
-    data = MultiDict([("kind", "witness_testimony"), ("title", "  Witness   statement "), ("criteria", "7"),
-                      ("criteria", "8"), ("evidence_date", "2024-06-02"), ("description", " Signed. ")])
+    data = MultiDict(
+        [
+            ("kind", "witness_testimony"),
+            ("title", "  Witness   statement "),
+            ("criteria", "7"),
+            ("criteria", "8"),
+            ("evidence_date", "2024-06-02"),
+            ("description", " Signed. "),
+        ]
+    )
     fields, errors = clean_item_fields(data, {7, 8}, today=dt.date(2024, 6, 1))
     assert errors == {}
     assert fields.title == "Witness statement" and fields.description == "Signed."
@@ -197,9 +219,11 @@ def test_invalid_fields_are_shown_on_the_form_and_store_nothing(app, ada, cert):
 
 def test_a_new_item_needs_a_file(app, ada, cert):
     portfolio = ada.portfolio()
-    resp = ada.post(f"/portfolio/{portfolio.id}/evidence/new",
-                    {"kind": "work_product", "title": "Report", "files": [(io.BytesIO(b""), "")]},
-                    content_type="multipart/form-data")
+    resp = ada.post(
+        f"/portfolio/{portfolio.id}/evidence/new",
+        {"kind": "work_product", "title": "Report", "files": [(io.BytesIO(b""), "")]},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 400 and b"Attach at least one file." in resp.data
     _nothing_stored(app)
 
@@ -220,11 +244,14 @@ def test_criteria_of_another_certification_or_partner_are_refused(app, ada, cert
     assert ada.add_item(portfolio.id, files=[(f.PDF, "r.pdf")], criteria=[ours.id]).status_code == 303
 
 
-@pytest.mark.parametrize("content, name, message", [
-    (f.plain_zip(), "bundle.zip", b"ZIP archives"),  # a type not accepted
-    (f.EXE, "report.pdf", b"program or script"),     # an executable disguised as a PDF
-    (f.HTML, "report.pdf", b"web page"),             # a web page disguised as a PDF
-])
+@pytest.mark.parametrize(
+    "content, name, message",
+    [
+        (f.plain_zip(), "bundle.zip", b"ZIP archives"),  # a type not accepted
+        (f.EXE, "report.pdf", b"program or script"),  # an executable disguised as a PDF
+        (f.HTML, "report.pdf", b"web page"),  # a web page disguised as a PDF
+    ],
+)
 def test_upload_rejections_leave_nothing_behind(app, ada, cert, content, name, message):
     portfolio = ada.portfolio()
     # A good file goes first: it must not survive the refusal of the second.
@@ -298,8 +325,11 @@ def test_evidence_cannot_change_once_submitted(app, ada, cert):
     ada.add_item(portfolio.id, files=[(f.PDF, "r.pdf")], criteria=_criterion_ids(cert))
     item = db.session.scalar(select(EvidenceItem))
     assert ada.submit(portfolio.id, 1).status_code == 303
-    for url in (f"/portfolio/{portfolio.id}/evidence/new", f"/portfolio/{portfolio.id}/evidence/{item.id}/edit",
-                f"/portfolio/{portfolio.id}/evidence/{item.id}/remove"):
+    for url in (
+        f"/portfolio/{portfolio.id}/evidence/new",
+        f"/portfolio/{portfolio.id}/evidence/{item.id}/edit",
+        f"/portfolio/{portfolio.id}/evidence/{item.id}/remove",
+    ):
         assert ada.get(url).status_code == 409
     resp = ada.add_item(portfolio.id, files=[(f.PNG, "p.png")], criteria=[])
     assert resp.status_code == 409 and b"cannot be changed now" in resp.data
@@ -338,9 +368,11 @@ def test_a_large_upload_is_streamed_not_held_in_memory(app, ada, cert, tmp_path)
     tracemalloc.start()
     try:
         with path.open("rb") as fh:
-            resp = ada.client.post(f"/portfolio/{portfolio.id}/evidence/new", content_type="multipart/form-data",
-                                   data={"csrf_token": csrf, "kind": "work_product", "title": "Scan",
-                                         "files": (fh, "scan.pdf")})
+            resp = ada.client.post(
+                f"/portfolio/{portfolio.id}/evidence/new",
+                content_type="multipart/form-data",
+                data={"csrf_token": csrf, "kind": "work_product", "title": "Scan", "files": (fh, "scan.pdf")},
+            )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

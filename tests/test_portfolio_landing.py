@@ -158,7 +158,6 @@ def test_demo_learner_lands_on_the_route_choice(client):
     assert link.custom == {"certification": "CMIACR"}
 
 
-
 def test_creating_the_portfolio_tells_the_gradebook_the_learner_started(app, client, shipped_catalogue):
     """The 'started' score is written in the same transaction as the new portfolio (outbox)."""
     from lti_tool.grading.models import GradeJob

@@ -54,16 +54,26 @@ def _ids(cert):
     return [c.id for c in criteria_for(cert, None)]
 
 
-def _refer(portfolio: Portfolio, submission: Submission, judgements: dict[int, tuple[bool, str]],
-           summary: str = "Good start; more evidence needed.") -> Assessment:
+def _refer(
+    portfolio: Portfolio,
+    submission: Submission,
+    judgements: dict[int, tuple[bool, str]],
+    summary: str = "Good start; more evidence needed.",
+) -> Assessment:
     """What the assessor's side does when it refers a portfolio back (built directly here)."""
     assessor = LtiUser(issuer="https://lms.test", sub="assessor-sam", name="Sam Assessor")
     db.session.add(assessor)
     db.session.flush()
-    assessment = Assessment(submission_id=submission.id, assessor_id=assessor.id, decision=NOT_YET_COMPETENT,
-                            summary=summary, decided_at=utcnow())
-    assessment.judgements = [CriterionJudgement(criterion_id=cid, met=met, feedback=feedback)
-                             for cid, (met, feedback) in judgements.items()]
+    assessment = Assessment(
+        submission_id=submission.id,
+        assessor_id=assessor.id,
+        decision=NOT_YET_COMPETENT,
+        summary=summary,
+        decided_at=utcnow(),
+    )
+    assessment.judgements = [
+        CriterionJudgement(criterion_id=cid, met=met, feedback=feedback) for cid, (met, feedback) in judgements.items()
+    ]
     db.session.add(assessment)
     workflow.transition(portfolio, workflow.REFERRED, duty="assessor", actor=assessor, rationale=summary)
     db.session.commit()
@@ -101,8 +111,14 @@ def test_submit_freezes_a_snapshot_and_moves_to_submitted(app, ada, cert):
     assert [c["id"] for c in snap["criteria"]] == ids
     [item] = snap["evidence"]
     assert item["criteria"] == ids[:1] and item["date"] == "2024-05-01"
-    assert item["files"] == [{"sha256": hashlib.sha256(f.PDF).hexdigest(), "filename": "r.pdf",
-                              "size": len(f.PDF), "media_type": "application/pdf"}]
+    assert item["files"] == [
+        {
+            "sha256": hashlib.sha256(f.PDF).hexdigest(),
+            "filename": "r.pdf",
+            "size": len(f.PDF),
+            "media_type": "application/pdf",
+        }
+    ]
     db.session.refresh(portfolio)
     assert portfolio.state == workflow.SUBMITTED
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "portfolio.submitted"))
@@ -174,8 +190,17 @@ def test_snapshot_is_immutable_and_keeps_its_files(app, ada, cert):
     # The learner reworks the live portfolio: edits the item, drops the submitted report, then removes the item.
     item = db.session.scalar(select(EvidenceItem))
     report_file = next(ef for ef in item.files if ef.filename == "report.pdf")
-    assert ada.edit_item(portfolio.id, item.id, criteria=ids[2:], title="Rewritten", remove=[report_file.id],
-                         files=[(f.TEXT, "notes.txt")]).status_code == 303
+    assert (
+        ada.edit_item(
+            portfolio.id,
+            item.id,
+            criteria=ids[2:],
+            title="Rewritten",
+            remove=[report_file.id],
+            files=[(f.TEXT, "notes.txt")],
+        ).status_code
+        == 303
+    )
     assert ada.post(f"/portfolio/{portfolio.id}/evidence/{item.id}/remove").status_code == 303
 
     db.session.expire_all()
@@ -202,8 +227,12 @@ def test_resubmission_after_referral(app, ada, cert):
     ada.add_item(portfolio.id, files=[(f.PDF, "r.pdf")], criteria=ids[:3], title="Monitoring report")
     ada.submit(portfolio.id, 1, note="First try")
     first = db.session.scalar(select(Submission))
-    _refer(portfolio, first, {ids[0]: (True, "Clear and complete."), ids[1]: (False, "Show how you escalated."),
-                              ids[2]: (True, "")}, summary="Nearly there.")
+    _refer(
+        portfolio,
+        first,
+        {ids[0]: (True, "Clear and complete."), ids[1]: (False, "Show how you escalated."), ids[2]: (True, "")},
+        summary="Nearly there.",
+    )
 
     page = ada.get(f"/portfolio/{portfolio.id}").data.decode()
     assert "Referred: more evidence needed" in page
@@ -213,8 +242,12 @@ def test_resubmission_after_referral(app, ada, cert):
     assert "Not yet met" in page and "No evidence yet" in page
 
     # The learner adds evidence for the criterion not yet met and resubmits: attempt 2.
-    assert ada.add_item(portfolio.id, files=[(f.TEXT, "escalation.txt")], criteria=[ids[1], ids[3]],
-                        title="Escalation log").status_code == 303
+    assert (
+        ada.add_item(
+            portfolio.id, files=[(f.TEXT, "escalation.txt")], criteria=[ids[1], ids[3]], title="Escalation log"
+        ).status_code
+        == 303
+    )
     confirm = ada.get(f"/portfolio/{portfolio.id}/submit").data.decode()
     assert "attempt 2" in confirm and 'name="attempt" value="2"' in confirm
     resp = ada.submit(portfolio.id, 2, note="Added the escalation log")

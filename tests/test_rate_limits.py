@@ -18,9 +18,14 @@ LOGIN = {"iss": "https://nobody.example", "login_hint": "x", "target_link_uri": 
 
 def limited_app(tmp_path, keys_dir, **extra):
     tmp_path.mkdir(parents=True, exist_ok=True)
-    config = {"RATE_LIMIT_ENABLED": True, "RATE_LIMIT_LAUNCH": "3/minute", "RATE_LIMIT_REGISTER": "2/minute",
-              "RATE_LIMIT_VERIFY": "2/minute",
-              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}", **extra}
+    config = {
+        "RATE_LIMIT_ENABLED": True,
+        "RATE_LIMIT_LAUNCH": "3/minute",
+        "RATE_LIMIT_REGISTER": "2/minute",
+        "RATE_LIMIT_VERIFY": "2/minute",
+        "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+        **extra,
+    }
     return make_test_app("sqlite", tmp_path, keys_dir, **config)
 
 
@@ -107,8 +112,10 @@ def test_limits_are_shared_through_redis_between_processes(tmp_path, keys_dir):
             pytest.fail(f"CI=true requires Redis for the shared rate limit test: {problem}")
         pytest.skip(problem)
     prefix = f"test-{uuid.uuid4().hex[:8]}"
-    apps = [limited_app(tmp_path / name, keys_dir, RATE_LIMIT_STORAGE_URI=REDIS_URL, RATE_LIMIT_KEY_PREFIX=prefix)
-            for name in ("worker1", "worker2")]
+    apps = [
+        limited_app(tmp_path / name, keys_dir, RATE_LIMIT_STORAGE_URI=REDIS_URL, RATE_LIMIT_KEY_PREFIX=prefix)
+        for name in ("worker1", "worker2")
+    ]
     statuses = []
     for i in range(4):
         app = apps[i % 2]

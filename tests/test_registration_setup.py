@@ -34,9 +34,13 @@ def test_canvas_developer_key_json(client):
     assert body["oidc_initiation_url"] == "http://localhost/lti/login"
     assert body["target_link_uri"] == "http://localhost/lti/launch"
     assert body["public_jwk_url"] == "http://localhost/.well-known/jwks.json"
-    assert set(body["scopes"]) == {AGS + "lineitem", AGS + "lineitem.readonly", AGS + "result.readonly",
-                                   AGS + "score",
-                                   "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"}
+    assert set(body["scopes"]) == {
+        AGS + "lineitem",
+        AGS + "lineitem.readonly",
+        AGS + "result.readonly",
+        AGS + "score",
+        "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+    }
     ext = body["extensions"][0]
     assert ext["platform"] == "canvas.instructure.com" and ext["privacy_level"] == "public"
     placements = {p["placement"]: p for p in ext["settings"]["placements"]}
@@ -75,28 +79,40 @@ def test_public_url_wins_over_the_request(backend, tmp_path, keys_dir):
         db.session.remove()
 
 
-@pytest.mark.parametrize("issuer,url,ok", [
-    ("https://moodle.example.edu", "https://moodle.example.edu/mod/lti/openid-configuration.php", True),
-    ("https://moodle.example.edu/", "https://moodle.example.edu/.well-known/openid-configuration", True),
-    ("https://example.edu/moodle", "https://example.edu/moodle/mod/lti/openid-configuration.php", True),
-    ("https://example.edu/moodle", "https://example.edu/moodle2/mod/lti/openid-configuration.php", False),
-    ("https://moodle.example.edu", "https://moodle.example.edu.evil.test/openid-configuration", False),
-    ("https://moodle.example.edu", "http://moodle.example.edu/openid-configuration", False),
-    ("https://moodle.example.edu", "https://moodle.example.edu:8443/openid-configuration", False),
-    ("https://canvas.instructure.com", "https://school.instructure.com/api/lti/security/openid-configuration",
-     False),
-])
+@pytest.mark.parametrize(
+    "issuer,url,ok",
+    [
+        ("https://moodle.example.edu", "https://moodle.example.edu/mod/lti/openid-configuration.php", True),
+        ("https://moodle.example.edu/", "https://moodle.example.edu/.well-known/openid-configuration", True),
+        ("https://example.edu/moodle", "https://example.edu/moodle/mod/lti/openid-configuration.php", True),
+        ("https://example.edu/moodle", "https://example.edu/moodle2/mod/lti/openid-configuration.php", False),
+        ("https://moodle.example.edu", "https://moodle.example.edu.evil.test/openid-configuration", False),
+        ("https://moodle.example.edu", "http://moodle.example.edu/openid-configuration", False),
+        ("https://moodle.example.edu", "https://moodle.example.edu:8443/openid-configuration", False),
+        (
+            "https://canvas.instructure.com",
+            "https://school.instructure.com/api/lti/security/openid-configuration",
+            False,
+        ),
+    ],
+)
 def test_issuer_matches(issuer, url, ok):
     assert issuer_matches(issuer, url) is ok
 
 
 def _config(**overrides):
     base = "https://lms.example"
-    config = {"issuer": base, "authorization_endpoint": base + "/auth", "token_endpoint": base + "/token",
-              "jwks_uri": base + "/jwks", "registration_endpoint": base + "/register",
-              "https://purl.imsglobal.org/spec/lti-platform-configuration": {
-                  "product_family_code": "canvas",
-                  "messages_supported": [{"type": "LtiResourceLinkRequest"}]}}
+    config = {
+        "issuer": base,
+        "authorization_endpoint": base + "/auth",
+        "token_endpoint": base + "/token",
+        "jwks_uri": base + "/jwks",
+        "registration_endpoint": base + "/register",
+        "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+            "product_family_code": "canvas",
+            "messages_supported": [{"type": "LtiResourceLinkRequest"}],
+        },
+    }
     config.update(overrides)
     return config
 
@@ -109,7 +125,8 @@ def test_platform_configuration_rules(sqlite_app):
     # Only scopes the platform offers; no deep linking message where the platform does not support it.
     assert body["scope"] == AGS + "score"
     assert [m["type"] for m in body["https://purl.imsglobal.org/spec/lti-tool-configuration"]["messages"]] == [
-        "LtiResourceLinkRequest"]
+        "LtiResourceLinkRequest"
+    ]
     with pytest.raises(DynamicRegistrationError, match="not an https URL"):
         parse_platform_configuration(url, _config(token_endpoint="http://lms.example/token"))
     with pytest.raises(DynamicRegistrationError, match="not a JSON object"):
@@ -119,8 +136,9 @@ def test_platform_configuration_rules(sqlite_app):
 
 
 def test_registration_answer_rules():
-    answer = parse_registration_answer({"client_id": 1234, "https://purl.imsglobal.org/spec/lti-tool-configuration":
-                                        {"deployment_id": 5}})
+    answer = parse_registration_answer(
+        {"client_id": 1234, "https://purl.imsglobal.org/spec/lti-tool-configuration": {"deployment_id": 5}}
+    )
     assert (answer.client_id, answer.deployment_id) == ("1234", "5")
     assert parse_registration_answer({"client_id": "abc"}).deployment_id is None
     for bad in ({}, {"client_id": ""}, {"client_id": {"x": 1}}, "text"):
@@ -133,10 +151,18 @@ def _cli(app, group, *args):
     return app.test_cli_runner().invoke(groups[group], list(args))
 
 
-REG = ["--issuer", "https://moodle.acme.example", "--client-id", "abc123",
-       "--login-url", "https://moodle.acme.example/mod/lti/auth.php",
-       "--token-url", "https://moodle.acme.example/mod/lti/token.php",
-       "--jwks-url", "https://moodle.acme.example/mod/lti/certs.php"]
+REG = [
+    "--issuer",
+    "https://moodle.acme.example",
+    "--client-id",
+    "abc123",
+    "--login-url",
+    "https://moodle.acme.example/mod/lti/auth.php",
+    "--token-url",
+    "https://moodle.acme.example/mod/lti/token.php",
+    "--jwks-url",
+    "https://moodle.acme.example/mod/lti/certs.php",
+]
 
 
 def test_cli_registration_add_remove_and_audit(app):

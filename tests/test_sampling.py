@@ -67,8 +67,10 @@ def test_random_share_and_the_reason_given_when_not_sampled():
     assert not decide(Policy(0, 0.0), facts, Draw(0.0)).sampled
 
 
-@pytest.mark.parametrize("bad", [{"share": 1.5}, {"share": -0.1}, {"coverage_decisions": 0}, {"coverage_days": 0},
-                                 {"new_assessor_threshold": -1}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"share": 1.5}, {"share": -0.1}, {"coverage_decisions": 0}, {"coverage_days": 0}, {"new_assessor_threshold": -1}],
+)
 def test_policy_rejects_nonsense(bad):
     with pytest.raises(ValueError):
         Policy(**bad)
@@ -89,10 +91,16 @@ def _simulate(policy: Policy, seed: int, decisions: int) -> tuple[list, dict]:
     for _ in range(decisions):
         now += dt.timedelta(hours=2)
         assessor = f"a{world.randrange(8)}"
-        dims = [("assessor", assessor)] + [("unit", u) for u in ("U1", "U2", "U3")] + \
-               [("evidence_kind", k) for k in world.sample(kinds, world.randint(1, 3))]
-        facts = Facts(verified[assessor], tuple(Coverage(d, v, f"{d} {v}", last_sampled.get((d, v)), since[(d, v)])
-                                                for d, v in dims), now)
+        dims = (
+            [("assessor", assessor)]
+            + [("unit", u) for u in ("U1", "U2", "U3")]
+            + [("evidence_kind", k) for k in world.sample(kinds, world.randint(1, 3))]
+        )
+        facts = Facts(
+            verified[assessor],
+            tuple(Coverage(d, v, f"{d} {v}", last_sampled.get((d, v)), since[(d, v)]) for d, v in dims),
+            now,
+        )
         out = decide(policy, facts, rng)
         outcomes.append(out)
         for key in dims:
@@ -130,9 +138,9 @@ def test_rare_evidence_kind_is_still_sampled_with_a_tiny_share():
 
 # --- what the services read and write -------------------------------------------------------------------
 
+
 def _competent(w: f.World, row, rng=None) -> SamplingDecision:
-    decided = assessing.decide(row.id, w.assessor, COMPETENT, f.all_met(f.criteria_of(row)),
-                               rng=rng or f.NeverSample())
+    decided = assessing.decide(row.id, w.assessor, COMPETENT, f.all_met(f.criteria_of(row)), rng=rng or f.NeverSample())
     db.session.commit()
     return db.session.scalar(select(SamplingDecision).where(SamplingDecision.assessment_id == decided.id))
 
@@ -146,15 +154,22 @@ def _new_submission(w: f.World, evidence=None):
 
 def test_history_from_the_database_drives_sampling(app):
     w = f.world()
-    db.session.add(SamplingPolicy(certification_code="CMIACR", new_assessor_threshold=1, share=0.0,
-                                  coverage_decisions=2, coverage_days=365))
+    db.session.add(
+        SamplingPolicy(
+            certification_code="CMIACR", new_assessor_threshold=1, share=0.0, coverage_decisions=2, coverage_days=365
+        )
+    )
     db.session.commit()
     # 1: new assessor, never sampled anything: sampled. Step 1 agrees, so the assessor has 1 verified decision.
     first = _competent(w, w.portfolio)
     assert first.sampled and first.reasons[0].startswith("new assessor: 0 of the first 1")
     assert {(c.dimension, c.value) for c in first.coverage} == {
-        ("assessor", str(w.assessor.id)), ("unit", "U1"), ("unit", "U2"), ("evidence_kind", "work_product"),
-        ("evidence_kind", "witness_testimony")}
+        ("assessor", str(w.assessor.id)),
+        ("unit", "U1"),
+        ("unit", "U2"),
+        ("evidence_kind", "work_product"),
+        ("evidence_kind", "witness_testimony"),
+    }
     assert first.policy["share"] == 0.0
     verifying.verify(w.portfolio.id, w.iv, 1, True)
     db.session.commit()

@@ -44,8 +44,20 @@ def jwks_server():
     server.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/lti/config", "/lti/canvas.json", "/lti/jwks", "/healthz",
-                                  "/static/style.css", "/no/such/page", "/lti/register", "/start"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/lti/config",
+        "/lti/canvas.json",
+        "/lti/jwks",
+        "/healthz",
+        "/static/style.css",
+        "/no/such/page",
+        "/lti/register",
+        "/start",
+    ],
+)
 def test_every_kind_of_response_carries_the_headers(client, path):
     assert_baseline(client.get(path))
 
@@ -64,17 +76,31 @@ def test_a_real_launch_and_its_pages_work_under_the_policy(client):
 
 def test_only_active_platforms_may_frame_the_tool(client, jwks_server):
     TestPlatform(jwks_server)  # issuer and login URL on https://lms.test
-    other = Registration(issuer="https://moodle.example.org/", client_id="c", name="Other",
-                         auth_login_url="https://sso.example.net:8443/mod/lti/auth.php",
-                         auth_token_url="https://moodle.example.org/token", active=True)
-    inactive = Registration(issuer="https://inactive.example", client_id="c", name="Off",
-                            auth_login_url="https://inactive-login.example/auth",
-                            auth_token_url="https://inactive.example/token", active=False)
+    other = Registration(
+        issuer="https://moodle.example.org/",
+        client_id="c",
+        name="Other",
+        auth_login_url="https://sso.example.net:8443/mod/lti/auth.php",
+        auth_token_url="https://moodle.example.org/token",
+        active=True,
+    )
+    inactive = Registration(
+        issuer="https://inactive.example",
+        client_id="c",
+        name="Off",
+        auth_login_url="https://inactive-login.example/auth",
+        auth_token_url="https://inactive.example/token",
+        active=False,
+    )
     db.session.add_all([other, inactive])
     db.session.commit()
     policy = csp(client.get("/lti/config"))
-    for allowed in ("https://lms.test", "https://moodle.example.org", "https://sso.example.net:8443",
-                    "http://localhost"):  # the demo platform, enabled in tests
+    for allowed in (
+        "https://lms.test",
+        "https://moodle.example.org",
+        "https://sso.example.net:8443",
+        "http://localhost",
+    ):  # the demo platform, enabled in tests
         assert allowed in policy["frame-ancestors"] and allowed in policy["form-action"]
     assert not any("inactive" in o for o in policy["frame-ancestors"] + policy["form-action"])
 
@@ -87,9 +113,16 @@ def test_platform_origins_are_cached_briefly(app, client):
     before = csp(client.get("/lti/config"))["frame-ancestors"]
     # Another process registers a platform (no flush in this one): seen once the cache expires.
     with db.engine.begin() as conn:
-        conn.execute(insert(Registration).values(issuer="https://elsewhere.example", client_id="x", name="x",
-                                                 auth_login_url="https://elsewhere.example/auth",
-                                                 auth_token_url="https://elsewhere.example/t", active=True))
+        conn.execute(
+            insert(Registration).values(
+                issuer="https://elsewhere.example",
+                client_id="x",
+                name="x",
+                auth_login_url="https://elsewhere.example/auth",
+                auth_token_url="https://elsewhere.example/t",
+                active=True,
+            )
+        )
     db.session.rollback()  # what a new request starts with: a fresh transaction that sees the row
     assert csp(client.get("/lti/config"))["frame-ancestors"] == before
     app.extensions["lti_tool.platform_origins"]["expires"] = 0
@@ -123,9 +156,13 @@ def test_registration_done_page_script_runs_by_nonce(app):
     from lti_tool.web.security_headers import content_security_policy
 
     with app.test_request_context("/lti/register"):
-        html = render_template("registration/done.html", reg=Registration(client_id="c", issuer="i", active=False),
-                               platform=type("P", (), {"display_name": lambda self: "LMS"})(), invite=None,
-                               deployment=None)
+        html = render_template(
+            "registration/done.html",
+            reg=Registration(client_id="c", issuer="i", active=False),
+            platform=type("P", (), {"display_name": lambda self: "LMS"})(),
+            invite=None,
+            deployment=None,
+        )
         nonce = re.search(r'<script nonce="([^"]+)">', html).group(1)
         assert f"'nonce-{nonce}'" in content_security_policy()
 
@@ -141,10 +178,14 @@ def test_deep_link_style_form_target_can_be_allowed_per_response(app):
 
 
 INLINE_RULES = [
-    (re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*\bnonce=\"\{\{ csp_nonce\(\) \}\}\")[^>]*>"),
-     "inline <script> without the CSP nonce: move it to lti_tool/static/ or add nonce=\"{{ csp_nonce() }}\""),
-    (re.compile(r"<style(?![^>]*\bnonce=\"\{\{ csp_nonce\(\) \}\}\")[^>]*>"),
-     "inline <style> without the CSP nonce: move it to style.css or add nonce=\"{{ csp_nonce() }}\""),
+    (
+        re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*\bnonce=\"\{\{ csp_nonce\(\) \}\}\")[^>]*>"),
+        'inline <script> without the CSP nonce: move it to lti_tool/static/ or add nonce="{{ csp_nonce() }}"',
+    ),
+    (
+        re.compile(r"<style(?![^>]*\bnonce=\"\{\{ csp_nonce\(\) \}\}\")[^>]*>"),
+        'inline <style> without the CSP nonce: move it to style.css or add nonce="{{ csp_nonce() }}"',
+    ),
     (re.compile(r"\sstyle\s*="), "style attribute: the CSP blocks it; use a class in style.css"),
     (re.compile(r"\son[a-z]+\s*=", re.I), "inline event handler: the CSP blocks it; use addEventListener"),
     (re.compile(r"javascript:", re.I), "javascript: URL: the CSP blocks it"),

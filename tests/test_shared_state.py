@@ -111,8 +111,19 @@ def test_health_reports_the_grade_backlog(client):
     ada = db.session.scalar(select(LtiUser).where(LtiUser.sub == "demo-learner-ada"))
     portfolio = make_portfolio(ada, db.session.scalar(select(ResourceLink)), make_certification())
     for i, status in enumerate((PENDING, IN_PROGRESS, DELIVERED)):
-        db.session.add(GradeJob(portfolio_id=portfolio.id, resource_link_id=portfolio.resource_link_id,
-                                user_id=ada.id, lms_user_id=ada.sub, target="main", state="draft", sequence=i + 1,
-                                payload={}, line_item={}, status=status))
+        db.session.add(
+            GradeJob(
+                portfolio_id=portfolio.id,
+                resource_link_id=portfolio.resource_link_id,
+                user_id=ada.id,
+                lms_user_id=ada.sub,
+                target="main",
+                state="draft",
+                sequence=i + 1,
+                payload={},
+                line_item={},
+                status=status,
+            )
+        )
     db.session.commit()
     assert client.get("/healthz").get_json()["checks"]["grade_sync_backlog"] == 2

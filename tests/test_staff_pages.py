@@ -87,11 +87,16 @@ def test_learners_and_strangers_cannot_open_staff_pages(app, client):
     w = f.world()
     assert client.get(f"/staff/portfolios/{w.portfolio.id}/assess").status_code == 401
     sess = _as(client, w.learner, [lti_roles.LEARNER])
-    for url in (f"/staff/portfolios/{w.portfolio.id}/assess", f"/staff/portfolios/{w.portfolio.id}/verify",
-                f"/staff/portfolios/{w.portfolio.id}", "/staff/"):
+    for url in (
+        f"/staff/portfolios/{w.portfolio.id}/assess",
+        f"/staff/portfolios/{w.portfolio.id}/verify",
+        f"/staff/portfolios/{w.portfolio.id}",
+        "/staff/",
+    ):
         assert client.get(url).status_code in (403, 409), url
-    resp = client.post(f"/staff/portfolios/{w.portfolio.id}/assess",
-                       data=_judgement_form(sess, w.criteria_ids(), "competent"))
+    resp = client.post(
+        f"/staff/portfolios/{w.portfolio.id}/assess", data=_judgement_form(sess, w.criteria_ids(), "competent")
+    )
     assert resp.status_code == 403
     assert w.portfolio.state == workflow.SUBMITTED
     assert client.get("/staff/portfolios/999999/assess").status_code == 404
@@ -107,16 +112,22 @@ def test_full_path_over_http(app, client):
     assert "1.1.1" in html and "The learner can do 1.1" in html and "Monitoring plan.pdf" in html
     assert "sha256" in html and 'name="csrf_token"' in html
     # Draft with one criterion.
-    resp = client.post(f"/staff/portfolios/{w.portfolio.id}/assess",
-                       data={**_form(sess, action="save", summary="Draft summary"), f"met-{ids[0]}": "met",
-                             f"feedback-{ids[0]}": "Clear monitoring plan"})
+    resp = client.post(
+        f"/staff/portfolios/{w.portfolio.id}/assess",
+        data={
+            **_form(sess, action="save", summary="Draft summary"),
+            f"met-{ids[0]}": "met",
+            f"feedback-{ids[0]}": "Clear monitoring plan",
+        },
+    )
     assert resp.status_code == 303
     assert "Clear monitoring plan" in client.get(f"/staff/portfolios/{w.portfolio.id}/assess").data.decode()
     assert "Draft in progress by Sam Assessor" in client.get("/staff/queue/assessment").data.decode()
     # Competent with a criterion not yet met: refused, the form comes back with what was typed.
-    resp = client.post(f"/staff/portfolios/{w.portfolio.id}/assess",
-                       data=_judgement_form(sess, ids, "competent", met=[True, False, True, True],
-                                            feedback="Typed text kept"))
+    resp = client.post(
+        f"/staff/portfolios/{w.portfolio.id}/assess",
+        data=_judgement_form(sess, ids, "competent", met=[True, False, True, True], feedback="Typed text kept"),
+    )
     assert resp.status_code == 422
     assert b"Competent needs every criterion met" in resp.data and b"Typed text kept" in resp.data
     assert w.portfolio.state == workflow.SUBMITTED
@@ -130,8 +141,9 @@ def test_full_path_over_http(app, client):
     f.grant(w.assessor, staff.INTERNAL_VERIFIER)
     db.session.commit()
     assert client.get(f"/staff/portfolios/{w.portfolio.id}/verify").status_code == 403
-    assert client.post(f"/staff/portfolios/{w.portfolio.id}/verify",
-                       data=_form(sess, outcome="agree")).status_code == 403
+    assert (
+        client.post(f"/staff/portfolios/{w.portfolio.id}/verify", data=_form(sess, outcome="agree")).status_code == 403
+    )
 
     sess = _as(client, w.iv)
     home = client.get("/staff/").data.decode()
@@ -151,8 +163,12 @@ def test_full_path_over_http(app, client):
     db.session.commit()
     insider_sess = _as(client, insider)
     assert _count(client.get("/staff/").data.decode(), "verification_2") == 0
-    assert client.post(f"/staff/portfolios/{w.portfolio.id}/verify",
-                       data=_form(insider_sess, outcome="confirm")).status_code == 403
+    assert (
+        client.post(
+            f"/staff/portfolios/{w.portfolio.id}/verify", data=_form(insider_sess, outcome="confirm")
+        ).status_code
+        == 403
+    )
     sess = _as(client, w.ev)
     assert _count(client.get("/staff/").data.decode(), "verification_2") == 1
     resp = client.post(f"/staff/portfolios/{w.portfolio.id}/verify", data=_form(sess, outcome="confirm"))
@@ -168,12 +184,13 @@ def test_full_path_over_http(app, client):
 
 def test_send_back_over_http_reaches_the_assessor_queue(app, client):
     w = f.world()
-    assessing.decide(w.portfolio.id, w.assessor, COMPETENT, f.all_met(w.criteria_ids()), "All met",
-                     rng=f.NeverSample())
+    assessing.decide(w.portfolio.id, w.assessor, COMPETENT, f.all_met(w.criteria_ids()), "All met", rng=f.NeverSample())
     db.session.commit()
     sess = _as(client, w.iv)
-    resp = client.post(f"/staff/portfolios/{w.portfolio.id}/verify",
-                       data=_form(sess, outcome="disagree", rationale="Witness was not present"))
+    resp = client.post(
+        f"/staff/portfolios/{w.portfolio.id}/verify",
+        data=_form(sess, outcome="disagree", rationale="Witness was not present"),
+    )
     assert resp.status_code == 303
     _as(client, w.assessor)
     assert _count(client.get("/staff/").data.decode(), "sent_back") == 1
@@ -184,8 +201,9 @@ def test_send_back_over_http_reaches_the_assessor_queue(app, client):
 
 def test_appeal_over_http(app, client):
     w = f.world()
-    assessing.decide(w.portfolio.id, w.assessor, NOT_YET_COMPETENT, f.one_not_met(w.criteria_ids()),
-                     "Add the escalation record")
+    assessing.decide(
+        w.portfolio.id, w.assessor, NOT_YET_COMPETENT, f.one_not_met(w.criteria_ids()), "Add the escalation record"
+    )
     db.session.commit()
     url = f"/appeals/portfolio/{w.portfolio.id}"
     # Someone else may not see the learner's appeal page.
@@ -212,10 +230,13 @@ def test_appeal_over_http(app, client):
     assert _count(client.get("/staff/").data.decode(), "appeals") == 1
     page = client.get(f"/staff/portfolios/{w.portfolio.id}/appeal").data.decode()
     assert "The record is in item 1" in page and "Not yet competent" in page
-    assert client.post(f"/staff/portfolios/{w.portfolio.id}/appeal",
-                       data=_form(sess, outcome="uphold")).status_code == 422
-    resp = client.post(f"/staff/portfolios/{w.portfolio.id}/appeal",
-                       data=_form(sess, outcome="uphold", rationale="The record is there"))
+    assert (
+        client.post(f"/staff/portfolios/{w.portfolio.id}/appeal", data=_form(sess, outcome="uphold")).status_code == 422
+    )
+    resp = client.post(
+        f"/staff/portfolios/{w.portfolio.id}/appeal",
+        data=_form(sess, outcome="uphold", rationale="The record is there"),
+    )
     assert resp.status_code == 303
     db.session.expire_all()
     assert w.portfolio.state == workflow.SUBMITTED
@@ -256,22 +277,29 @@ def test_separation_of_duties_over_http(app, client):
     sess = _as(client, w.learner)
     assert _count(client.get("/staff/").data.decode(), "assessment") == 0
     assert client.get(f"/staff/portfolios/{w.portfolio.id}/assess").status_code == 403
-    assert client.post(f"/staff/portfolios/{w.portfolio.id}/assess",
-                       data=_judgement_form(sess, w.criteria_ids(), "competent")).status_code == 403
+    assert (
+        client.post(
+            f"/staff/portfolios/{w.portfolio.id}/assess", data=_judgement_form(sess, w.criteria_ids(), "competent")
+        ).status_code
+        == 403
+    )
     assessing.decide(w.portfolio.id, w.assessor, COMPETENT, f.all_met(w.criteria_ids()), rng=f.NeverSample())
     db.session.commit()
     # The step-1 verifier, also an independent verifier, may not do step 2 of the same decision.
     f.grant(w.iv, staff.INDEPENDENT_VERIFIER)
     db.session.commit()
     sess = _as(client, w.iv)
-    assert client.post(f"/staff/portfolios/{w.portfolio.id}/verify", data=_form(sess, outcome="agree")).status_code \
-        == 303
+    assert (
+        client.post(f"/staff/portfolios/{w.portfolio.id}/verify", data=_form(sess, outcome="agree")).status_code == 303
+    )
     home = client.get("/staff/").data.decode()
     assert _count(home, "verification_2") == 0
     page = client.get(f"/staff/portfolios/{w.portfolio.id}/verify")
     assert page.status_code == 403 and b"internal verifier" in page.data
-    assert client.post(f"/staff/portfolios/{w.portfolio.id}/verify",
-                       data=_form(sess, outcome="confirm")).status_code == 403
+    assert (
+        client.post(f"/staff/portfolios/{w.portfolio.id}/verify", data=_form(sess, outcome="confirm")).status_code
+        == 403
+    )
     db.session.expire_all()
     assert w.portfolio.state == workflow.VERIFICATION_2
     assert db.session.scalar(select(Award)) is None
@@ -287,6 +315,8 @@ def test_pages_work_without_the_cookie(app, client):
     assert f"/staff/queue/assessment?_s={sess.id}" in home
     page = client.get(f"/staff/portfolios/{w.portfolio.id}/assess?_s={sess.id}").data.decode()
     assert f'name="_s" value="{sess.id}"' in page
-    resp = client.post(f"/staff/portfolios/{w.portfolio.id}/assess",
-                       data={**_form(sess, action="save", summary="No cookie"), "_s": sess.id})
+    resp = client.post(
+        f"/staff/portfolios/{w.portfolio.id}/assess",
+        data={**_form(sess, action="save", summary="No cookie"), "_s": sess.id},
+    )
     assert resp.status_code == 303 and f"_s={sess.id}" in resp.location

@@ -27,23 +27,42 @@ _days = iter(range(1, 1000))
 
 
 def _decide(sub: Submission, assessor: LtiUser, decision: str | None = COMPETENT) -> Assessment:
-    row = Assessment(submission_id=sub.id, assessor_id=assessor.id, decision=decision,
-                     decided_at=dt.datetime(2025, 1, 1) if decision else None)
+    row = Assessment(
+        submission_id=sub.id,
+        assessor_id=assessor.id,
+        decision=decision,
+        decided_at=dt.datetime(2025, 1, 1) if decision else None,
+    )
     db.session.add(row)
     db.session.flush()
     return row
 
 
 def _verify(decision: Assessment, step: int, outcome: str, verifier: LtiUser | None) -> None:
-    db.session.add(VerificationRecord(assessment_id=decision.id, submission_id=decision.submission_id, step=step,
-                                      outcome=outcome, verifier_id=verifier.id if verifier else None))
+    db.session.add(
+        VerificationRecord(
+            assessment_id=decision.id,
+            submission_id=decision.submission_id,
+            step=step,
+            outcome=outcome,
+            verifier_id=verifier.id if verifier else None,
+        )
+    )
     db.session.flush()
 
 
 def _appeal(row: Portfolio, decision: Assessment, status: str, decider: LtiUser | None) -> None:
-    db.session.add(Appeal(portfolio_id=row.id, submission_id=decision.submission_id, assessment_id=decision.id,
-                          learner_id=row.user_id, grounds="Unfair", status=status,
-                          decided_by_id=decider.id if decider else None))
+    db.session.add(
+        Appeal(
+            portfolio_id=row.id,
+            submission_id=decision.submission_id,
+            assessment_id=decision.id,
+            learner_id=row.user_id,
+            grounds="Unfair",
+            status=status,
+            decided_by_id=decider.id if decider else None,
+        )
+    )
     db.session.flush()
 
 
@@ -59,8 +78,9 @@ def _reference(user: LtiUser, queue: queues.Queue, filters: queues.Filters) -> l
     """The queue as the rules alone define it: every portfolio in the state, judged one by one."""
     grants = staff.grants_for(user.id)
     out = []
-    for row in db.session.scalars(select(Portfolio).where(Portfolio.state == queue.state)
-                                  .order_by(Portfolio.state_changed_at, Portfolio.id)):
+    for row in db.session.scalars(
+        select(Portfolio).where(Portfolio.state == queue.state).order_by(Portfolio.state_changed_at, Portfolio.id)
+    ):
         if not row.submissions:
             continue
         if filters.certification_code and row.certification.code != filters.certification_code:
@@ -118,8 +138,11 @@ def _busy_world() -> tuple[f.World, list[LtiUser], Partner]:
         _in_state(row, workflow.VERIFICATION_1)
 
     # Eve once verified at step 1 (a role she held before): not at step 2 of the same decision.
-    for name, partner, verifier in (("Step Two", w.partner, w.iv), ("Step Two Elsewhere", w.other_partner, None),
-                                    ("Step Two Eve", w.partner, eve)):
+    for name, partner, verifier in (
+        ("Step Two", w.partner, w.iv),
+        ("Step Two Elsewhere", w.other_partner, None),
+        ("Step Two Eve", w.partner, eve),
+    ):
         row = submitted(name, partner=partner)
         _verify(_decide(row.submissions[-1], w.assessor), 1, AGREED if verifier else NOT_SAMPLED, verifier)
         _in_state(row, workflow.VERIFICATION_2)
@@ -141,15 +164,22 @@ def _busy_world() -> tuple[f.World, list[LtiUser], Partner]:
 
 def test_sql_queues_agree_with_the_rules_item_by_item(app):
     w, people, acme = _busy_world()
-    filter_sets = [queues.Filters(), queues.Filters(certification_code="CMIACR"), queues.Filters(partner_id=acme.id),
-                   queues.Filters(partner_id=w.other_partner.id)]
+    filter_sets = [
+        queues.Filters(),
+        queues.Filters(certification_code="CMIACR"),
+        queues.Filters(partner_id=acme.id),
+        queues.Filters(partner_id=w.other_partner.id),
+    ]
     seen = 0
     for person in people:
         for queue in queues.QUEUES:
             for filters in filter_sets:
                 expected = _reference(person, queue, filters)
-                assert queues.count(person.id, queue, filters, exact=True) == len(expected), \
-                    (person.name, queue.name, filters)
+                assert queues.count(person.id, queue, filters, exact=True) == len(expected), (
+                    person.name,
+                    queue.name,
+                    filters,
+                )
                 assert queues.count(person.id, queue, filters) == len(expected)
                 page = queues.page(person.id, queue, filters, per_page=100)
                 assert [i.portfolio.id for i in page.items] == expected, (person.name, queue.name, filters)
@@ -180,8 +210,9 @@ def test_queue_pages_follow_each_other_oldest_first(app):
     assert got == expected and page.has_previous
     # Past the end: the last page, not an empty one.
     assert queues.page(w.assessor.id, queue, number=99, per_page=4).number == page.number
-    drafted = next(i for i in queues.page(w.assessor.id, queue, per_page=100).items
-                   if i.portfolio.user.name == "Drafted")
+    drafted = next(
+        i for i in queues.page(w.assessor.id, queue, per_page=100).items if i.portfolio.user.name == "Drafted"
+    )
     assert drafted.drafts_by == ("Sue Assessor",)
 
 
@@ -200,7 +231,8 @@ def test_queue_page_links_to_the_next_page_with_its_filters(app, client, monkeyp
     # The home page counts everything waiting, not only a page of it.
     home = client.get("/staff/").data.decode()
     assert re.search(r'data-queue="assessment">(\d+)<', home).group(1) == str(
-        queues.count(w.assessor.id, queues.BY_NAME["assessment"]))
+        queues.count(w.assessor.id, queues.BY_NAME["assessment"])
+    )
 
 
 def test_long_queues_are_counted_up_to_a_limit(app, client, monkeypatch):

@@ -51,8 +51,20 @@ def test_grant_list_and_revoke(app):
     person = f.user("Sam Assessor")
     f.partner("acme")
     db.session.commit()
-    ok = _cli(app, "grant", "--issuer", person.issuer, "--sub", person.sub, "--role", "assessor",
-              "--partner", "acme", "--certification", "CMIACR")
+    ok = _cli(
+        app,
+        "grant",
+        "--issuer",
+        person.issuer,
+        "--sub",
+        person.sub,
+        "--role",
+        "assessor",
+        "--partner",
+        "acme",
+        "--certification",
+        "CMIACR",
+    )
     assert ok.exit_code == 0, ok.output
     assert "Granted Assessor (partner acme, certification CMIACR) to Sam Assessor" in ok.output
     grant = _grants(person)[0]
@@ -60,11 +72,24 @@ def test_grant_list_and_revoke(app):
     event = _events("staff.role_granted")[-1]
     assert event.subject_id == str(person.id) and event.after["role"] == "assessor" and event.role == "operator"
 
-    dup = _cli(app, "grant", "--issuer", person.issuer, "--sub", person.sub, "--role", "assessor",
-               "--partner", "acme", "--certification", "CMIACR")
+    dup = _cli(
+        app,
+        "grant",
+        "--issuer",
+        person.issuer,
+        "--sub",
+        person.sub,
+        "--role",
+        "assessor",
+        "--partner",
+        "acme",
+        "--certification",
+        "CMIACR",
+    )
     assert dup.exit_code == 1 and "already holds" in dup.output
-    bad_partner = _cli(app, "grant", "--issuer", person.issuer, "--sub", person.sub, "--role", "assessor",
-                       "--partner", "nope")
+    bad_partner = _cli(
+        app, "grant", "--issuer", person.issuer, "--sub", person.sub, "--role", "assessor", "--partner", "nope"
+    )
     assert bad_partner.exit_code == 1 and "No partner with the slug 'nope'" in bad_partner.output
     bad_role = _cli(app, "grant", "--issuer", person.issuer, "--sub", person.sub, "--role", "wizard")
     assert bad_role.exit_code == 2
@@ -72,8 +97,18 @@ def test_grant_list_and_revoke(app):
     listing = _cli(app, "list")
     assert f"[{grant.id}] Sam Assessor" in listing.output and "Assessor (partner acme" in listing.output
 
-    revoked = _cli(app, "revoke", "--issuer", person.issuer, "--sub", person.sub, "--role", "assessor",
-                   "--reason", "Left the centre")
+    revoked = _cli(
+        app,
+        "revoke",
+        "--issuer",
+        person.issuer,
+        "--sub",
+        person.sub,
+        "--role",
+        "assessor",
+        "--reason",
+        "Left the centre",
+    )
     assert revoked.exit_code == 0, revoked.output
     assert not _grants(person)
     event = _events("staff.role_revoked")[-1]
@@ -90,8 +125,18 @@ def test_revoke_asks_which_when_several_match(app):
     db.session.commit()
     result = _cli(app, "revoke", "--issuer", person.issuer, "--sub", person.sub, "--role", "internal_verifier")
     assert result.exit_code == 1 and "Several grants match" in result.output
-    result = _cli(app, "revoke", "--issuer", person.issuer, "--sub", person.sub, "--role", "internal_verifier",
-                  "--partner", "other")
+    result = _cli(
+        app,
+        "revoke",
+        "--issuer",
+        person.issuer,
+        "--sub",
+        person.sub,
+        "--role",
+        "internal_verifier",
+        "--partner",
+        "other",
+    )
     assert result.exit_code == 0
     assert [g.partner_id for g in _grants(person)] == [acme.id]
 
@@ -103,8 +148,9 @@ def test_tool_admin_only_for_lms_administrators_and_unscoped(app):
     db.session.commit()
     refused = _cli(app, "grant", "--issuer", plain.issuer, "--sub", plain.sub, "--role", "tool_admin")
     assert refused.exit_code == 1 and "administrator in their LMS" in refused.output
-    scoped = _cli(app, "grant", "--issuer", admin.issuer, "--sub", admin.sub, "--role", "tool_admin",
-                  "--partner", "acme")
+    scoped = _cli(
+        app, "grant", "--issuer", admin.issuer, "--sub", admin.sub, "--role", "tool_admin", "--partner", "acme"
+    )
     assert scoped.exit_code == 1 and "cannot be limited" in scoped.output
     ok = _cli(app, "grant", "--issuer", admin.issuer, "--sub", admin.sub, "--role", "tool_admin")
     assert ok.exit_code == 0, ok.output
@@ -113,11 +159,13 @@ def test_tool_admin_only_for_lms_administrators_and_unscoped(app):
 
 def test_pending_grant_is_applied_at_first_launch(app, client, jwks_server):
     platform = TestPlatform(jwks_server)
-    result = _cli(app, "grant", "--issuer", platform.issuer, "--sub", "user-1", "--role", "independent_verifier",
-                  "--pending")
+    result = _cli(
+        app, "grant", "--issuer", platform.issuer, "--sub", "user-1", "--role", "independent_verifier", "--pending"
+    )
     assert result.exit_code == 0 and "applied when user-1 first launches" in result.output
-    admin_pending = _cli(app, "grant", "--issuer", platform.issuer, "--sub", "user-1", "--role", "tool_admin",
-                         "--pending")
+    admin_pending = _cli(
+        app, "grant", "--issuer", platform.issuer, "--sub", "user-1", "--role", "tool_admin", "--pending"
+    )
     assert admin_pending.exit_code == 0
     assert "waiting for first launch" in _cli(app, "list").output
 
@@ -125,8 +173,11 @@ def test_pending_grant_is_applied_at_first_launch(app, client, jwks_server):
     person = db.session.scalar(select(LtiUser).where(LtiUser.sub == "user-1"))
     assert [g.role for g in _grants(person)] == [staff.INDEPENDENT_VERIFIER]
     # Not an LMS administrator at this launch: the admin grant waits, and says why.
-    waiting = db.session.scalar(select(staff.PendingStaffGrant).where(staff.PendingStaffGrant.sub == "user-1",
-                                                                       staff.PendingStaffGrant.role == "tool_admin"))
+    waiting = db.session.scalar(
+        select(staff.PendingStaffGrant).where(
+            staff.PendingStaffGrant.sub == "user-1", staff.PendingStaffGrant.role == "tool_admin"
+        )
+    )
     assert waiting.applied_at is None and "administrator" in waiting.note
     platform.launch(client, CLAIM_roles=[lti_roles.INSTRUCTOR, lti_roles.INSTITUTION_ADMIN])
     assert sorted(g.role for g in _grants(person)) == [staff.INDEPENDENT_VERIFIER, staff.TOOL_ADMIN]
@@ -146,8 +197,7 @@ def test_revoke_cancels_a_pending_grant(app):
 
 def test_demo_staff_get_their_roles_at_launch_and_eli_is_not_attached(app, client):
     academy = db.session.scalar(select(Partner).where(Partner.slug == "demo-academy"))
-    for sub in ("demo-assessor-sam", "demo-verifier-vera", "demo-verifier-eli", "demo-admin-alex",
-                "demo-learner-ada"):
+    for sub in ("demo-assessor-sam", "demo-verifier-vera", "demo-verifier-eli", "demo-admin-alex", "demo-learner-ada"):
         demo_launch(client, sub)
     by_sub = {u.sub: u for u in db.session.scalars(select(LtiUser).where(LtiUser.issuer == demo_issuer()))}
     roles = {sub: [(g.role, g.home_partner_id) for g in _grants(u)] for sub, u in by_sub.items()}
@@ -181,15 +231,18 @@ def test_admin_page_grants_and_revokes(app, client):
     page = client.get("/staff/admin/")
     assert page.status_code == 200 and b"Eli Brandt" in page.data
     csrf = _csrf(page.data.decode())
-    resp = client.post("/staff/admin/grant", data={"csrf_token": csrf, "user_id": eli.id, "role": "assessor",
-                                                   "certification_code": "CMIACR"})
+    resp = client.post(
+        "/staff/admin/grant",
+        data={"csrf_token": csrf, "user_id": eli.id, "role": "assessor", "certification_code": "CMIACR"},
+    )
     assert resp.status_code == 303
     assert [(g.role, g.certification_code) for g in _grants(eli)][-1] == (staff.ASSESSOR, "CMIACR")
     event = _events("staff.role_granted")[-1]
     assert event.actor_id == alex.id and event.role == staff.TOOL_ADMIN
     # Eli is no LMS administrator: refused with a message, nothing granted.
-    resp = client.post("/staff/admin/grant", data={"csrf_token": csrf, "user_id": eli.id, "role": "tool_admin"},
-                       follow_redirects=True)
+    resp = client.post(
+        "/staff/admin/grant", data={"csrf_token": csrf, "user_id": eli.id, "role": "tool_admin"}, follow_redirects=True
+    )
     assert b"administrator in their LMS" in resp.data and not staff.is_tool_admin(eli.id)
     # Without the CSRF token: refused.
     assert client.post("/staff/admin/grant", data={"user_id": eli.id, "role": "assessor"}).status_code == 400
@@ -214,25 +267,44 @@ def test_admin_page_pending_grant_then_launch(app, client, jwks_server):
     platform = TestPlatform(jwks_server)
     demo_launch(client, "demo-admin-alex")
     csrf = _csrf(client.get("/staff/admin/").data.decode())
-    resp = client.post("/staff/admin/pending", data={"csrf_token": csrf, "issuer": platform.issuer, "sub": "user-1",
-                                                     "role": "assessor", "certification_code": "CMIACR"},
-                       follow_redirects=True)
+    resp = client.post(
+        "/staff/admin/pending",
+        data={
+            "csrf_token": csrf,
+            "issuer": platform.issuer,
+            "sub": "user-1",
+            "role": "assessor",
+            "certification_code": "CMIACR",
+        },
+        follow_redirects=True,
+    )
     assert b"will be granted to user-1 at their first launch" in resp.data
-    assert client.post("/staff/admin/pending", data={"csrf_token": csrf, "issuer": "", "sub": "x",
-                                                     "role": "assessor"}, follow_redirects=True).status_code == 200
+    assert (
+        client.post(
+            "/staff/admin/pending",
+            data={"csrf_token": csrf, "issuer": "", "sub": "x", "role": "assessor"},
+            follow_redirects=True,
+        ).status_code
+        == 200
+    )
     assert len(staff_grants_open(platform.issuer)) == 1
     # Cancelled and re-added, then applied at launch.
     row = staff_grants_open(platform.issuer)[0]
     assert client.post(f"/staff/admin/pending/{row.id}/cancel", data={"csrf_token": csrf}).status_code == 303
     assert not staff_grants_open(platform.issuer) and _events("staff.pending_cancelled")
-    client.post("/staff/admin/pending", data={"csrf_token": csrf, "issuer": platform.issuer, "sub": "user-1",
-                                              "role": "assessor"})
+    client.post(
+        "/staff/admin/pending",
+        data={"csrf_token": csrf, "issuer": platform.issuer, "sub": "user-1", "role": "assessor"},
+    )
     platform.launch(client.application.test_client())
     person = db.session.scalar(select(LtiUser).where(LtiUser.sub == "user-1"))
     assert [g.role for g in _grants(person)] == [staff.ASSESSOR]
     # Now launched: the page says to grant directly.
-    resp = client.post("/staff/admin/pending", data={"csrf_token": csrf, "issuer": platform.issuer, "sub": "user-1",
-                                                     "role": "internal_verifier"}, follow_redirects=True)
+    resp = client.post(
+        "/staff/admin/pending",
+        data={"csrf_token": csrf, "issuer": platform.issuer, "sub": "user-1", "role": "internal_verifier"},
+        follow_redirects=True,
+    )
     assert b"already launched" in resp.data
 
 

@@ -37,8 +37,16 @@ def _start_at_once(config: dict) -> list[dict]:
     import json
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(config)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(PROCESSES)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, json.dumps(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(PROCESSES)
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -50,9 +58,14 @@ def _start_at_once(config: dict) -> list[dict]:
 def _config(tmp_path: Path) -> dict:
     # No SECRET_KEY: every process must read the one that the first of them generated.
     # SCHEMA_MODE upgrade: every process migrates at start, so the migrations themselves must be serialised.
-    return {"INSTANCE_DIR": str(tmp_path / "instance"), "KEYS_DIR": str(tmp_path / "keys"), "DEMO_PLATFORM": True,
-            "SCHEMA_MODE": "upgrade",
-            "DEMO_BASE_URL": "http://localhost", "EVIDENCE_KEY": TEST_EVIDENCE_KEY}
+    return {
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "KEYS_DIR": str(tmp_path / "keys"),
+        "DEMO_PLATFORM": True,
+        "SCHEMA_MODE": "upgrade",
+        "DEMO_BASE_URL": "http://localhost",
+        "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
+    }
 
 
 def _check_one_of_everything(results: list[dict], tmp_path: Path) -> None:
@@ -71,8 +84,11 @@ def test_workers_starting_at_once_on_an_empty_postgresql_schema(tmp_path: Path) 
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        config = {**_config(tmp_path), "SQLALCHEMY_DATABASE_URI": PG_URL,
-                  "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}}}
+        config = {
+            **_config(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": PG_URL,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}},
+        }
         _check_one_of_everything(_start_at_once(config), tmp_path)
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:

@@ -52,8 +52,9 @@ def test_disk_full_while_writing_is_a_507_and_leaves_nothing(app, ada, monkeypat
     portfolio = ada.portfolio()
     _full_after(monkeypatch, room)
     # A small file first: with room for it, it is written, then must be removed with the rest.
-    resp = ada.add_item(portfolio.id, files=[(f.TEXT, "reflection.txt"), (BIG, "visit-notes.txt")],
-                        criteria=ada.criteria[:1])
+    resp = ada.add_item(
+        portfolio.id, files=[(f.TEXT, "reflection.txt"), (BIG, "visit-notes.txt")], criteria=ada.criteria[:1]
+    )
     assert resp.status_code == 507, resp.data
     page = resp.data.decode()
     assert "file storage is full. Nothing was saved." in page and "Please choose your files again" in page
@@ -61,13 +62,15 @@ def test_disk_full_while_writing_is_a_507_and_leaves_nothing(app, ada, monkeypat
     _nothing_kept(app)
 
     monkeypatch.undo()  # the operator made room
-    again = ada.add_item(portfolio.id, files=[(f.TEXT, "reflection.txt"), (BIG, "visit-notes.txt")],
-                         criteria=ada.criteria[:1])
+    again = ada.add_item(
+        portfolio.id, files=[(f.TEXT, "reflection.txt"), (BIG, "visit-notes.txt")], criteria=ada.criteria[:1]
+    )
     assert again.status_code == 303 and table_count(EvidenceFile) == 2
 
 
 def test_disk_full_at_fsync_is_a_507_and_leaves_nothing(app, ada, monkeypatch):
     """Some file systems accept the writes and report the full disk only when the data is flushed."""
+
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -90,20 +93,22 @@ def test_a_failing_disk_is_a_503_with_retry_after(app, ada, monkeypatch):
 
 def test_disk_full_while_adding_to_an_item_keeps_the_item_as_it_was(app, ada, monkeypatch):
     portfolio = ada.portfolio()
-    assert ada.add_item(portfolio.id, files=[(f.PDF, "report.pdf")], criteria=ada.criteria[:1],
-                        title="Before").status_code == 303
+    assert (
+        ada.add_item(portfolio.id, files=[(f.PDF, "report.pdf")], criteria=ada.criteria[:1], title="Before").status_code
+        == 303
+    )
     item = db.session.scalar(select(EvidenceItem))
     blobs = _disk(app)
     _full_after(monkeypatch, 10_000)
-    resp = ada.edit_item(portfolio.id, item.id, criteria=ada.criteria[:2], title="After",
-                         files=[(BIG, "visit-notes.txt")])
+    resp = ada.edit_item(
+        portfolio.id, item.id, criteria=ada.criteria[:2], title="After", files=[(BIG, "visit-notes.txt")]
+    )
     assert resp.status_code == 507 and b"file storage is full" in resp.data
     db.session.expire_all()
     item = db.session.scalar(select(EvidenceItem))
     assert item.title == "Before" and [ef.filename for ef in item.files] == ["report.pdf"]
     assert len(item.criteria) == 1 and table_count(StoredFile) == 1
     assert _disk(app) == blobs
-
 
 
 def test_a_storage_outage_says_when_to_retry_wherever_it_is_raised(app):

@@ -36,12 +36,15 @@ def ada(app, jwks_server):
 
 def _committed(portfolio_id: int) -> dict[str, object]:
     with db.engine.connect() as conn:
-        state = conn.scalar(Portfolio.__table__.select().with_only_columns(Portfolio.state)
-                            .where(Portfolio.id == portfolio_id))
-    return {"state": state,
-            "submissions": committed_count(Submission, Submission.portfolio_id == portfolio_id),
-            "grade_jobs": committed_count(GradeJob, GradeJob.portfolio_id == portfolio_id),
-            "audit": committed_count(AuditEvent)}
+        state = conn.scalar(
+            Portfolio.__table__.select().with_only_columns(Portfolio.state).where(Portfolio.id == portfolio_id)
+        )
+    return {
+        "state": state,
+        "submissions": committed_count(Submission, Submission.portfolio_id == portfolio_id),
+        "grade_jobs": committed_count(GradeJob, GradeJob.portfolio_id == portfolio_id),
+        "audit": committed_count(AuditEvent),
+    }
 
 
 FAULTS = {
@@ -83,7 +86,6 @@ def test_database_blip_during_submit_is_a_503_then_the_retry_submits_once(app, a
 def test_database_blip_during_submit_gives_json_to_json_clients(app, ada):
     portfolio_id = ada.portfolio().id
     with DatabaseBlip(Submission, "before_flush"):
-        resp = ada.post(f"/portfolio/{portfolio_id}/submit", {"attempt": "1"},
-                        headers={"Accept": "application/json"})
+        resp = ada.post(f"/portfolio/{portfolio_id}/submit", {"attempt": "1"}, headers={"Accept": "application/json"})
     assert resp.status_code == 503 and "database" in resp.get_json()["message"]
     assert _committed(portfolio_id)["submissions"] == 0

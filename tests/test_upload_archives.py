@@ -26,35 +26,54 @@ LYING = a.office({"word/media/image1.bin": bytes(50_000)})
 
 
 def _sheet(rows: int) -> bytes:
-    return "".join(f'<row r="{i}"><c r="A{i}"><v>{i * 37 % 1000}</v></c><c r="B{i}" t="s"><v>{i % 50}</v></c></row>'
-                   for i in range(rows)).encode()
+    return "".join(
+        f'<row r="{i}"><c r="A{i}"><v>{i * 37 % 1000}</v></c><c r="B{i}" t="s"><v>{i % 50}</v></c></row>'
+        for i in range(rows)
+    ).encode()
 
 
 REFUSED = {
     # name: (document, words of the message)
-    "64 MB of zeros in one part": (lambda: a.deflated_zeros("word/media/image1.bin", 64 << 20),
-                                   "over 200 times its own size"),
+    "64 MB of zeros in one part": (
+        lambda: a.deflated_zeros("word/media/image1.bin", 64 << 20),
+        "over 200 times its own size",
+    ),
     "a part over 200:1 in a larger document": (
-        lambda: a.office({"word/media/photo.jpg": os.urandom(300_000),
-                          "word/media/pad.bin": bytes(2 << 20)}), "compressed over 200 to 1"),
-    "a directory claiming 600 MB": (lambda: a.patch_directory(
-        a.patch_directory(a.office({"a.bin": b"1", "b.bin": b"2"}), "a.bin", file_size=300 << 20,
-                          compress_size=2 << 20), "b.bin", file_size=300 << 20, compress_size=2 << 20),
-        "more than 512 MB"),
+        lambda: a.office({"word/media/photo.jpg": os.urandom(300_000), "word/media/pad.bin": bytes(2 << 20)}),
+        "compressed over 200 to 1",
+    ),
+    "a directory claiming 600 MB": (
+        lambda: a.patch_directory(
+            a.patch_directory(
+                a.office({"a.bin": b"1", "b.bin": b"2"}), "a.bin", file_size=300 << 20, compress_size=2 << 20
+            ),
+            "b.bin",
+            file_size=300 << 20,
+            compress_size=2 << 20,
+        ),
+        "more than 512 MB",
+    ),
     "6,000 parts": (lambda: a.many_parts(6000), "more than 5,000 parts"),
     "an end record claiming 60,000 parts": (lambda: a.set_entry_count(a.office(), 60_000), "more than 5,000 parts"),
     "one part listed four times (overlapping)": (lambda: a.overlapping(3, os.urandom(100_000)), "overlap"),
     "archives nested three deep": (lambda: a.nested(3), "nested more than 2 levels deep"),
     "a bomb inside an embedded workbook": (
-        lambda: a.nested(1, a.deflated_zeros("xl/media/a.bin", 8 << 20, kind="xlsx")), "200 times"),
+        lambda: a.nested(1, a.deflated_zeros("xl/media/a.bin", 8 << 20, kind="xlsx")),
+        "200 times",
+    ),
     "a part unpacking past its declared size (CRC forged)": (
         lambda: a.patch_directory(LYING, "word/media/image1.bin", file_size=1000, crc=zlib.crc32(bytes(1001))),
-        "more than the size it declares"),
+        "more than the size it declares",
+    ),
     "a part unpacking past its declared size": (
-        lambda: a.patch_directory(LYING, "word/media/image1.bin", file_size=1000), "damaged"),
+        lambda: a.patch_directory(LYING, "word/media/image1.bin", file_size=1000),
+        "damaged",
+    ),
     "an encrypted part": (lambda: a.patch_directory(LYING, "word/media/image1.bin", flags=1), "encrypted"),
-    "an embedded workbook with macros": (lambda: a.nested(1, a.office({"xl/vbaProject.bin": b"\0"}, kind="xlsx")),
-                                         "macros"),
+    "an embedded workbook with macros": (
+        lambda: a.nested(1, a.office({"xl/vbaProject.bin": b"\0"}, kind="xlsx")),
+        "macros",
+    ),
 }
 
 
@@ -84,8 +103,9 @@ def test_a_bomb_is_refused_from_its_directory_without_unpacking_it(monkeypatch):
 
 def test_a_lying_part_is_read_one_byte_past_its_declared_size_at_most(monkeypatch):
     """The declared size bounds the work even when it is false: 5 MB of zeros declared as 1,000 bytes."""
-    document = a.patch_directory(a.office({"word/media/x.bin": bytes(5 << 20)}), "word/media/x.bin",
-                                 file_size=1000, crc=zlib.crc32(bytes(1001)))
+    document = a.patch_directory(
+        a.office({"word/media/x.bin": bytes(5 << 20)}), "word/media/x.bin", file_size=1000, crc=zlib.crc32(bytes(1001))
+    )
     unpacked = {"bytes": 0}
     real_read = zipfile.ZipExtFile.read
 
@@ -103,15 +123,27 @@ def test_a_lying_part_is_read_one_byte_past_its_declared_size_at_most(monkeypatc
 ACCEPTED = {
     "a Word document with an embedded chart workbook": (lambda: a.nested(1), "report.docx", fc.DOCX),
     "a slide embedding a document embedding a workbook": (lambda: a.nested(2), "talk.docx", fc.DOCX),
-    "a 5 MB photo inside a document": (lambda: a.office({"word/media/image1.jpeg": os.urandom(5 << 20)}),
-                                       "photos.docx", fc.DOCX),
-    "a spreadsheet of 60,000 rows (5 MB of XML)": (lambda: a.office({"xl/worksheets/sheet1.xml": _sheet(60_000)},
-                                                                    kind="xlsx"), "log.xlsx", fc.XLSX),
+    "a 5 MB photo inside a document": (
+        lambda: a.office({"word/media/image1.jpeg": os.urandom(5 << 20)}),
+        "photos.docx",
+        fc.DOCX,
+    ),
+    "a spreadsheet of 60,000 rows (5 MB of XML)": (
+        lambda: a.office({"xl/worksheets/sheet1.xml": _sheet(60_000)}, kind="xlsx"),
+        "log.xlsx",
+        fc.XLSX,
+    ),
     "4,000 parts": (lambda: a.many_parts(4000), "parts.docx", fc.DOCX),
     "900 KB of blank, the ratio of no concern at that size": (
-        lambda: a.deflated_zeros("word/media/blank.bin", 900 << 10), "blank.docx", fc.DOCX),
-    "stored without compression": (lambda: a.office({"word/media/a.png": f.PNG}, method=zipfile.ZIP_STORED),
-                                   "stored.docx", fc.DOCX),
+        lambda: a.deflated_zeros("word/media/blank.bin", 900 << 10),
+        "blank.docx",
+        fc.DOCX,
+    ),
+    "stored without compression": (
+        lambda: a.office({"word/media/a.png": f.PNG}, method=zipfile.ZIP_STORED),
+        "stored.docx",
+        fc.DOCX,
+    ),
 }
 
 
@@ -130,13 +162,15 @@ def test_the_limits_are_what_the_messages_say():
 
 # --- through the learner's page ----------------------------------------------------------------
 
+
 @pytest.fixture
 def ada(app, jwks_server):
     return acme_learner(app, TestPlatform(jwks_server))
 
 
-@pytest.mark.parametrize("case", ["64 MB of zeros in one part", "one part listed four times (overlapping)",
-                                  "archives nested three deep"])
+@pytest.mark.parametrize(
+    "case", ["64 MB of zeros in one part", "one part listed four times (overlapping)", "archives nested three deep"]
+)
 def test_a_bomb_uploaded_is_a_400_on_the_form_and_nothing_is_kept(app, ada, case):
     build, words = REFUSED[case]
     portfolio = ada.portfolio()

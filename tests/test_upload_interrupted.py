@@ -38,9 +38,18 @@ def _cut_upload(app, ada, keep: float, *, declared_length: bool):
     """Posts an evidence form whose body stops after `keep` of its bytes. With the full length declared, the
     server waits for bytes that never come (a disconnect); without, the body just ends (a cut stream)."""
     portfolio_id = ada.portfolio().id
-    builder = EnvironBuilder(app, f"/portfolio/{portfolio_id}/evidence/new", method="POST", data={
-        "csrf_token": ada.csrf, "kind": "work_product", "title": "Visit report", "description": "",
-        "files": [(io.BytesIO(f.PDF), "first.pdf"), (io.BytesIO(b"%PDF-1.4\n" + BIG), "visit.pdf")]})
+    builder = EnvironBuilder(
+        app,
+        f"/portfolio/{portfolio_id}/evidence/new",
+        method="POST",
+        data={
+            "csrf_token": ada.csrf,
+            "kind": "work_product",
+            "title": "Visit report",
+            "description": "",
+            "files": [(io.BytesIO(f.PDF), "first.pdf"), (io.BytesIO(b"%PDF-1.4\n" + BIG), "visit.pdf")],
+        },
+    )
     environ = builder.get_environ()
     body = environ["wsgi.input"].read()
     cut = body[: int(len(body) * keep)]
@@ -71,17 +80,20 @@ def test_a_body_cut_short_leaves_nothing(app, ada, keep):
 def test_storage_failing_midway_through_the_second_file_leaves_nothing(app, ada, monkeypatch, err, status):
     real = os.fdopen
 
-    monkeypatch.setattr(evidence_storage.os, "fdopen",
-                        lambda fd, mode="r", *a, **k: FullDisk(real(fd, mode), 100_000, err))
-    resp = ada.add_item(ada.portfolio().id, files=[(f.PDF, "first.pdf"), (b"%PDF-1.4\n" + BIG, "visit.pdf")],
-                        criteria=[])
+    monkeypatch.setattr(
+        evidence_storage.os, "fdopen", lambda fd, mode="r", *a, **k: FullDisk(real(fd, mode), 100_000, err)
+    )
+    resp = ada.add_item(
+        ada.portfolio().id, files=[(f.PDF, "first.pdf"), (b"%PDF-1.4\n" + BIG, "visit.pdf")], criteria=[]
+    )
     assert resp.status_code == status and b"Nothing was saved" in resp.data
     _nothing_kept(app)
 
 
 def test_the_database_dropping_after_the_files_were_written_leaves_nothing(app, ada):
     with DatabaseBlip(EvidenceFile, "after_flush") as blip:
-        resp = ada.add_item(ada.portfolio().id, files=[(f.PDF, "first.pdf"), (b"%PDF-1.4\n" + BIG, "visit.pdf")],
-                            criteria=[])
+        resp = ada.add_item(
+            ada.portfolio().id, files=[(f.PDF, "first.pdf"), (b"%PDF-1.4\n" + BIG, "visit.pdf")], criteria=[]
+        )
     assert blip.fired and resp.status_code == 503 and "Nothing was half-saved" in message_of(resp)
     _nothing_kept(app)

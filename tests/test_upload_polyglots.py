@@ -22,8 +22,10 @@ from tests.conftest import table_count
 from tests.lti_helpers import TestPlatform
 from tests.portfolio_helpers import acme_learner
 
-GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00" \
-      b"\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00"
+    b"\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 SCRIPT = b"<html><body><script>alert(document.cookie)</script></body></html>"
 
 
@@ -47,13 +49,28 @@ ACCEPTED_AS_DETECTED = {
     # name: (content, file name, type, the Content-Type served)
     "a PDF with HTML and script in a comment": (
         b"%PDF-1.4\n%" + SCRIPT + b"\n1 0 obj<</S/JavaScript/JS(app.alert(1))>>endobj\ntrailer<<>>\n%%EOF\n",
-        "report.pdf", fc.PDF, "application/pdf"),
+        "report.pdf",
+        fc.PDF,
+        "application/pdf",
+    ),
     "a JPEG carrying HTML in a comment segment": (
-        b"\xff\xd8\xff\xfe\x00\x50" + SCRIPT + b"\xff\xd9", "photo.jpg", fc.JPEG, "image/jpeg"),
-    "a GIF that is also JavaScript": (b"GIF89a/*\x01\x00\x01\x00*/=1;alert(document.domain);//" + GIF[13:],
-                                      "chart.gif", fc.GIF, "image/gif"),
-    "text with a script tag further down": (b"Reflection on the site visit.\n" + SCRIPT + b"\n", "notes.txt",
-                                            fc.TEXT, "text/plain; charset=utf-8"),
+        b"\xff\xd8\xff\xfe\x00\x50" + SCRIPT + b"\xff\xd9",
+        "photo.jpg",
+        fc.JPEG,
+        "image/jpeg",
+    ),
+    "a GIF that is also JavaScript": (
+        b"GIF89a/*\x01\x00\x01\x00*/=1;alert(document.domain);//" + GIF[13:],
+        "chart.gif",
+        fc.GIF,
+        "image/gif",
+    ),
+    "text with a script tag further down": (
+        b"Reflection on the site visit.\n" + SCRIPT + b"\n",
+        "notes.txt",
+        fc.TEXT,
+        "text/plain; charset=utf-8",
+    ),
 }
 
 
@@ -84,6 +101,7 @@ def test_a_document_that_also_reads_as_html_is_its_detected_type(case):
 
 
 # --- what the learner's upload leads to, and what is served ---------------------------------------
+
 
 @pytest.fixture
 def ada(app, jwks_server):

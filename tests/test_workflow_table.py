@@ -16,8 +16,9 @@ from tests import assessment_factories as f
 STATES = list(workflow.STATE_LABELS)
 DUTIES = sorted(set(workflow.TRANSITIONS.values()) | {"tool_admin", "nobody"})
 ALLOWED = sorted(workflow.TRANSITIONS.items())
-FORBIDDEN = [(a, b, d) for a, b, d in itertools.product(STATES, STATES, DUTIES)
-             if workflow.TRANSITIONS.get((a, b)) != d]
+FORBIDDEN = [
+    (a, b, d) for a, b, d in itertools.product(STATES, STATES, DUTIES) if workflow.TRANSITIONS.get((a, b)) != d
+]
 
 
 def test_the_table_only_names_known_states():
@@ -60,8 +61,7 @@ def test_allowed_transition_moves_audits_and_notifies(shared_world, move, duty):
 
     workflow.on_transition(listener)
     try:
-        workflow.transition(row, to_state, duty=duty, actor=w.admin, rationale="because",
-                            details={"note": "x"})
+        workflow.transition(row, to_state, duty=duty, actor=w.admin, rationale="because", details={"note": "x"})
         db.session.commit()
     finally:
         workflow._listeners.remove(listener)

@@ -22,16 +22,18 @@ def invites() -> tuple[str, int] | Response:
             hours_raw = (request.form.get("hours") or "72").strip()
             if not hours_raw.isdigit():
                 raise UserError("The validity must be a whole number of hours.")
-            invite, token = create_invite(admin_who(), hours=int(hours_raw), partner=partner_from_form(),
-                                          note=request.form.get("note", ""))
+            invite, token = create_invite(
+                admin_who(), hours=int(hours_raw), partner=partner_from_form(), note=request.form.get("note", "")
+            )
             db.session.commit()
             # The token exists only now (the database keeps its hash): show the URL once, no redirect.
             return page("admin/invite_created.html", "invites", invite=invite, url=invite_url(token))
         except UserError as exc:
             db.session.rollback()
             error, status = exc.message, exc.status
-    return page("admin/invites.html", "invites", status=status, error=error, invites=list_invites(),
-                partners=all_partners())
+    return page(
+        "admin/invites.html", "invites", status=status, error=error, invites=list_invites(), partners=all_partners()
+    )
 
 
 @bp.route("/invites/<int:invite_id>/revoke", methods=["POST"])

@@ -40,7 +40,8 @@ def key_retire(kid: str) -> tuple[str, int] | Response:
         store.retire(kid)
     except KeyStoreError as exc:
         raise UserError(str(exc), status=409, title="Cannot retire this key") from exc
-    admin_who().record("key.retire", subject_type="tool_key", subject_id=kid, before={"published": True},
-                       after={"published": False})
+    admin_who().record(
+        "key.retire", subject_type="tool_key", subject_id=kid, before={"published": True}, after={"published": False}
+    )
     db.session.commit()
     return back_to("admin.keys", "key-retired")

@@ -25,8 +25,9 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 def create_partner(who: Who, *, slug: str, name: str, kind: str) -> Partner:
     slug, name = (slug or "").strip().lower(), (name or "").strip()
     if not SLUG.match(slug):
-        raise UserError("The short name (slug) must be 1-80 lower-case letters, digits or hyphens, e.g. "
-                        "'acme-academy'.")
+        raise UserError(
+            "The short name (slug) must be 1-80 lower-case letters, digits or hyphens, e.g. 'acme-academy'."
+        )
     if not name or len(name) > 200:
         raise UserError("The partner's name is required (at most 200 characters).")
     if kind not in PARTNER_KINDS:
@@ -62,11 +63,20 @@ def partners() -> tuple[str, int] | Response:
         except UserError as exc:
             db.session.rollback()
             error, status = exc.message, exc.status
-    deployments = list(db.session.scalars(select(Deployment).join(Registration)
-                                          .order_by(Registration.name, Deployment.deployment_id)))
-    return page("admin/partners.html", "partners", status=status, error=error, form=form, kinds=PARTNER_KINDS,
-                partners=all_partners(), deployments=deployments,
-                unassigned=[d for d in deployments if d.partner_id is None])
+    deployments = list(
+        db.session.scalars(select(Deployment).join(Registration).order_by(Registration.name, Deployment.deployment_id))
+    )
+    return page(
+        "admin/partners.html",
+        "partners",
+        status=status,
+        error=error,
+        form=form,
+        kinds=PARTNER_KINDS,
+        partners=all_partners(),
+        deployments=deployments,
+        unassigned=[d for d in deployments if d.partner_id is None],
+    )
 
 
 @bp.route("/partners/<int:partner_id>/attach", methods=["POST"])

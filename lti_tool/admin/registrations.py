@@ -55,12 +55,18 @@ def index() -> tuple[str, int]:
     def count(model: Any, *where: Any) -> int:
         return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
-    return page("admin/index.html", "overview", counts={
-        "registrations": count(Registration), "inactive": count(Registration, Registration.active.is_(False)),
-        "deployments": count(Deployment), "unassigned": count(Deployment, Deployment.partner_id.is_(None)),
-        "partners": count(Partner), "open_invites": sum(
-            1 for i in db.session.scalars(select(RegistrationInvite)) if i.status() == "open"),
-    })
+    return page(
+        "admin/index.html",
+        "overview",
+        counts={
+            "registrations": count(Registration),
+            "inactive": count(Registration, Registration.active.is_(False)),
+            "deployments": count(Deployment),
+            "unassigned": count(Deployment, Deployment.partner_id.is_(None)),
+            "partners": count(Partner),
+            "open_invites": sum(1 for i in db.session.scalars(select(RegistrationInvite)) if i.status() == "open"),
+        },
+    )
 
 
 @bp.route("/registrations")
@@ -69,8 +75,17 @@ def registrations() -> tuple[str, int]:
     return page("admin/registrations.html", "registrations", registrations=rows, partners=all_partners())
 
 
-MANUAL_FIELDS = ("name", "issuer", "client_id", "login_url", "token_url", "jwks_url", "audience",
-                 "deployment_ids", "partner_id")
+MANUAL_FIELDS = (
+    "name",
+    "issuer",
+    "client_id",
+    "login_url",
+    "token_url",
+    "jwks_url",
+    "audience",
+    "deployment_ids",
+    "partner_id",
+)
 
 
 @bp.route("/registrations/new", methods=["GET", "POST"])
@@ -81,16 +96,30 @@ def registration_new() -> tuple[str, int] | Response:
         return page("admin/registration_new.html", "registrations", form=form, partners=all_partners())
     try:
         rules.create_registration(
-            admin_who(), issuer=form["issuer"], client_id=form["client_id"], login_url=form["login_url"],
-            token_url=form["token_url"], jwks_url=form["jwks_url"], audience=form["audience"] or None,
-            name=form["name"], deployment_ids=form["deployment_ids"].replace(",", "\n").splitlines(),
-            active=bool(form["active"]), partner=partner_from_form())
+            admin_who(),
+            issuer=form["issuer"],
+            client_id=form["client_id"],
+            login_url=form["login_url"],
+            token_url=form["token_url"],
+            jwks_url=form["jwks_url"],
+            audience=form["audience"] or None,
+            name=form["name"],
+            deployment_ids=form["deployment_ids"].replace(",", "\n").splitlines(),
+            active=bool(form["active"]),
+            partner=partner_from_form(),
+        )
         db.session.commit()
     except UserError as exc:
         # Show the form again with everything typed, and what to fix.
         db.session.rollback()
-        return page("admin/registration_new.html", "registrations", status=exc.status, form=form,
-                    partners=all_partners(), error=exc.message)
+        return page(
+            "admin/registration_new.html",
+            "registrations",
+            status=exc.status,
+            form=form,
+            partners=all_partners(),
+            error=exc.message,
+        )
     return back_to("admin.registrations", "registration-created")
 
 
@@ -113,11 +142,17 @@ def registration_delete(reg_id: int) -> tuple[str, int] | Response:
     reg = get_registration(reg_id)
     in_use = rules.launch_record_count([d.id for d in reg.deployments])
     if request.method == "GET":
-        return page("admin/confirm_delete.html", "registrations", in_use=in_use,
-                    what=f"the registration {reg.label()}", detail=f"issuer {reg.issuer}, client ID {reg.client_id}, "
-                    f"{len(reg.deployments)} deployment(s)", action="admin.registration_delete",
-                    action_values={"reg_id": reg.id}, deactivate="admin.registration_deactivate",
-                    deactivate_values={"reg_id": reg.id})
+        return page(
+            "admin/confirm_delete.html",
+            "registrations",
+            in_use=in_use,
+            what=f"the registration {reg.label()}",
+            detail=f"issuer {reg.issuer}, client ID {reg.client_id}, {len(reg.deployments)} deployment(s)",
+            action="admin.registration_delete",
+            action_values={"reg_id": reg.id},
+            deactivate="admin.registration_deactivate",
+            deactivate_values={"reg_id": reg.id},
+        )
     try:
         rules.delete_registration(admin_who(), reg)
         db.session.commit()
@@ -130,8 +165,9 @@ def registration_delete(reg_id: int) -> tuple[str, int] | Response:
 @bp.route("/registrations/<int:reg_id>/deployments", methods=["POST"])
 def deployment_add(reg_id: int) -> Response:
     try:
-        rules.add_deployment(admin_who(), get_registration(reg_id), request.form.get("deployment_id", ""),
-                             partner_from_form())
+        rules.add_deployment(
+            admin_who(), get_registration(reg_id), request.form.get("deployment_id", ""), partner_from_form()
+        )
         db.session.commit()
     except UserError:
         db.session.rollback()
@@ -157,10 +193,17 @@ def deployment_deactivate(dep_id: int) -> Response:
 def deployment_delete(dep_id: int) -> tuple[str, int] | Response:
     dep = get_deployment(dep_id)
     if request.method == "GET":
-        return page("admin/confirm_delete.html", "registrations", in_use=rules.launch_record_count([dep.id]),
-                    what=f"deployment {dep.deployment_id!r}", detail=f"of {dep.registration.label()}",
-                    action="admin.deployment_delete", action_values={"dep_id": dep.id},
-                    deactivate="admin.deployment_deactivate", deactivate_values={"dep_id": dep.id})
+        return page(
+            "admin/confirm_delete.html",
+            "registrations",
+            in_use=rules.launch_record_count([dep.id]),
+            what=f"deployment {dep.deployment_id!r}",
+            detail=f"of {dep.registration.label()}",
+            action="admin.deployment_delete",
+            action_values={"dep_id": dep.id},
+            deactivate="admin.deployment_deactivate",
+            deactivate_values={"dep_id": dep.id},
+        )
     try:
         rules.delete_deployment(admin_who(), dep)
         db.session.commit()

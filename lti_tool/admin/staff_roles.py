@@ -48,17 +48,33 @@ def index() -> str:
     users_query = select(LtiUser).order_by(LtiUser.last_seen_at.desc()).limit(USERS_SHOWN)
     if q:
         like = f"%{q}%"
-        users_query = users_query.where(or_(LtiUser.name.ilike(like), LtiUser.email.ilike(like),
-                                            LtiUser.sub.ilike(like), LtiUser.family_name.ilike(like)))
-    grants = list(db.session.execute(select(staff.StaffGrant, LtiUser)
-                                     .join(LtiUser, staff.StaffGrant.user_id == LtiUser.id)
-                                     .order_by(LtiUser.name, staff.StaffGrant.id)))
+        users_query = users_query.where(
+            or_(
+                LtiUser.name.ilike(like),
+                LtiUser.email.ilike(like),
+                LtiUser.sub.ilike(like),
+                LtiUser.family_name.ilike(like),
+            )
+        )
+    grants = list(
+        db.session.execute(
+            select(staff.StaffGrant, LtiUser)
+            .join(LtiUser, staff.StaffGrant.user_id == LtiUser.id)
+            .order_by(LtiUser.name, staff.StaffGrant.id)
+        )
+    )
     return render_template(
-        "staff/admin_roles.html", grants=grants, pending=open_pending_grants(), describe=describe, q=q,
-        users=list(db.session.scalars(users_query)), role_labels=staff.STAFF_ROLES,
+        "staff/admin_roles.html",
+        grants=grants,
+        pending=open_pending_grants(),
+        describe=describe,
+        q=q,
+        users=list(db.session.scalars(users_query)),
+        role_labels=staff.STAFF_ROLES,
         partners=list(db.session.scalars(select(Partner).order_by(Partner.name))),
         certification_codes=sorted(set(db.session.scalars(select(Certification.code)))),
-        me=require_session().user_id)
+        me=require_session().user_id,
+    )
 
 
 def _optional_int(name: str) -> int | None:
@@ -78,9 +94,11 @@ def _partner_id(name: str) -> int | None:
 
 
 def _scope() -> Scope:
-    return Scope(partner_id=_partner_id("partner_id"),
-                 certification_code=(request.form.get("certification_code") or "").strip() or None,
-                 home_partner_id=_partner_id("home_partner_id"))
+    return Scope(
+        partner_id=_partner_id("partner_id"),
+        certification_code=(request.form.get("certification_code") or "").strip() or None,
+        home_partner_id=_partner_id("home_partner_id"),
+    )
 
 
 @bp.route("/grant", methods=["POST"])
@@ -146,8 +164,7 @@ def revoke(grant_id: int) -> Response:
     if row is None:
         raise NotFound("That grant no longer exists.")
     if row.user_id == admin.id and row.role == staff.TOOL_ADMIN:
-        raise UserError("You cannot revoke your own administrator role; ask another tool administrator.",
-                        status=409)
+        raise UserError("You cannot revoke your own administrator role; ask another tool administrator.", status=409)
     text = f"Revoked {describe(row)} from {row.user.display_name()}."
     revoke_grant(row, Granter(actor=admin), (request.form.get("reason") or "").strip())
     db.session.commit()

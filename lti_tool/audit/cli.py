@@ -18,9 +18,14 @@ def audit_cli() -> None:
 
 
 @audit_cli.command("verify")
-@click.option("--head", "expected_head", default=None, metavar="HASH",
-              help="A head hash printed by an earlier verify and kept outside the database: also check that "
-                   "its event is still in the chain, so removing or rewriting the latest events is detected.")
+@click.option(
+    "--head",
+    "expected_head",
+    default=None,
+    metavar="HASH",
+    help="A head hash printed by an earlier verify and kept outside the database: also check that "
+    "its event is still in the chain, so removing or rewriting the latest events is detected.",
+)
 @with_appcontext
 def audit_verify(expected_head: str | None) -> None:
     """Exit 0 and print OK when every event matches its hash and links to the one before; else exit 1."""
@@ -38,8 +43,13 @@ def audit_verify(expected_head: str | None) -> None:
 @audit_cli.command("show")
 @click.option("--subject", default=None, help="TYPE:ID, e.g. portfolio:12 or lti_user:3.")
 @click.option("--action", default=None, help="Only events whose action starts with this, e.g. portfolio.")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000),
-              help="The most recent N events, shown oldest first.")
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 100000),
+    help="The most recent N events, shown oldest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @with_appcontext
 def audit_show(subject: str | None, action: str | None, limit: int, as_json: bool) -> None:
@@ -56,13 +66,29 @@ def audit_show(subject: str | None, action: str | None, limit: int, as_json: boo
         click.echo("No events.")
     for e in events:
         if as_json:
-            click.echo(json.dumps({"id": e.id, "at": e.at.isoformat(), "actor": e.actor_label, "actor_id": e.actor_id,
-                                   "role": e.role, "action": e.action, "subject": f"{e.subject_type}:{e.subject_id}",
-                                   "before": e.before, "after": e.after, "rationale": e.rationale,
-                                   "hash": e.hash}, sort_keys=True))
+            click.echo(
+                json.dumps(
+                    {
+                        "id": e.id,
+                        "at": e.at.isoformat(),
+                        "actor": e.actor_label,
+                        "actor_id": e.actor_id,
+                        "role": e.role,
+                        "action": e.action,
+                        "subject": f"{e.subject_type}:{e.subject_id}",
+                        "before": e.before,
+                        "after": e.after,
+                        "rationale": e.rationale,
+                        "hash": e.hash,
+                    },
+                    sort_keys=True,
+                )
+            )
             continue
-        click.echo(f"#{e.id} {e.at:%Y-%m-%d %H:%M:%S} {e.action} {e.subject_type}:{e.subject_id} "
-                   f"by {e.actor_label} ({e.role or '-'})")
+        click.echo(
+            f"#{e.id} {e.at:%Y-%m-%d %H:%M:%S} {e.action} {e.subject_type}:{e.subject_id} "
+            f"by {e.actor_label} ({e.role or '-'})"
+        )
         if e.before is not None or e.after is not None:
             click.echo(f"    {json.dumps(e.before, sort_keys=True)} -> {json.dumps(e.after, sort_keys=True)}")
         if e.rationale:

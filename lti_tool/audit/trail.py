@@ -48,10 +48,17 @@ class UnknownHashFormat(ValueError):
 
 def _canonical(event: AuditEvent) -> bytes:
     body: dict[str, Any] = {
-        "at": event.at.isoformat(), "actor_id": event.actor_id, "actor_label": event.actor_label,
-        "role": event.role, "action": event.action, "subject_type": event.subject_type,
-        "subject_id": event.subject_id, "before": event.before, "after": event.after,
-        "rationale": event.rationale, "prev_hash": event.prev_hash,
+        "at": event.at.isoformat(),
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "role": event.role,
+        "action": event.action,
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "before": event.before,
+        "after": event.after,
+        "rationale": event.rationale,
+        "prev_hash": event.prev_hash,
     }
     if event.hash_format == 2:
         body.update(id=event.id, format=2)
@@ -73,20 +80,37 @@ def _lock_chain_head() -> AuditEvent | None:
     return db.session.scalar(query)
 
 
-def record(action: str, *, actor: Any = None, actor_label: str = "", role: str = "", subject: Any = None,
-           subject_type: str = "", subject_id: str | int = "", before: Any = None, after: Any = None,
-           rationale: str = "") -> AuditEvent:
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    actor_label: str = "",
+    role: str = "",
+    subject: Any = None,
+    subject_type: str = "",
+    subject_id: str | int = "",
+    before: Any = None,
+    after: Any = None,
+    rationale: str = "",
+) -> AuditEvent:
     """Append an event in the caller's transaction (it commits or rolls back with the change it records)."""
     if subject is not None:
         subject_type = subject_type or subject.__tablename__
         subject_id = subject_id or subject.id
     head = _lock_chain_head()
     event = AuditEvent(
-        at=utcnow(), actor_id=getattr(actor, "id", None),
+        at=utcnow(),
+        actor_id=getattr(actor, "id", None),
         actor_label=actor_label or (actor.display_name() if actor is not None else "system"),
-        role=role, action=action, subject_type=subject_type, subject_id=str(subject_id),
-        before=before, after=after, rationale=rationale or "",
-        prev_hash=head.hash if head else GENESIS, hash_format=HASH_FORMAT,
+        role=role,
+        action=action,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        before=before,
+        after=after,
+        rationale=rationale or "",
+        prev_hash=head.hash if head else GENESIS,
+        hash_format=HASH_FORMAT,
         # The hash covers the id, which only the INSERT assigns: a unique placeholder stands in until then.
         hash="pending-" + secrets.token_hex(28),
     )
@@ -113,9 +137,9 @@ class ChainReport:
 def _load(ids: list[int]) -> list[tuple[int, AuditEvent | None]]:
     """The events with these ids, None for one whose stored values cannot even be read (e.g. text that is
     not JSON in a JSON column): that is tampering too, and must be reported rather than crash the check."""
+
     def query(*where: Any) -> Any:
-        return (select(AuditEvent).where(*where).order_by(AuditEvent.id)
-                .execution_options(populate_existing=True))
+        return select(AuditEvent).where(*where).order_by(AuditEvent.id).execution_options(populate_existing=True)
 
     try:
         return [(e.id, e) for e in db.session.scalars(query(AuditEvent.id.in_(ids)))]
@@ -164,8 +188,11 @@ def verify_chain(batch: int = 1000, *, expected_head: str | None = None) -> Chai
     head_seen = expected_head is None
     head_id: int | None = None
     while True:
-        ids = list(db.session.scalars(select(AuditEvent.id).where(AuditEvent.id > last_id)
-                                      .order_by(AuditEvent.id).limit(batch)))
+        ids = list(
+            db.session.scalars(
+                select(AuditEvent.id).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+            )
+        )
         if not ids:
             break
         for event_id, event in _load(ids):
@@ -179,7 +206,12 @@ def verify_chain(batch: int = 1000, *, expected_head: str | None = None) -> Chai
             checked += 1
         last_id = ids[-1]
     if not head_seen:
-        return ChainReport(checked, None, f"the event with the recorded head hash {expected_head} is no longer in "
-                                          "the chain (the latest events were removed or rewritten)",
-                           head_id=head_id, head_hash=prev)
+        return ChainReport(
+            checked,
+            None,
+            f"the event with the recorded head hash {expected_head} is no longer in "
+            "the chain (the latest events were removed or rewritten)",
+            head_id=head_id,
+            head_hash=prev,
+        )
     return ChainReport(checked, head_id=head_id, head_hash=prev)

@@ -43,12 +43,15 @@ def _read_token(source: str) -> str:
         try:
             text = Path(source).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise click.ClickException(f"Cannot read {source}: it is neither a readable file nor a compact JWT "
-                                       f"({exc.__class__.__name__}).") from exc
+            raise click.ClickException(
+                f"Cannot read {source}: it is neither a readable file nor a compact JWT ({exc.__class__.__name__})."
+            ) from exc
     text = text.strip()
     if text.startswith("{"):
-        raise click.ClickException("This is the readable credential JSON, which carries no signature. "
-                                   "Verify the signed .jwt file (or its text) instead.")
+        raise click.ClickException(
+            "This is the readable credential JSON, which carries no signature. "
+            "Verify the signed .jwt file (or its text) instead."
+        )
     return text
 
 
@@ -85,11 +88,15 @@ def revoke(number: str, reason: str) -> None:
     click.echo(f"Revoked certificate {award.certificate_number}: {award.revocation_reason}")
 
 
-@credential_cli.command("verify", help="Verify a signed credential (a .jwt file, its text, or - for stdin). "
-                                      "Exits non-zero unless every check passes.")
+@credential_cli.command(
+    "verify",
+    help="Verify a signed credential (a .jwt file, its text, or - for stdin). "
+    "Exits non-zero unless every check passes.",
+)
 @click.argument("source")
-@click.option("--jwks", "jwks_url", default=None,
-              help="Issuer JWKS URL to check against (default: this tool's own issuer keys).")
+@click.option(
+    "--jwks", "jwks_url", default=None, help="Issuer JWKS URL to check against (default: this tool's own issuer keys)."
+)
 @with_appcontext
 def verify(source: str, jwks_url: str | None) -> None:
     token = _read_token(source)

@@ -29,22 +29,31 @@ CREDENTIAL_SCHEMA = {
 ISCED_URL = "https://uis.unesco.org/en/topic/international-standard-classification-education-isced"
 
 ISCED_LEVELS = {
-    "ED0": "Early childhood education", "ED1": "Primary education", "ED2": "Lower secondary education",
-    "ED3": "Upper secondary education", "ED4": "Post-secondary non-tertiary education",
-    "ED5": "Short-cycle tertiary education", "ED6": "Bachelor's or equivalent level",
-    "ED7": "Master's or equivalent level", "ED8": "Doctoral or equivalent level",
+    "ED0": "Early childhood education",
+    "ED1": "Primary education",
+    "ED2": "Lower secondary education",
+    "ED3": "Upper secondary education",
+    "ED4": "Post-secondary non-tertiary education",
+    "ED5": "Short-cycle tertiary education",
+    "ED6": "Bachelor's or equivalent level",
+    "ED7": "Master's or equivalent level",
+    "ED8": "Doctoral or equivalent level",
 }
 # Only the ISCED-F 2013 fields our certifications use are named; others show their code alone.
 ISCED_FIELDS = {
     "0919": "Health not elsewhere classified",
     "0988": "Inter-disciplinary programmes and qualifications involving health and welfare",
-    "0912": "Medicine", "0913": "Nursing and midwifery", "0916": "Pharmacy",
+    "0912": "Medicine",
+    "0913": "Nursing and midwifery",
+    "0916": "Pharmacy",
 }
 
 
 def credit_note() -> str:
-    return (f"Credits are learning credits: 1 credit = {HOURS_PER_CREDIT} notional learning hours (not a semester "
-            "or quarter credit hour). 1 notional learning hour = 1 CPD point = 1 CPE point.")
+    return (
+        f"Credits are learning credits: 1 credit = {HOURS_PER_CREDIT} notional learning hours (not a semester "
+        "or quarter credit hour). 1 notional learning hour = 1 CPD point = 1 CPE point."
+    )
 
 
 def learner_name(user: Any) -> str:
@@ -67,31 +76,59 @@ def isced_field_label(code: str) -> str:
 
 def _alignments(cert: Certification, achievement_id: str) -> list[dict[str, Any]]:
     alignments = [
-        {"type": ["Alignment"], "targetName": isced_level_label(cert.isced_level), "targetCode": cert.isced_level,
-         "targetFramework": "ISCED 2011 (UNESCO)", "targetType": "ext:ISCEDLevel", "targetUrl": ISCED_URL},
-        {"type": ["Alignment"], "targetName": isced_field_label(cert.isced_field), "targetCode": cert.isced_field,
-         "targetFramework": "ISCED-F 2013 (UNESCO)", "targetType": "ext:ISCEDField", "targetUrl": ISCED_URL},
+        {
+            "type": ["Alignment"],
+            "targetName": isced_level_label(cert.isced_level),
+            "targetCode": cert.isced_level,
+            "targetFramework": "ISCED 2011 (UNESCO)",
+            "targetType": "ext:ISCEDLevel",
+            "targetUrl": ISCED_URL,
+        },
+        {
+            "type": ["Alignment"],
+            "targetName": isced_field_label(cert.isced_field),
+            "targetCode": cert.isced_field,
+            "targetFramework": "ISCED-F 2013 (UNESCO)",
+            "targetType": "ext:ISCEDField",
+            "targetUrl": ISCED_URL,
+        },
     ]
     if cert.framework:
-        alignments.append({"type": ["Alignment"], "targetName": cert.framework, "targetFramework": cert.framework,
-                           "targetType": "ext:CompetencyFramework", "targetUrl": f"{achievement_id}#framework",
-                           "targetDescription": "The competency framework the units are developed from."})
+        alignments.append(
+            {
+                "type": ["Alignment"],
+                "targetName": cert.framework,
+                "targetFramework": cert.framework,
+                "targetType": "ext:CompetencyFramework",
+                "targetUrl": f"{achievement_id}#framework",
+                "targetDescription": "The competency framework the units are developed from.",
+            }
+        )
     for unit in cert.units:
-        alignments.append({
-            "type": ["Alignment"], "targetName": unit.title, "targetCode": unit.code,
-            "targetFramework": f"{cert.code} v{cert.version} accredited units",
-            "targetType": "ext:AccreditedUnit", "targetUrl": f"{achievement_id}#unit-{unit.code}",
-            "targetDescription": f"{unit.credits} credits ({unit.credits * HOURS_PER_CREDIT} notional learning hours)",
-        })
+        alignments.append(
+            {
+                "type": ["Alignment"],
+                "targetName": unit.title,
+                "targetCode": unit.code,
+                "targetFramework": f"{cert.code} v{cert.version} accredited units",
+                "targetType": "ext:AccreditedUnit",
+                "targetUrl": f"{achievement_id}#unit-{unit.code}",
+                "targetDescription": (
+                    f"{unit.credits} credits ({unit.credits * HOURS_PER_CREDIT} notional learning hours)"
+                ),
+            }
+        )
     return alignments
 
 
 def _criteria_narrative(cert: Certification) -> str:
     units = "\n".join(f"- {u.code} {u.title} ({u.credits} credits)" for u in cert.units)
-    return ("A portfolio of workplace evidence, assessed against every assessment criterion of every unit below "
-            "and judged competent by an assessor; the decision was then confirmed by a two-step verification "
-            "(internal verification, then independent verification by a verifier independent of the training "
-            "partner).\n\nUnits:\n" + (units or "- (none listed)"))
+    return (
+        "A portfolio of workplace evidence, assessed against every assessment criterion of every unit below "
+        "and judged competent by an assessor; the decision was then confirmed by a two-step verification "
+        "(internal verification, then independent verification by a verifier independent of the training "
+        "partner).\n\nUnits:\n" + (units or "- (none listed)")
+    )
 
 
 def achievement(cert: Certification) -> dict[str, Any]:
@@ -112,11 +149,20 @@ def achievement(cert: Certification) -> dict[str, Any]:
         "inLanguage": "en",
         "alignment": _alignments(cert, achievement_id),
         "resultDescription": [
-            {"id": f"{achievement_id}#outcome", "type": ["ResultDescription"], "name": "Assessment outcome",
-             "resultType": "Status"},
-            {"id": f"{achievement_id}#cpd", "type": ["ResultDescription"],
-             "name": "CPD points (1 notional learning hour = 1 CPD point = 1 CPE point)",
-             "resultType": "ext:CPDPoints", "valueMin": "0", "valueMax": str(cert.cpd_points)},
+            {
+                "id": f"{achievement_id}#outcome",
+                "type": ["ResultDescription"],
+                "name": "Assessment outcome",
+                "resultType": "Status",
+            },
+            {
+                "id": f"{achievement_id}#cpd",
+                "type": ["ResultDescription"],
+                "name": "CPD points (1 notional learning hour = 1 CPD point = 1 CPE point)",
+                "resultType": "ext:CPDPoints",
+                "valueMin": "0",
+                "valueMax": str(cert.cpd_points),
+            },
         ],
     }
 
@@ -125,12 +171,18 @@ def name_identity(name: str) -> dict[str, Any]:
     """A salted SHA-256 of the learner's name: confirms a name someone already knows, reveals nothing else."""
     salt = secrets.token_hex(8)
     digest = hashlib.sha256((name + salt).encode()).hexdigest()
-    return {"type": "IdentityObject", "identityType": "name", "hashed": True, "identityHash": f"sha256${digest}",
-            "salt": salt}
+    return {
+        "type": "IdentityObject",
+        "identityType": "name",
+        "hashed": True,
+        "identityHash": f"sha256${digest}",
+        "salt": salt,
+    }
 
 
-def award_credential(award: Any, *, credential_id: str, subject_id: str, name: str,
-                     status: dict[str, Any]) -> dict[str, Any]:
+def award_credential(
+    award: Any, *, credential_id: str, subject_id: str, name: str, status: dict[str, Any]
+) -> dict[str, Any]:
     cert = award.portfolio.certification
     valid_from = vc_jwt.format_datetime(dt.datetime.combine(award.awarded_on, dt.time.min, dt.UTC))
     ach = achievement(cert)
@@ -152,9 +204,11 @@ def award_credential(award: Any, *, credential_id: str, subject_id: str, name: s
         "id": credential_id,
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": f"{cert.title} ({cert.code})",
-        "description": (f"Certificate {award.certificate_number}: {cert.title} ({cert.code} version {cert.version}), "
-                        f"{award.credits} credits and {award.cpd_points} CPD points, awarded for life by "
-                        f"{current_app.config['ISSUER_NAME']}. {credit_note()}"),
+        "description": (
+            f"Certificate {award.certificate_number}: {cert.title} ({cert.code} version {cert.version}), "
+            f"{award.credits} credits and {award.cpd_points} CPD points, awarded for life by "
+            f"{current_app.config['ISSUER_NAME']}. {credit_note()}"
+        ),
         "issuer": issuer.issuer_profile(),
         "validFrom": valid_from,
         "awardedDate": valid_from,

@@ -35,8 +35,10 @@ def award_by_number(certificate_number: str) -> Award | None:
 def get_award(certificate_number: str) -> Award:
     award = award_by_number(certificate_number)
     if award is None:
-        raise NotFound(f"No certificate with the number {certificate_number!r} was issued here.",
-                       hint="Check the number printed on the certificate, including letters, digits and dashes.")
+        raise NotFound(
+            f"No certificate with the number {certificate_number!r} was issued here.",
+            hint="Check the number printed on the certificate, including letters, digits and dashes.",
+        )
     return award
 
 
@@ -53,21 +55,39 @@ def issue_for_award(award: Award) -> IssuedCredential:
         raise UserError("This award has been revoked; no credential is issued for it.", status=409)
     name = content.learner_name(award.portfolio.user)
     # A random placeholder slot, so concurrent issuers never wait on each other's unique (list, index) entry.
-    row = IssuedCredential(award_id=award.id, credential_id=f"urn:uuid:{uuid.uuid4()}",
-                           subject_id=f"urn:uuid:{uuid.uuid4()}", learner_name=name, status_list=0,
-                           status_index=-1 - secrets.randbelow(2**30))
+    row = IssuedCredential(
+        award_id=award.id,
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
+        subject_id=f"urn:uuid:{uuid.uuid4()}",
+        learner_name=name,
+        status_list=0,
+        status_index=-1 - secrets.randbelow(2**30),
+    )
     db.session.add(row)
     db.session.flush()  # the row id fixes the status list slot
     row.status_list, row.status_index = status_list.slot_for(row.id)
-    credential = content.award_credential(award, credential_id=row.credential_id, subject_id=row.subject_id,
-                                          name=name, status=status_list.entry(row.status_list, row.status_index))
+    credential = content.award_credential(
+        award,
+        credential_id=row.credential_id,
+        subject_id=row.subject_id,
+        name=name,
+        status=status_list.entry(row.status_list, row.status_index),
+    )
     key = issuer.signing_key()
     row.kid = issuer.key_url(key.kid)
     row.credential = credential
     row.jwt = vc_jwt.sign(credential, key, row.kid)
-    audit.record("credential.issued", subject=award, after={
-        "certificate_number": award.certificate_number, "credential_id": row.credential_id, "kid": row.kid,
-        "status_list": row.status_list, "status_index": row.status_index})
+    audit.record(
+        "credential.issued",
+        subject=award,
+        after={
+            "certificate_number": award.certificate_number,
+            "credential_id": row.credential_id,
+            "kid": row.kid,
+            "status_list": row.status_list,
+            "status_index": row.status_index,
+        },
+    )
     db.session.flush()
     return row
 

@@ -54,8 +54,7 @@ def verify_url(certificate_number: str) -> str:
 
 def issuer_profile() -> dict[str, Any]:
     """The Profile embedded in every credential: only what the OB 3.0 context defines."""
-    return {"id": issuer_id(), "type": ["Profile"], "name": current_app.config["ISSUER_NAME"],
-            "url": base_url() + "/"}
+    return {"id": issuer_id(), "type": ["Profile"], "name": current_app.config["ISSUER_NAME"], "url": base_url() + "/"}
 
 
 def issuer_key_store(app: Flask | None = None) -> KeyStore:

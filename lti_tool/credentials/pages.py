@@ -53,8 +53,14 @@ def _file_stem(number: str) -> str:
 @login_required
 def mine() -> str:
     sess = require_session()
-    awards = list(db.session.scalars(select(Award).join(Portfolio, Portfolio.id == Award.portfolio_id)
-                                     .where(Portfolio.user_id == sess.user_id).order_by(Award.awarded_on.desc())))
+    awards = list(
+        db.session.scalars(
+            select(Award)
+            .join(Portfolio, Portfolio.id == Award.portfolio_id)
+            .where(Portfolio.user_id == sess.user_id)
+            .order_by(Award.awarded_on.desc())
+        )
+    )
     return render_template("credentials/mine.html", awards=awards, sess=sess)
 
 
@@ -85,10 +91,17 @@ def certificate(number: str) -> str:
     award, issued = _award_for_download(number)
     cert = award.portfolio.certification
     verify_url = issuer.verify_url(award.certificate_number)
-    return render_template("credentials/certificate.html", award=award, cert=cert, issued=issued,
-                           learner_name=issued.learner_name or content.learner_name(award.portfolio.user),
-                           notional_hours=award.credits * HOURS_PER_CREDIT, verify_url=verify_url,
-                           qr=qr_svg(verify_url), credit_note=content.credit_note())
+    return render_template(
+        "credentials/certificate.html",
+        award=award,
+        cert=cert,
+        issued=issued,
+        learner_name=issued.learner_name or content.learner_name(award.portfolio.user),
+        notional_hours=award.credits * HOURS_PER_CREDIT,
+        verify_url=verify_url,
+        qr=qr_svg(verify_url),
+        credit_note=content.credit_note(),
+    )
 
 
 def _require_admin() -> Any:
@@ -125,8 +138,13 @@ def admin_award(number: str) -> Any:
             db.session.commit()
             flash(f"Certificate {award.certificate_number} is revoked. Verifiers see it from now on.", "success")
             return redirect(url_for("credentials.admin_award", number=award.certificate_number), code=303)
-    page = render_template("credentials/admin_award.html", award=award, issued=credential_for(award),
-                           learner_name=content.learner_name(award.portfolio.user),
-                           verify_url=issuer.verify_url(award.certificate_number), error=error,
-                           reason=request.form.get("reason", ""))
+    page = render_template(
+        "credentials/admin_award.html",
+        award=award,
+        issued=credential_for(award),
+        learner_name=content.learner_name(award.portfolio.user),
+        verify_url=issuer.verify_url(award.certificate_number),
+        error=error,
+        reason=request.form.get("reason", ""),
+    )
     return (page, error.status) if error else page

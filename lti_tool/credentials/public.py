@@ -19,8 +19,10 @@ from lti_tool.web.errors import NotFound
 bp = Blueprint("verify", __name__)
 
 UNKNOWN = "No certificate with this number was issued here."
-UNKNOWN_HINT = ("Check the number printed on the certificate (letters, digits and dashes). If it is right, the "
-                "certificate was not issued by this body: treat it as not verified.")
+UNKNOWN_HINT = (
+    "Check the number printed on the certificate (letters, digits and dashes). If it is right, the "
+    "certificate was not issued by this body: treat it as not verified."
+)
 
 
 def _json(body: Any, status: int = 200, max_age: int = 0) -> Response:
@@ -44,8 +46,10 @@ def lookup() -> Any:
 def certificate(number: str) -> Any:
     award = award_by_number(number)
     if award is None:
-        resp = Response(render_template("credentials/verify_unknown.html", number=number[:80],
-                                        message=UNKNOWN, hint=UNKNOWN_HINT), status=404)
+        resp = Response(
+            render_template("credentials/verify_unknown.html", number=number[:80], message=UNKNOWN, hint=UNKNOWN_HINT),
+            status=404,
+        )
     else:
         resp = Response(render_template("credentials/verify.html", record=public_record(award)))
     resp.headers["Cache-Control"] = "no-store"
@@ -56,17 +60,22 @@ def certificate(number: str) -> Any:
 def certificate_json(number: str) -> Response:
     award = award_by_number(number)
     if award is None:
-        return _json({"certificate_number": number[:80], "status": "unknown", "message": UNKNOWN,
-                      "hint": UNKNOWN_HINT}, status=404)
+        return _json(
+            {"certificate_number": number[:80], "status": "unknown", "message": UNKNOWN, "hint": UNKNOWN_HINT},
+            status=404,
+        )
     return _json(public_record(award))
 
 
 @bp.route("/credentials/issuer")
 def issuer_profile() -> Response:
-    profile = {"@context": list(content.CONTEXT), **issuer.issuer_profile(),
-               "description": "Issuer of the signed Open Badges 3.0 credentials of awards made through this tool.",
-               # Not an OB 3.0 term: where verifiers find every key this issuer has ever signed with.
-               "jwks_uri": issuer.issuer_jwks_url()}
+    profile = {
+        "@context": list(content.CONTEXT),
+        **issuer.issuer_profile(),
+        "description": "Issuer of the signed Open Badges 3.0 credentials of awards made through this tool.",
+        # Not an OB 3.0 term: where verifiers find every key this issuer has ever signed with.
+        "jwks_uri": issuer.issuer_jwks_url(),
+    }
     return _json(profile, max_age=3600)
 
 
@@ -97,8 +106,7 @@ def status(list_no: int) -> Response:
 
 @bp.route("/credentials/achievements/<code>/v<int:version>")
 def achievement(code: str, version: int) -> Response:
-    cert = db.session.scalar(select(Certification).where(Certification.code == code,
-                                                         Certification.version == version))
+    cert = db.session.scalar(select(Certification).where(Certification.code == code, Certification.version == version))
     if cert is None:
         raise NotFound("There is no certification with this code and version.")
     return _json({"@context": list(content.CONTEXT), **content.achievement(cert)}, max_age=3600)

@@ -35,8 +35,14 @@ def public_record(award: Award) -> dict[str, Any]:
         signature: dict[str, Any] = {"checked": True, **result.as_dict()}
         name = issued.learner_name
     else:
-        signature = {"checked": False, "valid": False, "revoked": False, "key": None, "checks": [],
-                     "problems": ["No signed credential is on record for this award yet."]}
+        signature = {
+            "checked": False,
+            "valid": False,
+            "revoked": False,
+            "key": None,
+            "checks": [],
+            "problems": ["No signed credential is on record for this award yet."],
+        }
         name = content.learner_name(award.portfolio.user)
     if award.revoked_at is not None:
         status = REVOKED
@@ -49,9 +55,13 @@ def public_record(award: Award) -> dict[str, Any]:
         "status": status,
         "status_text": STATUS_TEXT[status],
         "learner_name": name or "(name not recorded)",
-        "certification": {"code": cert.code, "version": cert.version, "title": cert.title,
-                          "isced_level": content.isced_level_label(cert.isced_level),
-                          "isced_field": content.isced_field_label(cert.isced_field)},
+        "certification": {
+            "code": cert.code,
+            "version": cert.version,
+            "title": cert.title,
+            "isced_level": content.isced_level_label(cert.isced_level),
+            "isced_field": content.isced_field_label(cert.isced_field),
+        },
         "credits": award.credits,
         "notional_hours": award.credits * HOURS_PER_CREDIT,
         "cpd_points": award.cpd_points,

@@ -22,8 +22,11 @@ class RevocationRefused(UserError):
 def clean_reason(reason: str | None) -> str:
     text = " ".join((reason or "").split())
     if len(text) < MIN_REASON:
-        raise UserError(f"Give the reason for revoking (at least {MIN_REASON} characters): it is shown to anyone "
-                        "who checks the certificate and kept in the audit trail.", title="Reason needed")
+        raise UserError(
+            f"Give the reason for revoking (at least {MIN_REASON} characters): it is shown to anyone "
+            "who checks the certificate and kept in the audit trail.",
+            title="Reason needed",
+        )
     if len(text) > MAX_REASON:
         raise UserError(f"The reason is too long ({len(text)} characters; at most {MAX_REASON}).")
     return text
@@ -33,13 +36,23 @@ def revoke(award: Award, reason: str | None, *, actor: Any = None, actor_label: 
     """Mark the award revoked now; the caller commits. Revocation is final."""
     text = clean_reason(reason)
     if award.revoked_at is not None:
-        raise RevocationRefused(f"Certificate {award.certificate_number} was already revoked on "
-                                f"{award.revoked_at:%Y-%m-%d}.")
+        raise RevocationRefused(
+            f"Certificate {award.certificate_number} was already revoked on {award.revoked_at:%Y-%m-%d}."
+        )
     award.revoked_at = utcnow()
     award.revocation_reason = text
-    audit.record("award.revoked", actor=actor, actor_label=actor_label, role="tool_admin", subject=award,
-                 before={"revoked": False},
-                 after={"revoked": True, "certificate_number": award.certificate_number,
-                        "revoked_at": award.revoked_at.isoformat()},
-                 rationale=text)
+    audit.record(
+        "award.revoked",
+        actor=actor,
+        actor_label=actor_label,
+        role="tool_admin",
+        subject=award,
+        before={"revoked": False},
+        after={
+            "revoked": True,
+            "certificate_number": award.certificate_number,
+            "revoked_at": award.revoked_at.isoformat(),
+        },
+        rationale=text,
+    )
     return award

@@ -41,8 +41,13 @@ def slot_for(row_id: int) -> tuple[int, int]:
 def entry(list_no: int, index: int) -> dict[str, Any]:
     """The credentialStatus a credential carries."""
     url = issuer.status_list_url(list_no)
-    return {"id": f"{url}#{index}", "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
-            "statusListIndex": str(index), "statusListCredential": url}
+    return {
+        "id": f"{url}#{index}",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": str(index),
+        "statusListCredential": url,
+    }
 
 
 def encode(set_bits: Iterable[int], size: int = LIST_SIZE) -> str:
@@ -78,8 +83,11 @@ def bit(data: bytes, index: int) -> int:
 
 
 def revoked_indexes(list_no: int) -> list[int]:
-    query = (select(IssuedCredential.status_index).join(Award, Award.id == IssuedCredential.award_id)
-             .where(IssuedCredential.status_list == list_no, Award.revoked_at.is_not(None)))
+    query = (
+        select(IssuedCredential.status_index)
+        .join(Award, Award.id == IssuedCredential.award_id)
+        .where(IssuedCredential.status_list == list_no, Award.revoked_at.is_not(None))
+    )
     return list(db.session.scalars(query))
 
 
@@ -93,8 +101,12 @@ def status_list_credential(list_no: int, now: dt.datetime | None = None) -> dict
         "issuer": issuer.issuer_id(),
         "validFrom": vc_jwt.format_datetime(now),
         "validUntil": vc_jwt.format_datetime(now + VALIDITY),
-        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": "revocation",
-                              "encodedList": encode(revoked_indexes(list_no))},
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": "revocation",
+            "encodedList": encode(revoked_indexes(list_no)),
+        },
     }
 
 

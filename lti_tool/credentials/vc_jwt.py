@@ -100,12 +100,24 @@ def decode_verified(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any], d
         raise JwtError(f"The key that signed it ({kid}) is not among the issuer's published keys.")
     try:
         public_key = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
-        payload = jwt.decode(token, public_key, algorithms=[ALGORITHM], options={
-            "verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
-            "verify_iss": False, "verify_sub": False, "verify_jti": False})
+        payload = jwt.decode(
+            token,
+            public_key,
+            algorithms=[ALGORITHM],
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
+            },
+        )
     except jwt.InvalidSignatureError as exc:
-        raise JwtError("The signature does not match: the content was changed after signing, "
-                       "or it was signed with another key.") from exc
+        raise JwtError(
+            "The signature does not match: the content was changed after signing, or it was signed with another key."
+        ) from exc
     except jwt.PyJWTError as exc:
         raise JwtError(f"The JWT could not be read: {exc}.") from exc
     if not isinstance(payload, dict):

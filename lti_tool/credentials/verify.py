@@ -38,8 +38,13 @@ class Verification:
     revoked: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "problems": self.problems, "checks": self.checks, "key": self.kid,
-                "revoked": self.revoked}
+        return {
+            "valid": self.valid,
+            "problems": self.problems,
+            "checks": self.checks,
+            "key": self.kid,
+            "revoked": self.revoked,
+        }
 
 
 def _types(value: Any) -> set[str]:
@@ -74,8 +79,9 @@ def _check_claims(payload: dict[str, Any], credential: dict[str, Any], result: V
         problems.append("The credential is not typed as a VerifiableCredential and an OpenBadgeCredential.")
 
 
-def _dates(payload: dict[str, Any], credential: dict[str, Any], now: dt.datetime, leeway: int,
-           result: Verification) -> None:
+def _dates(
+    payload: dict[str, Any], credential: dict[str, Any], now: dt.datetime, leeway: int, result: Verification
+) -> None:
     problems = result.problems
     already = len(problems)
     try:
@@ -111,12 +117,19 @@ def _dates(payload: dict[str, Any], credential: dict[str, Any], now: dt.datetime
     if valid_until is not None and now - dt.timedelta(seconds=leeway) > valid_until:
         problems.append(f"The credential expired on {_when(valid_until)}.")
     elif len(problems) == already:
-        result.checks.append("Dates: in force" + (f" until {_when(valid_until)}" if valid_until else
-                                                  " (no end date: awarded for life)"))
+        result.checks.append(
+            "Dates: in force" + (f" until {_when(valid_until)}" if valid_until else " (no end date: awarded for life)")
+        )
 
 
-def _status_bit(entry: dict[str, Any], issuer_id: str | None, jwks: dict[str, Any], fetch: StatusFetcher,
-                now: dt.datetime, leeway: int) -> int:
+def _status_bit(
+    entry: dict[str, Any],
+    issuer_id: str | None,
+    jwks: dict[str, Any],
+    fetch: StatusFetcher,
+    now: dt.datetime,
+    leeway: int,
+) -> int:
     """1 if the status list says the credential is revoked, 0 if not; StatusListError if it cannot tell."""
     url = entry.get("statusListCredential")
     try:
@@ -149,16 +162,23 @@ def _status_bit(entry: dict[str, Any], issuer_id: str | None, jwks: dict[str, An
     return status_list.bit(status_list.decode(subject.get("encodedList")), index)
 
 
-def _check_status(credential: dict[str, Any], jwks: dict[str, Any], fetch: StatusFetcher | None,
-                  now: dt.datetime, leeway: int, result: Verification) -> None:
+def _check_status(
+    credential: dict[str, Any],
+    jwks: dict[str, Any],
+    fetch: StatusFetcher | None,
+    now: dt.datetime,
+    leeway: int,
+    result: Verification,
+) -> None:
     entries = credential.get("credentialStatus")
     if entries is None:
         result.checks.append("Status: the credential has no status list (it cannot be revoked)")
         return
     for entry in entries if isinstance(entries, list) else [entries]:
         if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
-            result.problems.append("The credential's status method is not one this verifier knows "
-                                   "(BitstringStatusListEntry).")
+            result.problems.append(
+                "The credential's status method is not one this verifier knows (BitstringStatusListEntry)."
+            )
             continue
         purpose = entry.get("statusPurpose")
         if fetch is None:
@@ -175,12 +195,20 @@ def _check_status(credential: dict[str, Any], jwks: dict[str, Any], fetch: Statu
         elif set_bit and purpose == "suspension":
             result.problems.append("The issuer has suspended this credential.")
         else:
-            result.checks.append(f"Status: not {'suspended' if purpose == 'suspension' else 'revoked'} "
-                                 "(checked in the issuer's signed status list)")
+            result.checks.append(
+                f"Status: not {'suspended' if purpose == 'suspension' else 'revoked'} "
+                "(checked in the issuer's signed status list)"
+            )
 
 
-def verify_vc_jwt(token: str, jwks: dict[str, Any], *, fetch_status_list: StatusFetcher | None = None,
-                  now: dt.datetime | None = None, leeway: int = 60) -> Verification:
+def verify_vc_jwt(
+    token: str,
+    jwks: dict[str, Any],
+    *,
+    fetch_status_list: StatusFetcher | None = None,
+    now: dt.datetime | None = None,
+    leeway: int = 60,
+) -> Verification:
     """Every check, with a reason for each failure. `valid` only when nothing failed."""
     now = now or dt.datetime.now(dt.UTC)
     result = Verification()
@@ -241,7 +269,7 @@ def local_status_fetcher(fallback: StatusFetcher | None = None) -> StatusFetcher
     prefix = issuer.status_list_url(0)[:-1]
 
     def fetch(url: str) -> str:
-        tail = url[len(prefix):] if url.startswith(prefix) else ""
+        tail = url[len(prefix) :] if url.startswith(prefix) else ""
         if tail.isdigit() and int(tail) > 0:
             return status_list.signed_status_list(int(tail))
         if fallback is None:

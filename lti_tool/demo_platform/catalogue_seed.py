@@ -28,7 +28,7 @@ DEMO_CRITERION = {
     "outcome": "CM4.2",
     "code": "DA-CM4.2.1",
     "text": "The learner can log an escalated central monitoring finding in the Demo Academy issue tracker "
-            "with its risk category, owner and due date, following the academy's escalation work instruction.",
+    "with its risk category, owner and due date, following the academy's escalation work instruction.",
 }
 
 
@@ -39,8 +39,9 @@ def ensure_demo_catalogue(partner: Partner) -> None:
         # Starting anyway lets `lti-tool catalogue import` report the same problems to whoever fixes them.
         log.error("Demo catalogue not imported. %s", exc.message)
         return
-    offered = set(db.session.scalars(select(PartnerOffering.certification_code)
-                                     .where(PartnerOffering.partner_id == partner.id)))
+    offered = set(
+        db.session.scalars(select(PartnerOffering.certification_code).where(PartnerOffering.partner_id == partner.id))
+    )
     for result in results:
         if result.code not in offered:
             offer_certification(partner, result.code, actor_label=ACTOR)
@@ -48,7 +49,8 @@ def ensure_demo_catalogue(partner: Partner) -> None:
     if any(k.code == spec["code"] for k in partner_criteria(partner.id, spec["certification"])):
         return
     try:
-        add_partner_criterion(partner, spec["certification"], spec["outcome"], spec["code"], spec["text"],
-                              actor_label=ACTOR)
+        add_partner_criterion(
+            partner, spec["certification"], spec["outcome"], spec["code"], spec["text"], actor_label=ACTOR
+        )
     except UserError as exc:
         log.warning("Demo company-specific criterion not added: %s", exc.message)

@@ -23,8 +23,15 @@ AGS_SCOPES = [
 ]
 
 
-def launch_claims(user: people.DemoUser, *, nonce: str, client_id: str, target_link_uri: str,
-                  message_type: str, link: people.DemoPlacement | None) -> dict[str, Any]:
+def launch_claims(
+    user: people.DemoUser,
+    *,
+    nonce: str,
+    client_id: str,
+    target_link_uri: str,
+    message_type: str,
+    link: people.DemoPlacement | None,
+) -> dict[str, Any]:
     now = int(time.time())
     base = demo_base()
     claims: dict[str, Any] = {
@@ -44,22 +51,32 @@ def launch_claims(user: people.DemoUser, *, nonce: str, client_id: str, target_l
         CLAIM + "deployment_id": people.DEPLOYMENT_ID,
         CLAIM + "target_link_uri": target_link_uri,
         CLAIM + "roles": list(user.roles),
-        CLAIM + "context": {"id": people.COURSE_ID, "label": people.COURSE_LABEL, "title": people.COURSE_TITLE,
-                            "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},
-        CLAIM + "tool_platform": {"guid": "demo-platform", "name": "Demo LMS", "product_family_code": "demo",
-                                  "version": "1"},
+        CLAIM + "context": {
+            "id": people.COURSE_ID,
+            "label": people.COURSE_LABEL,
+            "title": people.COURSE_TITLE,
+            "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
+        },
+        CLAIM + "tool_platform": {
+            "guid": "demo-platform",
+            "name": "Demo LMS",
+            "product_family_code": "demo",
+            "version": "1",
+        },
         CLAIM + "launch_presentation": {"document_target": "iframe", "return_url": base + "/demo/"},
-        NRPS_CLAIM: {"context_memberships_url": base + url_for("demo.memberships", context_id=people.COURSE_ID),
-                     "service_versions": ["2.0"]},
-        AGS_CLAIM: {"scope": AGS_SCOPES,
-                    "lineitems": base + url_for("demo.lineitems", context_id=people.COURSE_ID)},
+        NRPS_CLAIM: {
+            "context_memberships_url": base + url_for("demo.memberships", context_id=people.COURSE_ID),
+            "service_versions": ["2.0"],
+        },
+        AGS_CLAIM: {"scope": AGS_SCOPES, "lineitems": base + url_for("demo.lineitems", context_id=people.COURSE_ID)},
     }
     if message_type == "LtiResourceLinkRequest" and link is not None:
         claims[CLAIM + "resource_link"] = {"id": link.id, "title": link.title}
         claims[CLAIM + "custom"] = dict(link.custom)
         if link.line_item_id is not None:
-            claims[AGS_CLAIM]["lineitem"] = base + url_for("demo.lineitem", context_id=people.COURSE_ID,
-                                                           item_id=link.line_item_id)
+            claims[AGS_CLAIM]["lineitem"] = base + url_for(
+                "demo.lineitem", context_id=people.COURSE_ID, item_id=link.line_item_id
+            )
     if message_type == "LtiDeepLinkingRequest":
         claims["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"] = {
             "deep_link_return_url": base + url_for("demo.deep_link_return"),

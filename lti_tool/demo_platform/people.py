@@ -46,12 +46,30 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("demo-learner-ben", "Ben", "Carter", (r.LEARNER,), "Another learner in the same course"),
     DemoUser("demo-instructor-iris", "Iris", "Novak", (r.INSTRUCTOR,), "Course instructor at the academy"),
     DemoUser("demo-assessor-sam", "Sam", "Okafor", (r.TEACHING_ASSISTANT,), "Assessor", "assessor"),
-    DemoUser("demo-verifier-vera", "Vera", "Ivanova", (r.TEACHING_ASSISTANT,),
-             "Internal verifier (step 1)", "internal_verifier"),
-    DemoUser("demo-verifier-eli", "Eli", "Brandt", (r.TEACHING_ASSISTANT,),
-             "Independent verifier (step 2), not attached to the academy", "independent_verifier"),
-    DemoUser("demo-admin-alex", "Alex", "Reyes", (r.INSTITUTION_ADMIN, r.CONTEXT_ADMIN),
-             "LMS administrator and tool administrator", "tool_admin"),
+    DemoUser(
+        "demo-verifier-vera",
+        "Vera",
+        "Ivanova",
+        (r.TEACHING_ASSISTANT,),
+        "Internal verifier (step 1)",
+        "internal_verifier",
+    ),
+    DemoUser(
+        "demo-verifier-eli",
+        "Eli",
+        "Brandt",
+        (r.TEACHING_ASSISTANT,),
+        "Independent verifier (step 2), not attached to the academy",
+        "independent_verifier",
+    ),
+    DemoUser(
+        "demo-admin-alex",
+        "Alex",
+        "Reyes",
+        (r.INSTITUTION_ADMIN, r.CONTEXT_ADMIN),
+        "LMS administrator and tool administrator",
+        "tool_admin",
+    ),
 )
 
 PLACEMENTS: tuple[DemoPlacement, ...] = (

@@ -19,16 +19,24 @@ def deep_linked_id(link_row_id: int, index: int) -> str:
 
 def all_placements() -> list[people.DemoPlacement]:
     out = list(people.PLACEMENTS)
-    columns = {i.resource_link_id: i.id for i in db.session.scalars(
-        select(DemoLineItem).where(DemoLineItem.resource_link_id.like("dl-%")))}
+    columns = {
+        i.resource_link_id: i.id
+        for i in db.session.scalars(select(DemoLineItem).where(DemoLineItem.resource_link_id.like("dl-%")))
+    }
     for row in db.session.scalars(select(DemoDeepLink).order_by(DemoDeepLink.id)):
         for index, item in enumerate(row.items or []):
             if not isinstance(item, dict) or item.get("type") != "ltiResourceLink":
                 continue
             link_id = deep_linked_id(row.id, index)
             custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
-            out.append(people.DemoPlacement(link_id, str(item.get("title") or "Deep-linked activity"),
-                                            {str(k): str(v) for k, v in custom.items()}, columns.get(link_id)))
+            out.append(
+                people.DemoPlacement(
+                    link_id,
+                    str(item.get("title") or "Deep-linked activity"),
+                    {str(k): str(v) for k, v in custom.items()},
+                    columns.get(link_id),
+                )
+            )
     return out
 
 

@@ -22,16 +22,22 @@ def _hints() -> URLSafeSerializer:
 
 @bp.route("/")
 def index() -> str:
-    return render_template("demo/index.html", users=people.USERS, placements=people.PLACEMENTS,
-                           course_title=people.COURSE_TITLE)
+    return render_template(
+        "demo/index.html", users=people.USERS, placements=people.PLACEMENTS, course_title=people.COURSE_TITLE
+    )
 
 
 @bp.route("/course/<sub>")
 def course(sub: str) -> str:
     user = people.user(sub) or abort(404)
     tool = urlsplit(current_app.config["DEMO_TOOL_URL"])
-    return render_template("demo/course.html", user=user, placements=placements.all_placements(),
-                           course_title=people.COURSE_TITLE, tool_origin=f"{tool.scheme}://{tool.netloc}")
+    return render_template(
+        "demo/course.html",
+        user=user,
+        placements=placements.all_placements(),
+        course_title=people.COURSE_TITLE,
+        tool_origin=f"{tool.scheme}://{tool.netloc}",
+    )
 
 
 @bp.route("/launch")
@@ -40,7 +46,7 @@ def start_launch() -> Response:
     user = people.user(request.args.get("user", ""))
     if user is None:
         raise UserError("Unknown demo user.", status=404)
-    message_type = ("LtiDeepLinkingRequest" if request.args.get("deep_link") else "LtiResourceLinkRequest")
+    message_type = "LtiDeepLinkingRequest" if request.args.get("deep_link") else "LtiResourceLinkRequest"
     link_id = request.args.get("link", people.PLACEMENTS[0].id)
     hint = _hints().dumps({"link": link_id, "type": message_type})
     tool_base = current_app.config["DEMO_TOOL_URL"]
@@ -70,8 +76,12 @@ def auth() -> str:
         raise UserError("Unknown client_id for the demo platform.", status=403)
     redirect_uri = args["redirect_uri"]
     parts = urlsplit(redirect_uri)
-    allowed_hosts = ("localhost", "127.0.0.1", urlsplit(request.host_url).hostname,
-                     urlsplit(current_app.config["DEMO_TOOL_URL"]).hostname)
+    allowed_hosts = (
+        "localhost",
+        "127.0.0.1",
+        urlsplit(request.host_url).hostname,
+        urlsplit(current_app.config["DEMO_TOOL_URL"]).hostname,
+    )
     if parts.path != url_for("launch.launch") or parts.hostname not in allowed_hosts:
         raise UserError("The redirect_uri is not registered for the demo tool.", status=403)
     user = people.user(args["login_hint"])
@@ -81,10 +91,17 @@ def auth() -> str:
         hint = _hints().loads(args.get("lti_message_hint", ""))
     except BadSignature as exc:
         raise UserError("The lti_message_hint is not one the demo platform issued.", status=403) from exc
-    claims = launch_claims(user, nonce=args["nonce"], client_id=people.CLIENT_ID, target_link_uri=redirect_uri,
-                           message_type=hint["type"], link=placements.find(hint.get("link", "")))
-    return render_template("demo/post_form.html", action=redirect_uri,
-                           fields={"id_token": sign(claims), "state": args["state"]})
+    claims = launch_claims(
+        user,
+        nonce=args["nonce"],
+        client_id=people.CLIENT_ID,
+        target_link_uri=redirect_uri,
+        message_type=hint["type"],
+        link=placements.find(hint.get("link", "")),
+    )
+    return render_template(
+        "demo/post_form.html", action=redirect_uri, fields={"id_token": sign(claims), "state": args["state"]}
+    )
 
 
 @bp.route("/jwks")

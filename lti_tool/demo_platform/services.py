@@ -38,8 +38,9 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return resp
 
 
-SERVICE_ENDPOINTS = frozenset({"demo.token", "demo.lineitems", "demo.lineitem", "demo.scores", "demo.results",
-                               "demo.memberships"})
+SERVICE_ENDPOINTS = frozenset(
+    {"demo.token", "demo.lineitems", "demo.lineitem", "demo.scores", "demo.results", "demo.memberships"}
+)
 
 
 def simulate_outage(status: int = 503, count: int = 1, retry_after: int | None = None) -> None:
@@ -60,8 +61,11 @@ def _outage() -> Response | None:
     if request.endpoint not in SERVICE_ENDPOINTS:
         return None
     # Decrement atomically so that concurrent calls use up the outage exactly once each.
-    taken = db.session.execute(update(DemoOutage).where(DemoOutage.id == 1, DemoOutage.remaining > 0)
-                               .values(remaining=DemoOutage.remaining - 1))
+    taken = db.session.execute(
+        update(DemoOutage)
+        .where(DemoOutage.id == 1, DemoOutage.remaining > 0)
+        .values(remaining=DemoOutage.remaining - 1)
+    )
     db.session.commit()
     if taken.rowcount != 1:
         return None
@@ -78,8 +82,7 @@ def _verify_tool_jwt(token: str, audience: str) -> dict[str, Any]:
     keys = {k["kid"]: k for k in key_store().jwks()["keys"]}
     if header.get("kid") not in keys:
         raise jwt.InvalidTokenError("unknown kid")
-    return jwt.decode(token, jwk_to_pem(keys[header["kid"]]), algorithms=["RS256"], audience=audience,
-                      leeway=60)
+    return jwt.decode(token, jwk_to_pem(keys[header["kid"]]), algorithms=["RS256"], audience=audience, leeway=60)
 
 
 @bp.route("/token", methods=["POST"])
@@ -98,12 +101,17 @@ def token() -> Response:
     scopes = [s for s in form.get("scope", "").split() if s in KNOWN_SCOPES]
     if not scopes:
         return _oauth_error("invalid_scope", "No known scope requested.")
-    row = DemoAccessToken(token=secrets.token_urlsafe(32), client_id=people.CLIENT_ID, scopes=scopes,
-                          expires_at=utcnow() + dt.timedelta(seconds=TOKEN_LIFETIME))
+    row = DemoAccessToken(
+        token=secrets.token_urlsafe(32),
+        client_id=people.CLIENT_ID,
+        scopes=scopes,
+        expires_at=utcnow() + dt.timedelta(seconds=TOKEN_LIFETIME),
+    )
     db.session.add(row)
     db.session.commit()
-    return jsonify({"access_token": row.token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
-                    "scope": " ".join(scopes)})
+    return jsonify(
+        {"access_token": row.token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "scope": " ".join(scopes)}
+    )
 
 
 def _require_scope(*accepted: str) -> Response | None:
@@ -121,10 +129,10 @@ def _require_scope(*accepted: str) -> Response | None:
 def _lineitem_json(item: DemoLineItem) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": demo_base() + url_for("demo.lineitem", context_id=item.context_id, item_id=item.id),
-        "label": item.label, "scoreMaximum": item.score_maximum,
+        "label": item.label,
+        "scoreMaximum": item.score_maximum,
     }
-    for key, value in (("resourceLinkId", item.resource_link_id), ("resourceId", item.resource_id),
-                       ("tag", item.tag)):
+    for key, value in (("resourceLinkId", item.resource_link_id), ("resourceId", item.resource_id), ("tag", item.tag)):
         if value:
             data[key] = value
     return data
@@ -137,8 +145,11 @@ def lineitems(context_id: str) -> Response:
         if denied:
             return denied
         query = select(DemoLineItem).where(DemoLineItem.context_id == context_id)
-        for param, column in (("resource_link_id", DemoLineItem.resource_link_id),
-                              ("resource_id", DemoLineItem.resource_id), ("tag", DemoLineItem.tag)):
+        for param, column in (
+            ("resource_link_id", DemoLineItem.resource_link_id),
+            ("resource_id", DemoLineItem.resource_id),
+            ("tag", DemoLineItem.tag),
+        ):
             if request.args.get(param):
                 query = query.where(column == request.args[param])
         items = db.session.scalars(query.order_by(DemoLineItem.id))
@@ -153,9 +164,14 @@ def lineitems(context_id: str) -> Response:
         return _oauth_error("invalid_request", "A line item needs a label.")
     if not isinstance(body.get("scoreMaximum"), int | float) or body["scoreMaximum"] <= 0:
         return _oauth_error("invalid_request", "A line item needs a positive scoreMaximum.")
-    item = DemoLineItem(context_id=context_id, label=body["label"], score_maximum=float(body["scoreMaximum"]),
-                        resource_link_id=body.get("resourceLinkId"), resource_id=body.get("resourceId"),
-                        tag=body.get("tag"))
+    item = DemoLineItem(
+        context_id=context_id,
+        label=body["label"],
+        score_maximum=float(body["scoreMaximum"]),
+        resource_link_id=body.get("resourceLinkId"),
+        resource_id=body.get("resourceId"),
+        tag=body.get("tag"),
+    )
     db.session.add(item)
     db.session.commit()
     resp = jsonify(_lineitem_json(item))
@@ -231,17 +247,22 @@ def results(context_id: str, item_id: int) -> Response:
     out = []
     for score in latest_scores(item.id).values():
         p = score.payload
-        out.append({"userId": score.user_id, "resultScore": p.get("scoreGiven"),
-                    "resultMaximum": p.get("scoreMaximum"), "comment": p.get("comment"),
-                    "scoreOf": _lineitem_json(item)["id"]})
+        out.append(
+            {
+                "userId": score.user_id,
+                "resultScore": p.get("scoreGiven"),
+                "resultMaximum": p.get("scoreMaximum"),
+                "comment": p.get("comment"),
+                "scoreOf": _lineitem_json(item)["id"],
+            }
+        )
     return jsonify(out)
 
 
 def latest_scores(item_id: int) -> dict[str, DemoScore]:
     """The gradebook keeps, per user, the score with the latest timestamp (as AGS requires)."""
     latest: dict[str, DemoScore] = {}
-    for score in db.session.scalars(select(DemoScore).where(DemoScore.line_item_id == item_id)
-                                    .order_by(DemoScore.id)):
+    for score in db.session.scalars(select(DemoScore).where(DemoScore.line_item_id == item_id).order_by(DemoScore.id)):
         current = latest.get(score.user_id)
         if current is None or str(score.payload["timestamp"]) >= str(current.payload["timestamp"]):
             latest[score.user_id] = score
@@ -249,8 +270,15 @@ def latest_scores(item_id: int) -> dict[str, DemoScore]:
 
 
 def _member(u: people.DemoUser) -> dict[str, Any]:
-    return {"status": "Active", "user_id": u.sub, "name": u.name, "given_name": u.given_name,
-            "family_name": u.family_name, "email": u.email, "roles": list(u.roles)}
+    return {
+        "status": "Active",
+        "user_id": u.sub,
+        "name": u.name,
+        "given_name": u.given_name,
+        "family_name": u.family_name,
+        "email": u.email,
+        "roles": list(u.roles),
+    }
 
 
 @bp.route("/nrps/<context_id>/memberships")
@@ -266,13 +294,17 @@ def memberships(context_id: str) -> Response:
         offset = max(0, int(request.args.get("offset", 0)))
     except ValueError:
         return _oauth_error("invalid_request", "limit and offset must be numbers.")
-    page = members[offset:offset + limit]
-    resp = jsonify({"id": request.base_url, "context": {"id": context_id, "label": people.COURSE_LABEL,
-                                                         "title": people.COURSE_TITLE}, "members": page})
+    page = members[offset : offset + limit]
+    resp = jsonify(
+        {
+            "id": request.base_url,
+            "context": {"id": context_id, "label": people.COURSE_LABEL, "title": people.COURSE_TITLE},
+            "members": page,
+        }
+    )
     resp.mimetype = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
     if offset + limit < len(members):
-        nxt = demo_base() + url_for("demo.memberships", context_id=context_id, limit=limit,
-                                    offset=offset + limit)
+        nxt = demo_base() + url_for("demo.memberships", context_id=context_id, limit=limit, offset=offset + limit)
         resp.headers["Link"] = f'<{nxt}>; rel="next"'
     return resp
 
@@ -294,10 +326,16 @@ def deep_link_return() -> Response | str:
         # Like Moodle: a resource link's lineItem becomes a gradebook column linked to the new activity.
         line = item.get("lineItem") if isinstance(item, dict) and item.get("type") == "ltiResourceLink" else None
         if isinstance(line, dict) and isinstance(line.get("scoreMaximum"), int | float) and line["scoreMaximum"] > 0:
-            db.session.add(DemoLineItem(
-                context_id=people.COURSE_ID, label=str(line.get("label") or item.get("title") or "Activity"),
-                score_maximum=float(line["scoreMaximum"]), resource_id=line.get("resourceId"), tag=line.get("tag"),
-                resource_link_id=deep_linked_id(row.id, index)))
+            db.session.add(
+                DemoLineItem(
+                    context_id=people.COURSE_ID,
+                    label=str(line.get("label") or item.get("title") or "Activity"),
+                    score_maximum=float(line["scoreMaximum"]),
+                    resource_id=line.get("resourceId"),
+                    tag=line.get("tag"),
+                    resource_link_id=deep_linked_id(row.id, index),
+                )
+            )
     db.session.commit()
     return render_template("demo/deep_link_return.html", items=items, message=row.message)
 
@@ -309,8 +347,9 @@ def gradebook() -> str:
     names = {u.sub: u.name for u in people.USERS}
     total = db.session.scalar(select(func.count()).select_from(DemoScore)) or 0
     outage = db.session.get(DemoOutage, 1)
-    return render_template("demo/gradebook.html", items=items, rows=rows, names=names, total=total,
-                           tokens=token_requests(), outage=outage)
+    return render_template(
+        "demo/gradebook.html", items=items, rows=rows, names=names, total=total, tokens=token_requests(), outage=outage
+    )
 
 
 @bp.route("/outage", methods=["POST"])

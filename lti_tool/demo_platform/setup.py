@@ -36,8 +36,9 @@ def ensure_demo_platform(app: Flask) -> Registration:
     if partner is None:
         partner = Partner(slug=people.PARTNER_SLUG, name=people.PARTNER_NAME, kind="academy")
         db.session.add(partner)
-    reg = db.session.scalar(select(Registration).where(
-        Registration.issuer == demo_issuer(app), Registration.client_id == people.CLIENT_ID))
+    reg = db.session.scalar(
+        select(Registration).where(Registration.issuer == demo_issuer(app), Registration.client_id == people.CLIENT_ID)
+    )
     if reg is None:
         reg = Registration(issuer=demo_issuer(app), client_id=people.CLIENT_ID)
         db.session.add(reg)
@@ -48,8 +49,9 @@ def ensure_demo_platform(app: Flask) -> Registration:
     # Inline keys: the tool must not call itself over HTTP to verify its own demo's launches.
     reg.key_set = {"keys": [jwk]}
     db.session.flush()
-    dep = db.session.scalar(select(Deployment).where(
-        Deployment.registration_id == reg.id, Deployment.deployment_id == people.DEPLOYMENT_ID))
+    dep = db.session.scalar(
+        select(Deployment).where(Deployment.registration_id == reg.id, Deployment.deployment_id == people.DEPLOYMENT_ID)
+    )
     if dep is None:
         dep = Deployment(registration_id=reg.id, deployment_id=people.DEPLOYMENT_ID)
         db.session.add(dep)
@@ -74,9 +76,15 @@ def _ensure_demo_staff(issuer: str, partner: Partner) -> None:
     for person in people.USERS:
         if not person.tool_role:
             continue
-        recorded = db.session.scalar(select(PendingStaffGrant.id).where(
-            PendingStaffGrant.issuer == issuer, PendingStaffGrant.sub == person.sub,
-            PendingStaffGrant.role == person.tool_role).limit(1))
+        recorded = db.session.scalar(
+            select(PendingStaffGrant.id)
+            .where(
+                PendingStaffGrant.issuer == issuer,
+                PendingStaffGrant.sub == person.sub,
+                PendingStaffGrant.role == person.tool_role,
+            )
+            .limit(1)
+        )
         if recorded is None:
             scope = Scope(home_partner_id=partner.id) if person.tool_role == INTERNAL_VERIFIER else Scope()
             add_pending_grant(issuer, person.sub, person.tool_role, scope, Granter(label="demo setup", role="system"))

@@ -41,9 +41,11 @@ def jobs_command(status: str | None, limit: int) -> None:
         click.echo("No grade jobs" + (f" with status {status}." if status else "."))
         return
     for job in jobs:
-        click.echo(f"[{job.id}] {job.status:<11} {job.target:<7} state={job.state:<14} learner={job.lms_user_id} "
-                   f"link={job.resource_link.resource_link_id} attempts={job.attempts} "
-                   f"created={_when(job.created_at)} next={_when(job.next_attempt_at)}")
+        click.echo(
+            f"[{job.id}] {job.status:<11} {job.target:<7} state={job.state:<14} learner={job.lms_user_id} "
+            f"link={job.resource_link.resource_link_id} attempts={job.attempts} "
+            f"created={_when(job.created_at)} next={_when(job.next_attempt_at)}"
+        )
         if job.last_error:
             click.echo(f"     error: {job.last_error}")
 
@@ -75,8 +77,14 @@ def retry_command(job_ids: tuple[int, ...], all_failed: bool) -> None:
                 raise click.ClickException(exc.message) from exc
             click.echo(f"Skipped job {job.id}: {exc.message}")
             continue
-        audit.record("grading.job_retried", actor_label=actor, role="tool_admin", subject=job,
-                     before={"status": before}, after={"status": job.status})
+        audit.record(
+            "grading.job_retried",
+            actor_label=actor,
+            role="tool_admin",
+            subject=job,
+            before={"status": before},
+            after={"status": job.status},
+        )
         done += 1
     db.session.commit()
     click.echo(f"{done} job(s) queued for delivery again.")
@@ -91,8 +99,10 @@ def worker_command(once: bool) -> None:
     stop = threading.Event()
     with _stop_on_sigterm(stop):
         if not once:
-            click.echo(f"Grade worker {worker_id} running; stop with Ctrl-C or SIGTERM. Jobs interrupted "
-                       "mid-delivery are delivered again once their lease runs out.")
+            click.echo(
+                f"Grade worker {worker_id} running; stop with Ctrl-C or SIGTERM. Jobs interrupted "
+                "mid-delivery are delivered again once their lease runs out."
+            )
         try:
             totals = run_worker(app, once=once, worker_id=worker_id, stop=stop)
         except KeyboardInterrupt:

@@ -60,8 +60,15 @@ def _choices_for(cert: Certification, unit_codes: set[str] | None) -> list[Choic
         out.append(Choice(cert.code, cert.code, None, f"{cert.title} ({cert.code})", cert.credits))
     for unit in cert.units:
         if whole or unit.code in unit_codes:  # type: ignore[operator]
-            out.append(Choice(f"{cert.code}/{unit.code}", cert.code, unit.code,
-                              f"{unit.title} ({cert.code} unit {unit.code})", unit.credits))
+            out.append(
+                Choice(
+                    f"{cert.code}/{unit.code}",
+                    cert.code,
+                    unit.code,
+                    f"{unit.title} ({cert.code} unit {unit.code})",
+                    unit.credits,
+                )
+            )
     return out
 
 
@@ -69,8 +76,13 @@ def offered_choices(partner_id: int | None) -> tuple[list[Choice], bool]:
     """What the partner offers (its pathways), or every certification when it has set none (False)."""
     offerings = []
     if partner_id is not None:
-        offerings = list(db.session.scalars(select(PartnerOffering).where(PartnerOffering.partner_id == partner_id)
-                                            .order_by(PartnerOffering.certification_code)))
+        offerings = list(
+            db.session.scalars(
+                select(PartnerOffering)
+                .where(PartnerOffering.partner_id == partner_id)
+                .order_by(PartnerOffering.certification_code)
+            )
+        )
     if offerings:
         choices: list[Choice] = []
         for offering in offerings:
@@ -80,11 +92,16 @@ def offered_choices(partner_id: int | None) -> tuple[list[Choice], bool]:
             units = {u.strip() for u in offering.unit_codes.split(",") if u.strip()} or None
             choices.extend(_choices_for(cert, units))
         return choices, True
-    latest = (select(Certification.code, func.max(Certification.version).label("version"))
-              .group_by(Certification.code).subquery())
-    certs = db.session.scalars(select(Certification).join(
-        latest, (Certification.code == latest.c.code) & (Certification.version == latest.c.version))
-        .order_by(Certification.code))
+    latest = (
+        select(Certification.code, func.max(Certification.version).label("version"))
+        .group_by(Certification.code)
+        .subquery()
+    )
+    certs = db.session.scalars(
+        select(Certification)
+        .join(latest, (Certification.code == latest.c.code) & (Certification.version == latest.c.version))
+        .order_by(Certification.code)
+    )
     return [c for cert in certs for c in _choices_for(cert, None)], False
 
 
@@ -99,9 +116,12 @@ def launch_settings(sess: ToolSession) -> dict[str, Any]:
         return kept
     data = DbSessionService(FlaskRequest()).get_launch_data(sess.launch_id) if sess.launch_id else None
     if not data or not isinstance(data.get(SETTINGS_CLAIM), dict):
-        raise UserError("The deep-linking request from your LMS has expired.", status=410,
-                        title="Please start again from your course",
-                        hint="Close this window and choose 'add an activity from the tool' in your course again.")
+        raise UserError(
+            "The deep-linking request from your LMS has expired.",
+            status=410,
+            title="Please start again from your course",
+            hint="Close this window and choose 'add an activity from the tool' in your course again.",
+        )
     kept = {"settings": data[SETTINGS_CLAIM], "deployment_id": data.get(DEPLOYMENT_CLAIM) or ""}
     cache_set(_cache_key(sess), kept, current_app.config["SESSION_HOURS"] * 3600)
     return kept
@@ -110,10 +130,21 @@ def launch_settings(sess: ToolSession) -> dict[str, Any]:
 def resources(choices: list[Choice], launch_url: str) -> list[DeepLinkResource]:
     out = []
     for choice in choices:
-        line_item = (LineItem().set_score_maximum(GRADE_MAXIMUM).set_label(choice.title)
-                     .set_resource_id(choice.key).set_tag(MAIN_TAG))
-        out.append(DeepLinkResource().set_type("ltiResourceLink").set_title(choice.title).set_url(launch_url)
-                   .set_custom_params(choice.custom).set_lineitem(line_item))
+        line_item = (
+            LineItem()
+            .set_score_maximum(GRADE_MAXIMUM)
+            .set_label(choice.title)
+            .set_resource_id(choice.key)
+            .set_tag(MAIN_TAG)
+        )
+        out.append(
+            DeepLinkResource()
+            .set_type("ltiResourceLink")
+            .set_title(choice.title)
+            .set_url(launch_url)
+            .set_custom_params(choice.custom)
+            .set_lineitem(line_item)
+        )
     return out
 
 
@@ -128,8 +159,11 @@ def accepts_multiple(settings: dict[str, Any]) -> bool:
 def response_jwt(sess: ToolSession, chosen: list[Choice], launch_url: str) -> tuple[str, str]:
     """(deep_link_return_url, signed LtiDeepLinkingResponse JWT) for the chosen items."""
     kept = launch_settings(sess)
-    link = DeepLink(to_pylti_registration(sess.deployment.registration), kept["deployment_id"] or
-                    sess.deployment.deployment_id, kept["settings"])
+    link = DeepLink(
+        to_pylti_registration(sess.deployment.registration),
+        kept["deployment_id"] or sess.deployment.deployment_id,
+        kept["settings"],
+    )
     message = link.get_message_jwt(resources(chosen, launch_url))
     count = len(chosen)
     if message.get(DATA_CLAIM) is None:

@@ -58,21 +58,26 @@ def line_item_lock(link_id: int, target: str) -> Iterator[None]:
 
 
 def remembered(link_id: int, target: str) -> GradeLineItem | None:
-    return db.session.scalar(select(GradeLineItem).where(GradeLineItem.resource_link_id == link_id,
-                                                         GradeLineItem.target == target))
+    return db.session.scalar(
+        select(GradeLineItem).where(GradeLineItem.resource_link_id == link_id, GradeLineItem.target == target)
+    )
 
 
 def remembered_urls(link_ids: Iterable[int]) -> dict[tuple[int, str], str]:
     """The remembered line item URLs of these placements, by (link id, target), in one query."""
-    rows = db.session.execute(select(GradeLineItem.resource_link_id, GradeLineItem.target, GradeLineItem.url)
-                              .where(GradeLineItem.resource_link_id.in_(set(link_ids))))
+    rows = db.session.execute(
+        select(GradeLineItem.resource_link_id, GradeLineItem.target, GradeLineItem.url).where(
+            GradeLineItem.resource_link_id.in_(set(link_ids))
+        )
+    )
     return {(r.resource_link_id, r.target): r.url for r in rows}
 
 
 def forget(link_id: int, target: str) -> None:
     """The platform says the line item is gone: find or create it again next time."""
-    db.session.execute(delete(GradeLineItem).where(GradeLineItem.resource_link_id == link_id,
-                                                   GradeLineItem.target == target))
+    db.session.execute(
+        delete(GradeLineItem).where(GradeLineItem.resource_link_id == link_id, GradeLineItem.target == target)
+    )
     db.session.commit()
 
 
@@ -92,8 +97,9 @@ def _matches(item: dict[str, Any], link: ResourceLink, tag: str) -> bool:
     return str(item.get("resourceLinkId") or "") == link.resource_link_id and (item.get("tag") or "") == tag
 
 
-def find_line_item(ags: AssignmentsGradesService, link: ResourceLink, target: str,
-                   spec: dict[str, Any]) -> dict[str, Any] | None:
+def find_line_item(
+    ags: AssignmentsGradesService, link: ResourceLink, target: str, spec: dict[str, Any]
+) -> dict[str, Any] | None:
     assert link.ags_lineitems_url
     # Ask the platform to filter (AGS query parameters), and check again here: not every platform filters.
     url: str | None = add_param_to_url(link.ags_lineitems_url, "resource_link_id", link.resource_link_id)
@@ -118,12 +124,22 @@ def find_line_item(ags: AssignmentsGradesService, link: ResourceLink, target: st
 
 
 def create_line_item(ags: AssignmentsGradesService, link: ResourceLink, spec: dict[str, Any]) -> dict[str, Any]:
-    item = (LineItem().set_label(spec["label"]).set_score_maximum(spec["scoreMaximum"])
-            .set_resource_id(spec["resourceId"]).set_tag(spec["tag"])
-            .set_resource_link_id(link.resource_link_id))
+    item = (
+        LineItem()
+        .set_label(spec["label"])
+        .set_score_maximum(spec["scoreMaximum"])
+        .set_resource_id(spec["resourceId"])
+        .set_tag(spec["tag"])
+        .set_resource_link_id(link.resource_link_id)
+    )
     response = ags._service_connector.make_service_request(
-        ags._service_data["scope"], link.ags_lineitems_url, is_post=True, data=item.get_value(),
-        content_type="application/vnd.ims.lis.v2.lineitem+json", accept="application/vnd.ims.lis.v2.lineitem+json")
+        ags._service_data["scope"],
+        link.ags_lineitems_url,
+        is_post=True,
+        data=item.get_value(),
+        content_type="application/vnd.ims.lis.v2.lineitem+json",
+        accept="application/vnd.ims.lis.v2.lineitem+json",
+    )
     body = response["body"]
     if not isinstance(body, dict) or not body.get("id"):
         raise LineItemUnavailable("The platform created the line item but did not say its id (URL).")
@@ -150,7 +166,8 @@ def ensure_line_item(ags: AssignmentsGradesService, link: ResourceLink, target: 
     if not link.ags_lineitems_url or not (can_read or can_create):
         raise LineItemUnavailable(
             "The platform gave no line item for this activity and does not let the tool read or create line "
-            "items. Ask the LMS administrator to allow the tool to manage grades (AGS line items).")
+            "items. Ask the LMS administrator to allow the tool to manage grades (AGS line items)."
+        )
     # Make sure the token is at hand before holding the lock (and so the lock is never held for a token).
     ags._service_connector.get_access_token(ags._service_data["scope"])
     with line_item_lock(link.id, target):
@@ -164,6 +181,7 @@ def ensure_line_item(ags: AssignmentsGradesService, link: ResourceLink, target: 
         if not can_create:
             raise LineItemUnavailable(
                 "No line item for this activity was found and the platform does not let the tool create one "
-                "(scope lineitem). Link a gradebook column to the activity in the LMS.")
+                "(scope lineitem). Link a gradebook column to the activity in the LMS."
+            )
         created = create_line_item(ags, link, spec)
         return _remember(link, target, str(created["id"]), "created", spec).url

@@ -16,7 +16,7 @@ DELIVERED = "delivered"
 FAILED = "failed"
 JOB_STATUSES = (PENDING, IN_PROGRESS, DELIVERED, FAILED)
 
-MAIN = "main"        # the accreditation column: progress, then 100/100 at award
+MAIN = "main"  # the accreditation column: progress, then 100/100 at award
 CREDITS = "credits"  # a second column: learning credits earned at award
 TARGETS = (MAIN, CREDITS)
 

@@ -37,43 +37,66 @@ def can_manage_line_items(link: ResourceLink) -> bool:
 
 
 def _latest_job(link_id: int, user_id: int, target: str) -> GradeJob | None:
-    return db.session.scalar(select(GradeJob).where(
-        GradeJob.resource_link_id == link_id, GradeJob.user_id == user_id, GradeJob.target == target,
-    ).order_by(GradeJob.sequence.desc()).limit(1))
+    return db.session.scalar(
+        select(GradeJob)
+        .where(
+            GradeJob.resource_link_id == link_id,
+            GradeJob.user_id == user_id,
+            GradeJob.target == target,
+        )
+        .order_by(GradeJob.sequence.desc())
+        .limit(1)
+    )
 
 
 def referral_feedback(portfolio: Portfolio) -> str:
     """The overall feedback of the latest 'not yet competent' decision on this portfolio."""
-    return db.session.scalar(
-        select(Assessment.summary).join(Submission, Assessment.submission_id == Submission.id)
-        .where(Submission.portfolio_id == portfolio.id, Assessment.decision == NOT_YET_COMPETENT)
-        .order_by(Assessment.decided_at.desc(), Assessment.id.desc()).limit(1)
-    ) or ""
+    return (
+        db.session.scalar(
+            select(Assessment.summary)
+            .join(Submission, Assessment.submission_id == Submission.id)
+            .where(Submission.portfolio_id == portfolio.id, Assessment.decision == NOT_YET_COMPETENT)
+            .order_by(Assessment.decided_at.desc(), Assessment.id.desc())
+            .limit(1)
+        )
+        or ""
+    )
 
 
 def _award(portfolio: Portfolio) -> Award:
     award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
     if award is None:
         # A programming error, not a user one: the award flow must write the Award before the transition.
-        raise RuntimeError(f"Portfolio {portfolio.id} became 'awarded' without an Award row; create the Award "
-                           "before calling workflow.transition(..., 'awarded').")
+        raise RuntimeError(
+            f"Portfolio {portfolio.id} became 'awarded' without an Award row; create the Award "
+            "before calling workflow.transition(..., 'awarded')."
+        )
     return award
 
 
-def _add_job(portfolio: Portfolio, target: str, state: str, line_item: dict[str, Any],
-             build: Any) -> GradeJob | None:
+def _add_job(portfolio: Portfolio, target: str, state: str, line_item: dict[str, Any], build: Any) -> GradeJob | None:
     """Append the next job of this learner on this line item, unless it would repeat the last one."""
     previous = _latest_job(portfolio.resource_link_id, portfolio.user_id, target)
     timestamp = scores.next_timestamp(utcnow(), previous.payload["timestamp"] if previous else None)
     payload = build(timestamp)
-    if (previous is not None and previous.status != FAILED
-            and scores.progress_of(previous.payload) == scores.progress_of(payload)):
+    if (
+        previous is not None
+        and previous.status != FAILED
+        and scores.progress_of(previous.payload) == scores.progress_of(payload)
+    ):
         return None  # e.g. assessed -> verification: the gradebook already says Submitted/PendingManual
     job = GradeJob(
-        portfolio_id=portfolio.id, resource_link_id=portfolio.resource_link_id, user_id=portfolio.user_id,
-        lms_user_id=portfolio.user.sub, target=target, state=state,
-        sequence=(previous.sequence + 1) if previous else 1, payload=payload, line_item=line_item,
-        status=PENDING, next_attempt_at=utcnow(),
+        portfolio_id=portfolio.id,
+        resource_link_id=portfolio.resource_link_id,
+        user_id=portfolio.user_id,
+        lms_user_id=portfolio.user.sub,
+        target=target,
+        state=state,
+        sequence=(previous.sequence + 1) if previous else 1,
+        payload=payload,
+        line_item=line_item,
+        status=PENDING,
+        next_attempt_at=utcnow(),
     )
     db.session.add(job)
     return job
@@ -100,19 +123,29 @@ def enqueue_for_state(portfolio: Portfolio, state: str | None = None) -> list[Gr
 
     def main(timestamp: str) -> dict[str, Any]:
         return scores.score_payload(
-            state, user_id=sub, timestamp=timestamp, feedback=feedback,
+            state,
+            user_id=sub,
+            timestamp=timestamp,
+            feedback=feedback,
             certificate_number=award.certificate_number if award else "",
-            credits=award.credits if award else None, cpd_points=award.cpd_points if award else None)
+            credits=award.credits if award else None,
+            cpd_points=award.cpd_points if award else None,
+        )
 
     jobs = [_add_job(portfolio, MAIN, state, scores.main_line_item(cert.code, cert.title), main)]
     if award is not None and can_manage_line_items(link) and cert.credits > 0:
+
         def credits(timestamp: str) -> dict[str, Any]:
             return scores.credits_payload(
-                user_id=sub, timestamp=timestamp, credits_earned=award.credits, credits_available=cert.credits,
-                certificate_number=award.certificate_number, cpd_points=award.cpd_points)
+                user_id=sub,
+                timestamp=timestamp,
+                credits_earned=award.credits,
+                credits_available=cert.credits,
+                certificate_number=award.certificate_number,
+                cpd_points=award.cpd_points,
+            )
 
-        jobs.append(_add_job(portfolio, CREDITS, state, scores.credits_line_item(cert.code, cert.credits),
-                             credits))
+        jobs.append(_add_job(portfolio, CREDITS, state, scores.credits_line_item(cert.code, cert.credits), credits))
     written = [j for j in jobs if j is not None]
     if written:
         db.session.flush()
@@ -130,21 +163,31 @@ class RetryRefused(UserError):
 
 def later_delivered(job: GradeJob) -> GradeJob | None:
     """A later score of the same learner on the same line item that already reached the platform."""
-    return db.session.scalar(select(GradeJob).where(
-        GradeJob.resource_link_id == job.resource_link_id, GradeJob.user_id == job.user_id,
-        GradeJob.target == job.target, GradeJob.sequence > job.sequence, GradeJob.status == DELIVERED,
-    ).limit(1))
+    return db.session.scalar(
+        select(GradeJob)
+        .where(
+            GradeJob.resource_link_id == job.resource_link_id,
+            GradeJob.user_id == job.user_id,
+            GradeJob.target == job.target,
+            GradeJob.sequence > job.sequence,
+            GradeJob.status == DELIVERED,
+        )
+        .limit(1)
+    )
 
 
 def requeue(job: GradeJob) -> None:
     """Make a failed (or waiting) job due now with a fresh count of attempts; the caller audits and commits."""
     if job.status in (DELIVERED, IN_PROGRESS):
-        raise RetryRefused(f"Job {job.id} is {job.status.replace('_', ' ')}; only failed or pending jobs can "
-                           "be retried.")
+        raise RetryRefused(
+            f"Job {job.id} is {job.status.replace('_', ' ')}; only failed or pending jobs can be retried."
+        )
     newer = later_delivered(job)
     if newer is not None:
-        raise RetryRefused(f"Job {job.id} is out of date: a later score for this learner (job {newer.id}) has "
-                           "already been delivered, and the platform keeps the latest one.")
+        raise RetryRefused(
+            f"Job {job.id} is out of date: a later score for this learner (job {newer.id}) has "
+            "already been delivered, and the platform keeps the latest one."
+        )
     job.status = PENDING
     job.attempts = 0
     job.next_attempt_at = utcnow()

@@ -95,8 +95,14 @@ def is_learner_member(member: dict[str, Any]) -> bool:
     return lti_roles.is_learner([r for r in member.get("roles") or [] if isinstance(r, str)])
 
 
-def merge(members: list[dict[str, Any]], portfolios: list[Portfolio], *, attempts: dict[int, int],
-          awards: dict[int, Award], jobs: Mapping[int, JobStatus]) -> list[RosterRow]:
+def merge(
+    members: list[dict[str, Any]],
+    portfolios: list[Portfolio],
+    *,
+    attempts: dict[int, int],
+    awards: dict[int, Award],
+    jobs: Mapping[int, JobStatus],
+) -> list[RosterRow]:
     """One row per learner in the roster, plus owners of portfolios who are no longer in it. Plain: tested."""
     rows = learner_rows(members, portfolios)
     attach_progress(rows, attempts=attempts, awards=awards, jobs=jobs)
@@ -113,20 +119,39 @@ def learner_rows(members: list[dict[str, Any]], portfolios: list[Portfolio]) -> 
         if not sub or sub in seen or not is_learner_member(member):
             continue
         seen.add(sub)
-        name = (member.get("name") or " ".join(p for p in (member.get("given_name"), member.get("family_name"))
-                                                 if p) or member.get("email") or f"User {sub}")
-        rows.append(RosterRow(lms_user_id=sub, name=str(name), email=str(member.get("email") or ""),
-                              member_status=str(member.get("status") or "Active"), portfolio=by_sub.get(sub)))
+        name = (
+            member.get("name")
+            or " ".join(p for p in (member.get("given_name"), member.get("family_name")) if p)
+            or member.get("email")
+            or f"User {sub}"
+        )
+        rows.append(
+            RosterRow(
+                lms_user_id=sub,
+                name=str(name),
+                email=str(member.get("email") or ""),
+                member_status=str(member.get("status") or "Active"),
+                portfolio=by_sub.get(sub),
+            )
+        )
     for sub, portfolio in by_sub.items():
         if sub not in seen:
-            rows.append(RosterRow(lms_user_id=sub, name=portfolio.user.display_name(), email=portfolio.user.email,
-                                  in_roster=False, portfolio=portfolio))
+            rows.append(
+                RosterRow(
+                    lms_user_id=sub,
+                    name=portfolio.user.display_name(),
+                    email=portfolio.user.email,
+                    in_roster=False,
+                    portfolio=portfolio,
+                )
+            )
     rows.sort(key=lambda r: (not r.in_roster, r.name.lower()))
     return rows
 
 
-def attach_progress(rows: list[RosterRow], *, attempts: dict[int, int], awards: dict[int, Award],
-                    jobs: Mapping[int, JobStatus]) -> None:
+def attach_progress(
+    rows: list[RosterRow], *, attempts: dict[int, int], awards: dict[int, Award], jobs: Mapping[int, JobStatus]
+) -> None:
     for row in rows:
         if row.portfolio is not None:
             pid = row.portfolio.id
@@ -140,8 +165,10 @@ def attach_progress(rows: list[RosterRow], *, attempts: dict[int, int], awards: 
 def course_members(context: LtiContext) -> tuple[list[dict[str, Any]], str]:
     """The context's members from NRPS (cached briefly), and a notice for the instructor if unavailable."""
     if not context.nrps_url:
-        return [], ("The LMS did not offer its course roster (Names and Role Provisioning) to the tool, so only "
-                    "learners who have opened the activity are listed.")
+        return [], (
+            "The LMS did not offer its course roster (Names and Role Provisioning) to the tool, so only "
+            "learners who have opened the activity are listed."
+        )
     key = f"grading:roster:{context.id}"
     cached = cache_get(key)
     if cached is not None:
@@ -150,8 +177,10 @@ def course_members(context: LtiContext) -> tuple[list[dict[str, Any]], str]:
         members = fetch_members(context.deployment.registration, context.nrps_url)
     except (LtiException, requests.RequestException) as exc:
         log.warning("roster of context %s unavailable: %s", context.id, exc)
-        return [], ("The LMS roster could not be fetched just now, so only learners who have opened the activity "
-                    "are listed. Reload the page in a minute.")
+        return [], (
+            "The LMS roster could not be fetched just now, so only learners who have opened the activity "
+            "are listed. Reload the page in a minute."
+        )
     cache_set(key, members, current_app.config["GRADING_ROSTER_CACHE_SECONDS"])
     return members, ""
 
@@ -165,20 +194,28 @@ def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, pe
     per_page = per_page or PER_PAGE
     members, notice = course_members(context)
     query = select(Portfolio).join(ResourceLink, Portfolio.resource_link_id == ResourceLink.id)
-    query = (query.where(Portfolio.resource_link_id == link.id) if link is not None
-             else query.where(ResourceLink.context_id == context.id))
+    query = (
+        query.where(Portfolio.resource_link_id == link.id)
+        if link is not None
+        else query.where(ResourceLink.context_id == context.id)
+    )
     # Each row names its learner: the users come with the portfolios (one query, not one per row).
     portfolios = list(db.session.scalars(query.options(joinedload(Portfolio.user)).order_by(Portfolio.id)))
     rows = learner_rows(members, portfolios)
     page = min(max(1, page), max(1, math.ceil(len(rows) / per_page)))
-    shown = rows[(page - 1) * per_page:page * per_page]
+    shown = rows[(page - 1) * per_page : page * per_page]
     ids = [r.portfolio.id for r in shown if r.portfolio is not None]
     attempts: dict[int, int] = {}
     awards: dict[int, Award] = {}
     jobs: dict[int, JobStatus] = {}
     if ids:
-        attempts = dict(db.session.execute(select(Submission.portfolio_id, func.count()).where(
-            Submission.portfolio_id.in_(ids)).group_by(Submission.portfolio_id)).all())
+        attempts = dict(
+            db.session.execute(
+                select(Submission.portfolio_id, func.count())
+                .where(Submission.portfolio_id.in_(ids))
+                .group_by(Submission.portfolio_id)
+            ).all()
+        )
         awards = {a.portfolio_id: a for a in db.session.scalars(select(Award).where(Award.portfolio_id.in_(ids)))}
         jobs = {job.portfolio_id: job for job in db.session.execute(latest_main_jobs(ids))}
     attach_progress(shown, attempts=attempts, awards=awards, jobs=jobs)
@@ -188,9 +225,17 @@ def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, pe
 def latest_main_jobs(portfolio_ids: list[int]) -> Select[tuple[int, str, str]]:
     """Each portfolio's latest gradebook job for the main column, as (portfolio_id, status, last_error): the
     roster shows nothing else of it (its payloads are JSON, costly to read by the hundred)."""
-    latest = (select(GradeJob.portfolio_id, func.max(GradeJob.sequence).label("sequence"))
-              .where(GradeJob.portfolio_id.in_(portfolio_ids), GradeJob.target == MAIN)
-              .group_by(GradeJob.portfolio_id).subquery())
-    return (select(GradeJob.portfolio_id, GradeJob.status, GradeJob.last_error)
-            .join(latest, and_(GradeJob.portfolio_id == latest.c.portfolio_id,
-                               GradeJob.sequence == latest.c.sequence, GradeJob.target == MAIN)))
+    latest = (
+        select(GradeJob.portfolio_id, func.max(GradeJob.sequence).label("sequence"))
+        .where(GradeJob.portfolio_id.in_(portfolio_ids), GradeJob.target == MAIN)
+        .group_by(GradeJob.portfolio_id)
+        .subquery()
+    )
+    return select(GradeJob.portfolio_id, GradeJob.status, GradeJob.last_error).join(
+        latest,
+        and_(
+            GradeJob.portfolio_id == latest.c.portfolio_id,
+            GradeJob.sequence == latest.c.sequence,
+            GradeJob.target == MAIN,
+        ),
+    )

@@ -33,7 +33,10 @@ def roster_page() -> str:
     link = sess.resource_link
     code = certification_code_for(link) if link is not None else None
     return render_template(
-        "grading/roster.html", sess=sess, link=link, code=code,
+        "grading/roster.html",
+        sess=sess,
+        link=link,
+        code=code,
         certification=latest_certification(code) if code else None,
         roster=roster.roster_for(sess.context, link, page_number()),
         grade_sync=link is not None and can_post_scores(link),
@@ -50,8 +53,10 @@ def deep_link() -> str | Response:
     if not deep_linking.may_deep_link(sess):
         raise deny("Only the course's instructors can add accreditation activities to a course.")
     if sess.message_type != deep_linking.DEEP_LINKING_REQUEST:
-        raise UserError("This page answers a deep-linking request from your LMS, and this session did not start "
-                        "with one.", hint="In your course, choose 'add an activity' and pick this tool.")
+        raise UserError(
+            "This page answers a deep-linking request from your LMS, and this session did not start with one.",
+            hint="In your course, choose 'add an activity' and pick this tool.",
+        )
     kept = deep_linking.launch_settings(sess)
     if not deep_linking.accepts_links(kept["settings"]):
         raise UserError("Your LMS asked for content this tool does not provide (it offers LTI resource links).")
@@ -69,13 +74,18 @@ def deep_link() -> str | Response:
             raise UserError("Your LMS accepts one activity at a time: choose only one.")
         chosen = [by_key[k] for k in dict.fromkeys(picked)]
         return_url, token = deep_linking.response_jwt(sess, chosen, url_for("launch.launch", _external=True))
-        audit.record("deep_link.returned", actor=sess.user, role="instructor", subject_type="lti_deployment",
-                     subject_id=sess.deployment_id, after={"items": [c.key for c in chosen]})
+        audit.record(
+            "deep_link.returned",
+            actor=sess.user,
+            role="instructor",
+            subject_type="lti_deployment",
+            subject_id=sess.deployment_id,
+            after={"items": [c.key for c in chosen]},
+        )
         db.session.commit()
         allow_form_target(return_url)  # the page posts the signed response to the platform
         return render_template("grading/deep_link_post.html", action=return_url, token=token, chosen=chosen)
-    return render_template("grading/deep_link.html", choices=choices, from_offerings=from_offerings,
-                           multiple=multiple)
+    return render_template("grading/deep_link.html", choices=choices, from_offerings=from_offerings, multiple=multiple)
 
 
 def _require_admin() -> None:
@@ -92,8 +102,9 @@ def jobs_page() -> str:
     if status is not None and status not in JOB_STATUSES:
         raise UserError(f"Unknown status {status!r}; choose one of {', '.join(JOB_STATUSES)}.")
     counts = dict(db.session.execute(select(GradeJob.status, func.count()).group_by(GradeJob.status)).all())
-    return render_template("grading/jobs.html", jobs=admin.list_jobs(status), status=status,
-                           counts=counts, statuses=JOB_STATUSES)
+    return render_template(
+        "grading/jobs.html", jobs=admin.list_jobs(status), status=status, counts=counts, statuses=JOB_STATUSES
+    )
 
 
 @bp.route("/jobs/<int:job_id>/retry", methods=["POST"])
@@ -106,8 +117,14 @@ def retry_job(job_id: int) -> Response:
         raise NotFound(f"There is no grade job {job_id}.")
     before = job.status
     requeue(job)
-    audit.record("grading.job_retried", actor=sess.user, role="tool_admin", subject=job,
-                 before={"status": before}, after={"status": job.status})
+    audit.record(
+        "grading.job_retried",
+        actor=sess.user,
+        role="tool_admin",
+        subject=job,
+        before={"status": before},
+        after={"status": job.status},
+    )
     db.session.commit()
     flash(f"Job {job_id} will be delivered again shortly.", "info")
     return redirect(url_for("grading.jobs_page", status=request.form.get("status") or None), code=303)

@@ -16,8 +16,7 @@ MAIN_TAG = "accreditation"
 CREDITS_TAG = "credits"
 
 # Every state between submission and the final decision looks the same from the gradebook.
-IN_REVIEW = frozenset({wf.SUBMITTED, wf.ASSESSED, wf.VERIFICATION_1, wf.VERIFICATION_2, wf.SENT_BACK,
-                       wf.APPEALED})
+IN_REVIEW = frozenset({wf.SUBMITTED, wf.ASSESSED, wf.VERIFICATION_1, wf.VERIFICATION_2, wf.SENT_BACK, wf.APPEALED})
 REPORTED_STATES = frozenset({wf.DRAFT, wf.REFERRED, wf.AWARDED}) | IN_REVIEW
 
 REFERRED_DEFAULT = "Referred: more evidence is needed. The assessor's feedback is in the portfolio."
@@ -49,9 +48,16 @@ def next_timestamp(now: dt.datetime, previous: str | None) -> str:
     return iso_timestamp(now)
 
 
-def score_payload(state: str, *, user_id: str, timestamp: str, feedback: str = "",
-                  certificate_number: str = "", credits: int | None = None, cpd_points: int | None = None
-                  ) -> dict[str, Any]:
+def score_payload(
+    state: str,
+    *,
+    user_id: str,
+    timestamp: str,
+    feedback: str = "",
+    certificate_number: str = "",
+    credits: int | None = None,
+    cpd_points: int | None = None,
+) -> dict[str, Any]:
     """The main line item's score for a portfolio in `state`."""
     score: dict[str, Any] = {"userId": user_id, "timestamp": timestamp}
     if state == wf.DRAFT:
@@ -59,8 +65,9 @@ def score_payload(state: str, *, user_id: str, timestamp: str, feedback: str = "
     elif state in IN_REVIEW:
         score.update(activityProgress="Submitted", gradingProgress="PendingManual")
     elif state == wf.REFERRED:
-        score.update(activityProgress="InProgress", gradingProgress="PendingManual",
-                     comment=feedback.strip() or REFERRED_DEFAULT)
+        score.update(
+            activityProgress="InProgress", gradingProgress="PendingManual", comment=feedback.strip() or REFERRED_DEFAULT
+        )
     elif state == wf.AWARDED:
         if not certificate_number:
             raise ValueError("An awarded score needs the certificate number.")
@@ -68,28 +75,47 @@ def score_payload(state: str, *, user_id: str, timestamp: str, feedback: str = "
         if credits is not None:
             comment += f" {credits} learning credits"
             comment += f", {cpd_points} CPD points." if cpd_points is not None else "."
-        score.update(activityProgress="Completed", gradingProgress="FullyGraded", scoreGiven=GRADE_MAXIMUM,
-                     scoreMaximum=GRADE_MAXIMUM, comment=comment)
+        score.update(
+            activityProgress="Completed",
+            gradingProgress="FullyGraded",
+            scoreGiven=GRADE_MAXIMUM,
+            scoreMaximum=GRADE_MAXIMUM,
+            comment=comment,
+        )
     else:
         raise ValueError(f"No gradebook score is defined for state {state!r}.")
     return score
 
 
-def credits_payload(*, user_id: str, timestamp: str, credits_earned: int, credits_available: int,
-                    certificate_number: str, cpd_points: int | None = None) -> dict[str, Any]:
+def credits_payload(
+    *,
+    user_id: str,
+    timestamp: str,
+    credits_earned: int,
+    credits_available: int,
+    certificate_number: str,
+    cpd_points: int | None = None,
+) -> dict[str, Any]:
     """The credits line item's score at award: credits earned out of the certification's credits."""
     comment = f"{credits_earned} learning credits (certificate {certificate_number})"
     if cpd_points is not None:
         comment += f", {cpd_points} CPD points"
-    return {"userId": user_id, "timestamp": timestamp, "activityProgress": "Completed",
-            "gradingProgress": "FullyGraded", "scoreGiven": credits_earned, "scoreMaximum": credits_available,
-            "comment": comment + "."}
+    return {
+        "userId": user_id,
+        "timestamp": timestamp,
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+        "scoreGiven": credits_earned,
+        "scoreMaximum": credits_available,
+        "comment": comment + ".",
+    }
 
 
 def progress_of(payload: dict[str, Any]) -> tuple[Any, ...]:
     """What a score says, without when: two scores with equal progress tell the gradebook nothing new."""
-    return tuple(payload.get(k) for k in ("activityProgress", "gradingProgress", "scoreGiven", "scoreMaximum",
-                                          "comment"))
+    return tuple(
+        payload.get(k) for k in ("activityProgress", "gradingProgress", "scoreGiven", "scoreMaximum", "comment")
+    )
 
 
 def main_line_item(code: str, title: str) -> dict[str, Any]:
@@ -97,5 +123,9 @@ def main_line_item(code: str, title: str) -> dict[str, Any]:
 
 
 def credits_line_item(code: str, credits_available: int) -> dict[str, Any]:
-    return {"label": f"{code} learning credits", "scoreMaximum": credits_available, "resourceId": code,
-            "tag": CREDITS_TAG}
+    return {
+        "label": f"{code} learning credits",
+        "scoreMaximum": credits_available,
+        "resourceId": code,
+        "tag": CREDITS_TAG,
+    }

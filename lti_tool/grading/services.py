@@ -136,21 +136,24 @@ class CachingServiceConnector(ServiceConnector):
     # Token rows are read and written on their own connection so that caching a token never commits,
     # or waits on, the caller's transaction.
     def _read_token(self, conn: Connection, key: str) -> CachedToken | None:
-        row = conn.execute(select(ServiceToken.access_token, ServiceToken.expires_at, ServiceToken.created_at)
-                           .where(*self._where(key))).first()
+        row = conn.execute(
+            select(ServiceToken.access_token, ServiceToken.expires_at, ServiceToken.created_at).where(*self._where(key))
+        ).first()
         if row is None:
             return None
         use_until = row.expires_at - refresh_margin(row.expires_at - row.created_at)
         return CachedToken(row.access_token, use_until) if use_until > utcnow() else None
 
-    def _store_token(self, conn: Connection, key: str, scopes: Sequence[str], token: str,
-                     lifetime: int) -> CachedToken:
+    def _store_token(self, conn: Connection, key: str, scopes: Sequence[str], token: str, lifetime: int) -> CachedToken:
         now = utcnow()
-        values = {"access_token": token, "expires_at": now + dt.timedelta(seconds=lifetime),
-                  "scopes": sorted(set(scopes)), "created_at": now}
+        values = {
+            "access_token": token,
+            "expires_at": now + dt.timedelta(seconds=lifetime),
+            "scopes": sorted(set(scopes)),
+            "created_at": now,
+        }
         if conn.execute(update(ServiceToken).where(*self._where(key)).values(**values)).rowcount == 0:
-            conn.execute(insert(ServiceToken).values(registration_id=self.registration_row_id, scope_key=key,
-                                                     **values))
+            conn.execute(insert(ServiceToken).values(registration_id=self.registration_row_id, scope_key=key, **values))
         return CachedToken(token, values["expires_at"] - refresh_margin(dt.timedelta(seconds=lifetime)))
 
     def forget_token(self, scopes: Sequence[str], token: str | None = None) -> None:
@@ -248,8 +251,7 @@ def ags_for(link: ResourceLink, connector: CachingServiceConnector | None = None
 
 def fetch_members(registration: Registration, memberships_url: str) -> list[dict[str, Any]]:
     """Every member of a context through NRPS, following the platform's `next` links."""
-    service = NamesRolesProvisioningService(connector_for(registration),
-                                            {"context_memberships_url": memberships_url})
+    service = NamesRolesProvisioningService(connector_for(registration), {"context_memberships_url": memberships_url})
     members: list[dict[str, Any]] = []
     url: str | None = memberships_url
     seen: set[str] = set()

@@ -62,10 +62,14 @@ class Settings:
     @classmethod
     def from_app(cls, app: Flask | None = None) -> Settings:
         c = (app or current_app).config
-        return cls(lease_seconds=float(c["GRADING_LEASE_SECONDS"]), backoff_seconds=float(c["GRADING_BACKOFF_SECONDS"]),
-                   backoff_max_seconds=float(c["GRADING_BACKOFF_MAX_SECONDS"]),
-                   max_attempts=int(c["GRADING_MAX_ATTEMPTS"]), poll_seconds=float(c["GRADING_POLL_SECONDS"]),
-                   batch_size=int(c["GRADING_BATCH_SIZE"]))
+        return cls(
+            lease_seconds=float(c["GRADING_LEASE_SECONDS"]),
+            backoff_seconds=float(c["GRADING_BACKOFF_SECONDS"]),
+            backoff_max_seconds=float(c["GRADING_BACKOFF_MAX_SECONDS"]),
+            max_attempts=int(c["GRADING_MAX_ATTEMPTS"]),
+            poll_seconds=float(c["GRADING_POLL_SECONDS"]),
+            batch_size=int(c["GRADING_BATCH_SIZE"]),
+        )
 
 
 @dataclass
@@ -99,8 +103,9 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     return float(min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER))
 
 
-def retry_delay(attempts: int, settings: Settings, retry_after: float | None = None,
-                rng: random.Random | None = None) -> float:
+def retry_delay(
+    attempts: int, settings: Settings, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
     """Exponential backoff with jitter (half to full of the step), never sooner than Retry-After asks."""
     step = min(settings.backoff_max_seconds, settings.backoff_seconds * (2 ** max(attempts - 1, 0)))
     delay = step * (0.5 + 0.5 * (rng or random).random())
@@ -130,16 +135,21 @@ def classify(exc: BaseException) -> Failure:
 
 
 def _due(now: dt.datetime) -> Any:
-    return or_(and_(GradeJob.status == PENDING, GradeJob.next_attempt_at <= now),
-               and_(GradeJob.status == IN_PROGRESS, GradeJob.lease_until < now))
+    return or_(
+        and_(GradeJob.status == PENDING, GradeJob.next_attempt_at <= now),
+        and_(GradeJob.status == IN_PROGRESS, GradeJob.lease_until < now),
+    )
 
 
 def _not_blocked() -> Any:
     earlier = aliased(GradeJob)
     return ~exists().where(
-        earlier.resource_link_id == GradeJob.resource_link_id, earlier.user_id == GradeJob.user_id,
-        earlier.target == GradeJob.target, earlier.sequence < GradeJob.sequence,
-        earlier.status.in_((PENDING, IN_PROGRESS)))
+        earlier.resource_link_id == GradeJob.resource_link_id,
+        earlier.user_id == GradeJob.user_id,
+        earlier.target == GradeJob.target,
+        earlier.sequence < GradeJob.sequence,
+        earlier.status.in_((PENDING, IN_PROGRESS)),
+    )
 
 
 def _select_due(condition: Any, size: int) -> list[int]:
@@ -170,11 +180,21 @@ def claim_batch(worker_id: str, settings: Settings, size: int | None = None) -> 
         if not ids:
             db.session.rollback()
             return []
-        claimed = set(db.session.scalars(
-            update(GradeJob).where(GradeJob.id.in_(ids), _due(now)).values(
-                status=IN_PROGRESS, lease_until=now + dt.timedelta(seconds=settings.lease_seconds),
-                leased_by=worker_id, attempts=GradeJob.attempts + 1, updated_at=now)
-            .returning(GradeJob.id).execution_options(synchronize_session=False)))
+        claimed = set(
+            db.session.scalars(
+                update(GradeJob)
+                .where(GradeJob.id.in_(ids), _due(now))
+                .values(
+                    status=IN_PROGRESS,
+                    lease_until=now + dt.timedelta(seconds=settings.lease_seconds),
+                    leased_by=worker_id,
+                    attempts=GradeJob.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(GradeJob.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
         db.session.commit()
         if claimed:
             return [i for i in ids if i in claimed]
@@ -192,8 +212,13 @@ def claim_next(worker_id: str, settings: Settings) -> GradeJob | None:
 
 
 def grade_from_payload(payload: dict[str, Any]) -> Grade:
-    grade = (Grade().set_user_id(payload["userId"]).set_timestamp(payload["timestamp"])
-             .set_activity_progress(payload["activityProgress"]).set_grading_progress(payload["gradingProgress"]))
+    grade = (
+        Grade()
+        .set_user_id(payload["userId"])
+        .set_timestamp(payload["timestamp"])
+        .set_activity_progress(payload["activityProgress"])
+        .set_grading_progress(payload["gradingProgress"])
+    )
     if "scoreGiven" in payload:
         grade.set_score_given(payload["scoreGiven"]).set_score_maximum(payload["scoreMaximum"])
     if payload.get("comment"):
@@ -226,10 +251,19 @@ class Delivery:
 
     def load(self, ids: list[int]) -> list[Claimed]:
         """The claimed jobs with their placements and platforms in one query; ends the transaction."""
-        rows = {j.id: j for j in db.session.scalars(
-            select(GradeJob).where(GradeJob.id.in_(ids)).execution_options(populate_existing=True)
-            .options(joinedload(GradeJob.resource_link).joinedload(ResourceLink.deployment)
-                     .joinedload(Deployment.registration)))}
+        rows = {
+            j.id: j
+            for j in db.session.scalars(
+                select(GradeJob)
+                .where(GradeJob.id.in_(ids))
+                .execution_options(populate_existing=True)
+                .options(
+                    joinedload(GradeJob.resource_link)
+                    .joinedload(ResourceLink.deployment)
+                    .joinedload(Deployment.registration)
+                )
+            )
+        }
         jobs = [rows[i] for i in ids if i in rows]
         new_links = {j.resource_link_id: j.resource_link for j in jobs if j.resource_link_id not in self.services}
         for link in new_links.values():
@@ -239,8 +273,19 @@ class Delivery:
             if link.ags_lineitem_url and self.urls.get((link.id, MAIN)) != link.ags_lineitem_url:
                 # The launch's lineitem claim wins; ensure_line_item remembers it the first time.
                 self.urls.pop((link.id, MAIN), None)
-        claimed = [Claimed(j.id, j.attempts, j.last_status, j.target, j.payload, j.line_item, j.resource_link_id,
-                           j.resource_link.deployment.registration_id) for j in jobs]
+        claimed = [
+            Claimed(
+                j.id,
+                j.attempts,
+                j.last_status,
+                j.target,
+                j.payload,
+                j.line_item,
+                j.resource_link_id,
+                j.resource_link.deployment.registration_id,
+            )
+            for j in jobs
+        ]
         db.session.commit()  # no transaction stays open across the HTTP calls
         return claimed
 
@@ -266,8 +311,7 @@ class Delivery:
         """Post the job's score to its line item (finding or creating the line item first)."""
         url = self.line_item_url(job)
         try:
-            self.services[job.link_id].put_grade(grade_from_payload(job.payload),
-                                                 LineItem({"id": url}))  # type: ignore[typeddict-item]
+            self.services[job.link_id].put_grade(grade_from_payload(job.payload), LineItem({"id": url}))  # type: ignore[typeddict-item]
         except LtiServiceException as exc:
             if not isinstance(exc, TokenRequestError) and exc.response.status_code == 404:
                 # The column was deleted on the platform: find or create it again on the next attempt.
@@ -282,9 +326,11 @@ def _finish(job_ids: list[int], worker_id: str, **values: Any) -> int:
     if not job_ids:
         return 0
     result = db.session.execute(
-        update(GradeJob).where(GradeJob.id.in_(job_ids), GradeJob.status == IN_PROGRESS,
-                               GradeJob.leased_by == worker_id)
-        .values(lease_until=None, updated_at=utcnow(), **values).execution_options(synchronize_session=False))
+        update(GradeJob)
+        .where(GradeJob.id.in_(job_ids), GradeJob.status == IN_PROGRESS, GradeJob.leased_by == worker_id)
+        .values(lease_until=None, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     return result.rowcount
 
@@ -294,11 +340,18 @@ def _hand_back(job_ids: list[int], worker_id: str, due: dt.datetime | None = Non
     if not job_ids:
         return
     db.session.execute(
-        update(GradeJob).where(GradeJob.id.in_(job_ids), GradeJob.status == IN_PROGRESS,
-                               GradeJob.leased_by == worker_id)
-        .values(status=PENDING, lease_until=None, leased_by=None, attempts=GradeJob.attempts - 1,
-                updated_at=utcnow(), **({"next_attempt_at": due} if due else {}))
-        .execution_options(synchronize_session=False))
+        update(GradeJob)
+        .where(GradeJob.id.in_(job_ids), GradeJob.status == IN_PROGRESS, GradeJob.leased_by == worker_id)
+        .values(
+            status=PENDING,
+            lease_until=None,
+            leased_by=None,
+            attempts=GradeJob.attempts - 1,
+            updated_at=utcnow(),
+            **({"next_attempt_at": due} if due else {}),
+        )
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
 
 
@@ -316,10 +369,15 @@ def _record_failure(job: Claimed, exc: Exception, worker_id: str, settings: Sett
     if failure.retry:
         delay = retry_delay(job.attempts, settings, failure.retry_after)
         failure.retry_after = delay
-        _finish([job.id], worker_id, status=PENDING, last_status=failure.status, last_error=failure.message,
-                next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
-        log.warning("grade job %s: attempt %s failed, retry in %.1fs: %s", job.id, job.attempts, delay,
-                    failure.message)
+        _finish(
+            [job.id],
+            worker_id,
+            status=PENDING,
+            last_status=failure.status,
+            last_error=failure.message,
+            next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
+        )
+        log.warning("grade job %s: attempt %s failed, retry in %.1fs: %s", job.id, job.attempts, delay, failure.message)
         return PENDING, failure
     _finish([job.id], worker_id, status=FAILED, last_status=failure.status, last_error=failure.message)
     log.error("grade job %s failed: %s", job.id, failure.message)
@@ -331,8 +389,9 @@ def _platform_is_failing(failure: Failure) -> bool:
     return failure.retry and failure.status != 404
 
 
-def process_batch(jobs: list[Claimed], worker_id: str, settings: Settings, delivery: Delivery,
-                  stop: threading.Event | None = None) -> dict[str, int]:
+def process_batch(
+    jobs: list[Claimed], worker_id: str, settings: Settings, delivery: Delivery, stop: threading.Event | None = None
+) -> dict[str, int]:
     """Deliver claimed jobs one after another, then record the delivered ones in one statement.
 
     Jobs not yet attempted go back unchanged when the worker is stopping or half the lease has gone (so a
@@ -363,16 +422,21 @@ def process_batch(jobs: list[Claimed], worker_id: str, settings: Settings, deliv
         delivered.append(job)
     for registration_id, ids in waiting.items():
         _hand_back(ids, worker_id, resting[registration_id])
-    _finish([j.id for j in delivered], worker_id, status=DELIVERED, delivered_at=utcnow(), last_status=None,
-            last_error="")
+    _finish(
+        [j.id for j in delivered], worker_id, status=DELIVERED, delivered_at=utcnow(), last_status=None, last_error=""
+    )
     for job in delivered:
         log.info("grade job %s delivered (attempt %s)", job.id, job.attempts)
     counts[DELIVERED] += len(delivered)
     return counts
 
 
-def process_due_jobs(worker_id: str | None = None, limit: int = 1000,
-                     settings: Settings | None = None, stop: threading.Event | None = None) -> dict[str, int]:
+def process_due_jobs(
+    worker_id: str | None = None,
+    limit: int = 1000,
+    settings: Settings | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, int]:
     """Deliver due jobs, a batch at a time, until none is due (or `limit` claimed, or `stop` is set);
     counts of outcomes by status."""
     worker_id = worker_id or default_worker_id()
@@ -390,8 +454,9 @@ def process_due_jobs(worker_id: str | None = None, limit: int = 1000,
     return counts
 
 
-def run_worker(app: Flask, *, once: bool = False, stop: threading.Event | None = None,
-               worker_id: str | None = None) -> dict[str, int]:
+def run_worker(
+    app: Flask, *, once: bool = False, stop: threading.Event | None = None, worker_id: str | None = None
+) -> dict[str, int]:
     """The delivery loop: until `stop` is set, or one pass over the due jobs with `once`."""
     stop = stop or threading.Event()
     worker_id = worker_id or default_worker_id()

@@ -41,5 +41,7 @@ def cli_transaction() -> Iterator[None]:
             db.session.commit()
         except IntegrityError as exc:
             db.session.rollback()
-            raise click.ClickException("The change conflicts with data stored meanwhile (another process "
-                                       "made the same change?); nothing was saved. Check and try again.") from exc
+            raise click.ClickException(
+                "The change conflicts with data stored meanwhile (another process "
+                "made the same change?); nothing was saved. Check and try again."
+            ) from exc

@@ -64,8 +64,12 @@ def partner_by_slug(slug: str | None) -> Partner | None:
 
 def last_lms_roles(user: LtiUser) -> list[str]:
     """The LTI roles of the user's most recent launch in any course."""
-    membership = db.session.scalar(select(Membership).where(Membership.user_id == user.id)
-                                   .order_by(Membership.last_launch_at.desc(), Membership.id.desc()).limit(1))
+    membership = db.session.scalar(
+        select(Membership)
+        .where(Membership.user_id == user.id)
+        .order_by(Membership.last_launch_at.desc(), Membership.id.desc())
+        .limit(1)
+    )
     return list(membership.roles) if membership else []
 
 
@@ -79,13 +83,19 @@ def _check_role_and_scope(role: str, scope: Scope) -> None:
 def _admin_refusal(roles: Iterable[str]) -> str | None:
     if lti_roles.is_lms_admin(roles):
         return None
-    return ("Only an administrator in their LMS can be made tool administrator; their latest launch did not "
-            "carry an LMS administrator role.")
+    return (
+        "Only an administrator in their LMS can be made tool administrator; their latest launch did not "
+        "carry an LMS administrator role."
+    )
 
 
 def _grant_dict(grant: StaffGrant | PendingStaffGrant) -> dict[str, Any]:
-    return {"role": grant.role, "partner_id": grant.partner_id, "certification_code": grant.certification_code,
-            "home_partner_id": grant.home_partner_id}
+    return {
+        "role": grant.role,
+        "partner_id": grant.partner_id,
+        "certification_code": grant.certification_code,
+        "home_partner_id": grant.home_partner_id,
+    }
 
 
 def grant_role(user: LtiUser, role: str, scope: Scope, by: Granter) -> StaffGrant:
@@ -95,25 +105,43 @@ def grant_role(user: LtiUser, role: str, scope: Scope, by: Granter) -> StaffGran
         refusal = _admin_refusal(last_lms_roles(user))
         if refusal:
             raise UserError(refusal)
-    duplicate = db.session.scalar(select(StaffGrant).where(
-        StaffGrant.user_id == user.id, StaffGrant.role == role,
-        _is(StaffGrant.partner_id, scope.partner_id), _is(StaffGrant.certification_code, scope.certification_code)))
+    duplicate = db.session.scalar(
+        select(StaffGrant).where(
+            StaffGrant.user_id == user.id,
+            StaffGrant.role == role,
+            _is(StaffGrant.partner_id, scope.partner_id),
+            _is(StaffGrant.certification_code, scope.certification_code),
+        )
+    )
     if duplicate is not None:
         raise UserError(f"{user.display_name()} already holds this role with this scope (grant {duplicate.id}).")
-    grant = StaffGrant(user_id=user.id, role=role, partner_id=scope.partner_id,
-                       certification_code=scope.certification_code, home_partner_id=scope.home_partner_id,
-                       granted_by=by.describe())
+    grant = StaffGrant(
+        user_id=user.id,
+        role=role,
+        partner_id=scope.partner_id,
+        certification_code=scope.certification_code,
+        home_partner_id=scope.home_partner_id,
+        granted_by=by.describe(),
+    )
     db.session.add(grant)
     db.session.flush()
-    by.record("staff.role_granted", subject_type="lti_user", subject_id=user.id,
-              after={"grant_id": grant.id, **_grant_dict(grant)})
+    by.record(
+        "staff.role_granted",
+        subject_type="lti_user",
+        subject_id=user.id,
+        after={"grant_id": grant.id, **_grant_dict(grant)},
+    )
     return grant
 
 
 def revoke_grant(grant: StaffGrant, by: Granter, reason: str = "") -> None:
     """Remove a grant (the audit trail keeps what it was); the caller commits."""
-    before = {"grant_id": grant.id, **_grant_dict(grant), "granted_by": grant.granted_by,
-              "granted_at": grant.granted_at.isoformat()}
+    before = {
+        "grant_id": grant.id,
+        **_grant_dict(grant),
+        "granted_by": grant.granted_by,
+        "granted_at": grant.granted_at.isoformat(),
+    }
     user_id = grant.user_id
     db.session.delete(grant)
     db.session.flush()
@@ -123,21 +151,34 @@ def revoke_grant(grant: StaffGrant, by: Granter, reason: str = "") -> None:
 def add_pending_grant(issuer: str, sub: str, role: str, scope: Scope, by: Granter) -> PendingStaffGrant:
     """Grant a role to an identity that has not launched yet; applied at their launch. Caller commits."""
     _check_role_and_scope(role, scope)
-    pending = PendingStaffGrant(issuer=issuer, sub=sub, role=role, partner_id=scope.partner_id,
-                                certification_code=scope.certification_code, home_partner_id=scope.home_partner_id,
-                                granted_by=by.describe())
+    pending = PendingStaffGrant(
+        issuer=issuer,
+        sub=sub,
+        role=role,
+        partner_id=scope.partner_id,
+        certification_code=scope.certification_code,
+        home_partner_id=scope.home_partner_id,
+        granted_by=by.describe(),
+    )
     db.session.add(pending)
     db.session.flush()
-    by.record("staff.role_pending", subject_type="lti_identity", subject_id=f"{sub}@{issuer}"[:80],
-              after={"pending_id": pending.id, "issuer": issuer, "sub": sub, **_grant_dict(pending)})
+    by.record(
+        "staff.role_pending",
+        subject_type="lti_identity",
+        subject_id=f"{sub}@{issuer}"[:80],
+        after={"pending_id": pending.id, "issuer": issuer, "sub": sub, **_grant_dict(pending)},
+    )
     return pending
 
 
 def cancel_pending_grant(pending: PendingStaffGrant, by: Granter) -> None:
     """Withdraw a pending grant before it is applied; the caller commits."""
-    by.record("staff.pending_cancelled", subject_type="lti_identity",
-              subject_id=f"{pending.sub}@{pending.issuer}"[:80],
-              before={"pending_id": pending.id, "issuer": pending.issuer, "sub": pending.sub, **_grant_dict(pending)})
+    by.record(
+        "staff.pending_cancelled",
+        subject_type="lti_identity",
+        subject_id=f"{pending.sub}@{pending.issuer}"[:80],
+        before={"pending_id": pending.id, "issuer": pending.issuer, "sub": pending.sub, **_grant_dict(pending)},
+    )
     db.session.delete(pending)
     db.session.flush()
 
@@ -158,20 +199,34 @@ def apply_pending_grants(user: LtiUser, launch_roles: list[str]) -> list[StaffGr
         if pending.role == TOOL_ADMIN and _admin_refusal(launch_roles):
             pending.note = "Waiting: the launch did not carry an LMS administrator role."
             continue
-        existing = db.session.scalar(select(StaffGrant).where(
-            StaffGrant.user_id == user.id, StaffGrant.role == pending.role,
-            _is(StaffGrant.partner_id, pending.partner_id),
-            _is(StaffGrant.certification_code, pending.certification_code)))
+        existing = db.session.scalar(
+            select(StaffGrant).where(
+                StaffGrant.user_id == user.id,
+                StaffGrant.role == pending.role,
+                _is(StaffGrant.partner_id, pending.partner_id),
+                _is(StaffGrant.certification_code, pending.certification_code),
+            )
+        )
         grant = existing
         if grant is None:
-            grant = StaffGrant(user_id=user.id, role=pending.role, partner_id=pending.partner_id,
-                               certification_code=pending.certification_code,
-                               home_partner_id=pending.home_partner_id, granted_by=pending.granted_by)
+            grant = StaffGrant(
+                user_id=user.id,
+                role=pending.role,
+                partner_id=pending.partner_id,
+                certification_code=pending.certification_code,
+                home_partner_id=pending.home_partner_id,
+                granted_by=pending.granted_by,
+            )
             db.session.add(grant)
             db.session.flush()
-            audit.record("staff.role_granted", actor_label=f"pending grant {pending.id} by {pending.granted_by}",
-                         role="system", subject_type="lti_user", subject_id=user.id,
-                         after={"grant_id": grant.id, "pending_id": pending.id, **_grant_dict(grant)})
+            audit.record(
+                "staff.role_granted",
+                actor_label=f"pending grant {pending.id} by {pending.granted_by}",
+                role="system",
+                subject_type="lti_user",
+                subject_id=user.id,
+                after={"grant_id": grant.id, "pending_id": pending.id, **_grant_dict(grant)},
+            )
             applied.append(grant)
         pending.applied_at = utcnow()
         pending.applied_grant_id = grant.id

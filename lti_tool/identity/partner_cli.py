@@ -28,8 +28,13 @@ def partner_cli() -> None:
 @partner_cli.command("add")
 @click.argument("slug")
 @click.option("--name", required=True, help="The partner's name, e.g. 'Acme Clinical Academy'.")
-@click.option("--kind", type=click.Choice(list(PARTNER_KINDS)), default="academy", show_default=True,
-              help="academy: accredited training; hub: enrols learners; employer: its own staff.")
+@click.option(
+    "--kind",
+    type=click.Choice(list(PARTNER_KINDS)),
+    default="academy",
+    show_default=True,
+    help="academy: accredited training; hub: enrols learners; employer: its own staff.",
+)
 @with_appcontext
 def partner_add(slug: str, name: str, kind: str) -> None:
     with cli_transaction():
@@ -50,8 +55,9 @@ def partner_list() -> None:
             click.echo("  offers nothing yet")
         for offer in offers:
             units = ", ".join(u.code for u in offer.units) if offer.narrowed else "all units"
-            click.echo(f"  offers {offer.certification.code} v{offer.certification.version}: {units} "
-                       f"({offer.credits} credits)")
+            click.echo(
+                f"  offers {offer.certification.code} v{offer.certification.version}: {units} ({offer.credits} credits)"
+            )
         for dep in partner_deployments(p.id):
             reg = dep.registration
             named = f" ({reg.name})" if reg.name else ""
@@ -68,14 +74,16 @@ def _unit_list(value: str | None) -> list[str] | None:
 @partner_cli.command("offer")
 @click.argument("slug")
 @click.argument("code")
-@click.option("--units", default=None, help="Offer only these units (comma-separated codes), e.g. CM1,CM2. "
-                                            "Default: every unit.")
+@click.option(
+    "--units", default=None, help="Offer only these units (comma-separated codes), e.g. CM1,CM2. Default: every unit."
+)
 @with_appcontext
 def partner_offer(slug: str, code: str, units: str | None) -> None:
     """Offer a certification (or some of its units) on the partner's pathway."""
     with cli_transaction():
-        offering, status = offer_certification(find_partner(slug), code, _unit_list(units),
-                                               actor_label=cli_actor_label())
+        offering, status = offer_certification(
+            find_partner(slug), code, _unit_list(units), actor_label=cli_actor_label()
+        )
         which = offering.unit_codes.replace(",", ", ") or "all units"
     click.echo(f"{slug} offers {code} ({which}): {status}.")
 
@@ -101,8 +109,9 @@ def partner_withdraw(slug: str, code: str) -> None:
 def partner_attach(slug: str, issuer: str, client_id: str, deployment_id: str, move: bool) -> None:
     """Make a registered deployment belong to the partner (its launches act for the partner)."""
     with cli_transaction():
-        attach_deployment(find_partner(slug), issuer, client_id, deployment_id, move=move,
-                          actor_label=cli_actor_label())
+        attach_deployment(
+            find_partner(slug), issuer, client_id, deployment_id, move=move, actor_label=cli_actor_label()
+        )
     click.echo(f"Deployment {deployment_id!r} ({issuer}, client ID {client_id}) now belongs to {slug}.")
 
 
@@ -121,8 +130,9 @@ def criterion_cli() -> None:
 def criterion_add(slug: str, code: str, outcome_code: str, criterion_code: str, text: str) -> None:
     """Add a criterion to a learning outcome of CODE's latest version, for this partner's learners only."""
     with cli_transaction():
-        criterion = add_partner_criterion(find_partner(slug), code, outcome_code, criterion_code, text,
-                                          actor_label=cli_actor_label())
+        criterion = add_partner_criterion(
+            find_partner(slug), code, outcome_code, criterion_code, text, actor_label=cli_actor_label()
+        )
         version = criterion.outcome.unit.certification.version
     click.echo(f"Added {criterion_code} to {code} version {version}, outcome {outcome_code}, for {slug}.")
 

@@ -44,8 +44,10 @@ def find_partner(slug: str) -> Partner:
 def add_partner(slug: str, name: str, kind: str, *, actor_label: str = "system") -> Partner:
     slug, name = slug.strip(), " ".join(name.split())
     if not SLUG.match(slug):
-        raise UserError(f"{slug!r} is not a valid partner slug: use lower-case letters, digits and '-', "
-                        "2 to 80 characters, e.g. 'acme-academy'.")
+        raise UserError(
+            f"{slug!r} is not a valid partner slug: use lower-case letters, digits and '-', "
+            "2 to 80 characters, e.g. 'acme-academy'."
+        )
     if not name:
         raise UserError("A partner needs a name.")
     if kind not in PARTNER_KINDS:
@@ -55,35 +57,57 @@ def add_partner(slug: str, name: str, kind: str, *, actor_label: str = "system")
     partner = Partner(slug=slug, name=name, kind=kind)
     db.session.add(partner)
     db.session.flush()
-    audit.record("partner.created", actor_label=actor_label, subject=partner,
-                 after={"slug": slug, "name": name, "kind": kind})
+    audit.record(
+        "partner.created", actor_label=actor_label, subject=partner, after={"slug": slug, "name": name, "kind": kind}
+    )
     return partner
 
 
-def attach_deployment(partner: Partner, issuer: str, client_id: str, deployment_id: str, *,
-                      move: bool = False, actor_label: str = "system") -> Deployment:
+def attach_deployment(
+    partner: Partner,
+    issuer: str,
+    client_id: str,
+    deployment_id: str,
+    *,
+    move: bool = False,
+    actor_label: str = "system",
+) -> Deployment:
     """Make a registered deployment belong to the partner: its launches then act for that partner (tenant)."""
-    dep = db.session.scalar(select(Deployment).join(Registration).where(
-        Registration.issuer == issuer, Registration.client_id == client_id,
-        Deployment.deployment_id == deployment_id))
+    dep = db.session.scalar(
+        select(Deployment)
+        .join(Registration)
+        .where(
+            Registration.issuer == issuer,
+            Registration.client_id == client_id,
+            Deployment.deployment_id == deployment_id,
+        )
+    )
     if dep is None:
-        raise NotFound(f"No deployment {deployment_id!r} registered for issuer {issuer!r} and client ID "
-                       f"{client_id!r}. See 'lti-tool registration list'.")
+        raise NotFound(
+            f"No deployment {deployment_id!r} registered for issuer {issuer!r} and client ID "
+            f"{client_id!r}. See 'lti-tool registration list'."
+        )
     if dep.partner_id == partner.id:
         raise UserError(f"Deployment {deployment_id!r} already belongs to {partner.slug}.")
     previous = dep.partner
     if previous is not None and not move:
-        raise UserError(f"Deployment {deployment_id!r} belongs to partner {previous.slug}; "
-                        "use --move to move it (its learners then act for the new partner).")
+        raise UserError(
+            f"Deployment {deployment_id!r} belongs to partner {previous.slug}; "
+            "use --move to move it (its learners then act for the new partner)."
+        )
     dep.partner = partner
     db.session.flush()
-    audit.record("partner.deployment_attached", actor_label=actor_label, subject=partner,
-                 before={"partner": previous.slug} if previous else None,
-                 after={"issuer": issuer, "client_id": client_id, "deployment_id": deployment_id,
-                        "partner": partner.slug})
+    audit.record(
+        "partner.deployment_attached",
+        actor_label=actor_label,
+        subject=partner,
+        before={"partner": previous.slug} if previous else None,
+        after={"issuer": issuer, "client_id": client_id, "deployment_id": deployment_id, "partner": partner.slug},
+    )
     return dep
 
 
 def partner_deployments(partner_id: int) -> list[Deployment]:
-    return list(db.session.scalars(select(Deployment).where(Deployment.partner_id == partner_id)
-                                   .order_by(Deployment.id)))
+    return list(
+        db.session.scalars(select(Deployment).where(Deployment.partner_id == partner_id).order_by(Deployment.id))
+    )

@@ -55,8 +55,9 @@ def grants_for(user_id: int) -> list[StaffGrant]:
     return [g for g in rows if not is_inert(g)]
 
 
-def grant_covers(grant: StaffGrant, role: str, partner_id: int | None = None,
-                 certification_code: str | None = None) -> bool:
+def grant_covers(
+    grant: StaffGrant, role: str, partner_id: int | None = None, certification_code: str | None = None
+) -> bool:
     if grant.role != role:
         return False
     if grant.partner_id is not None and partner_id is not None and grant.partner_id != partner_id:
@@ -66,8 +67,7 @@ def grant_covers(grant: StaffGrant, role: str, partner_id: int | None = None,
     return True
 
 
-def has_role(user_id: int, role: str, partner_id: int | None = None,
-             certification_code: str | None = None) -> bool:
+def has_role(user_id: int, role: str, partner_id: int | None = None, certification_code: str | None = None) -> bool:
     """Whether the user holds `role` for work of this partner and certification (None = any scope)."""
     return any(grant_covers(g, role, partner_id, certification_code) for g in grants_for(user_id))
 

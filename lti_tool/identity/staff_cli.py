@@ -42,8 +42,11 @@ def _run(action: Callable[[], T]) -> T:
 def _scope(partner: str | None, certification: str | None, home_partner: str | None) -> Scope:
     p = partner_by_slug(partner)
     home = partner_by_slug(home_partner)
-    return Scope(partner_id=p.id if p else None, certification_code=(certification or "").strip() or None,
-                 home_partner_id=home.id if home else None)
+    return Scope(
+        partner_id=p.id if p else None,
+        certification_code=(certification or "").strip() or None,
+        home_partner_id=home.id if home else None,
+    )
 
 
 @click.group("staff", help="Tool staff roles: assessors, verifiers and tool administrators.")
@@ -60,12 +63,22 @@ _role_option = click.option("--role", required=True, type=click.Choice(list(STAF
 @_role_option
 @click.option("--partner", default=None, help="Limit the role to this partner's learners (slug).")
 @click.option("--certification", default=None, help="Limit the role to this certification (code).")
-@click.option("--home-partner", default=None, help="The partner a verifier belongs to (slug); an independent "
-                                                    "verifier may not verify its learners.")
+@click.option(
+    "--home-partner",
+    default=None,
+    help="The partner a verifier belongs to (slug); an independent verifier may not verify its learners.",
+)
 @click.option("--pending", is_flag=True, help="If the person has not launched yet, grant at their first launch.")
 @with_appcontext
-def staff_grant(issuer: str, sub: str, role: str, partner: str | None, certification: str | None,
-                home_partner: str | None, pending: bool) -> None:
+def staff_grant(
+    issuer: str,
+    sub: str,
+    role: str,
+    partner: str | None,
+    certification: str | None,
+    home_partner: str | None,
+    pending: bool,
+) -> None:
     def act() -> str:
         scope = _scope(partner, certification, home_partner)
         user = find_user(issuer, sub)
@@ -74,9 +87,11 @@ def staff_grant(issuer: str, sub: str, role: str, partner: str | None, certifica
             db.session.commit()
             return f"Pending grant {row.id}: {describe(row)}; applied when {sub} first launches the tool."
         if user is None:
-            raise UserError(f"Nobody with issuer {issuer!r} and subject {sub!r} has launched the tool yet. Ask them "
-                            "to open it once from their course, or add --pending to grant the role at their first "
-                            "launch.")
+            raise UserError(
+                f"Nobody with issuer {issuer!r} and subject {sub!r} has launched the tool yet. Ask them "
+                "to open it once from their course, or add --pending to grant the role at their first "
+                "launch."
+            )
         grant = grant_role(user, role, scope, _operator())
         db.session.commit()
         return f"Granted {describe(grant)} to {user.display_name()} (grant {grant.id})."
@@ -93,8 +108,15 @@ def staff_grant(issuer: str, sub: str, role: str, partner: str | None, certifica
 @click.option("--certification", default=None, help="Only the grant limited to this certification.")
 @click.option("--reason", default="", help="Why (kept in the audit trail).")
 @with_appcontext
-def staff_revoke(grant_id: int | None, issuer: str | None, sub: str | None, role: str | None,
-                 partner: str | None, certification: str | None, reason: str) -> None:
+def staff_revoke(
+    grant_id: int | None,
+    issuer: str | None,
+    sub: str | None,
+    role: str | None,
+    partner: str | None,
+    certification: str | None,
+    reason: str,
+) -> None:
     def act() -> str:
         if grant_id is not None:
             grant = db.session.get(StaffGrant, grant_id)
@@ -130,8 +152,10 @@ def staff_revoke(grant_id: int | None, issuer: str | None, sub: str | None, role
 def _cancel_pending(issuer: str, sub: str, role: str) -> str:
     rows = [p for p in open_pending_grants(issuer, sub) if p.role == role]
     if not rows:
-        raise UserError(f"Nobody with issuer {issuer!r} and subject {sub!r} has launched the tool, and no pending "
-                        f"{role} grant exists for them.")
+        raise UserError(
+            f"Nobody with issuer {issuer!r} and subject {sub!r} has launched the tool, and no pending "
+            f"{role} grant exists for them."
+        )
     for row in rows:
         cancel_pending_grant(row, _operator())
     db.session.commit()
@@ -150,8 +174,10 @@ def staff_list(role: str | None) -> None:
     if not rows and not pending:
         click.echo("No staff roles granted yet. Grant one with 'lti-tool staff grant'.")
     for grant, user in rows:
-        click.echo(f"[{grant.id}] {user.display_name()} <{user.sub}@{user.issuer}>: {describe(grant)}"
-                   f" - by {grant.granted_by or '?'} on {grant.granted_at:%Y-%m-%d}")
+        click.echo(
+            f"[{grant.id}] {user.display_name()} <{user.sub}@{user.issuer}>: {describe(grant)}"
+            f" - by {grant.granted_by or '?'} on {grant.granted_at:%Y-%m-%d}"
+        )
     for row in pending:
         waiting = f" ({row.note})" if row.note else ""
         click.echo(f"[pending {row.id}] {row.sub}@{row.issuer}: {describe(row)} - waiting for first launch{waiting}")

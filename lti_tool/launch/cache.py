@@ -36,7 +36,8 @@ def _upsert() -> Executable | None:
             return None
         stmt = insert(_table)
         _upserts[dialect] = stmt.on_conflict_do_update(
-            index_elements=[_table.c.key], set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at})
+            index_elements=[_table.c.key], set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at}
+        )
     return _upserts[dialect]
 
 

@@ -72,8 +72,11 @@ def check_claim_shapes(body: dict[str, Any]) -> None:
         _optional_text(body, CLAIM + name, name)
 
     roles = body.get(CLAIM + "roles")
-    if roles is not None and (not isinstance(roles, list) or len(roles) > MAX_ROLES
-                              or not all(isinstance(r, str) and len(r) <= MAX_ROLE for r in roles)):
+    if roles is not None and (
+        not isinstance(roles, list)
+        or len(roles) > MAX_ROLES
+        or not all(isinstance(r, str) and len(r) <= MAX_ROLE for r in roles)
+    ):
         raise _refuse("The id_token's roles claim must be a list of role URIs (strings).")
 
     for name, label in (("context", "context"), ("resource_link", "resource_link")):

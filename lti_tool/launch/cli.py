@@ -37,8 +37,9 @@ def _who() -> rules.Who:
 def _find_registration(issuer: str, client_id: str) -> Registration:
     reg = rules.find_registration(issuer, client_id)
     if reg is None:
-        raise click.ClickException(f"No registration for issuer {issuer!r} and client ID {client_id!r}. "
-                                   "See 'lti-tool registration list'.")
+        raise click.ClickException(
+            f"No registration for issuer {issuer!r} and client ID {client_id!r}. See 'lti-tool registration list'."
+        )
     return reg
 
 
@@ -78,14 +79,32 @@ def registration_cli() -> None:
 @click.option("--partner", default=None, help="Short name (slug) of the partner the deployments belong to.")
 @click.option("--inactive", is_flag=True, help="Register without enabling launches yet.")
 @with_appcontext
-def registration_add(issuer: str, client_id: str, login_url: str, token_url: str, jwks_url: str,
-                     audience: str | None, name: str, deployments: tuple[str, ...], partner: str | None,
-                     inactive: bool) -> None:
+def registration_add(
+    issuer: str,
+    client_id: str,
+    login_url: str,
+    token_url: str,
+    jwks_url: str,
+    audience: str | None,
+    name: str,
+    deployments: tuple[str, ...],
+    partner: str | None,
+    inactive: bool,
+) -> None:
     with _refused():
         reg = rules.create_registration(
-            _who(), issuer=issuer, client_id=client_id, login_url=login_url, token_url=token_url,
-            jwks_url=jwks_url, audience=audience, name=name, deployment_ids=deployments, active=not inactive,
-            partner=_find_partner(partner))
+            _who(),
+            issuer=issuer,
+            client_id=client_id,
+            login_url=login_url,
+            token_url=token_url,
+            jwks_url=jwks_url,
+            audience=audience,
+            name=name,
+            deployment_ids=deployments,
+            active=not inactive,
+            partner=_find_partner(partner),
+        )
         db.session.commit()
     click.echo(f"Registered {reg.label()} (id {reg.id}) with {len(reg.deployments)} deployment(s).")
 
@@ -154,13 +173,18 @@ def registration_invite(partner: str | None, hours: int, note: str) -> None:
     with _refused():
         invite, token = create_invite(_who(), hours=hours, partner=_find_partner(partner), note=note)
         db.session.commit()
-    click.echo("Paste this URL into the LMS's dynamic registration (Moodle: Manage tools > Tool URL > "
-               "Add LTI Advantage). It works once, until "
-               f"{invite.expires_at:%Y-%m-%d %H:%M} UTC:")
+    click.echo(
+        "Paste this URL into the LMS's dynamic registration (Moodle: Manage tools > Tool URL > "
+        "Add LTI Advantage). It works once, until "
+        f"{invite.expires_at:%Y-%m-%d %H:%M} UTC:"
+    )
     click.echo(invite_url(token))
     if not current_app.config.get("PUBLIC_URL"):
-        click.echo("Note: LTI_TOOL_PUBLIC_URL is not set, so this URL uses the local address; set it to the "
-                   "tool's public address (and replace the start of the URL accordingly).", err=True)
+        click.echo(
+            "Note: LTI_TOOL_PUBLIC_URL is not set, so this URL uses the local address; set it to the "
+            "tool's public address (and replace the start of the URL accordingly).",
+            err=True,
+        )
 
 
 @click.group("deployment", help="Deployments of a registration.")
@@ -189,8 +213,9 @@ def deployment_add(issuer: str, client_id: str, deployment_id: str, partner: str
 def deployment_list(issuer: str, client_id: str) -> None:
     reg = _find_registration(issuer, client_id)
     for dep in reg.deployments:
-        click.echo(f"{dep.deployment_id}\t{'active' if dep.active else 'inactive'}"
-                   f"\t{dep.partner.slug if dep.partner else '-'}")
+        click.echo(
+            f"{dep.deployment_id}\t{'active' if dep.active else 'inactive'}\t{dep.partner.slug if dep.partner else '-'}"
+        )
 
 
 @deployment_cli.command("remove")
@@ -213,8 +238,12 @@ def deployment_remove(issuer: str, client_id: str, deployment_id: str) -> None:
 @click.option("--issuer", required=True)
 @click.option("--client-id", required=True)
 @click.option("--deployment-id", required=True)
-@click.option("--certification", "code", default=None,
-              help="Certification code used when a placement names none (no deep linking, no custom parameter).")
+@click.option(
+    "--certification",
+    "code",
+    default=None,
+    help="Certification code used when a placement names none (no deep linking, no custom parameter).",
+)
 @click.option("--clear", is_flag=True, help="Remove the default.")
 @with_appcontext
 def deployment_default(issuer: str, client_id: str, deployment_id: str, code: str | None, clear: bool) -> None:
@@ -240,9 +269,15 @@ def deployment_default(issuer: str, client_id: str, deployment_id: str, code: st
     else:
         dep.default_certification_code = None
         message = f"Deployment {deployment_id!r} has no default certification any more."
-    audit.record("deployment.default_certification", actor_label=f"cli:{getpass.getuser()}", role="tool_admin",
-                 subject_type="lti_deployment", subject_id=dep.id, before={"certification": before},
-                 after={"certification": dep.default_certification_code})
+    audit.record(
+        "deployment.default_certification",
+        actor_label=f"cli:{getpass.getuser()}",
+        role="tool_admin",
+        subject_type="lti_deployment",
+        subject_id=dep.id,
+        before={"certification": before},
+        after={"certification": dep.default_certification_code},
+    )
     db.session.commit()
     click.echo(message)
 
@@ -278,7 +313,8 @@ def keys_retire(kid: str) -> None:
         key = key_store().retire(kid)
     except KeyStoreError as exc:
         raise click.ClickException(str(exc)) from exc
-    _who().record("key.retire", subject_type="tool_key", subject_id=kid, before={"published": True},
-                  after={"published": False})
+    _who().record(
+        "key.retire", subject_type="tool_key", subject_id=kid, before={"published": True}, after={"published": False}
+    )
     db.session.commit()
     click.echo(f"Retired {key.kid}; it is no longer published.")

@@ -37,9 +37,11 @@ DEEP_LINKING = "LtiDeepLinkingRequest"
 MAX_BODY_BYTES = 512 * 1024
 MAX_URL_CHARS = 1000  # the registration's URL columns
 REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
-RESTART_HINT = ("Start the registration again from the LMS (a registration token is valid once, for a "
-                "limited time). If it keeps failing, register the tool manually: see the tool's configuration "
-                "page.")
+RESTART_HINT = (
+    "Start the registration again from the LMS (a registration token is valid once, for a "
+    "limited time). If it keeps failing, register the tool manually: see the tool's configuration "
+    "page."
+)
 
 
 class DynamicRegistrationError(UserError):
@@ -75,6 +77,7 @@ class PlatformConfiguration:
 
 # --- URLs -----------------------------------------------------------------------------------------
 
+
 def _allow_local() -> bool:
     return bool(current_app.config.get("REGISTRATION_ALLOW_LOCAL"))
 
@@ -83,8 +86,9 @@ def check_platform_url(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise DynamicRegistrationError(f"The platform gave no {what}.")
     if len(value.strip()) > MAX_URL_CHARS or "\x00" in value:
-        raise DynamicRegistrationError(f"The platform's {what} is longer than {MAX_URL_CHARS} characters or "
-                                       "contains a NUL character.")
+        raise DynamicRegistrationError(
+            f"The platform's {what} is longer than {MAX_URL_CHARS} characters or contains a NUL character."
+        )
     schemes = ("https", "http") if _allow_local() else ("https",)
     try:
         parts = urlsplit(value.strip())
@@ -110,14 +114,22 @@ def check_reachable_host(url: str, what: str) -> None:
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise DynamicRegistrationError(f"The platform's {what} host {parts.hostname!r} could not be reached "
-                                       "(its name does not resolve).") from exc
+        raise DynamicRegistrationError(
+            f"The platform's {what} host {parts.hostname!r} could not be reached (its name does not resolve)."
+        ) from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if (address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast
-                or address.is_reserved):
-            raise DynamicRegistrationError(f"The platform's {what} points to a local address ({address}); the "
-                                           "tool does not register platforms there.")
+        if (
+            address.is_loopback
+            or address.is_link_local
+            or address.is_unspecified
+            or address.is_multicast
+            or address.is_reserved
+        ):
+            raise DynamicRegistrationError(
+                f"The platform's {what} points to a local address ({address}); the "
+                "tool does not register platforms there."
+            )
 
 
 def issuer_matches(issuer: str, config_url: str) -> bool:
@@ -133,6 +145,7 @@ def issuer_matches(issuer: str, config_url: str) -> bool:
 
 
 # --- HTTP ----------------------------------------------------------------------------------------
+
 
 def _read_body(resp: requests.Response, limit: int) -> tuple[bytes, bool]:
     """At most `limit` bytes of the body, and whether there was more."""
@@ -151,8 +164,9 @@ def _read_json(resp: requests.Response, what: str, url: str) -> Any:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise DynamicRegistrationError(f"The {what} at {url} is not JSON (content type "
-                                       f"{resp.headers.get('Content-Type', 'unknown')!r}).") from exc
+        raise DynamicRegistrationError(
+            f"The {what} at {url} is not JSON (content type {resp.headers.get('Content-Type', 'unknown')!r})."
+        ) from exc
     if contains_nul(data):
         raise DynamicRegistrationError(f"The {what} at {url} contains NUL characters or is nested too deeply.")
     return data
@@ -180,15 +194,19 @@ def fetch_platform_configuration(url: str, registration_token: str | None) -> Pl
         # Canvas wants the token on this request too; other platforms ignore it.
         headers["Authorization"] = f"Bearer {registration_token}"
     try:
-        resp = requests.get(url, headers=headers, timeout=current_app.config["HTTP_TIMEOUT"],
-                            allow_redirects=False, stream=True)
+        resp = requests.get(
+            url, headers=headers, timeout=current_app.config["HTTP_TIMEOUT"], allow_redirects=False, stream=True
+        )
     except requests.RequestException as exc:
-        raise DynamicRegistrationError(f"The platform's OpenID configuration at {url} could not be reached "
-                                       f"({exc.__class__.__name__}).") from exc
+        raise DynamicRegistrationError(
+            f"The platform's OpenID configuration at {url} could not be reached ({exc.__class__.__name__})."
+        ) from exc
     with resp:
         if resp.status_code != 200:
-            raise DynamicRegistrationError(f"The platform's OpenID configuration at {url} answered HTTP "
-                                           f"{resp.status_code}: {_platform_message(resp)}")
+            raise DynamicRegistrationError(
+                f"The platform's OpenID configuration at {url} answered HTTP "
+                f"{resp.status_code}: {_platform_message(resp)}"
+            )
         data = _read_json(resp, "OpenID configuration", url)
     return parse_platform_configuration(url, data)
 
@@ -201,27 +219,35 @@ def parse_platform_configuration(url: str, data: Any) -> PlatformConfiguration:
         raise DynamicRegistrationError(
             f"The OpenID configuration at {url} names the issuer {issuer!r}, which is not the site it came "
             "from. The tool accepts a platform's configuration only from under its own issuer URL.",
-            hint="Check the platform's public address (for Moodle, $CFG->wwwroot) matches the address you use.")
+            hint="Check the platform's public address (for Moodle, $CFG->wwwroot) matches the address you use.",
+        )
     missing = [name for name in REQUIRED_ENDPOINTS if not data.get(name)]
     if missing:
-        raise DynamicRegistrationError(f"The platform's OpenID configuration lacks {', '.join(missing)}.",
-                                       hint="This platform does not seem to support LTI Dynamic Registration; "
-                                            "register the tool manually (see the tool's configuration page).")
+        raise DynamicRegistrationError(
+            f"The platform's OpenID configuration lacks {', '.join(missing)}.",
+            hint="This platform does not seem to support LTI Dynamic Registration; "
+            "register the tool manually (see the tool's configuration page).",
+        )
     endpoints = {name: check_platform_url(data[name], name) for name in REQUIRED_ENDPOINTS}
     lti = data.get(PLATFORM_CONFIG)
     if not isinstance(lti, dict):
         raise DynamicRegistrationError(
             f"The platform's OpenID configuration has no LTI platform configuration ({PLATFORM_CONFIG}).",
-            hint="This is not an LTI 1.3 platform configuration; register the tool manually instead.")
+            hint="This is not an LTI 1.3 platform configuration; register the tool manually instead.",
+        )
     scopes = data.get("scopes_supported")
     return PlatformConfiguration(
-        url=url, issuer=issuer, **endpoints,
-        authorization_server=data.get("authorization_server") if isinstance(data.get("authorization_server"),
-                                                                              str) else None,
+        url=url,
+        issuer=issuer,
+        **endpoints,
+        authorization_server=data.get("authorization_server")
+        if isinstance(data.get("authorization_server"), str)
+        else None,
         product_family_code=str(lti.get("product_family_code") or "")[:60],
         version=str(lti.get("version") or "")[:60],
         scopes_supported=tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else None,
-        messages_supported=_messages_supported(lti.get("messages_supported")), raw=data,
+        messages_supported=_messages_supported(lti.get("messages_supported")),
+        raw=data,
     )
 
 
@@ -235,13 +261,15 @@ def _messages_supported(value: Any) -> frozenset[str] | None:
 
 # --- the client registration the tool sends ------------------------------------------------------
 
+
 def client_registration(platform: PlatformConfiguration, urls: ToolUrls) -> dict[str, Any]:
     scopes = [s for s in TOOL_SCOPES if platform.scopes_supported is None or s in platform.scopes_supported]
     canvas = platform.product_family_code == "canvas"
     messages: list[dict[str, Any]] = [{"type": RESOURCE_LINK, "target_link_uri": urls.launch, "label": TOOL_NAME}]
     if platform.messages_supported is None or DEEP_LINKING in platform.messages_supported:
-        messages.append({"type": DEEP_LINKING, "target_link_uri": urls.deep_link,
-                         "label": "Add an accreditation portfolio"})
+        messages.append(
+            {"type": DEEP_LINKING, "target_link_uri": urls.deep_link, "label": "Add an accreditation portfolio"}
+        )
     if canvas:
         messages[0]["placements"] = ["course_navigation"]
         if len(messages) > 1:
@@ -277,23 +305,32 @@ class PlatformAnswer:
     raw: dict[str, Any]
 
 
-def post_registration(platform: PlatformConfiguration, payload: dict[str, Any],
-                      registration_token: str | None) -> PlatformAnswer:
+def post_registration(
+    platform: PlatformConfiguration, payload: dict[str, Any], registration_token: str | None
+) -> PlatformAnswer:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
     url = platform.registration_endpoint
     check_reachable_host(url, "registration endpoint")
     try:
-        resp = requests.post(url, data=json.dumps(payload), headers=headers, allow_redirects=False, stream=True,
-                             timeout=current_app.config["HTTP_TIMEOUT"])
+        resp = requests.post(
+            url,
+            data=json.dumps(payload),
+            headers=headers,
+            allow_redirects=False,
+            stream=True,
+            timeout=current_app.config["HTTP_TIMEOUT"],
+        )
     except requests.RequestException as exc:
-        raise DynamicRegistrationError(f"The platform's registration endpoint {url} could not be reached "
-                                       f"({exc.__class__.__name__}).") from exc
+        raise DynamicRegistrationError(
+            f"The platform's registration endpoint {url} could not be reached ({exc.__class__.__name__})."
+        ) from exc
     with resp:
         if resp.status_code not in (200, 201):
             raise DynamicRegistrationError(
-                f"The platform refused the registration (HTTP {resp.status_code}): {_platform_message(resp)}")
+                f"The platform refused the registration (HTTP {resp.status_code}): {_platform_message(resp)}"
+            )
         data = _read_json(resp, "registration response", url)
     return parse_registration_answer(data)
 
@@ -317,28 +354,44 @@ def parse_registration_answer(data: Any) -> PlatformAnswer:
 
 # --- the whole exchange --------------------------------------------------------------------------
 
-def register_platform(platform: PlatformConfiguration, registration_token: str | None, urls: ToolUrls,
-                      invite: RegistrationInvite | None) -> Registration:
+
+def register_platform(
+    platform: PlatformConfiguration, registration_token: str | None, urls: ToolUrls, invite: RegistrationInvite | None
+) -> Registration:
     """Post the registration and record it, in the caller's transaction (the caller commits)."""
     answer = post_registration(platform, client_registration(platform, urls), registration_token)
     who = Who(label=f"dynamic registration from {platform.issuer}"[:300])
     partner = invite.partner if invite is not None else None
     try:
         reg = create_registration(
-            who, issuer=platform.issuer, client_id=answer.client_id, name=platform.display_name(),
-            login_url=platform.authorization_endpoint, token_url=platform.token_endpoint,
-            jwks_url=platform.jwks_uri, audience=platform.authorization_server,
+            who,
+            issuer=platform.issuer,
+            client_id=answer.client_id,
+            name=platform.display_name(),
+            login_url=platform.authorization_endpoint,
+            token_url=platform.token_endpoint,
+            jwks_url=platform.jwks_uri,
+            audience=platform.authorization_server,
             deployment_ids=[answer.deployment_id] if answer.deployment_id else [],
-            active=invite is not None, partner=partner, action="registration.dynamic")
+            active=invite is not None,
+            partner=partner,
+            action="registration.dynamic",
+        )
     except RegistrationError as exc:
         raise DynamicRegistrationError(
             f"{exc.message} The platform has just registered the tool again under that client ID.",
             status=exc.status,
             hint="Remove the new duplicate tool in the LMS, or ask the tool administrator to remove the old "
-                 "registration first and register again.") from exc
+            "registration first and register again.",
+        ) from exc
     if invite is not None:
         consume_invite(invite, reg.id)
         who.record("invite.use", subject=invite, after={"registration": reg.id})
-    log.info("dynamic registration: issuer=%s client_id=%s deployment=%s active=%s", reg.issuer, reg.client_id,
-             answer.deployment_id, reg.active)
+    log.info(
+        "dynamic registration: issuer=%s client_id=%s deployment=%s active=%s",
+        reg.issuer,
+        reg.client_id,
+        answer.deployment_id,
+        reg.active,
+    )
     return reg

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from lti_tool.web.errors import UserError
 
-ADMIN_HINT = ("If this keeps happening, ask your LMS administrator to check the tool registration: "
-              "issuer, client ID, deployment ID and the platform keyset (JWKS) URL.")
+ADMIN_HINT = (
+    "If this keeps happening, ask your LMS administrator to check the tool registration: "
+    "issuer, client ID, deployment ID and the platform keyset (JWKS) URL."
+)
 
 
 class LaunchError(UserError):
@@ -17,9 +19,14 @@ class LaunchError(UserError):
 
 class SessionExpiredLaunch(LaunchError):
     def __init__(self, message: str) -> None:
-        super().__init__(message, status=401, hint=(
-            "Go back to your course and open the activity again. If your browser blocks cookies for "
-            "embedded content, use 'open in a new window'."))
+        super().__init__(
+            message,
+            status=401,
+            hint=(
+                "Go back to your course and open the activity again. If your browser blocks cookies for "
+                "embedded content, use 'open in a new window'."
+            ),
+        )
 
 
 class CookiesBlocked(LaunchError):
@@ -29,9 +36,13 @@ class CookiesBlocked(LaunchError):
 
     def __init__(self, relaunch_url: str | None) -> None:
         super().__init__(
-            "Your browser blocked the cookie this launch needs inside the course page.", status=401,
-            hint=("Open the activity in a new window (the button does it), or allow cookies for this site. "
-                  "Your work is kept either way."))
+            "Your browser blocked the cookie this launch needs inside the course page.",
+            status=401,
+            hint=(
+                "Open the activity in a new window (the button does it), or allow cookies for this site. "
+                "Your work is kept either way."
+            ),
+        )
         self.action_url = relaunch_url
 
 

@@ -33,7 +33,8 @@ class RegistrationInvite(db.Model):
     expires_at: Mapped[dt.datetime] = mapped_column()
     used_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     registration_id: Mapped[int | None] = mapped_column(
-        ForeignKey("lti_registration.id", ondelete="SET NULL"), nullable=True)
+        ForeignKey("lti_registration.id", ondelete="SET NULL"), nullable=True
+    )
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
     partner = relationship("Partner")
@@ -57,32 +58,45 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_invite(who: Who, *, hours: int = 72, partner: Partner | None = None,
-                  note: str = "") -> tuple[RegistrationInvite, str]:
+def create_invite(
+    who: Who, *, hours: int = 72, partner: Partner | None = None, note: str = ""
+) -> tuple[RegistrationInvite, str]:
     """A new invite and its token (shown once: only the hash is kept)."""
     if not 1 <= hours <= MAX_HOURS:
         raise UserError(f"An invite must be valid between 1 and {MAX_HOURS} hours.")
     token = secrets.token_urlsafe(32)
-    invite = RegistrationInvite(token_hash=hash_token(token), partner=partner, note=(note or "").strip()[:200],
-                                created_by=who.describe()[:300], expires_at=utcnow() + dt.timedelta(hours=hours))
+    invite = RegistrationInvite(
+        token_hash=hash_token(token),
+        partner=partner,
+        note=(note or "").strip()[:200],
+        created_by=who.describe()[:300],
+        expires_at=utcnow() + dt.timedelta(hours=hours),
+    )
     db.session.add(invite)
     db.session.flush()
-    who.record("invite.create", subject=invite, after={"partner": partner.slug if partner else None,
-                                                      "hours": hours, "note": invite.note})
+    who.record(
+        "invite.create",
+        subject=invite,
+        after={"partner": partner.slug if partner else None, "hours": hours, "note": invite.note},
+    )
     return invite, token
 
 
 def usable_invite(token: str) -> RegistrationInvite:
     """The open invite for this token, or an error saying why it cannot be used."""
-    invite = db.session.scalar(select(RegistrationInvite).where(
-        RegistrationInvite.token_hash == hash_token(token))) if 0 < len(token) <= 200 else None
+    invite = (
+        db.session.scalar(select(RegistrationInvite).where(RegistrationInvite.token_hash == hash_token(token)))
+        if 0 < len(token) <= 200
+        else None
+    )
     hint = "Ask the tool administrator for a new registration link."
     if invite is None:
         raise InviteError("This registration link is not one the tool issued.", status=404, hint=hint)
     status = invite.status()
     if status == "used":
-        raise InviteError("This registration link was already used: each link registers one platform once.",
-                          status=410, hint=hint)
+        raise InviteError(
+            "This registration link was already used: each link registers one platform once.", status=410, hint=hint
+        )
     if status == "revoked":
         raise InviteError("This registration link was revoked by a tool administrator.", status=410, hint=hint)
     if status == "expired":
@@ -95,13 +109,21 @@ def consume_invite(invite: RegistrationInvite, registration_id: int) -> None:
     now = utcnow()
     result = db.session.execute(
         update(RegistrationInvite)
-        .where(RegistrationInvite.id == invite.id, RegistrationInvite.used_at.is_(None),
-               RegistrationInvite.revoked_at.is_(None), RegistrationInvite.expires_at > now)
+        .where(
+            RegistrationInvite.id == invite.id,
+            RegistrationInvite.used_at.is_(None),
+            RegistrationInvite.revoked_at.is_(None),
+            RegistrationInvite.expires_at > now,
+        )
         .values(used_at=now, registration_id=registration_id)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
-        raise InviteError("This registration link was used or revoked while the registration was running.",
-                          status=410, hint="Ask the tool administrator for a new registration link.")
+        raise InviteError(
+            "This registration link was used or revoked while the registration was running.",
+            status=410,
+            hint="Ask the tool administrator for a new registration link.",
+        )
     db.session.refresh(invite)
 
 

@@ -76,9 +76,11 @@ class KeyStore:
     @staticmethod
     def _load(path: Path) -> ToolKey:
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        public_pem = private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        public_pem = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
         kid = JWK.from_pem(public_pem.encode()).thumbprint()
         created = path.stem.split("-")[1]
         return ToolKey(kid=kid, created=created, private_pem=path.read_text(), public_pem=public_pem)

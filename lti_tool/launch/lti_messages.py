@@ -170,8 +170,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         try:
             super().validate_jwt_format()
         except LtiException as exc:
-            raise LaunchError("The id_token is not a JWT (three base64url-encoded JSON parts).",
-                              status=401) from exc
+            raise LaunchError("The id_token is not a JWT (three base64url-encoded JSON parts).", status=401) from exc
         check_token_parts(self._jwt.get("header"), self._jwt.get("body"))
         check_claim_shapes(self._jwt["body"])
         return self
@@ -179,11 +178,9 @@ class ToolMessageLaunch(FlaskMessageLaunch):
     def validate_header(self) -> ToolMessageLaunch:
         header = self._jwt.get("header", {})
         if header.get("alg") not in ALLOWED_ALGORITHMS:
-            raise LaunchError(f"The id_token uses algorithm {header.get('alg')!r}; LTI requires RS256.",
-                              status=401)
+            raise LaunchError(f"The id_token uses algorithm {header.get('alg')!r}; LTI requires RS256.", status=401)
         if not header.get("kid"):
-            raise LaunchError("The id_token header has no 'kid', so its signing key cannot be found.",
-                              status=401)
+            raise LaunchError("The id_token header has no 'kid', so its signing key cannot be found.", status=401)
         return self
 
     def get_client_id(self) -> str:
@@ -197,8 +194,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         azp = body.get("azp")
         if len(auds) > 1:
             if not azp:
-                raise LaunchError("The id_token has several audiences but no 'azp' naming the tool.",
-                                  status=401)
+                raise LaunchError("The id_token has several audiences but no 'azp' naming the tool.", status=401)
             if azp not in auds:
                 raise LaunchError("The id_token 'azp' is not one of its audiences.", status=401)
             return azp
@@ -225,16 +221,23 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         skew = current_app.config["LTI_CLOCK_SKEW"]
         try:
             claims = jwt.decode(
-                self._get_id_token(), public_key, algorithms=list(ALLOWED_ALGORITHMS),
-                audience=self.get_client_id(), issuer=self._jwt["body"]["iss"], leeway=skew,
+                self._get_id_token(),
+                public_key,
+                algorithms=list(ALLOWED_ALGORITHMS),
+                audience=self.get_client_id(),
+                issuer=self._jwt["body"]["iss"],
+                leeway=skew,
                 options={"require": ["exp", "iat", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise LaunchError("The id_token has expired (exp is in the past). Check the platform's clock "
-                              "or open the activity again.", status=401) from exc
+            raise LaunchError(
+                "The id_token has expired (exp is in the past). Check the platform's clock or open the activity again.",
+                status=401,
+            ) from exc
         except jwt.ImmatureSignatureError as exc:
-            raise LaunchError("The id_token is dated in the future (iat/nbf). Check the platform's clock.",
-                              status=401) from exc
+            raise LaunchError(
+                "The id_token is dated in the future (iat/nbf). Check the platform's clock.", status=401
+            ) from exc
         except jwt.MissingRequiredClaimError as exc:
             raise LaunchError(f"The id_token lacks the required claim '{exc.claim}'.", status=401) from exc
         except jwt.InvalidTokenError as exc:

@@ -141,8 +141,7 @@ class ToolSession(db.Model):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("lti_user.id", ondelete="CASCADE"), index=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("lti_deployment.id", ondelete="CASCADE"))
-    context_id: Mapped[int | None] = mapped_column(ForeignKey("lti_context.id", ondelete="CASCADE"),
-                                                   nullable=True)
+    context_id: Mapped[int | None] = mapped_column(ForeignKey("lti_context.id", ondelete="CASCADE"), nullable=True)
     resource_link_id: Mapped[int | None] = mapped_column(
         ForeignKey("lti_resource_link.id", ondelete="CASCADE"), nullable=True
     )
@@ -161,7 +160,9 @@ class ToolSession(db.Model):
     # under PAGE_DATA_PREFIX + id. A relationship so that a page loads it with the session row: one query.
     page_data: Mapped[CacheEntry | None] = relationship(
         primaryjoin=lambda: foreign(CacheEntry.key) == literal(PAGE_DATA_PREFIX).concat(ToolSession.id),
-        viewonly=True, uselist=False)
+        viewonly=True,
+        uselist=False,
+    )
 
 
 PAGE_DATA_PREFIX = "page-session:"

@@ -45,11 +45,9 @@ def fetch_key_set(url: str) -> dict[str, Any]:
         if stale is not None:
             log.warning("platform JWKS at %s unreachable (%s); using the copy fetched earlier", url, exc)
             return stale
-        raise LaunchError(f"The platform's public keys could not be fetched from {url}: {exc}",
-                          status=502) from exc
+        raise LaunchError(f"The platform's public keys could not be fetched from {url}: {exc}", status=502) from exc
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-        raise LaunchError(f"The platform's keyset at {url} is not a JWKS document (no 'keys' list).",
-                          status=502)
+        raise LaunchError(f"The platform's keyset at {url} is not a JWKS document (no 'keys' list).", status=502)
     cache_set(_cache_key(url), data, current_app.config["LTI_JWKS_CACHE_SECONDS"])
     cache_set(_stale_key(url), data, current_app.config["LTI_JWKS_STALE_SECONDS"])
     return data
@@ -69,8 +67,10 @@ def find_platform_key(url: str | None, inline: dict[str, Any] | None, kid: str) 
         if key:
             return key
     if not url:
-        raise LaunchError(f"The id_token was signed with key {kid!r}, which is not in the keyset "
-                          "registered for this platform.", status=401)
+        raise LaunchError(
+            f"The id_token was signed with key {kid!r}, which is not in the keyset registered for this platform.",
+            status=401,
+        )
     cached = cache_get(_cache_key(url))
     key_set = cached if cached is not None else fetch_key_set(url)
     key = _find(key_set, kid)
@@ -100,11 +100,9 @@ def _public_key(canonical_jwk: str) -> RSAPublicKey:
 
 def jwk_to_pem(jwk: dict[str, Any]) -> str:
     if jwk.get("kty") != "RSA":
-        raise LaunchError(f"The platform key is of type {jwk.get('kty')!r}; LTI requires RSA keys.",
-                          status=401)
+        raise LaunchError(f"The platform key is of type {jwk.get('kty')!r}; LTI requires RSA keys.", status=401)
     if jwk.get("alg") not in (None, "RS256"):
-        raise LaunchError(f"The platform key is for algorithm {jwk.get('alg')!r}; LTI requires RS256.",
-                          status=401)
+        raise LaunchError(f"The platform key is for algorithm {jwk.get('alg')!r}; LTI requires RS256.", status=401)
     try:
         return JWK.from_json(json.dumps(jwk)).export_to_pem().decode()
     except Exception as exc:  # jwcrypto raises several types for malformed keys

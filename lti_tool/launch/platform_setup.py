@@ -26,8 +26,14 @@ def canvas_developer_key(urls: ToolUrls) -> dict[str, Any]:
     """Canvas › Developer Keys › + LTI Key › Method 'Enter URL' (or paste JSON)."""
 
     def placement(name: str, message_type: str, target: str, text: str) -> dict[str, Any]:
-        return {"placement": name, "message_type": message_type, "target_link_uri": target, "text": text,
-                "icon_url": urls.logo, "enabled": True}
+        return {
+            "placement": name,
+            "message_type": message_type,
+            "target_link_uri": target,
+            "text": text,
+            "icon_url": urls.logo,
+            "enabled": True,
+        }
 
     return {
         "title": TOOL_NAME,
@@ -36,24 +42,34 @@ def canvas_developer_key(urls: ToolUrls) -> dict[str, Any]:
         "target_link_uri": urls.launch,
         "public_jwk_url": urls.jwks,
         "scopes": list(TOOL_SCOPES),
-        "extensions": [{
-            "platform": "canvas.instructure.com",
-            "domain": urls.domain,
-            "tool_id": "accreditation-portfolio",
-            # Portfolios and certificates carry the learner's name and email.
-            "privacy_level": "public",
-            "settings": {
-                "text": TOOL_NAME,
-                "icon_url": urls.logo,
-                "placements": [
-                    placement("course_navigation", "LtiResourceLinkRequest", urls.launch, TOOL_NAME),
-                    placement("assignment_selection", "LtiDeepLinkingRequest", urls.deep_link,
-                              "Accreditation portfolio (choose a certification)"),
-                    placement("link_selection", "LtiDeepLinkingRequest", urls.deep_link,
-                              "Accreditation portfolio (choose a certification)"),
-                ],
-            },
-        }],
+        "extensions": [
+            {
+                "platform": "canvas.instructure.com",
+                "domain": urls.domain,
+                "tool_id": "accreditation-portfolio",
+                # Portfolios and certificates carry the learner's name and email.
+                "privacy_level": "public",
+                "settings": {
+                    "text": TOOL_NAME,
+                    "icon_url": urls.logo,
+                    "placements": [
+                        placement("course_navigation", "LtiResourceLinkRequest", urls.launch, TOOL_NAME),
+                        placement(
+                            "assignment_selection",
+                            "LtiDeepLinkingRequest",
+                            urls.deep_link,
+                            "Accreditation portfolio (choose a certification)",
+                        ),
+                        placement(
+                            "link_selection",
+                            "LtiDeepLinkingRequest",
+                            urls.deep_link,
+                            "Accreditation portfolio (choose a certification)",
+                        ),
+                    ],
+                },
+            }
+        ],
         # Course copies keep a history of ids: lets a copied placement find its certification again.
         "custom_fields": {
             "context_id_history": "$Context.id.history",

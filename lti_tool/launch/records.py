@@ -54,17 +54,23 @@ def _known_rows(claims: dict[str, Any], deployment: Deployment) -> tuple[Any, ..
     instead of four. Empty when any of them is new or the launch names no course or placement."""
     ctx_claim = claims.get(CLAIM + "context")
     link_claim = claims.get(CLAIM + "resource_link")
-    if not (isinstance(ctx_claim, dict) and ctx_claim.get("id") and isinstance(link_claim, dict)
-            and link_claim.get("id")):
+    if not (
+        isinstance(ctx_claim, dict) and ctx_claim.get("id") and isinstance(link_claim, dict) and link_claim.get("id")
+    ):
         return ()
     row = db.session.execute(
-        select(LtiUser, LtiContext, ResourceLink, Membership).select_from(LtiUser)
-        .join(LtiContext, and_(LtiContext.deployment_id == deployment.id,
-                               LtiContext.context_id == str(ctx_claim["id"])))
-        .join(ResourceLink, and_(ResourceLink.deployment_id == deployment.id,
-                                 ResourceLink.resource_link_id == str(link_claim["id"])))
+        select(LtiUser, LtiContext, ResourceLink, Membership)
+        .select_from(LtiUser)
+        .join(
+            LtiContext, and_(LtiContext.deployment_id == deployment.id, LtiContext.context_id == str(ctx_claim["id"]))
+        )
+        .join(
+            ResourceLink,
+            and_(ResourceLink.deployment_id == deployment.id, ResourceLink.resource_link_id == str(link_claim["id"])),
+        )
         .join(Membership, and_(Membership.user_id == LtiUser.id, Membership.context_id == LtiContext.id))
-        .where(LtiUser.issuer == claims["iss"], LtiUser.sub == str(claims["sub"]))).first()
+        .where(LtiUser.issuer == claims["iss"], LtiUser.sub == str(claims["sub"]))
+    ).first()
     return tuple(row) if row else ()
 
 
@@ -84,6 +90,7 @@ def record_launch(claims: dict[str, Any], deployment: Deployment) -> LaunchRecor
     ctx_claim = claims.get(CLAIM + "context")
     nrps = claims.get(NRPS_CLAIM) or {}
     if isinstance(ctx_claim, dict) and ctx_claim.get("id"):
+
         def update_context(c: LtiContext) -> None:
             c.title = _text(ctx_claim.get("title"), 500) or c.title or ""
             c.label = _text(ctx_claim.get("label"), 255) or c.label or ""
@@ -91,13 +98,17 @@ def record_launch(claims: dict[str, Any], deployment: Deployment) -> LaunchRecor
                 c.nrps_url = _text(nrps["context_memberships_url"], 1000)
 
         context = _get_or_create(
-            LtiContext, {"deployment_id": deployment.id, "context_id": str(ctx_claim["id"])}, update_context,
-            known_context)
+            LtiContext,
+            {"deployment_id": deployment.id, "context_id": str(ctx_claim["id"])},
+            update_context,
+            known_context,
+        )
 
     link = None
     link_claim = claims.get(CLAIM + "resource_link")
     ags = claims.get(AGS_CLAIM) or {}
     if isinstance(link_claim, dict) and link_claim.get("id"):
+
         def update_link(r: ResourceLink) -> None:
             r.context_id = context.id if context else r.context_id
             r.title = _text(link_claim.get("title"), 500) or r.title or ""
@@ -112,15 +123,18 @@ def record_launch(claims: dict[str, Any], deployment: Deployment) -> LaunchRecor
                     r.ags_scopes = [s for s in scopes if isinstance(s, str)]
 
         link = _get_or_create(
-            ResourceLink, {"deployment_id": deployment.id, "resource_link_id": str(link_claim["id"])},
-            update_link, known_link)
+            ResourceLink,
+            {"deployment_id": deployment.id, "resource_link_id": str(link_claim["id"])},
+            update_link,
+            known_link,
+        )
 
     if context is not None:
+
         def update_membership(m: Membership) -> None:
             m.roles = roles
             m.last_launch_at = utcnow()
 
-        _get_or_create(Membership, {"user_id": user.id, "context_id": context.id}, update_membership,
-                       known_membership)
+        _get_or_create(Membership, {"user_id": user.id, "context_id": context.id}, update_membership, known_membership)
 
     return LaunchRecord(user=user, context=context, resource_link=link, roles=roles)

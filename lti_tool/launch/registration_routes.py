@@ -33,21 +33,33 @@ def register(invite_token: str | None = None) -> str:
                 "This address is the tool's dynamic registration URL; the request did not include the "
                 "platform's 'openid_configuration'.",
                 hint="Paste this URL into your LMS (Moodle: Site administration › Plugins › External tool › "
-                     "Manage tools › Tool URL › 'Add LTI Advantage'; Canvas: LTI Registration; Brightspace: "
-                     "Register Tool › Dynamic) instead of opening it in the browser.")
+                "Manage tools › Tool URL › 'Add LTI Advantage'; Canvas: LTI Registration; Brightspace: "
+                "Register Tool › Dynamic) instead of opening it in the browser.",
+            )
         platform = dynreg.fetch_platform_configuration(config_url, token)
         urls = tool_urls()
         if request.method == "GET":
-            return render_template("registration/review.html", platform=platform, invite=invite,
-                                   config_url=config_url, registration_token=token or "", tool_name=TOOL_NAME,
-                                   request_body=dynreg.client_registration(platform, urls))
+            return render_template(
+                "registration/review.html",
+                platform=platform,
+                invite=invite,
+                config_url=config_url,
+                registration_token=token or "",
+                tool_name=TOOL_NAME,
+                request_body=dynreg.client_registration(platform, urls),
+            )
         reg = dynreg.register_platform(platform, token, urls, invite)
         db.session.commit()
     except UserError:
         db.session.rollback()
         raise
-    return render_template("registration/done.html", reg=reg, platform=platform, invite=invite,
-                           deployment=reg.deployments[0] if reg.deployments else None)
+    return render_template(
+        "registration/done.html",
+        reg=reg,
+        platform=platform,
+        invite=invite,
+        deployment=reg.deployments[0] if reg.deployments else None,
+    )
 
 
 @bp.route("/lti/config")

@@ -68,31 +68,52 @@ def check_text(value: str | None, field: str, limit: int) -> str:
 
 
 def registration_summary(reg: Registration) -> dict[str, Any]:
-    return {"issuer": reg.issuer, "client_id": reg.client_id, "name": reg.name, "active": reg.active,
-            "deployments": [d.deployment_id for d in reg.deployments]}
+    return {
+        "issuer": reg.issuer,
+        "client_id": reg.client_id,
+        "name": reg.name,
+        "active": reg.active,
+        "deployments": [d.deployment_id for d in reg.deployments],
+    }
 
 
 def find_registration(issuer: str, client_id: str) -> Registration | None:
-    return db.session.scalar(select(Registration).where(Registration.issuer == issuer,
-                                                        Registration.client_id == client_id))
+    return db.session.scalar(
+        select(Registration).where(Registration.issuer == issuer, Registration.client_id == client_id)
+    )
 
 
-def create_registration(who: Who, *, issuer: str, client_id: str, login_url: str, token_url: str,
-                        jwks_url: str, audience: str | None = None, name: str = "",
-                        deployment_ids: Iterable[str] = (), active: bool = True, partner: Partner | None = None,
-                        action: str = "registration.create") -> Registration:
+def create_registration(
+    who: Who,
+    *,
+    issuer: str,
+    client_id: str,
+    login_url: str,
+    token_url: str,
+    jwks_url: str,
+    audience: str | None = None,
+    name: str = "",
+    deployment_ids: Iterable[str] = (),
+    active: bool = True,
+    partner: Partner | None = None,
+    action: str = "registration.create",
+) -> Registration:
     """Add a registration (and its deployments) in the caller's transaction; duplicates are refused."""
     issuer = check_text(issuer, "Issuer", 500)
     check_url(issuer, "Issuer")
     client_id = check_text(client_id, "Client ID", 255)
-    deployment_ids = [check_text(d, "Deployment ID", 255) for d in dict.fromkeys(
-        d.strip() for d in deployment_ids if d and d.strip())]
+    deployment_ids = [
+        check_text(d, "Deployment ID", 255) for d in dict.fromkeys(d.strip() for d in deployment_ids if d and d.strip())
+    ]
     reg = Registration(
-        issuer=issuer, client_id=client_id, name=(name or "").strip()[:200],
+        issuer=issuer,
+        client_id=client_id,
+        name=(name or "").strip()[:200],
         auth_login_url=check_url(login_url, "Login (authentication request) URL"),
         auth_token_url=check_url(token_url, "Access token URL"),
         key_set_url=check_url(jwks_url, "Keyset (JWKS) URL"),
-        auth_audience=check_url(audience, "Token audience", required=False), active=active,
+        auth_audience=check_url(audience, "Token audience", required=False),
+        active=active,
     )
     if find_registration(issuer, client_id) is not None:
         raise duplicate_error(issuer, client_id)
@@ -102,43 +123,54 @@ def create_registration(who: Who, *, issuer: str, client_id: str, login_url: str
             db.session.add(reg)
     except IntegrityError as exc:  # a concurrent registration of the same pair won
         raise duplicate_error(issuer, client_id) from exc
-    who.record(action, subject=reg, after={**registration_summary(reg),
-                                           "partner": partner.slug if partner else None})
+    who.record(action, subject=reg, after={**registration_summary(reg), "partner": partner.slug if partner else None})
     return reg
 
 
 def duplicate_error(issuer: str, client_id: str) -> RegistrationError:
     return RegistrationError(
-        f"A registration for issuer {issuer!r} with client ID {client_id!r} already exists.", status=409,
-        hint="Use the existing registration (add a deployment to it), or remove it first if it is obsolete.")
+        f"A registration for issuer {issuer!r} with client ID {client_id!r} already exists.",
+        status=409,
+        hint="Use the existing registration (add a deployment to it), or remove it first if it is obsolete.",
+    )
 
 
 def set_registration_active(who: Who, reg: Registration, active: bool) -> None:
     if reg.active == active:
         return
     reg.active = active
-    who.record("registration.activate" if active else "registration.deactivate", subject=reg,
-               before={"active": not active}, after={"active": active})
+    who.record(
+        "registration.activate" if active else "registration.deactivate",
+        subject=reg,
+        before={"active": not active},
+        after={"active": active},
+    )
 
 
 def set_deployment_active(who: Who, dep: Deployment, active: bool) -> None:
     if dep.active == active:
         return
     dep.active = active
-    who.record("deployment.activate" if active else "deployment.deactivate", subject=dep,
-               before={"active": not active}, after={"active": active})
+    who.record(
+        "deployment.activate" if active else "deployment.deactivate",
+        subject=dep,
+        before={"active": not active},
+        after={"active": active},
+    )
 
 
 def add_deployment(who: Who, reg: Registration, deployment_id: str, partner: Partner | None = None) -> Deployment:
     deployment_id = check_text(deployment_id, "Deployment ID", 255)
     if any(d.deployment_id == deployment_id for d in reg.deployments):
-        raise RegistrationError(f"Deployment {deployment_id!r} is already registered for {reg.label()}.",
-                                status=409)
+        raise RegistrationError(f"Deployment {deployment_id!r} is already registered for {reg.label()}.", status=409)
     dep = Deployment(deployment_id=deployment_id, partner=partner)
     reg.deployments.append(dep)
     db.session.flush()
-    who.record("deployment.create", subject=dep, after={"registration": reg.id, "deployment_id": deployment_id,
-                                                        "partner": partner.slug if partner else None})
+    who.record(
+        "deployment.create",
+        subject=dep,
+        after={"registration": reg.id, "deployment_id": deployment_id, "partner": partner.slug if partner else None},
+    )
     return dep
 
 
@@ -148,8 +180,10 @@ def launch_record_count(deployment_ids: list[int]) -> int:
         return 0
     total = 0
     for model in (LtiContext, ResourceLink, ToolSession):
-        total += db.session.scalar(select(func.count()).select_from(model)
-                                   .where(model.deployment_id.in_(deployment_ids))) or 0
+        total += (
+            db.session.scalar(select(func.count()).select_from(model).where(model.deployment_id.in_(deployment_ids)))
+            or 0
+        )
     return total
 
 
@@ -158,9 +192,11 @@ class InUse(RegistrationError):
     title = "Cannot delete"
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"{what} has been used for launches; its launch records (courses, placements, "
-                         "portfolios) depend on it, so it cannot be deleted.",
-                         hint="Deactivate it instead: launches are then refused and every record is kept.")
+        super().__init__(
+            f"{what} has been used for launches; its launch records (courses, placements, "
+            "portfolios) depend on it, so it cannot be deleted.",
+            hint="Deactivate it instead: launches are then refused and every record is kept.",
+        )
 
 
 def delete_registration(who: Who, reg: Registration) -> None:
@@ -174,8 +210,11 @@ def delete_registration(who: Who, reg: Registration) -> None:
 def delete_deployment(who: Who, dep: Deployment) -> None:
     if launch_record_count([dep.id]):
         raise InUse(f"Deployment {dep.deployment_id!r}")
-    who.record("deployment.delete", subject=dep, before={"registration": dep.registration_id,
-                                                         "deployment_id": dep.deployment_id})
+    who.record(
+        "deployment.delete",
+        subject=dep,
+        before={"registration": dep.registration_id, "deployment_id": dep.deployment_id},
+    )
     dep.registration.deployments.remove(dep)
     db.session.flush()
 

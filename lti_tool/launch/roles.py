@@ -22,7 +22,7 @@ def _names(roles: Iterable[str]) -> set[str]:
     names = set()
     for role in roles:
         if role.startswith(MEMBERSHIP):
-            names.add(role[len(MEMBERSHIP):].split("#")[0])
+            names.add(role[len(MEMBERSHIP) :].split("#")[0])
         elif "/" not in role and "#" not in role:
             names.add(role)
     return names

@@ -48,15 +48,20 @@ def login() -> Response:
     except ValueError as exc:
         raise LaunchError("The login's target_link_uri is not a valid URL.") from exc
     if target.netloc and target.netloc != request.host:
-        raise LaunchError("The login's target_link_uri points to another site.",
-                          hint="Set the tool's target link URI in the LMS to this tool's launch URL.")
+        raise LaunchError(
+            "The login's target_link_uri points to another site.",
+            hint="Set the tool's target link URI in the LMS to this tool's launch URL.",
+        )
     login = oidc_login()
     storage_target = _param("lti_storage_target")
     params: dict = {"login": {k: _param(k) for k in LOGIN_PARAMS if _param(k)}}
     if storage_target:
         platform = find_registration_row(_param("iss") or "", _param("client_id"))
-        params["storage"] = {"target": storage_target[:100], "secret": secrets.token_urlsafe(24),
-                             "origin": origin_of(platform.auth_login_url)}
+        params["storage"] = {
+            "target": storage_target[:100],
+            "secret": secrets.token_urlsafe(24),
+            "origin": origin_of(platform.auth_login_url),
+        }
     login.pass_params_to_launch(params)
     try:
         redirect_obj = login.get_redirect_object(url_for("launch.launch", _external=True))
@@ -69,9 +74,16 @@ def login() -> Response:
     # The platform keeps the login's secret for us (LTI client-side postMessage storage), so the launch
     # can be checked even when the browser refuses our cookie in the LMS iframe.
     state = parse_qs(urlsplit(auth_url).query)["state"][0]
-    page = make_response(render_template(
-        "launch/storage_put.html", auth_url=auth_url, target=params["storage"]["target"],
-        platform_origin=params["storage"]["origin"], key=storage_key(state), value=params["storage"]["secret"]))
+    page = make_response(
+        render_template(
+            "launch/storage_put.html",
+            auth_url=auth_url,
+            target=params["storage"]["target"],
+            platform_origin=params["storage"]["origin"],
+            key=storage_key(state),
+            value=params["storage"]["secret"],
+        )
+    )
     page.headers["Cache-Control"] = "no-store"
     return redirect_obj._process_response(page)
 
@@ -83,10 +95,16 @@ def launch() -> Response:
         ml.validate()
     except StorageCheckNeeded as needed:
         db.session.rollback()
-        page = make_response(render_template(
-            "launch/storage_get.html", target=needed.storage["target"], key=needed.storage["key"],
-            platform_origin=needed.storage["origin"], id_token=request.form.get("id_token", ""),
-            state=request.form.get("state", "")))
+        page = make_response(
+            render_template(
+                "launch/storage_get.html",
+                target=needed.storage["target"],
+                key=needed.storage["key"],
+                platform_origin=needed.storage["origin"],
+                id_token=request.form.get("id_token", ""),
+                state=request.form.get("state", ""),
+            )
+        )
         page.headers["Cache-Control"] = "no-store"
         return page
     except LaunchError:
@@ -103,10 +121,13 @@ def launch() -> Response:
     message_type = claims.get(CLAIM + "message_type", "LtiResourceLinkRequest")
     # By id, not by object: the flush then has no relationships to work through (a third of its cost).
     sess = start_session(
-        user_id=record.user.id, deployment_id=deployment.id,
+        user_id=record.user.id,
+        deployment_id=deployment.id,
         context_id=record.context.id if record.context else None,
         resource_link_id=record.resource_link.id if record.resource_link else None,
-        roles=record.roles, message_type=message_type, launch_id=ml.get_launch_id(),
+        roles=record.roles,
+        message_type=message_type,
+        launch_id=ml.get_launch_id(),
     )
     ids = (record.user.id, deployment.id)  # read now: the commit expires every loaded row
     # Straight to where the person is going (their portfolio, queue, roster...), or to /start when that

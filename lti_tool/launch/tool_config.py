@@ -14,8 +14,10 @@ from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.store.db import db
 
-REGISTER_HINT = ("The LMS administrator must register this platform with the tool first "
-                 "(see the tool's configuration page), using the same issuer and client ID.")
+REGISTER_HINT = (
+    "The LMS administrator must register this platform with the tool first "
+    "(see the tool's configuration page), using the same issuer and client ID."
+)
 
 
 def find_registration_row(issuer: str, client_id: str | None) -> Registration:
@@ -34,24 +36,38 @@ def find_registration_row(issuer: str, client_id: str | None) -> Registration:
         if len(active) != 1:
             raise LaunchError(
                 f"Several registrations exist for issuer {issuer!r} and the platform sent no client_id "
-                "to choose between them.", hint="Configure the platform to send client_id on login.")
+                "to choose between them.",
+                hint="Configure the platform to send client_id on login.",
+            )
         rows = active
     row = rows[0]
     if not row.active:
-        raise LaunchError(f"The registration for {row.label()} is deactivated.", status=403,
-                          hint="A tool administrator must activate the registration before launches work.")
+        raise LaunchError(
+            f"The registration for {row.label()} is deactivated.",
+            status=403,
+            hint="A tool administrator must activate the registration before launches work.",
+        )
     return row
 
 
 def find_deployment_row(registration: Registration, deployment_id: str) -> Deployment:
-    dep = db.session.scalar(select(Deployment).where(
-        Deployment.registration_id == registration.id, Deployment.deployment_id == deployment_id))
+    dep = db.session.scalar(
+        select(Deployment).where(
+            Deployment.registration_id == registration.id, Deployment.deployment_id == deployment_id
+        )
+    )
     if dep is None:
-        raise LaunchError(f"Deployment {deployment_id!r} is not registered for {registration.label()}.",
-                          status=403, hint="Add this deployment ID to the tool's registration for the platform.")
+        raise LaunchError(
+            f"Deployment {deployment_id!r} is not registered for {registration.label()}.",
+            status=403,
+            hint="Add this deployment ID to the tool's registration for the platform.",
+        )
     if not dep.active:
-        raise LaunchError(f"Deployment {deployment_id!r} is deactivated.", status=403,
-                          hint="A tool administrator must activate the deployment.")
+        raise LaunchError(
+            f"Deployment {deployment_id!r} is deactivated.",
+            status=403,
+            hint="A tool administrator must activate the deployment.",
+        )
     return dep
 
 
@@ -86,8 +102,9 @@ class DbToolConf(ToolConfAbstract):
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> PyltiRegistration:
         return to_pylti_registration(find_registration_row(iss, None))
 
-    def find_registration_by_params(self, iss: str, client_id: str | None, *args: Any,
-                                    **kwargs: Any) -> PyltiRegistration:
+    def find_registration_by_params(
+        self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
+    ) -> PyltiRegistration:
         return to_pylti_registration(find_registration_row(iss, client_id))
 
     def find_deployment(self, iss: str, deployment_id: str) -> PyltiDeployment | None:
@@ -95,8 +112,9 @@ class DbToolConf(ToolConfAbstract):
         find_deployment_row(row, deployment_id)
         return PyltiDeployment().set_deployment_id(deployment_id)
 
-    def find_deployment_by_params(self, iss: str, deployment_id: str, client_id: str, *args: Any,
-                                  **kwargs: Any) -> PyltiDeployment | None:
+    def find_deployment_by_params(
+        self, iss: str, deployment_id: str, client_id: str, *args: Any, **kwargs: Any
+    ) -> PyltiDeployment | None:
         row = find_registration_row(iss, client_id)
         find_deployment_row(row, deployment_id)
         return PyltiDeployment().set_deployment_id(deployment_id)

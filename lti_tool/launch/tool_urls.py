@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 from flask import current_app, has_request_context, request, url_for
 
 TOOL_NAME = "Accreditation portfolio"
-TOOL_DESCRIPTION = ("Portfolios of workplace evidence for competence-based professional accreditation: "
-                    "assessment, two-step verification and awards returned to the gradebook.")
+TOOL_DESCRIPTION = (
+    "Portfolios of workplace evidence for competence-based professional accreditation: "
+    "assessment, two-step verification and awards returned to the gradebook."
+)
 
 AGS_SCOPES = (
     "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
@@ -69,10 +71,15 @@ def tool_urls() -> ToolUrls:
 
     launch = path("launch.launch")
     return ToolUrls(
-        base=base, login=path("launch.login"), launch=launch,
+        base=base,
+        login=path("launch.login"),
+        launch=launch,
         # Deep linking requests arrive at the launch endpoint too: it reads the message type.
-        deep_link=launch, jwks=path("launch.jwks"), register=path("registration.register"),
-        config=path("registration.config_page"), canvas_json=path("registration.canvas_json"),
+        deep_link=launch,
+        jwks=path("launch.jwks"),
+        register=path("registration.register"),
+        config=path("registration.config_page"),
+        canvas_json=path("registration.canvas_json"),
         logo=path("static", filename="logo.svg"),
     )
 

@@ -107,8 +107,11 @@ def criterion_state(evidence_count: int, judgement: Judgement | None) -> str:
     return MAPPED if evidence_count else NO_EVIDENCE
 
 
-def compute_coverage(criteria: Sequence[Mapping[str, Any]], evidence_counts: Mapping[int, int],
-                     judgements: Mapping[int, Judgement] | None = None) -> Coverage:
+def compute_coverage(
+    criteria: Sequence[Mapping[str, Any]],
+    evidence_counts: Mapping[int, int],
+    judgements: Mapping[int, Judgement] | None = None,
+) -> Coverage:
     """Group criteria (in the shape of a snapshot's "criteria", in catalogue order) by unit and outcome,
     each with its state.
 
@@ -128,7 +131,15 @@ def compute_coverage(criteria: Sequence[Mapping[str, Any]], evidence_counts: Map
         count = evidence_counts.get(c["id"], 0)
         state = criterion_state(count, judgement)
         counts[state] += 1
-        unit.outcomes[-1].criteria.append(CriterionCoverage(
-            id=c["id"], code=c["code"], text=c["text"], partner_specific=bool(c.get("partner_specific")),
-            state=state, evidence_count=count, feedback=judgement.feedback if judgement else ""))
+        unit.outcomes[-1].criteria.append(
+            CriterionCoverage(
+                id=c["id"],
+                code=c["code"],
+                text=c["text"],
+                partner_specific=bool(c.get("partner_specific")),
+                state=state,
+                evidence_count=count,
+                feedback=judgement.feedback if judgement else "",
+            )
+        )
     return Coverage(units=units, counts=counts, assessed=bool(judgements))

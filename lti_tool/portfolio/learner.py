@@ -28,9 +28,10 @@ MAX_NOTE = 5000
 
 # --- starting from a placement ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PlacementCertification:
-    code: str | None                    # what the placement names (custom parameter or deployment default)
+    code: str | None  # what the placement names (custom parameter or deployment default)
     certification: Certification | None  # its latest version, if the catalogue has it
 
 
@@ -46,8 +47,9 @@ def placement_route(link: ResourceLink) -> str | None:
 
 
 def portfolio_for(user_id: int, link_id: int) -> Portfolio | None:
-    return db.session.scalar(select(Portfolio).where(Portfolio.user_id == user_id,
-                                                     Portfolio.resource_link_id == link_id))
+    return db.session.scalar(
+        select(Portfolio).where(Portfolio.user_id == user_id, Portfolio.resource_link_id == link_id)
+    )
 
 
 def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certification, route: str) -> Portfolio:
@@ -59,13 +61,28 @@ def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certif
         return existing
     try:
         with db.session.begin_nested():
-            portfolio = Portfolio(user_id=sess.user_id, certification_id=certification.id, resource_link_id=link.id,
-                                  partner_id=link.deployment.partner_id, route=route, state=workflow.DRAFT)
+            portfolio = Portfolio(
+                user_id=sess.user_id,
+                certification_id=certification.id,
+                resource_link_id=link.id,
+                partner_id=link.deployment.partner_id,
+                route=route,
+                state=workflow.DRAFT,
+            )
             db.session.add(portfolio)
             db.session.flush()
-            audit.record("portfolio.created", actor=sess.user, role="learner", subject=portfolio,
-                         after={"certification": certification.code, "version": certification.version,
-                                "route": route, "resource_link": link.id})
+            audit.record(
+                "portfolio.created",
+                actor=sess.user,
+                role="learner",
+                subject=portfolio,
+                after={
+                    "certification": certification.code,
+                    "version": certification.version,
+                    "route": route,
+                    "resource_link": link.id,
+                },
+            )
             # The gradebook learns the learner has started, in the same transaction (outbox).
             from lti_tool.grading import enqueue_for_state
 
@@ -77,6 +94,7 @@ def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certif
 
 
 # --- who may see it ---------------------------------------------------------------------------------
+
 
 def learner_may_view(sess: ToolSession, portfolio: Portfolio) -> bool:
     """Only its owner, and only through a launch from the same partner (a learner known to two partners'
@@ -91,21 +109,32 @@ def may_download(sess: ToolSession, portfolio: Portfolio) -> bool:
 
 
 def my_portfolios(sess: ToolSession) -> list[Portfolio]:
-    return list(db.session.scalars(
-        select(Portfolio).where(Portfolio.user_id == sess.user_id,
-                                Portfolio.partner_id.is_(None) if sess.deployment.partner_id is None
-                                else Portfolio.partner_id == sess.deployment.partner_id)
-        .order_by(Portfolio.created_at.desc(), Portfolio.id.desc())))
+    return list(
+        db.session.scalars(
+            select(Portfolio)
+            .where(
+                Portfolio.user_id == sess.user_id,
+                Portfolio.partner_id.is_(None)
+                if sess.deployment.partner_id is None
+                else Portfolio.partner_id == sess.deployment.partner_id,
+            )
+            .order_by(Portfolio.created_at.desc(), Portfolio.id.desc())
+        )
+    )
 
 
 # --- coverage and feedback --------------------------------------------------------------------------
 
+
 def latest_decided_assessment(submission: Submission | None) -> Assessment | None:
     if submission is None:
         return None
-    return db.session.scalar(select(Assessment).where(Assessment.submission_id == submission.id,
-                                                      Assessment.decided_at.is_not(None))
-                             .order_by(Assessment.decided_at.desc(), Assessment.id.desc()).limit(1))
+    return db.session.scalar(
+        select(Assessment)
+        .where(Assessment.submission_id == submission.id, Assessment.decided_at.is_not(None))
+        .order_by(Assessment.decided_at.desc(), Assessment.id.desc())
+        .limit(1)
+    )
 
 
 def judgements_of(assessment: Assessment | None) -> dict[int, Judgement]:
@@ -116,21 +145,29 @@ def judgements_of(assessment: Assessment | None) -> dict[int, Judgement]:
 
 def evidence_counts(portfolio: Portfolio) -> dict[int, int]:
     """Criterion id -> evidence items mapped to it, counted in the database (one query however many items)."""
-    return dict(db.session.execute(
-        select(evidence_criterion.c.criterion_id, func.count())
-        .join(EvidenceItem, EvidenceItem.id == evidence_criterion.c.evidence_id)
-        .where(EvidenceItem.portfolio_id == portfolio.id)
-        .group_by(evidence_criterion.c.criterion_id)).all())
+    return dict(
+        db.session.execute(
+            select(evidence_criterion.c.criterion_id, func.count())
+            .join(EvidenceItem, EvidenceItem.id == evidence_criterion.c.evidence_id)
+            .where(EvidenceItem.portfolio_id == portfolio.id)
+            .group_by(evidence_criterion.c.criterion_id)
+        ).all()
+    )
 
 
 def load_with_evidence(portfolio_id: int) -> Portfolio | None:
     """The portfolio with its certification, evidence items, their criteria and files: what the portfolio page
     shows, in four queries however many items there are."""
-    return db.session.scalar(select(Portfolio).where(Portfolio.id == portfolio_id).options(
-        joinedload(Portfolio.certification),
-        selectinload(Portfolio.evidence).options(
-            selectinload(EvidenceItem.criteria),
-            selectinload(EvidenceItem.files).joinedload(EvidenceFile.stored))))
+    return db.session.scalar(
+        select(Portfolio)
+        .where(Portfolio.id == portfolio_id)
+        .options(
+            joinedload(Portfolio.certification),
+            selectinload(Portfolio.evidence).options(
+                selectinload(EvidenceItem.criteria), selectinload(EvidenceItem.files).joinedload(EvidenceFile.stored)
+            ),
+        )
+    )
 
 
 @dataclass
@@ -143,12 +180,21 @@ class PortfolioView:
 
 def portfolio_view(portfolio: Portfolio) -> PortfolioView:
     # The snapshots (the whole portfolio frozen at each attempt) are not shown here: leave them in the database.
-    submissions = list(db.session.scalars(select(Submission).where(Submission.portfolio_id == portfolio.id)
-                                          .order_by(Submission.attempt).options(defer(Submission.snapshot))))
+    submissions = list(
+        db.session.scalars(
+            select(Submission)
+            .where(Submission.portfolio_id == portfolio.id)
+            .order_by(Submission.attempt)
+            .options(defer(Submission.snapshot))
+        )
+    )
     submission = submissions[-1] if submissions else None
     assessment = latest_decided_assessment(submission)
-    coverage = compute_coverage(snapshot_criteria(portfolio.certification, portfolio.partner_id),
-                                evidence_counts(portfolio), judgements_of(assessment))
+    coverage = compute_coverage(
+        snapshot_criteria(portfolio.certification, portfolio.partner_id),
+        evidence_counts(portfolio),
+        judgements_of(assessment),
+    )
     return PortfolioView(coverage, submission, assessment, submissions)
 
 
@@ -157,6 +203,7 @@ def criteria_by_id(portfolio: Portfolio) -> dict[int, Any]:
 
 
 # --- submitting -------------------------------------------------------------------------------------
+
 
 def next_attempt(portfolio: Portfolio) -> int:
     current = db.session.scalar(select(func.max(Submission.attempt)).where(Submission.portfolio_id == portfolio.id))
@@ -178,29 +225,40 @@ def submit(portfolio_id: int, attempt: int, note: str, *, actor: Any) -> tuple[S
     # The row lock makes concurrent submits of one portfolio take turns (PostgreSQL); on SQLite the
     # unique (portfolio, attempt) constraint stops the second, and the caller looks it up again.
     portfolio = db.session.execute(
-        select(Portfolio).where(Portfolio.id == portfolio_id).with_for_update()
-        .execution_options(populate_existing=True)).scalar_one()
-    existing = db.session.scalar(select(Submission).where(Submission.portfolio_id == portfolio.id,
-                                                          Submission.attempt == attempt))
+        select(Portfolio)
+        .where(Portfolio.id == portfolio_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    existing = db.session.scalar(
+        select(Submission).where(Submission.portfolio_id == portfolio.id, Submission.attempt == attempt)
+    )
     if existing is not None:
         return existing, False
     expected = next_attempt(portfolio)
     if attempt != expected:
-        raise StaleSubmitForm("The portfolio changed since this submit page was opened.",
-                              hint="Go back to your portfolio and choose Submit again.")
+        raise StaleSubmitForm(
+            "The portfolio changed since this submit page was opened.",
+            hint="Go back to your portfolio and choose Submit again.",
+        )
     workflow.check(portfolio.state, workflow.SUBMITTED, "learner")
     note = note.strip()
     if len(note) > MAX_NOTE:
         raise UserError(f"Keep the note to the assessor under {MAX_NOTE} characters.")
-    submission = Submission(portfolio=portfolio, attempt=attempt, snapshot=build_snapshot(portfolio),
-                            learner_note=note)
+    submission = Submission(portfolio=portfolio, attempt=attempt, snapshot=build_snapshot(portfolio), learner_note=note)
     db.session.add(submission)
     db.session.flush()
-    workflow.transition(portfolio, workflow.SUBMITTED, duty="learner", actor=actor,
-                        details={"attempt": attempt, "submission_id": submission.id})
+    workflow.transition(
+        portfolio,
+        workflow.SUBMITTED,
+        duty="learner",
+        actor=actor,
+        details={"attempt": attempt, "submission_id": submission.id},
+    )
     return submission, True
 
 
 def find_submission(portfolio_id: int, attempt: int) -> Submission | None:
-    return db.session.scalar(select(Submission).where(Submission.portfolio_id == portfolio_id,
-                                                      Submission.attempt == attempt))
+    return db.session.scalar(
+        select(Submission).where(Submission.portfolio_id == portfolio_id, Submission.attempt == attempt)
+    )

@@ -51,10 +51,10 @@ class Portfolio(db.Model):
     certification = relationship("Certification")
     resource_link = relationship("ResourceLink")
     partner = relationship("Partner")
-    evidence: Mapped[list[EvidenceItem]] = relationship(back_populates="portfolio", order_by="EvidenceItem.id",
-                                                        cascade="all, delete-orphan")
-    submissions: Mapped[list[Submission]] = relationship(back_populates="portfolio",
-                                                         order_by="Submission.attempt")
+    evidence: Mapped[list[EvidenceItem]] = relationship(
+        back_populates="portfolio", order_by="EvidenceItem.id", cascade="all, delete-orphan"
+    )
+    submissions: Mapped[list[Submission]] = relationship(back_populates="portfolio", order_by="Submission.attempt")
 
 
 evidence_criterion = Table(
@@ -78,8 +78,9 @@ class EvidenceItem(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     portfolio: Mapped[Portfolio] = relationship(back_populates="evidence")
-    files: Mapped[list[EvidenceFile]] = relationship(back_populates="item", order_by="EvidenceFile.id",
-                                                     cascade="all, delete-orphan")
+    files: Mapped[list[EvidenceFile]] = relationship(
+        back_populates="item", order_by="EvidenceFile.id", cascade="all, delete-orphan"
+    )
     criteria = relationship("Criterion", secondary=evidence_criterion, order_by="Criterion.id")
 
 

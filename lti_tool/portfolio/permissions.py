@@ -23,8 +23,11 @@ def staff_can_view(user_id: int, portfolio: Portfolio) -> bool:
     if staff.is_tool_admin(user_id):
         return True
     code = portfolio.certification.code
-    return any(staff.grant_covers_work(g, g.role, portfolio.partner_id, code)
-               for g in staff.grants_for(user_id) if g.role in STAFF_VIEW_ROLES)
+    return any(
+        staff.grant_covers_work(g, g.role, portfolio.partner_id, code)
+        for g in staff.grants_for(user_id)
+        if g.role in STAFF_VIEW_ROLES
+    )
 
 
 def may_start_portfolio(sess: ToolSession) -> bool:

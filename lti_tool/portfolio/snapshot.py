@@ -20,9 +20,16 @@ from lti_tool.portfolio.models import Portfolio
 def snapshot_criteria(certification: Certification, partner_id: int | None) -> list[dict[str, Any]]:
     """The criteria a portfolio is held to, in the snapshot's shape (also what the coverage view reads)."""
     return [
-        {"id": c.id, "code": c.code, "text": c.text, "unit_code": c.outcome.unit.code,
-         "unit_title": c.outcome.unit.title, "outcome_code": c.outcome.code, "outcome_text": c.outcome.text,
-         "partner_specific": c.partner_id is not None}
+        {
+            "id": c.id,
+            "code": c.code,
+            "text": c.text,
+            "unit_code": c.outcome.unit.code,
+            "unit_title": c.outcome.unit.title,
+            "outcome_code": c.outcome.code,
+            "outcome_text": c.outcome.text,
+            "partner_specific": c.partner_id is not None,
+        }
         for c in criteria_for(certification, partner_id)
     ]
 
@@ -33,11 +40,23 @@ def build_snapshot(portfolio: Portfolio) -> dict[str, Any]:
         "certification": {"id": cert.id, "code": cert.code, "version": cert.version, "title": cert.title},
         "criteria": snapshot_criteria(cert, portfolio.partner_id),
         "evidence": [
-            {"id": item.id, "kind": item.kind, "title": item.title, "description": item.description,
-             "date": item.evidence_date.isoformat() if item.evidence_date else None,
-             "criteria": sorted(c.id for c in item.criteria),
-             "files": [{"sha256": f.sha256, "filename": f.filename, "size": f.stored.size,
-                        "media_type": f.stored.media_type} for f in item.files]}
+            {
+                "id": item.id,
+                "kind": item.kind,
+                "title": item.title,
+                "description": item.description,
+                "date": item.evidence_date.isoformat() if item.evidence_date else None,
+                "criteria": sorted(c.id for c in item.criteria),
+                "files": [
+                    {
+                        "sha256": f.sha256,
+                        "filename": f.filename,
+                        "size": f.stored.size,
+                        "media_type": f.stored.media_type,
+                    }
+                    for f in item.files
+                ],
+            }
             for item in portfolio.evidence
         ],
     }

@@ -14,12 +14,12 @@ from lti_tool.store.db import utcnow
 from lti_tool.web.errors import UserError
 
 DRAFT = "draft"
-SUBMITTED = "submitted"          # awaiting assessment
-ASSESSED = "assessed"            # judged competent, verification sampling not yet decided
+SUBMITTED = "submitted"  # awaiting assessment
+ASSESSED = "assessed"  # judged competent, verification sampling not yet decided
 VERIFICATION_1 = "verification_1"  # internal verification (sampled)
 VERIFICATION_2 = "verification_2"  # independent verification
-SENT_BACK = "sent_back"          # a verifier sent the decision back to the assessor
-REFERRED = "referred"            # not yet competent: the learner improves and resubmits
+SENT_BACK = "sent_back"  # a verifier sent the decision back to the assessor
+REFERRED = "referred"  # not yet competent: the learner improves and resubmits
 AWARDED = "awarded"
 APPEALED = "appealed"
 
@@ -50,8 +50,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (VERIFICATION_2, AWARDED): "independent_verifier",
     (VERIFICATION_2, SENT_BACK): "independent_verifier",
     (REFERRED, APPEALED): "learner",
-    (APPEALED, SUBMITTED): "appeal_panel",   # appeal upheld: assessed afresh by someone else
-    (APPEALED, REFERRED): "appeal_panel",    # appeal dismissed
+    (APPEALED, SUBMITTED): "appeal_panel",  # appeal upheld: assessed afresh by someone else
+    (APPEALED, REFERRED): "appeal_panel",  # appeal dismissed
 }
 
 # States a learner may edit evidence in.
@@ -72,7 +72,8 @@ def check(from_state: str, to_state: str, duty: str) -> None:
     if needed is None:
         raise TransitionRefused(
             f"A portfolio that is '{STATE_LABELS.get(from_state, from_state)}' cannot become "
-            f"'{STATE_LABELS.get(to_state, to_state)}'.")
+            f"'{STATE_LABELS.get(to_state, to_state)}'."
+        )
     if needed != duty:
         raise TransitionRefused(f"Only the {needed.replace('_', ' ')} can make this step.", status=403)
 
@@ -88,16 +89,28 @@ def on_transition(listener: Listener) -> Listener:
     return listener
 
 
-def transition(portfolio: Any, to_state: str, *, duty: str, actor: Any = None, rationale: str = "",
-               details: dict[str, Any] | None = None) -> None:
+def transition(
+    portfolio: Any,
+    to_state: str,
+    *,
+    duty: str,
+    actor: Any = None,
+    rationale: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
     """Move the portfolio, audit it, and tell listeners; the caller commits."""
     from_state = portfolio.state
     check(from_state, to_state, duty)
     portfolio.state = to_state
     portfolio.state_changed_at = utcnow()
     audit.record(
-        f"portfolio.{to_state}", actor=actor, role=duty, subject=portfolio,
-        before={"state": from_state}, after={"state": to_state, **(details or {})}, rationale=rationale,
+        f"portfolio.{to_state}",
+        actor=actor,
+        role=duty,
+        subject=portfolio,
+        before={"state": from_state},
+        after={"state": to_state, **(details or {})},
+        rationale=rationale,
     )
     for listener in list(_listeners):
         listener(portfolio, from_state, to_state)

@@ -62,5 +62,5 @@ def ensure_schema(app: Flask) -> None:
     if current != head:
         state = "empty" if not inspect(db.engine).get_table_names() else f"at revision {current or 'none'}"
         raise SchemaBehind(
-            f"The database schema is behind the code (database {state}, code at {head}). "
-            "Run: lti-tool db upgrade")
+            f"The database schema is behind the code (database {state}, code at {head}). Run: lti-tool db upgrade"
+        )

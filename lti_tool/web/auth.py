@@ -76,9 +76,17 @@ def _load_session(sid: str | None) -> ToolSession | None:
         return None
     # Every page shows who is signed in, most the course and activity, and any message flashed for it, and
     # access checks read the deployment's partner: one query instead of six.
-    return db.session.get(ToolSession, sid, options=(
-        joinedload(ToolSession.user), joinedload(ToolSession.deployment), joinedload(ToolSession.context),
-        joinedload(ToolSession.resource_link), joinedload(ToolSession.page_data)))
+    return db.session.get(
+        ToolSession,
+        sid,
+        options=(
+            joinedload(ToolSession.user),
+            joinedload(ToolSession.deployment),
+            joinedload(ToolSession.context),
+            joinedload(ToolSession.resource_link),
+            joinedload(ToolSession.page_data),
+        ),
+    )
 
 
 def _form_value(name: str) -> str | None:
@@ -132,8 +140,11 @@ def check_csrf(sess: ToolSession) -> None:
     check_form_complete()
     token = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     if not hmac.compare_digest(token, sess.csrf_token):
-        raise UserError("This form has expired or did not come from the tool. Reload the page and try again.",
-                        status=400, title="Form expired")
+        raise UserError(
+            "This form has expired or did not come from the tool. Reload the page and try again.",
+            status=400,
+            title="Form expired",
+        )
 
 
 def login_required(view: F) -> F:
@@ -158,5 +169,6 @@ def checks_csrf(hook: F) -> F:
 
 
 def deny(message: str) -> NotAllowed:
-    return NotAllowed(message, hint="If you think you should have access, ask your course instructor or the "
-                                    "tool administrator.")
+    return NotAllowed(
+        message, hint="If you think you should have access, ask your course instructor or the tool administrator."
+    )

@@ -23,8 +23,9 @@ class UserError(Exception):
     action_label: str | None = None
     retry_after: int | None = None  # seconds; sent as Retry-After when trying again later may succeed
 
-    def __init__(self, message: str, *, status: int | None = None, title: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, title: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -51,8 +52,9 @@ def _wants_json() -> bool:
     )
 
 
-def error_response(status: int, title: str, message: str, hint: str | None = None,
-                   action: tuple[str, str] | None = None) -> Response:
+def error_response(
+    status: int, title: str, message: str, hint: str | None = None, action: tuple[str, str] | None = None
+) -> Response:
     if _wants_json():
         body = {"error": title, "message": message}
         if hint:
@@ -100,10 +102,13 @@ def register_error_handlers(app: Flask) -> None:
         except SQLAlchemyError:
             db.session.invalidate()
         request.environ["lti_tool.session"] = None  # the page must render without asking the database
-        resp = error_response(503, "Please try again in a moment",
-                              "The tool could not reach its database just now. Nothing was half-saved.",
-                              hint="Wait a few seconds and try again. If you were opening the tool from your "
-                                   "course, open the activity again from the course page.")
+        resp = error_response(
+            503,
+            "Please try again in a moment",
+            "The tool could not reach its database just now. Nothing was half-saved.",
+            hint="Wait a few seconds and try again. If you were opening the tool from your "
+            "course, open the activity again from the course page.",
+        )
         resp.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
         return resp
 
@@ -111,5 +116,8 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         # Last resort: logged with the traceback for us, a calm page for the person.
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "Something went wrong on our side",
-                              "The error has been logged. Nothing you saved was lost; please try again.")
+        return error_response(
+            500,
+            "Something went wrong on our side",
+            "The error has been logged. Nothing you saved was lost; please try again.",
+        )

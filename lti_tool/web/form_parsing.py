@@ -16,8 +16,10 @@ from werkzeug.formparser import FormDataParser
 
 from lti_tool.web.errors import UserError
 
-INCOMPLETE_MESSAGE = ("The form did not arrive complete: the connection was interrupted, or the upload was cut "
-                      "short on its way. Nothing was saved.")
+INCOMPLETE_MESSAGE = (
+    "The form did not arrive complete: the connection was interrupted, or the upload was cut "
+    "short on its way. Nothing was saved."
+)
 INCOMPLETE_HINT = "Check your connection, choose your files again and send the form once more."
 
 
@@ -36,8 +38,9 @@ class _NotingParser:
         parser.silent = False
         self._parser, self._owner = parser, owner
 
-    def parse(self, stream: IO[bytes], mimetype: str, content_length: int | None,
-              options: dict[str, str] | None = None) -> Any:
+    def parse(
+        self, stream: IO[bytes], mimetype: str, content_length: int | None, options: dict[str, str] | None = None
+    ) -> Any:
         try:
             return self._parser.parse(stream, mimetype, content_length, options)
         except (ValueError, ClientDisconnected):

@@ -65,6 +65,9 @@ def start() -> ResponseReturnValue:
         if response is not None:
             return response
     return render_template(
-        "start.html", sess=sess, role_names=lti_roles.describe(sess.roles),
-        is_learner=lti_roles.is_learner(sess.roles), is_instructor=lti_roles.is_instructor(sess.roles),
+        "start.html",
+        sess=sess,
+        role_names=lti_roles.describe(sess.roles),
+        is_learner=lti_roles.is_learner(sess.roles),
+        is_instructor=lti_roles.is_instructor(sess.roles),
     )

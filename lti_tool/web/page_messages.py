@@ -66,8 +66,11 @@ def _store(key: str, data: dict[str, Any], ttl_seconds: int) -> None:
         with db.engine.begin() as conn:
             conn.execute(delete(CacheEntry).where(CacheEntry.key == key))
             if data:
-                conn.execute(insert(CacheEntry).values(
-                    key=key, value=json.dumps(data), expires_at=utcnow() + dt.timedelta(seconds=ttl_seconds)))
+                conn.execute(
+                    insert(CacheEntry).values(
+                        key=key, value=json.dumps(data), expires_at=utcnow() + dt.timedelta(seconds=ttl_seconds)
+                    )
+                )
     except Exception:  # a lost message must not turn the page into an error
         log.warning("page messages for a session could not be saved", exc_info=True)
 

@@ -39,8 +39,10 @@ def check_limit_setting(name: str, value: str) -> None:
         if not parse_many(value):
             raise ValueError(value)
     except ValueError as exc:
-        raise SystemExit(f"Configuration error: {name} must be a rate limit such as '60/minute' or "
-                         f"'10/minute;100/hour', got {value!r}") from exc
+        raise SystemExit(
+            f"Configuration error: {name} must be a rate limit such as '60/minute' or "
+            f"'10/minute;100/hour', got {value!r}"
+        ) from exc
 
 
 def install_rate_limits(app: Flask) -> Limiter:

@@ -18,5 +18,8 @@ def install_request_guard(app: Flask) -> None:
     def _refuse_nul_characters() -> None:
         form_pairs = request.form.items(multi=True) if request.method in ("POST", "PUT", "PATCH") else ()
         if "\x00" in request.path or _has_nul(request.args.items(multi=True)) or _has_nul(form_pairs):
-            raise UserError("The request contains a NUL character, which no page of the tool or learning "
-                            "platform sends.", status=400, title="Malformed request")
+            raise UserError(
+                "The request contains a NUL character, which no page of the tool or learning platform sends.",
+                status=400,
+                title="Malformed request",
+            )

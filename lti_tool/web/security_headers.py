@@ -42,8 +42,9 @@ def origin(url: str | None) -> str | None:
 def _load_platform_origins(app: Flask) -> tuple[str, ...]:
     from lti_tool.launch.models import Registration
 
-    rows = db.session.execute(select(Registration.issuer, Registration.auth_login_url)
-                              .where(Registration.active.is_(True))).all()
+    rows = db.session.execute(
+        select(Registration.issuer, Registration.auth_login_url).where(Registration.active.is_(True))
+    ).all()
     found = {origin(url) for url in chain.from_iterable(rows)}
     if app.config.get("DEMO_PLATFORM"):
         found.add(origin(app.config.get("DEMO_BASE_URL")))
@@ -58,8 +59,11 @@ def platform_origins() -> tuple[str, ...]:
     cache: dict[str, Any] = app.extensions.setdefault("lti_tool.platform_origins", {})
     now = time.monotonic()
     if cache.get("generation") != _generation or cache.get("expires", 0) <= now:
-        cache.update(origins=_load_platform_origins(app), generation=_generation,
-                     expires=now + app.config["FRAME_ORIGINS_CACHE_SECONDS"])
+        cache.update(
+            origins=_load_platform_origins(app),
+            generation=_generation,
+            expires=now + app.config["FRAME_ORIGINS_CACHE_SECONDS"],
+        )
     return cache["origins"]
 
 
@@ -123,9 +127,18 @@ def install_security_headers(app: Flask) -> None:
             resp.headers.setdefault("Content-Security-Policy", content_security_policy())
         except SQLAlchemyError:  # the database is down: the strictest policy still lets the error page show
             db.session.rollback()
-            resp.headers.setdefault("Content-Security-Policy", _policy({
-                "default-src": ["'self'"], "object-src": ["'none'"], "base-uri": ["'self'"],
-                "form-action": ["'self'"], "frame-ancestors": ["'self'"]}))
+            resp.headers.setdefault(
+                "Content-Security-Policy",
+                _policy(
+                    {
+                        "default-src": ["'self'"],
+                        "object-src": ["'none'"],
+                        "base-uri": ["'self'"],
+                        "form-action": ["'self'"],
+                        "frame-ancestors": ["'self'"],
+                    }
+                ),
+            )
         if request.is_secure:
             resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return resp

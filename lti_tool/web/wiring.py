@@ -60,8 +60,12 @@ def register_web(app: Flask) -> None:
         # Browsers that block third-party cookies keep the session through the token in every link, but
         # never in public addresses: a verification link is shared with employers, a launch URL is stored
         # by the LMS (deep linking), and the demo LMS is another site.
-        if (endpoint.split(".", 1)[0] not in PUBLIC_ENDPOINTS and TOKEN_PARAM not in values
-                and has_request_context() and session_needs_token()):
+        if (
+            endpoint.split(".", 1)[0] not in PUBLIC_ENDPOINTS
+            and TOKEN_PARAM not in values
+            and has_request_context()
+            and session_needs_token()
+        ):
             values[TOKEN_PARAM] = current_session().id  # type: ignore[union-attr]
 
     install_security_headers(app)

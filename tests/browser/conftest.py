@@ -33,14 +33,21 @@ from tests.browser.pages import ARTIFACTS, AXE_SCRIPT, LiveServer
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = os.environ.get("LTI_TOOL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # What current browsers do to an LMS iframe: the tool's cookie is neither stored nor sent there.
     "--test-third-party-cookie-phaseout",
     # Keep cross-site iframes in the page's process. A launch moves the frame between the two sites four
     # times (tool login, platform auth, tool launch...); with each move a process swap, Playwright now and
     # then loses the frame and waits forever. Origins, cookies and postMessage behave the same either way.
-    "--disable-features=IsolateOrigins,site-per-process", "--disable-site-isolation-trials",
+    "--disable-features=IsolateOrigins,site-per-process",
+    "--disable-site-isolation-trials",
 ]
 HERE = Path(__file__).resolve().parent
 
@@ -88,25 +95,39 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     folder = tmp_path_factory.mktemp("browser-server")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LTI_TOOL_") and k != "DATABASE_URL"}
-    env.update({
-        "LTI_TOOL_INSTANCE_DIR": str(folder / "instance"),
-        "LTI_TOOL_KEYS_DIR": str(folder / "keys"),
-        "LTI_TOOL_DATABASE_URL": f"sqlite:///{folder / 'instance' / 'tool.sqlite3'}",
-        "LTI_TOOL_SCHEMA_MODE": "upgrade",
-        "LTI_TOOL_DEMO_PLATFORM": "1",  # also imports the shipped catalogue for the Demo Academy
-        "LTI_TOOL_PORT": str(port),
-        "LTI_TOOL_DEMO_BASE_URL": f"http://127.0.0.1:{port}",  # the tool defaults to http://localhost:PORT
-        "LTI_TOOL_GRADING_THREAD": "1",
-        "LTI_TOOL_GRADING_POLL_SECONDS": "0.2",
-        "LTI_TOOL_LOG_FORMAT": "text",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "LTI_TOOL_INSTANCE_DIR": str(folder / "instance"),
+            "LTI_TOOL_KEYS_DIR": str(folder / "keys"),
+            "LTI_TOOL_DATABASE_URL": f"sqlite:///{folder / 'instance' / 'tool.sqlite3'}",
+            "LTI_TOOL_SCHEMA_MODE": "upgrade",
+            "LTI_TOOL_DEMO_PLATFORM": "1",  # also imports the shipped catalogue for the Demo Academy
+            "LTI_TOOL_PORT": str(port),
+            "LTI_TOOL_DEMO_BASE_URL": f"http://127.0.0.1:{port}",  # the tool defaults to http://localhost:PORT
+            "LTI_TOOL_GRADING_THREAD": "1",
+            "LTI_TOOL_GRADING_POLL_SECONDS": "0.2",
+            "LTI_TOOL_LOG_FORMAT": "text",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     log_path = folder / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from lti_tool.cli import main; main()", "serve", "--host", "127.0.0.1",
-             "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-c",
+                "from lti_tool.cli import main; main()",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     server = LiveServer(port=port, process=process, log_path=log_path)
     try:
         _wait_until_up(server.demo_url + "/healthz", process, log_path)
@@ -125,8 +146,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        _unavailable(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium when it runs as root "
-                     "with apt; or set LTI_TOOL_CHROMIUM)")
+        _unavailable(
+            f"no Chromium at {CHROMIUM} (make test installs Debian's chromium when it runs as root "
+            "with apt; or set LTI_TOOL_CHROMIUM)"
+        )
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

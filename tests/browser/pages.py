@@ -98,7 +98,8 @@ class Person:
     def __init__(self, browser: Browser, server: LiveServer, sub: str, shots: Shots, *, phone: bool = False):
         self.server, self.sub, self.shots = server, sub, shots
         self.context: BrowserContext = browser.new_context(
-            viewport=PHONE if phone else DESKTOP, is_mobile=phone, has_touch=phone)
+            viewport=PHONE if phone else DESKTOP, is_mobile=phone, has_touch=phone
+        )
         self.context.set_default_timeout(15_000)
         self.page: Page = self.context.new_page()
         self.requests: list[Request] = []

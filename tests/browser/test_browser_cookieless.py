@@ -17,8 +17,9 @@ def _cookie_header(request: Request) -> str:
     return request.all_headers().get("cookie", "")
 
 
-def test_storage_launch_and_session_without_cookies(browser: Browser, live_server: LiveServer,
-                                                    axe_script: Path) -> None:
+def test_storage_launch_and_session_without_cookies(
+    browser: Browser, live_server: LiveServer, axe_script: Path
+) -> None:
     shots = Shots.for_test("cookieless", axe_script)
     ben = Person(browser, live_server, "demo-learner-ben", shots)
     try:
@@ -47,8 +48,14 @@ def test_storage_launch_and_session_without_cookies(browser: Browser, live_serve
         # The cookie really was blocked: the tool set it, the browser kept none and sent none.
         tool_requests = ben.tool_requests()
         assert len(tool_requests) >= 8
-        launch = next(r for r in tool_requests if r.method == "POST" and r.url.endswith("/lti/launch")
-                      and r.response() is not None and r.response().status == 303)
+        launch = next(
+            r
+            for r in tool_requests
+            if r.method == "POST"
+            and r.url.endswith("/lti/launch")
+            and r.response() is not None
+            and r.response().status == 303
+        )
         assert COOKIE_NAME in (launch.response().all_headers().get("set-cookie") or "")
         assert not [c for c in ben.context.cookies() if c["name"] == COOKIE_NAME]
         sent = [r.url for r in tool_requests if COOKIE_NAME in _cookie_header(r)]
@@ -59,8 +66,9 @@ def test_storage_launch_and_session_without_cookies(browser: Browser, live_serve
         ben.close()
 
 
-def test_without_platform_storage_a_new_window_completes_the_launch(browser: Browser, live_server: LiveServer,
-                                                                    axe_script: Path) -> None:
+def test_without_platform_storage_a_new_window_completes_the_launch(
+    browser: Browser, live_server: LiveServer, axe_script: Path
+) -> None:
     shots = Shots.for_test("new-window", axe_script)
     iris = Person(browser, live_server, "demo-instructor-iris", shots)
     try:

@@ -10,8 +10,9 @@ from playwright.sync_api import Browser
 from tests.browser.pages import LiveServer, Person, Shots, axe_violations
 
 
-def test_session_token_stays_out_of_logs_and_referers(browser: Browser, live_server: LiveServer,
-                                                      axe_script: Path) -> None:
+def test_session_token_stays_out_of_logs_and_referers(
+    browser: Browser, live_server: LiveServer, axe_script: Path
+) -> None:
     shots = Shots.for_test("token-hygiene", axe_script)
     alex = Person(browser, live_server, "demo-admin-alex", shots)
     try:
@@ -33,8 +34,11 @@ def test_session_token_stays_out_of_logs_and_referers(browser: Browser, live_ser
         assert len(tool_pages) >= 6
 
         # No Referer names the tool: its addresses (with the token) never reach another page or site.
-        leaked = [(r.url, r.all_headers()["referer"]) for r in alex.requests
-                  if live_server.tool_url in r.all_headers().get("referer", "")]
+        leaked = [
+            (r.url, r.all_headers()["referer"])
+            for r in alex.requests
+            if live_server.tool_url in r.all_headers().get("referer", "")
+        ]
         assert leaked == [], f"Referer sent from the tool's pages: {leaked}"
         for request in tool_pages:
             response = request.response()
@@ -55,8 +59,10 @@ def test_axe_reports_what_it_should(browser: Browser, axe_script: Path) -> None:
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.set_content('<html><head><title>Bad</title></head><body><main><h1>Form</h1>'
-                         '<input type="text" name="x"><img src="data:,"></main></body></html>')
+        page.set_content(
+            "<html><head><title>Bad</title></head><body><main><h1>Form</h1>"
+            '<input type="text" name="x"><img src="data:,"></main></body></html>'
+        )
         found = {v["id"]: v["impact"] for v in axe_violations(page, axe_script)}
         assert found.get("label") == "critical" and found.get("image-alt") == "critical"
     finally:

@@ -36,12 +36,15 @@ def _slow_uploads(person: Person, bytes_per_second: int) -> None:
     """Throttle the upload link (as on a phone network) so the progress bar is there long enough to see."""
     cdp = person.context.new_cdp_session(person.page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20, "downloadThroughput": -1,
-                                                  "uploadThroughput": bytes_per_second})
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": bytes_per_second},
+    )
 
 
-def test_learner_to_award_and_gradebook(browser: Browser, live_server: LiveServer, shots: Shots,
-                                        tmp_path: Path) -> None:
+def test_learner_to_award_and_gradebook(
+    browser: Browser, live_server: LiveServer, shots: Shots, tmp_path: Path
+) -> None:
     try:
         certificate = _journey(browser, live_server, shots, tmp_path)
         _gradebook_shows_the_award(browser, live_server, shots, certificate)
@@ -68,8 +71,10 @@ def _journey(browser: Browser, server: LiveServer, shots: Shots, tmp_path: Path)
     ada.heading("Add evidence")
     ada.tool.get_by_label("Kind of evidence").select_option(label="Work product")
     ada.tool.get_by_label("Title").fill("Central monitoring report, study CM-104")
-    ada.tool.get_by_label("Description").fill("The monthly central monitoring report I wrote for study CM-104: "
-                                              "key risk indicators, site follow-up and escalations.")
+    ada.tool.get_by_label("Description").fill(
+        "The monthly central monitoring report I wrote for study CM-104: "
+        "key risk indicators, site follow-up and escalations."
+    )
     ada.tool.get_by_label("Choose one or more files").set_input_files(_work_report(tmp_path / "cm104-report.pdf"))
     criteria = ada.tool.get_by_role("checkbox")
     count = criteria.count()

@@ -48,8 +48,9 @@ def catalogue_import(paths: tuple[Path, ...]) -> None:
 
 
 def _versions(code: str) -> list[Certification]:
-    return list(db.session.scalars(select(Certification).where(Certification.code == code)
-                                   .order_by(Certification.version)))
+    return list(
+        db.session.scalars(select(Certification).where(Certification.code == code).order_by(Certification.version))
+    )
 
 
 @catalogue_cli.command("list")
@@ -61,23 +62,28 @@ def catalogue_list() -> None:
         click.echo("The catalogue is empty. Import it with 'lti-tool catalogue import'.")
         return
     rows = [("CODE", "VERSION", "TITLE", "LEVEL", "FIELD", "CREDITS", "UNITS")]
-    rows += [(c.code, str(c.version), c.title, c.isced_level, c.isced_field, str(c.credits), str(len(c.units)))
-             for c in certs]
+    rows += [
+        (c.code, str(c.version), c.title, c.isced_level, c.isced_field, str(c.credits), str(len(c.units)))
+        for c in certs
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _wrap(text: str, indent: str, first: str = "") -> str:
-    return textwrap.fill(text, WIDTH, initial_indent=indent + first,
-                         subsequent_indent=indent + " " * len(first))
+    return textwrap.fill(text, WIDTH, initial_indent=indent + first, subsequent_indent=indent + " " * len(first))
 
 
 @catalogue_cli.command("show")
 @click.argument("code")
 @click.option("--version", "version", type=int, default=None, help="A version number (default: the latest).")
-@click.option("--partner", "partner_slug", default=None,
-              help="Show what this partner's learners are assessed against (catalogue + its own criteria).")
+@click.option(
+    "--partner",
+    "partner_slug",
+    default=None,
+    help="Show what this partner's learners are assessed against (catalogue + its own criteria).",
+)
 @with_appcontext
 def catalogue_show(code: str, version: int | None, partner_slug: str | None) -> None:
     """A certification as a tree: units, learning outcomes, assessment criteria."""
@@ -88,8 +94,9 @@ def catalogue_show(code: str, version: int | None, partner_slug: str | None) -> 
     if version is not None:
         chosen = next((c for c in versions if c.version == version), None)
         if chosen is None:
-            raise click.ClickException(f"{code} has no version {version} "
-                                       f"(versions: {', '.join(str(c.version) for c in versions)}).")
+            raise click.ClickException(
+                f"{code} has no version {version} (versions: {', '.join(str(c.version) for c in versions)})."
+            )
         cert = chosen
 
     if partner is not None:
@@ -99,14 +106,19 @@ def catalogue_show(code: str, version: int | None, partner_slug: str | None) -> 
     slugs = _partner_slugs(shown)
     latest = versions[-1].version
     click.echo(f"{cert.code} version {cert.version}{' (latest)' if cert.version == latest else ''}: {cert.title}")
-    click.echo(f"ISCED 2011 level {cert.isced_level} ({ISCED_LEVELS.get(cert.isced_level, '?')}); "
-               f"ISCED-F 2013 field {cert.isced_field} "
-               f"(broad field {cert.isced_field[:2]}: {ISCED_BROAD_FIELDS.get(cert.isced_field[:2], '?')})")
+    click.echo(
+        f"ISCED 2011 level {cert.isced_level} ({ISCED_LEVELS.get(cert.isced_level, '?')}); "
+        f"ISCED-F 2013 field {cert.isced_field} "
+        f"(broad field {cert.isced_field[:2]}: {ISCED_BROAD_FIELDS.get(cert.isced_field[:2], '?')})"
+    )
     click.echo(f"Framework: {cert.framework}")
-    click.echo(f"Credits: {cert.credits} ({cert.notional_hours} notional learning hours, "
-               f"{cert.cpd_points} CPD/CPE points)")
-    click.echo(f"Versions: {', '.join(str(c.version) for c in versions)}; this one imported "
-               f"{cert.created_at:%Y-%m-%d %H:%M} UTC, content hash {cert.content_hash[:16]}")
+    click.echo(
+        f"Credits: {cert.credits} ({cert.notional_hours} notional learning hours, {cert.cpd_points} CPD/CPE points)"
+    )
+    click.echo(
+        f"Versions: {', '.join(str(c.version) for c in versions)}; this one imported "
+        f"{cert.created_at:%Y-%m-%d %H:%M} UTC, content hash {cert.content_hash[:16]}"
+    )
     if partner is not None:
         click.echo(f"As assessed for {partner.slug} ({partner.name}): [{partner.slug}] marks its own criteria")
     for paragraph in cert.description.split("\n\n") if cert.description else []:
@@ -117,8 +129,9 @@ def catalogue_show(code: str, version: int | None, partner_slug: str | None) -> 
         by_outcome.setdefault(k.outcome_id, []).append(k)
     for unit in cert.units:
         click.echo()
-        click.echo(_wrap(f"{unit.title} ({unit.credits} credit{'s' if unit.credits != 1 else ''})", "",
-                         f"Unit {unit.code}: "))
+        click.echo(
+            _wrap(f"{unit.title} ({unit.credits} credit{'s' if unit.credits != 1 else ''})", "", f"Unit {unit.code}: ")
+        )
         if unit.framework_refs:
             click.echo(_wrap("; ".join(unit.framework_refs), "  ", "Maps to: "))
         for outcome in unit.outcomes:

@@ -83,8 +83,14 @@ _CERT_KEYS = ("code", "title", "description", "isced_level", "isced_field", "fra
 _UNIT_KEYS = ("code", "title", "credits", "framework_refs", "outcomes")
 _OUTCOME_KEYS = ("code", "text", "criteria")
 _CRITERION_KEYS = ("code", "text")
-_TYPE_NAMES = {str: "text", int: "a whole number", bool: "true/false", float: "a decimal number",
-               list: "an array", dict: "a table"}
+_TYPE_NAMES = {
+    str: "text",
+    int: "a whole number",
+    bool: "true/false",
+    float: "a decimal number",
+    list: "an array",
+    dict: "a table",
+}
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,9 @@ class CatalogueInvalid(UserError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"{count} in the catalogue data; nothing was imported:\n"
-                         + "\n".join(f"  {p}" for p in problems))
+        super().__init__(
+            f"{count} in the catalogue data; nothing was imported:\n" + "\n".join(f"  {p}" for p in problems)
+        )
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,7 @@ class ImportResult:
 
 # ---------------------------------------------------------------------------------------------- validation
 
+
 def _one_line(value: str) -> str:
     return " ".join(value.split())
 
@@ -168,8 +176,16 @@ class _Checker:
             if key not in allowed:
                 self.problem(_join(path, key), f"unknown field (allowed here: {', '.join(allowed)})")
 
-    def text(self, table: dict[str, Any], key: str, path: str, *, required: bool = True,
-             max_len: int | None = None, paragraphs: bool = False) -> str | None:
+    def text(
+        self,
+        table: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        required: bool = True,
+        max_len: int | None = None,
+        paragraphs: bool = False,
+    ) -> str | None:
         where = _join(path, key)
         if key not in table:
             if required:
@@ -228,7 +244,7 @@ class _Checker:
         where = _join(path, key)
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            self.problem(where, "must be an array of non-empty texts, e.g. [\"JTF 4: Clinical Study Operations\"]")
+            self.problem(where, 'must be an array of non-empty texts, e.g. ["JTF 4: Clinical Study Operations"]')
             return []
         return [_one_line(v) for v in value]
 
@@ -245,8 +261,13 @@ def validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any] | None, lis
     c = _Checker(file)
     c.known_keys(raw, _CERT_KEYS, "")
     data: dict[str, Any] = {
-        "code": c.code(raw, "code", "", CERTIFICATION_CODE,
-                       "use upper-case letters, digits and '-', starting with a letter, 2 to 40 characters"),
+        "code": c.code(
+            raw,
+            "code",
+            "",
+            CERTIFICATION_CODE,
+            "use upper-case letters, digits and '-', starting with a letter, 2 to 40 characters",
+        ),
         "title": c.text(raw, "title", "", max_len=MAX_TITLE),
         "description": c.text(raw, "description", "", required=False, paragraphs=True) or "",
         "isced_level": c.text(raw, "isced_level", ""),
@@ -261,11 +282,17 @@ def validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any] | None, lis
     field_code = data["isced_field"]
     if field_code is not None:
         if not re.fullmatch(r"\d{4}", field_code):
-            c.problem("isced_field", f"{field_code!r} is not an ISCED-F 2013 detailed field: it must be 4 digits, "
-                      "e.g. \"0919\" (health n.e.c.)")
+            c.problem(
+                "isced_field",
+                f"{field_code!r} is not an ISCED-F 2013 detailed field: it must be 4 digits, "
+                'e.g. "0919" (health n.e.c.)',
+            )
         elif field_code[:2] not in ISCED_BROAD_FIELDS:
-            c.problem("isced_field", f"{field_code!r} is not an ISCED-F 2013 field: the broad field "
-                      f"{field_code[:2]!r} does not exist (00 to 10)")
+            c.problem(
+                "isced_field",
+                f"{field_code!r} is not an ISCED-F 2013 field: the broad field "
+                f"{field_code[:2]!r} does not exist (00 to 10)",
+            )
 
     seen: dict[str, dict[str, str]] = {"unit": {}, "outcome": {}, "criterion": {}}
 
@@ -295,8 +322,9 @@ def validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any] | None, lis
                 "criteria": [],
             }
             unique("outcome", outcome["code"], outcome_path)
-            for criterion_path, criterion_raw in c.tables(outcome_raw, "criteria", outcome_path,
-                                                          "assessment criterion"):
+            for criterion_path, criterion_raw in c.tables(
+                outcome_raw, "criteria", outcome_path, "assessment criterion"
+            ):
                 c.known_keys(criterion_raw, _CRITERION_KEYS, criterion_path)
                 criterion = {
                     "code": c.code(criterion_raw, "code", criterion_path, PART_CODE, CODE_RULE),
@@ -311,8 +339,10 @@ def validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any] | None, lis
     if data["credits"] is not None and unit_credits and None not in unit_credits:
         if sum(unit_credits) != data["credits"]:
             parts = f" ({' + '.join(str(n) for n in unit_credits)})" if len(unit_credits) > 1 else ""
-            c.problem("credits", f"the certification has {data['credits']} credits but its units add up to "
-                      f"{sum(unit_credits)}{parts}")
+            c.problem(
+                "credits",
+                f"the certification has {data['credits']} credits but its units add up to {sum(unit_credits)}{parts}",
+            )
     return (None, c.problems) if c.problems else (data, [])
 
 
@@ -328,16 +358,28 @@ def certification_data(cert: Certification) -> dict[str, Any]:
     Its hash equals the version's content_hash as long as nobody altered the stored rows.
     """
     return {
-        "code": cert.code, "title": cert.title, "description": cert.description,
-        "isced_level": cert.isced_level, "isced_field": cert.isced_field, "framework": cert.framework,
+        "code": cert.code,
+        "title": cert.title,
+        "description": cert.description,
+        "isced_level": cert.isced_level,
+        "isced_field": cert.isced_field,
+        "framework": cert.framework,
         "credits": cert.credits,
         "units": [
-            {"code": u.code, "title": u.title, "credits": u.credits, "framework_refs": list(u.framework_refs or []),
-             "outcomes": [
-                 {"code": o.code, "text": o.text,
-                  "criteria": [{"code": k.code, "text": k.text} for k in o.criteria if k.partner_id is None]}
-                 for o in u.outcomes
-             ]}
+            {
+                "code": u.code,
+                "title": u.title,
+                "credits": u.credits,
+                "framework_refs": list(u.framework_refs or []),
+                "outcomes": [
+                    {
+                        "code": o.code,
+                        "text": o.text,
+                        "criteria": [{"code": k.code, "text": k.text} for k in o.criteria if k.partner_id is None],
+                    }
+                    for o in u.outcomes
+                ],
+            }
             for u in cert.units
         ],
     }
@@ -400,8 +442,14 @@ def load_catalogue(paths: Iterable[str | Path] | None = None) -> list[CatalogueF
         if cf is None:
             continue
         if cf.code in by_code:
-            problems.append(Problem(_display(path), "code", f"certification {cf.code!r} is also defined in "
-                                    f"{_display(by_code[cf.code].path)}: one file per certification"))
+            problems.append(
+                Problem(
+                    _display(path),
+                    "code",
+                    f"certification {cf.code!r} is also defined in "
+                    f"{_display(by_code[cf.code].path)}: one file per certification",
+                )
+            )
             continue
         by_code[cf.code] = cf
         loaded.append(cf)
@@ -412,6 +460,7 @@ def load_catalogue(paths: Iterable[str | Path] | None = None) -> list[CatalogueF
 
 # -------------------------------------------------------------------------------------------------- import
 
+
 def _lock_catalogue() -> None:
     """Several processes may start at once (gunicorn): on PostgreSQL, imports run one after another."""
     if db.session.get_bind().dialect.name == "postgresql":
@@ -420,17 +469,29 @@ def _lock_catalogue() -> None:
 
 def _build(data: dict[str, Any], version: int, digest: str) -> Certification:
     cert = Certification(
-        code=data["code"], version=version, title=data["title"], description=data["description"],
-        isced_level=data["isced_level"], isced_field=data["isced_field"], framework=data["framework"],
-        credits=data["credits"], content_hash=digest,
+        code=data["code"],
+        version=version,
+        title=data["title"],
+        description=data["description"],
+        isced_level=data["isced_level"],
+        isced_field=data["isced_field"],
+        framework=data["framework"],
+        credits=data["credits"],
+        content_hash=digest,
     )
     for u_pos, u in enumerate(data["units"]):
-        unit = Unit(code=u["code"], title=u["title"], credits=u["credits"], position=u_pos,
-                    framework_refs=list(u["framework_refs"]))
+        unit = Unit(
+            code=u["code"],
+            title=u["title"],
+            credits=u["credits"],
+            position=u_pos,
+            framework_refs=list(u["framework_refs"]),
+        )
         for o_pos, o in enumerate(u["outcomes"]):
             outcome = Outcome(code=o["code"], text=o["text"], position=o_pos)
-            outcome.criteria = [Criterion(code=k["code"], text=k["text"], position=k_pos)
-                                for k_pos, k in enumerate(o["criteria"])]
+            outcome.criteria = [
+                Criterion(code=k["code"], text=k["text"], position=k_pos) for k_pos, k in enumerate(o["criteria"])
+            ]
             unit.outcomes.append(outcome)
         cert.units.append(unit)
     return cert
@@ -451,12 +512,14 @@ def _carry_partner_criteria(old: Certification, new: Certification, result: Impo
                 if target is None:
                     result.not_carried.append(f"{label}: outcome {outcome.code} is not in version {new.version}")
                 elif crit.code in taken:
-                    result.not_carried.append(f"{label}: code {crit.code} is used by a catalogue criterion in "
-                                              f"version {new.version}")
+                    result.not_carried.append(
+                        f"{label}: code {crit.code} is used by a catalogue criterion in version {new.version}"
+                    )
                 else:
                     position = max((k.position for k in target.criteria), default=-1) + 1
-                    target.criteria.append(Criterion(code=crit.code, text=crit.text, position=position,
-                                                     partner_id=crit.partner_id))
+                    target.criteria.append(
+                        Criterion(code=crit.code, text=crit.text, position=position, partner_id=crit.partner_id)
+                    )
                     taken.add(crit.code)
                     result.carried.append(label)
 
@@ -469,15 +532,24 @@ def import_file(cf: CatalogueFile, *, actor_label: str = "system") -> ImportResu
     version = latest.version + 1 if latest else 1
     cert = _build(cf.data, version, cf.content_hash)
     db.session.add(cert)
-    result = ImportResult(cf.code, version, "created", source,
-                          previous_version=latest.version if latest else None)
+    result = ImportResult(cf.code, version, "created", source, previous_version=latest.version if latest else None)
     if latest is not None:
         _carry_partner_criteria(latest, cert, result)
     db.session.flush()
-    audit.record("catalogue.version_imported", actor_label=actor_label, subject=cert,
-                 before={"version": latest.version, "content_hash": latest.content_hash} if latest else None,
-                 after={"code": cert.code, "version": version, "content_hash": cf.content_hash, "source": source,
-                        "carried_partner_criteria": result.carried, "not_carried": result.not_carried})
+    audit.record(
+        "catalogue.version_imported",
+        actor_label=actor_label,
+        subject=cert,
+        before={"version": latest.version, "content_hash": latest.content_hash} if latest else None,
+        after={
+            "code": cert.code,
+            "version": version,
+            "content_hash": cf.content_hash,
+            "source": source,
+            "carried_partner_criteria": result.carried,
+            "not_carried": result.not_carried,
+        },
+    )
     return result
 
 

@@ -33,8 +33,9 @@ class Certification(db.Model):
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
-    units: Mapped[list[Unit]] = relationship(back_populates="certification", order_by="Unit.position",
-                                             cascade="all, delete-orphan")
+    units: Mapped[list[Unit]] = relationship(
+        back_populates="certification", order_by="Unit.position", cascade="all, delete-orphan"
+    )
 
     @property
     def notional_hours(self) -> int:
@@ -59,8 +60,9 @@ class Unit(db.Model):
     framework_refs: Mapped[list[str]] = mapped_column(JSONText, default=list)
 
     certification: Mapped[Certification] = relationship(back_populates="units")
-    outcomes: Mapped[list[Outcome]] = relationship(back_populates="unit", order_by="Outcome.position",
-                                                   cascade="all, delete-orphan")
+    outcomes: Mapped[list[Outcome]] = relationship(
+        back_populates="unit", order_by="Outcome.position", cascade="all, delete-orphan"
+    )
 
 
 class Outcome(db.Model):
@@ -76,8 +78,9 @@ class Outcome(db.Model):
     position: Mapped[int] = mapped_column(default=0)
 
     unit: Mapped[Unit] = relationship(back_populates="outcomes")
-    criteria: Mapped[list[Criterion]] = relationship(back_populates="outcome", order_by="Criterion.position",
-                                                     cascade="all, delete-orphan")
+    criteria: Mapped[list[Criterion]] = relationship(
+        back_populates="outcome", order_by="Criterion.position", cascade="all, delete-orphan"
+    )
 
 
 class Criterion(db.Model):

@@ -42,12 +42,16 @@ def require_certification(code: str) -> Certification:
 
 
 def _offering(partner_id: int, code: str) -> PartnerOffering | None:
-    return db.session.scalar(select(PartnerOffering).where(PartnerOffering.partner_id == partner_id,
-                                                           PartnerOffering.certification_code == code))
+    return db.session.scalar(
+        select(PartnerOffering).where(
+            PartnerOffering.partner_id == partner_id, PartnerOffering.certification_code == code
+        )
+    )
 
 
-def offer_certification(partner: Partner, code: str, unit_codes: Iterable[str] | None = None, *,
-                        actor_label: str = "system") -> tuple[PartnerOffering, str]:
+def offer_certification(
+    partner: Partner, code: str, unit_codes: Iterable[str] | None = None, *, actor_label: str = "system"
+) -> tuple[PartnerOffering, str]:
     """Offer a certification (all units, or the listed ones). Returns the offering and what happened:
     "created", "updated" (the unit list changed) or "unchanged"."""
     cert = require_certification(code)
@@ -55,8 +59,10 @@ def offer_certification(partner: Partner, code: str, unit_codes: Iterable[str] |
     known = [u.code for u in cert.units]
     unknown = [c for c in wanted if c not in known]
     if unknown:
-        raise UserError(f"{code} version {cert.version} has no unit {', '.join(map(repr, unknown))}; "
-                        f"its units are {', '.join(known)}.")
+        raise UserError(
+            f"{code} version {cert.version} has no unit {', '.join(map(repr, unknown))}; "
+            f"its units are {', '.join(known)}."
+        )
     stored = ",".join(c for c in known if c in wanted)  # in the certification's own order
     offering = _offering(partner.id, code)
     if offering is not None and offering.unit_codes == stored:
@@ -68,8 +74,13 @@ def offer_certification(partner: Partner, code: str, unit_codes: Iterable[str] |
         db.session.add(offering)
     offering.unit_codes = stored
     db.session.flush()
-    audit.record("partner.offering_set", actor_label=actor_label, subject=partner, before=before,
-                 after={"certification": code, "units": unit_codes_of(offering) or "all"})
+    audit.record(
+        "partner.offering_set",
+        actor_label=actor_label,
+        subject=partner,
+        before=before,
+        after={"certification": code, "units": unit_codes_of(offering) or "all"},
+    )
     return offering, status
 
 
@@ -80,8 +91,12 @@ def withdraw_offering(partner: Partner, code: str, *, actor_label: str = "system
         raise NotFound(f"{partner.slug} does not offer {code!r}.")
     db.session.delete(offering)
     db.session.flush()
-    audit.record("partner.offering_withdrawn", actor_label=actor_label, subject=partner,
-                 before={"certification": code, "units": unit_codes_of(offering) or "all"})
+    audit.record(
+        "partner.offering_withdrawn",
+        actor_label=actor_label,
+        subject=partner,
+        before={"certification": code, "units": unit_codes_of(offering) or "all"},
+    )
 
 
 def _offered(offering: PartnerOffering) -> OfferedCertification | None:
@@ -99,8 +114,11 @@ def offered_certifications(partner_id: int | None) -> list[OfferedCertification]
     """The partner's pathway, latest versions, by certification code. No partner: nothing is offered."""
     if partner_id is None:
         return []
-    offerings = db.session.scalars(select(PartnerOffering).where(PartnerOffering.partner_id == partner_id)
-                                   .order_by(PartnerOffering.certification_code))
+    offerings = db.session.scalars(
+        select(PartnerOffering)
+        .where(PartnerOffering.partner_id == partner_id)
+        .order_by(PartnerOffering.certification_code)
+    )
     return [o for o in map(_offered, offerings) if o is not None]
 
 

@@ -10,19 +10,24 @@ from lti_tool.store.db import db
 
 
 def latest_certification(code: str) -> Certification | None:
-    return db.session.scalar(select(Certification).where(Certification.code == code)
-                             .order_by(Certification.version.desc()).limit(1))
+    return db.session.scalar(
+        select(Certification).where(Certification.code == code).order_by(Certification.version.desc()).limit(1)
+    )
 
 
 def criteria_for(certification: Certification, partner_id: int | None) -> list[Criterion]:
     """Every criterion of the certification in order, plus the partner's company-specific ones."""
     query = (
-        select(Criterion).join(Outcome).join(Unit)
+        select(Criterion)
+        .join(Outcome)
+        .join(Unit)
         .where(Unit.certification_id == certification.id)
-        .where(or_(Criterion.partner_id.is_(None), Criterion.partner_id == partner_id)
-               if partner_id is not None else Criterion.partner_id.is_(None))
-        .order_by(Unit.position, Outcome.position, Criterion.partner_id.is_not(None), Criterion.position,
-                  Criterion.id)
+        .where(
+            or_(Criterion.partner_id.is_(None), Criterion.partner_id == partner_id)
+            if partner_id is not None
+            else Criterion.partner_id.is_(None)
+        )
+        .order_by(Unit.position, Outcome.position, Criterion.partner_id.is_not(None), Criterion.position, Criterion.id)
         # Callers read each criterion's outcome and unit: load them from this join, not one query each.
         .options(contains_eager(Criterion.outcome).contains_eager(Outcome.unit))
     )

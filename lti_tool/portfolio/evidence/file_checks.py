@@ -21,8 +21,10 @@ from lti_tool.portfolio.evidence.zip_checks import check_archive
 
 __all__ = ["UploadRefused", "check_upload", "detect_type", "media_type_info", "safe_filename"]
 
-ACCEPTED_DESCRIPTION = ("PDF, images (PNG, JPEG, GIF, WebP), Word/Excel/PowerPoint (docx, xlsx, pptx), "
-                        "OpenDocument (odt, ods, odp), plain text or CSV")
+ACCEPTED_DESCRIPTION = (
+    "PDF, images (PNG, JPEG, GIF, WebP), Word/Excel/PowerPoint (docx, xlsx, pptx), "
+    "OpenDocument (odt, ods, odp), plain text or CSV"
+)
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,11 @@ PNG = FileType("image/png", "PNG image", (".png",))
 JPEG = FileType("image/jpeg", "JPEG image", (".jpg", ".jpeg", ".jpe"))
 GIF = FileType("image/gif", "GIF image", (".gif",))
 WEBP = FileType("image/webp", "WebP image", (".webp",))
-DOCX = FileType("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "Word document",
-                (".docx",))
+DOCX = FileType("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "Word document", (".docx",))
 XLSX = FileType("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "Excel workbook", (".xlsx",))
-PPTX = FileType("application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                "PowerPoint presentation", (".pptx",))
+PPTX = FileType(
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation", "PowerPoint presentation", (".pptx",)
+)
 ODT = FileType("application/vnd.oasis.opendocument.text", "OpenDocument text", (".odt",))
 ODS = FileType("application/vnd.oasis.opendocument.spreadsheet", "OpenDocument spreadsheet", (".ods",))
 ODP = FileType("application/vnd.oasis.opendocument.presentation", "OpenDocument presentation", (".odp",))
@@ -55,10 +57,33 @@ _BY_MEDIA_TYPE = {t.media_type: t for t in ALL_TYPES}
 _OOXML_MAIN_PARTS = (("word/document.xml", DOCX), ("xl/workbook.xml", XLSX), ("ppt/presentation.xml", PPTX))
 _ODF_TYPES = {ODT.media_type: ODT, ODS.media_type: ODS, ODP.media_type: ODP}
 # Signatures of things that must never pass as evidence, for a clearer message than "unknown type".
-_EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
-                     b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"#!")
-_MARKUP_MARKERS = (b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<svg", b"<?xml", b"<iframe",
-                   b"<object", b"<embed", b"<meta", b"<a ", b"<img", b"<div", b"<style")
+_EXECUTABLE_MAGIC = (
+    b"MZ",
+    b"\x7fELF",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+    b"#!",
+)
+_MARKUP_MARKERS = (
+    b"<!doctype",
+    b"<html",
+    b"<head",
+    b"<body",
+    b"<script",
+    b"<svg",
+    b"<?xml",
+    b"<iframe",
+    b"<object",
+    b"<embed",
+    b"<meta",
+    b"<a ",
+    b"<img",
+    b"<div",
+    b"<style",
+)
 # Control characters never found in real text (tab, newlines and form feed are fine).
 _FORBIDDEN_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _READ = 64 * 1024
@@ -94,18 +119,22 @@ def _zip_type(stream: BinaryIO) -> FileType:
                 if b"macroenabled" in content_types or any(n.lower().endswith("vbaproject.bin") for n in names):
                     raise UploadRefused(
                         "This Office file contains macros, which could run code on an assessor's computer.",
-                        hint="Save it without macros (as .docx, .xlsx or .pptx) and upload that copy.")
+                        hint="Save it without macros (as .docx, .xlsx or .pptx) and upload that copy.",
+                    )
                 for part, kind in _OOXML_MAIN_PARTS:
                     if part in names:
                         return kind
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, IndexError) as exc:
-        raise UploadRefused("This file looks like a ZIP archive but is damaged.",
-                            hint="Open it on your computer to check it, save it again and upload the new copy.") \
-            from exc
+        raise UploadRefused(
+            "This file looks like a ZIP archive but is damaged.",
+            hint="Open it on your computer to check it, save it again and upload the new copy.",
+        ) from exc
     finally:
         stream.seek(0)
-    raise UploadRefused("ZIP archives and other packaged files are not accepted.",
-                        hint=f"Upload each document on its own. Accepted: {ACCEPTED_DESCRIPTION}.")
+    raise UploadRefused(
+        "ZIP archives and other packaged files are not accepted.",
+        hint=f"Upload each document on its own. Accepted: {ACCEPTED_DESCRIPTION}.",
+    )
 
 
 def _looks_like_markup(head: bytes) -> bool:
@@ -115,8 +144,10 @@ def _looks_like_markup(head: bytes) -> bool:
 
 def _text_type(stream: BinaryIO, head: bytes, ext: str) -> FileType:
     if _looks_like_markup(head):
-        raise UploadRefused("This file is a web page or markup (HTML, SVG or XML), which is not accepted.",
-                            hint="Print or save it as PDF and upload the PDF.")
+        raise UploadRefused(
+            "This file is a web page or markup (HTML, SVG or XML), which is not accepted.",
+            hint="Print or save it as PDF and upload the PDF.",
+        )
     decoder = codecs.getincrementaldecoder("utf-8")()
     stream.seek(0)
     try:
@@ -124,13 +155,16 @@ def _text_type(stream: BinaryIO, head: bytes, ext: str) -> FileType:
             block = stream.read(_READ)
             text = decoder.decode(block, final=not block)
             if _FORBIDDEN_CONTROLS.search(text):
-                raise UploadRefused("This file is not a document type the tool accepts.",
-                                    hint=f"Accepted: {ACCEPTED_DESCRIPTION}.")
+                raise UploadRefused(
+                    "This file is not a document type the tool accepts.", hint=f"Accepted: {ACCEPTED_DESCRIPTION}."
+                )
             if not block:
                 break
     except UnicodeDecodeError as exc:
-        raise UploadRefused("This file is not a document type the tool accepts (it is neither a known "
-                            "format nor UTF-8 text).", hint=f"Accepted: {ACCEPTED_DESCRIPTION}.") from exc
+        raise UploadRefused(
+            "This file is not a document type the tool accepts (it is neither a known format nor UTF-8 text).",
+            hint=f"Accepted: {ACCEPTED_DESCRIPTION}.",
+        ) from exc
     finally:
         stream.seek(0)
     if ext in CSV.extensions:
@@ -170,8 +204,10 @@ def detect_type(stream: BinaryIO, ext: str = "") -> FileType:
     if head.startswith(b"PK\x03\x04"):
         return _zip_type(stream)
     if head.startswith(_EXECUTABLE_MAGIC):
-        raise UploadRefused("This file is a program or script, not a document.",
-                            hint=f"Upload your evidence as a document. Accepted: {ACCEPTED_DESCRIPTION}.")
+        raise UploadRefused(
+            "This file is a program or script, not a document.",
+            hint=f"Upload your evidence as a document. Accepted: {ACCEPTED_DESCRIPTION}.",
+        )
     return _text_type(stream, head, ext)
 
 
@@ -195,5 +231,6 @@ def check_upload(stream: BinaryIO, original_name: str | None) -> CheckedUpload:
             f"'{name}' is named as a {ext} file but its content is a {file_type.label}, so it was refused "
             "(a file disguised as another type can be harmful).",
             hint=f"If the content is right, rename the file to end in {file_type.extensions[0]}; otherwise upload "
-                 "the real document.")
+            "the real document.",
+        )
     return CheckedUpload(name, file_type)

@@ -12,8 +12,9 @@ import unicodedata
 from urllib.parse import quote
 
 # Device names Windows will not create a file under, whatever the extension.
-_WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                               *(f"lpt{i}" for i in range(1, 10))})
+_WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+)
 _REPLACED = '<>:"|?*;'
 # The plain `filename=` fallback keeps to characters no browser or proxy reads specially (no quote,
 # backslash, percent sign or semicolon), so it needs no escaping.
@@ -56,6 +57,7 @@ def safe_filename(name: str | None, limit: int = 150) -> str:
 
 def ascii_fallback(filename: str) -> str:
     """The name for clients that do not read `filename*`: accents dropped, anything unusual made `_`."""
+
     def plain(text: str) -> str:
         return "".join(ch if ch in _FALLBACK_CHARS else "_" for ch in text if ch.isascii())
 

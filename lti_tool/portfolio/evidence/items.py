@@ -51,13 +51,17 @@ class Upload:
     name: str | None
 
 
-def clean_item_fields(form: Mapping[str, Any], criterion_ids: Iterable[int],
-                      today: dt.date | None = None) -> tuple[ItemFields, dict[str, str]]:
+def clean_item_fields(
+    form: Mapping[str, Any], criterion_ids: Iterable[int], today: dt.date | None = None
+) -> tuple[ItemFields, dict[str, str]]:
     """Validate the item form. Returns the cleaned fields and {field: message} for what is wrong."""
     getlist = getattr(form, "getlist", lambda key: [form[key]] if key in form else [])
     errors: dict[str, str] = {}
-    out = ItemFields(kind=(form.get("kind") or "").strip(), title=" ".join((form.get("title") or "").split()),
-                     description=(form.get("description") or "").strip())
+    out = ItemFields(
+        kind=(form.get("kind") or "").strip(),
+        title=" ".join((form.get("title") or "").split()),
+        description=(form.get("description") or "").strip(),
+    )
     if out.kind not in EVIDENCE_KINDS:
         errors["kind"] = "Choose the kind of evidence."
     if not out.title:
@@ -105,12 +109,17 @@ def apply_fields(item: EvidenceItem, fields: ItemFields, criteria_by_id: Mapping
 
 def item_summary(item: EvidenceItem) -> dict[str, Any]:
     """What the audit trail keeps about an item (no free text beyond the title)."""
-    return {"kind": item.kind, "title": item.title,
-            "date": item.evidence_date.isoformat() if item.evidence_date else None,
-            "criteria": sorted(c.id for c in item.criteria), "files": [f.sha256 for f in item.files]}
+    return {
+        "kind": item.kind,
+        "title": item.title,
+        "date": item.evidence_date.isoformat() if item.evidence_date else None,
+        "criteria": sorted(c.id for c in item.criteria),
+        "files": [f.sha256 for f in item.files],
+    }
 
 
 # --- files -------------------------------------------------------------------------------------------
+
 
 def max_upload_bytes(config: Mapping[str, Any]) -> int:
     return int(config["MAX_UPLOAD_MB"]) * 1024 * 1024
@@ -146,9 +155,12 @@ def store_upload(upload: Upload, *, max_bytes: int, created: list[str]) -> tuple
             result = store.put(upload.stream, max_bytes=max_bytes)
     except FileTooLarge as exc:
         limit_mb = exc.limit // (1024 * 1024)
-        raise UploadRefused(f"'{checked.filename}' is larger than the limit of {limit_mb} MB per file.",
-                            status=413, hint="Reduce its size (for example save a PDF at a lower image "
-                                             "quality, or split it into parts) and upload it again.") from exc
+        raise UploadRefused(
+            f"'{checked.filename}' is larger than the limit of {limit_mb} MB per file.",
+            status=413,
+            hint="Reduce its size (for example save a PDF at a lower image "
+            "quality, or split it into parts) and upload it again.",
+        ) from exc
     if result.created:
         created.append(result.sha256)
     row = _lock_stored_file(result.sha256, result.size, checked.file_type.media_type)
@@ -209,8 +221,10 @@ def upload_transaction() -> Iterator[list[str]]:
 
 def add_files(item: EvidenceItem, uploads: list[Upload], *, max_bytes: int, created: list[str]) -> None:
     if len(item.files) + len(uploads) > MAX_FILES_PER_ITEM:
-        raise UserError(f"An evidence item can hold at most {MAX_FILES_PER_ITEM} files.",
-                        hint="Split the evidence into several items, or combine pages into one PDF.")
+        raise UserError(
+            f"An evidence item can hold at most {MAX_FILES_PER_ITEM} files.",
+            hint="Split the evidence into several items, or combine pages into one PDF.",
+        )
     for upload in uploads:
         row, name = store_upload(upload, max_bytes=max_bytes, created=created)
         item.files.append(EvidenceFile(sha256=row.sha256, filename=name, stored=row))
@@ -225,8 +239,16 @@ def remove_files(item: EvidenceItem, file_ids: Iterable[int]) -> list[str]:
     return [f.sha256 for f in removed]
 
 
-def create_item(portfolio: Portfolio, fields: ItemFields, criteria_by_id: Mapping[int, Any],
-                uploads: list[Upload], *, max_bytes: int, actor: Any, created: list[str]) -> EvidenceItem:
+def create_item(
+    portfolio: Portfolio,
+    fields: ItemFields,
+    criteria_by_id: Mapping[int, Any],
+    uploads: list[Upload],
+    *,
+    max_bytes: int,
+    actor: Any,
+    created: list[str],
+) -> EvidenceItem:
     item = EvidenceItem(portfolio=portfolio)
     apply_fields(item, fields, criteria_by_id)
     db.session.add(item)
@@ -237,17 +259,24 @@ def create_item(portfolio: Portfolio, fields: ItemFields, criteria_by_id: Mappin
     return item
 
 
-def update_item(item: EvidenceItem, fields: ItemFields, criteria_by_id: Mapping[int, Any],
-                uploads: list[Upload], remove_file_ids: Iterable[int], *, max_bytes: int, actor: Any,
-                created: list[str]) -> list[str]:
+def update_item(
+    item: EvidenceItem,
+    fields: ItemFields,
+    criteria_by_id: Mapping[int, Any],
+    uploads: list[Upload],
+    remove_file_ids: Iterable[int],
+    *,
+    max_bytes: int,
+    actor: Any,
+    created: list[str],
+) -> list[str]:
     before = item_summary(item)
     apply_fields(item, fields, criteria_by_id)
     released = remove_files(item, remove_file_ids)
     add_files(item, uploads, max_bytes=max_bytes, created=created)
     item.portfolio.updated_at = utcnow()
     db.session.flush()
-    audit.record("evidence.changed", actor=actor, role="learner", subject=item, before=before,
-                 after=item_summary(item))
+    audit.record("evidence.changed", actor=actor, role="learner", subject=item, before=before, after=item_summary(item))
     return released
 
 

@@ -37,8 +37,11 @@ def stored_addresses() -> Iterator[str]:
     """Every blob the database knows, in pages (a large store never sits in memory whole)."""
     after = ""
     while True:
-        page = list(db.session.scalars(select(StoredFile.sha256).where(StoredFile.sha256 > after)
-                                       .order_by(StoredFile.sha256).limit(PAGE)))
+        page = list(
+            db.session.scalars(
+                select(StoredFile.sha256).where(StoredFile.sha256 > after).order_by(StoredFile.sha256).limit(PAGE)
+            )
+        )
         if not page:
             return
         yield from page
@@ -83,16 +86,21 @@ def evidence_cli() -> None:
     pass
 
 
-@evidence_cli.command("rekey", short_help="Re-encrypt evidence files under the current key.",
-                      help="Re-encrypt every evidence file under the first key of "
-                                    "LTI_TOOL_EVIDENCE_KEY, so that the older keys can be removed.")
+@evidence_cli.command(
+    "rekey",
+    short_help="Re-encrypt evidence files under the current key.",
+    help="Re-encrypt every evidence file under the first key of "
+    "LTI_TOOL_EVIDENCE_KEY, so that the older keys can be removed.",
+)
 @click.option("--dry-run", is_flag=True, help="Only count the files still under an older key.")
 @with_appcontext
 def rekey_command(dry_run: bool) -> None:
     report = rekey_all(storage(), dry_run=dry_run)
     verb = "would be re-encrypted" if dry_run else "re-encrypted"
-    click.echo(f"{report.total} evidence files: {report.rekeyed} {verb}, {report.current} already under the "
-               f"current key, {len(report.problems)} with problems.")
+    click.echo(
+        f"{report.total} evidence files: {report.rekeyed} {verb}, {report.current} already under the "
+        f"current key, {len(report.problems)} with problems."
+    )
     for sha256, problem in report.problems[:SHOWN_PROBLEMS]:
         click.echo(f"  {sha256}: {problem}", err=True)
     if len(report.problems) > SHOWN_PROBLEMS:
@@ -100,7 +108,10 @@ def rekey_command(dry_run: bool) -> None:
     if report.problems:
         raise click.ClickException(
             "Some files could not be checked or re-encrypted (listed above). Keep every older key in "
-            "LTI_TOOL_EVIDENCE_KEY until they are restored from backup or accounted for.")
+            "LTI_TOOL_EVIDENCE_KEY until they are restored from backup or accounted for."
+        )
     if not dry_run:
-        click.echo("Every evidence file is under the current key: the older keys can now be removed from "
-                   "LTI_TOOL_EVIDENCE_KEY (keep a copy with your backups that still hold files under them).")
+        click.echo(
+            "Every evidence file is under the current key: the older keys can now be removed from "
+            "LTI_TOOL_EVIDENCE_KEY (keep a copy with your backups that still hold files under them)."
+        )

@@ -39,8 +39,10 @@ def check_hidden_archive(stream: BinaryIO, label: str) -> None:
     """Refuses a `label` file (a detected image or PDF) that is also a ZIP archive; leaves the stream at 0."""
     try:
         if _readable_zip(stream):
-            raise UploadRefused(f"This {label} also contains a hidden ZIP archive, which is not accepted.",
-                                hint="Open it on your computer and save or export it again (for example print "
-                                     "it to PDF, or save the picture as a new file), then upload that copy.")
+            raise UploadRefused(
+                f"This {label} also contains a hidden ZIP archive, which is not accepted.",
+                hint="Open it on your computer and save or export it again (for example print "
+                "it to PDF, or save the picture as a new file), then upload that copy.",
+            )
     finally:
         stream.seek(0)

@@ -124,8 +124,7 @@ def derive_key(config_key: str | bytes) -> tuple[bytes, bytes]:
         raise StorageError("a key is not url-safe base64") from exc
     if len(raw) != 32:
         raise StorageError("a key must encode 32 bytes (generate one with Fernet.generate_key())")
-    okm = HKDF(algorithm=hashes.SHA256(), length=40, salt=None,
-               info=b"lti-tool evidence aes-256-gcm v1").derive(raw)
+    okm = HKDF(algorithm=hashes.SHA256(), length=40, salt=None, info=b"lti-tool evidence aes-256-gcm v1").derive(raw)
     return okm[:32], okm[32:]
 
 
@@ -157,7 +156,7 @@ def header_key_id(header: bytes) -> bytes:
     """The key id a blob's header names."""
     if len(header) != HEADER_SIZE or not header.startswith(MAGIC):
         raise StorageError("not an evidence blob (bad header)")
-    return header[len(MAGIC):len(MAGIC) + 8]
+    return header[len(MAGIC) : len(MAGIC) + 8]
 
 
 def _aad(header: bytes, counter: int, final: bool, sha256: bytes = b"") -> bytes:
@@ -350,8 +349,10 @@ class DecryptingReader(io.RawIOBase):
             self._header = _read_exact(fh, HEADER_SIZE)
             aes_key = keys.get(header_key_id(self._header))
             if aes_key is None:
-                raise StorageError("the blob was encrypted with an evidence key that is not configured "
-                                   "(LTI_TOOL_EVIDENCE_KEY lists the keys that open blobs)")
+                raise StorageError(
+                    "the blob was encrypted with an evidence key that is not configured "
+                    "(LTI_TOOL_EVIDENCE_KEY lists the keys that open blobs)"
+                )
             self._aes = AESGCM(aes_key)
             # Decrypt the first record now so a wrong key or damage shows before any byte is sent.
             self._next_record()
@@ -373,8 +374,9 @@ class DecryptingReader(io.RawIOBase):
         nonce = self._header[16:24] + struct.pack(">I", self._counter)
         try:
             self._offset = 0
-            self._buffer = self._aes.decrypt(nonce, sealed, _aad(self._header, self._counter, final,
-                                                                 self._sha256 if final else b""))
+            self._buffer = self._aes.decrypt(
+                nonce, sealed, _aad(self._header, self._counter, final, self._sha256 if final else b"")
+            )
         except InvalidTag as exc:
             raise StorageError("the blob is damaged or was altered") from exc
         self._counter += 1
@@ -390,7 +392,7 @@ class DecryptingReader(io.RawIOBase):
         while self._offset >= len(self._buffer) and not self._done:
             self._next_record()
         n = min(len(target), len(self._buffer) - self._offset)
-        target[:n] = self._buffer[self._offset:self._offset + n]
+        target[:n] = self._buffer[self._offset : self._offset + n]
         self._offset += n
         return n
 
@@ -417,7 +419,11 @@ def make_storage(config: Mapping[str, Any]) -> EvidenceStorage:
     if backend == "s3":
         from lti_tool.portfolio.evidence.storage_s3 import S3EncryptedStorage
 
-        return S3EncryptedStorage(config.get("S3_BUCKET", ""), config["EVIDENCE_KEY"],
-                                  endpoint_url=config.get("S3_ENDPOINT_URL") or None,
-                                  region=config.get("S3_REGION") or None, prefix=config.get("S3_PREFIX", ""))
+        return S3EncryptedStorage(
+            config.get("S3_BUCKET", ""),
+            config["EVIDENCE_KEY"],
+            endpoint_url=config.get("S3_ENDPOINT_URL") or None,
+            region=config.get("S3_REGION") or None,
+            prefix=config.get("S3_PREFIX", ""),
+        )
     raise StorageError(f"unknown evidence storage {backend!r} (LTI_TOOL_EVIDENCE_STORAGE is local or s3)")

@@ -45,8 +45,10 @@ def storage_faults(filename: str) -> Iterator[None]:
             raise EvidenceStorageFull(
                 f"'{filename}' could not be saved because the tool's file storage is full. Nothing was saved.",
                 hint="This is a problem on our side, not with your file, and it has been logged for the tool "
-                     "administrators. Please try again later.") from exc
+                "administrators. Please try again later.",
+            ) from exc
         log.error("evidence storage failed while storing %r: %s", filename, exc, exc_info=exc)
         raise EvidenceStorageUnavailable(
             f"'{filename}' could not be saved because the tool's file storage did not respond. Nothing was saved.",
-            hint="Wait a minute and upload it again. If it keeps happening, tell the tool administrators.") from exc
+            hint="Wait a minute and upload it again. If it keeps happening, tell the tool administrators.",
+        ) from exc

@@ -87,8 +87,17 @@ def _error_code(exc: BaseException) -> str:
 class S3EncryptedStorage:
     """Blobs as objects named by content hash, encrypted before they leave the process."""
 
-    def __init__(self, bucket: str, key: str | bytes, *, client: Any = None, endpoint_url: str | None = None,
-                 region: str | None = None, prefix: str = "", part_size: int = PART_SIZE) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        key: str | bytes,
+        *,
+        client: Any = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        prefix: str = "",
+        part_size: int = PART_SIZE,
+    ) -> None:
         if not bucket:
             raise StorageError("the S3 evidence storage needs a bucket (LTI_TOOL_S3_BUCKET)")
         if part_size < PART_SIZE:
@@ -177,8 +186,9 @@ class S3EncryptedStorage:
 
     def blobs(self) -> Iterator[tuple[str, dt.datetime]]:
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                          Prefix=f"{self.prefix}blobs/")
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"
+            )
             for page in pages:
                 for obj in page.get("Contents", []):
                     name = obj["Key"].rsplit("/", 1)[-1]
@@ -191,8 +201,9 @@ class S3EncryptedStorage:
         """Multipart uploads never completed nor aborted (the process died): they hold storage, unseen."""
         removed = 0
         try:
-            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
-                                                                               Prefix=f"{self.prefix}blobs/")
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"
+            )
             for page in pages:
                 for upload in page.get("Uploads", []):
                     if upload["Initiated"].astimezone(dt.UTC).replace(tzinfo=None) < older_than:
@@ -206,8 +217,8 @@ class S3EncryptedStorage:
     def _upload(self, source: BinaryIO, sha256: str) -> None:
         key = self.key_for(sha256)
         upload_id = self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, ContentType="application/octet-stream",
-            Metadata={"format": "LTIEVID1"})["UploadId"]
+            Bucket=self.bucket, Key=key, ContentType="application/octet-stream", Metadata={"format": "LTIEVID1"}
+        )["UploadId"]
         try:
             sealer = self.keys.sealer()
             parts: list[dict[str, Any]] = []
@@ -222,15 +233,15 @@ class S3EncryptedStorage:
             del buffer
             if sealer.sha256 != sha256:
                 raise StorageError("the file changed while it was being stored")
-            self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                                  MultipartUpload={"Parts": parts})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
         except BaseException:
             self._abort(key, upload_id)
             raise
 
     def _put_part(self, key: str, upload_id: str, number: int, body: bytearray) -> dict[str, Any]:
-        answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                                         Body=body)
+        answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def _abort(self, key: str, upload_id: str) -> None:

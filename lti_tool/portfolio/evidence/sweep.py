@@ -56,9 +56,13 @@ def _unreferenced_records(cutoff: dt.datetime) -> list[str]:
     """Records older than the cutoff that no live evidence file or submission snapshot names. The snapshots
     are read once, in a stream, rather than searched once per candidate: files removed after a submission
     are common, and each search would scan every submission."""
-    candidates = set(db.session.scalars(
-        select(StoredFile.sha256).where(StoredFile.created_at < cutoff,
-                                        ~exists().where(EvidenceFile.sha256 == StoredFile.sha256))))
+    candidates = set(
+        db.session.scalars(
+            select(StoredFile.sha256).where(
+                StoredFile.created_at < cutoff, ~exists().where(EvidenceFile.sha256 == StoredFile.sha256)
+            )
+        )
+    )
     if candidates:
         snapshots = db.session.scalars(select(Submission.snapshot).execution_options(yield_per=PAGE))
         for snapshot in snapshots:

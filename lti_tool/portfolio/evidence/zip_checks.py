@@ -35,8 +35,10 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_EOCD = b"PK\x06\x06"
 _NESTED_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
-_HINT = ("Open the document on your computer and save it again (or save it as PDF) and upload that copy. If it "
-         "came from someone else, do not open it.")
+_HINT = (
+    "Open the document on your computer and save it again (or save it as PDF) and upload that copy. If it "
+    "came from someone else, do not open it."
+)
 
 
 class ArchiveRefused(UploadRefused):
@@ -50,8 +52,11 @@ class _Budget:
 
 
 def _bomb(reason: str) -> ArchiveRefused:
-    return ArchiveRefused(f"This document was refused because {reason}. Files like this are built to overwhelm "
-                          "the computers that open them (a 'zip bomb'), or are badly damaged.", hint=_HINT)
+    return ArchiveRefused(
+        f"This document was refused because {reason}. Files like this are built to overwhelm "
+        "the computers that open them (a 'zip bomb'), or are badly damaged.",
+        hint=_HINT,
+    )
 
 
 def directory_size(stream: BinaryIO) -> tuple[int, int]:
@@ -65,9 +70,9 @@ def directory_size(stream: BinaryIO) -> tuple[int, int]:
     at = tail.rfind(_EOCD)
     if at < 0 or len(tail) - at < 22:
         return 0, 0
-    entries, directory = struct.unpack("<HI", tail[at + 10:at + 16])
-    if (entries == 0xFFFF or directory == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == _ZIP64_LOCATOR:
-        (offset,) = struct.unpack("<Q", tail[at - 12:at - 4])
+    entries, directory = struct.unpack("<HI", tail[at + 10 : at + 16])
+    if (entries == 0xFFFF or directory == 0xFFFFFFFF) and at >= 20 and tail[at - 20 : at - 16] == _ZIP64_LOCATOR:
+        (offset,) = struct.unpack("<Q", tail[at - 12 : at - 4])
         stream.seek(offset)
         record = stream.read(56)
         if len(record) == 56 and record.startswith(_ZIP64_EOCD):
@@ -88,8 +93,10 @@ def _check_directory(infos: list[zipfile.ZipInfo], file_size: int, budget: _Budg
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
             raise _bomb(f"a part of it is compressed over {MAX_RATIO} to 1")
         if info.flag_bits & 0x1:
-            raise ArchiveRefused("Part of this document is encrypted, so it cannot be checked.",
-                                 hint="Remove the password protection, save it, and upload it again.")
+            raise ArchiveRefused(
+                "Part of this document is encrypted, so it cannot be checked.",
+                hint="Remove the password protection, save it, and upload it again.",
+            )
     # A local header is at least 30 bytes: parts whose data would run into the next one overlap.
     ordered = sorted(infos, key=lambda i: i.header_offset)
     for this, following in zip(ordered, ordered[1:], strict=False):
@@ -135,9 +142,11 @@ def _check(stream: BinaryIO, depth: int, budget: _Budget) -> None:
         budget.unpacked += sum(i.file_size for i in infos)
         for info in infos:
             if depth > 0 and info.filename.lower().endswith("vbaproject.bin"):
-                raise UploadRefused("This document embeds another one that contains macros, which could run "
-                                    "code on an assessor's computer.",
-                                    hint="Remove the embedded object, or save it without macros, and upload again.")
+                raise UploadRefused(
+                    "This document embeds another one that contains macros, which could run "
+                    "code on an assessor's computer.",
+                    hint="Remove the embedded object, or save it without macros, and upload again.",
+                )
             _read_part(archive, info, depth, budget)
 
 
@@ -151,10 +160,20 @@ def check_archive(stream: BinaryIO) -> None:
         _check(stream, 0, _Budget())
     except UploadRefused:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, ValueError,
-            NotImplementedError, RuntimeError, struct.error) as exc:
-        raise UploadRefused("This file looks like a ZIP archive (as Office documents are) but is damaged.",
-                            hint="Open it on your computer to check it, save it again and upload the new copy.") \
-            from exc
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        OSError,
+        KeyError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+        struct.error,
+    ) as exc:
+        raise UploadRefused(
+            "This file looks like a ZIP archive (as Office documents are) but is damaged.",
+            hint="Open it on your computer to check it, save it again and upload the new copy.",
+        ) from exc
     finally:
         stream.seek(0)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from lti_tool.store.db import db, utcnow
 
 OPEN = "open"
-UPHELD = "upheld"        # the submission is assessed afresh by a different assessor
+UPHELD = "upheld"  # the submission is assessed afresh by a different assessor
 DISMISSED = "dismissed"  # the referral stands
 
 STATUS_LABELS = {OPEN: "Waiting for a decision", UPHELD: "Upheld", DISMISSED: "Dismissed"}

@@ -44,8 +44,9 @@ def appeal_days() -> int:
 def appeal_window(portfolio: Portfolio, now: dt.datetime | None = None) -> AppealWindow:
     now = now or utcnow()
     if portfolio.state != workflow.REFERRED:
-        return AppealWindow(False, "Only a not-yet-competent decision can be appealed, and this portfolio has none "
-                                   "waiting.")
+        return AppealWindow(
+            False, "Only a not-yet-competent decision can be appealed, and this portfolio has none waiting."
+        )
     if not portfolio.submissions:
         return AppealWindow(False, "This portfolio has no assessed submission.")
     decision = last_decision(latest_submission(portfolio))
@@ -54,11 +55,16 @@ def appeal_window(portfolio: Portfolio, now: dt.datetime | None = None) -> Appea
     deadline = decision.decided_at + dt.timedelta(days=appeal_days())
     existing = db.session.scalar(select(Appeal).where(Appeal.assessment_id == decision.id))
     if existing is not None:
-        return AppealWindow(False, f"This decision has already been appealed ({existing.status_label.lower()}).",
-                            decision, deadline)
+        return AppealWindow(
+            False, f"This decision has already been appealed ({existing.status_label.lower()}).", decision, deadline
+        )
     if now > deadline:
-        return AppealWindow(False, f"The {appeal_days()}-day period to appeal this decision ended on "
-                                   f"{deadline:%d %B %Y}.", decision, deadline)
+        return AppealWindow(
+            False,
+            f"The {appeal_days()}-day period to appeal this decision ended on {deadline:%d %B %Y}.",
+            decision,
+            deadline,
+        )
     return AppealWindow(True, "", decision, deadline)
 
 
@@ -75,18 +81,33 @@ def lodge(portfolio_id: int, learner: LtiUser, grounds: str, now: dt.datetime | 
     window = appeal_window(portfolio, now)
     if not window.allowed or window.assessment is None:
         raise UserError(window.reason, status=409, title="Appeal not possible")
-    appeal = Appeal(portfolio_id=portfolio.id, submission_id=window.assessment.submission_id,
-                    assessment_id=window.assessment.id, learner_id=learner.id, grounds=grounds)
+    appeal = Appeal(
+        portfolio_id=portfolio.id,
+        submission_id=window.assessment.submission_id,
+        assessment_id=window.assessment.id,
+        learner_id=learner.id,
+        grounds=grounds,
+    )
     db.session.add(appeal)
     db.session.flush()
-    workflow.transition(portfolio, workflow.APPEALED, duty="learner", actor=learner, rationale=grounds,
-                        details={"appeal_id": appeal.id, "assessment_id": window.assessment.id})
+    workflow.transition(
+        portfolio,
+        workflow.APPEALED,
+        duty="learner",
+        actor=learner,
+        rationale=grounds,
+        details={"appeal_id": appeal.id, "assessment_id": window.assessment.id},
+    )
     return appeal
 
 
 def open_appeal(portfolio: Portfolio) -> Appeal | None:
-    return db.session.scalar(select(Appeal).where(Appeal.portfolio_id == portfolio.id, Appeal.status == OPEN)
-                             .order_by(Appeal.id.desc()).limit(1))
+    return db.session.scalar(
+        select(Appeal)
+        .where(Appeal.portfolio_id == portfolio.id, Appeal.status == OPEN)
+        .order_by(Appeal.id.desc())
+        .limit(1)
+    )
 
 
 def check_may_decide(portfolio: Portfolio, user: LtiUser) -> Appeal:
@@ -106,8 +127,9 @@ def decide(portfolio_id: int, user: LtiUser, upheld: bool, rationale: str) -> Ap
     """Uphold (-> submitted, re-assessed by someone else) or dismiss (-> referred). The caller commits."""
     rationale = (rationale or "").strip()
     if not rationale:
-        raise UserError("Give the reasons for the appeal decision; the learner and the regulator read them.",
-                        status=422)
+        raise UserError(
+            "Give the reasons for the appeal decision; the learner and the regulator read them.", status=422
+        )
     if len(rationale) > MAX_GROUNDS:
         raise UserError("The reasons are too long.")
     portfolio = get_portfolio(portfolio_id, lock=True)
@@ -117,8 +139,17 @@ def decide(portfolio_id: int, user: LtiUser, upheld: bool, rationale: str) -> Ap
     appeal.decided_at = utcnow()
     appeal.outcome_rationale = rationale
     acting_as = staff.TOOL_ADMIN if staff.is_tool_admin(user.id) else "staff"
-    workflow.transition(portfolio, workflow.SUBMITTED if upheld else workflow.REFERRED, duty="appeal_panel",
-                        actor=user, rationale=rationale,
-                        details={"appeal_id": appeal.id, "outcome": appeal.status, "acting_as": acting_as,
-                                 "assessment_id": appeal.assessment_id})
+    workflow.transition(
+        portfolio,
+        workflow.SUBMITTED if upheld else workflow.REFERRED,
+        duty="appeal_panel",
+        actor=user,
+        rationale=rationale,
+        details={
+            "appeal_id": appeal.id,
+            "outcome": appeal.status,
+            "acting_as": acting_as,
+            "assessment_id": appeal.assessment_id,
+        },
+    )
     return appeal

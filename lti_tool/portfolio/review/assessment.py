@@ -49,7 +49,8 @@ def check_may_assess(portfolio: Portfolio, user: LtiUser) -> Submission:
     if portfolio.state not in ASSESSABLE:
         raise workflow.TransitionRefused(
             f"This portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}': it is not waiting "
-            "for assessment.")
+            "for assessment."
+        )
     submission = latest_submission(portfolio)
     chain = duties.load_chain(portfolio, submission)
     duties.require(duties.assess_refusal(user.id, grants, chain))
@@ -59,15 +60,15 @@ def check_may_assess(portfolio: Portfolio, user: LtiUser) -> Submission:
 def open_draft(submission: Submission, assessor_id: int) -> Assessment | None:
     """The assessor's undecided assessment started after the submission's last decision, if any."""
     last = last_decision(submission)
-    query = select(Assessment).where(Assessment.submission_id == submission.id,
-                                     Assessment.assessor_id == assessor_id, Assessment.decision.is_(None))
+    query = select(Assessment).where(
+        Assessment.submission_id == submission.id, Assessment.assessor_id == assessor_id, Assessment.decision.is_(None)
+    )
     if last is not None:
         query = query.where(Assessment.id > last.id)
     return db.session.scalar(query.order_by(Assessment.id.desc()).limit(1))
 
 
-def starting_values(portfolio: Portfolio, submission: Submission,
-                    assessor_id: int) -> tuple[dict[int, Judgement], str]:
+def starting_values(portfolio: Portfolio, submission: Submission, assessor_id: int) -> tuple[dict[int, Judgement], str]:
     """What the form starts from (judgements, overall feedback): the assessor's draft; for a decision sent
     back, the decision that was sent back; else nothing."""
     source = open_draft(submission, assessor_id)
@@ -82,8 +83,9 @@ def _criterion_ids(submission: Submission) -> list[int]:
     return [c["id"] for c in submission.snapshot.get("criteria", [])]
 
 
-def _apply(assessment: Assessment, submission: Submission, judgements: Mapping[int, Judgement],
-           summary: str | None) -> None:
+def _apply(
+    assessment: Assessment, submission: Submission, judgements: Mapping[int, Judgement], summary: str | None
+) -> None:
     allowed = set(_criterion_ids(submission))
     unknown = sorted(set(judgements) - allowed)
     if unknown:
@@ -111,8 +113,9 @@ def _apply(assessment: Assessment, submission: Submission, judgements: Mapping[i
             row.met, row.feedback = j.met, j.feedback.strip()
 
 
-def save_draft(portfolio_id: int, user: LtiUser, judgements: Mapping[int, Judgement],
-               summary: str | None = None) -> Assessment:
+def save_draft(
+    portfolio_id: int, user: LtiUser, judgements: Mapping[int, Judgement], summary: str | None = None
+) -> Assessment:
     """Save judgements so far without deciding. The caller commits."""
     portfolio = get_portfolio(portfolio_id, lock=True)
     submission = check_may_assess(portfolio, user)
@@ -125,8 +128,15 @@ def save_draft(portfolio_id: int, user: LtiUser, judgements: Mapping[int, Judgem
     return assessment
 
 
-def decide(portfolio_id: int, user: LtiUser, decision: str, judgements: Mapping[int, Judgement] | None = None,
-           summary: str | None = None, *, rng: random.Random | None = None) -> Assessment:
+def decide(
+    portfolio_id: int,
+    user: LtiUser,
+    decision: str,
+    judgements: Mapping[int, Judgement] | None = None,
+    summary: str | None = None,
+    *,
+    rng: random.Random | None = None,
+) -> Assessment:
     """Record the overall decision and move the portfolio on. The caller commits."""
     if decision not in DECISIONS:
         raise UserError("Choose competent or not yet competent.")
@@ -145,14 +155,22 @@ def decide(portfolio_id: int, user: LtiUser, decision: str, judgements: Mapping[
     codes = {c["id"]: c["code"] for c in submission.snapshot.get("criteria", [])}
     met = [codes[j.criterion_id] for j in assessment.judgements if j.met]
     not_met = [codes[j.criterion_id] for j in assessment.judgements if not j.met]
-    details = {"assessment_id": assessment.id, "submission_id": submission.id, "attempt": submission.attempt,
-               "decision": decision, "criteria_met": met, "criteria_not_yet_met": not_met}
+    details = {
+        "assessment_id": assessment.id,
+        "submission_id": submission.id,
+        "attempt": submission.attempt,
+        "decision": decision,
+        "criteria_met": met,
+        "criteria_not_yet_met": not_met,
+    }
     if decision == NOT_YET_COMPETENT:
-        workflow.transition(portfolio, workflow.REFERRED, duty="assessor", actor=user, rationale=assessment.summary,
-                            details=details)
+        workflow.transition(
+            portfolio, workflow.REFERRED, duty="assessor", actor=user, rationale=assessment.summary, details=details
+        )
         return assessment
-    workflow.transition(portfolio, workflow.ASSESSED, duty="assessor", actor=user, rationale=assessment.summary,
-                        details=details)
+    workflow.transition(
+        portfolio, workflow.ASSESSED, duty="assessor", actor=user, rationale=assessment.summary, details=details
+    )
     _route_to_verification(portfolio, submission, assessment, user, rng or _system_rng)
     return assessment
 
@@ -167,27 +185,39 @@ def _check_complete(assessment: Assessment, submission: Submission, decision: st
     if decision == COMPETENT and not_met:
         raise IncompleteDecision(
             f"Competent needs every criterion met; not yet met: {', '.join(not_met)}. Decide 'not yet competent' "
-            "to refer the portfolio back to the learner with your feedback.")
+            "to refer the portfolio back to the learner with your feedback."
+        )
     if decision == NOT_YET_COMPETENT:
         if not not_met:
-            raise IncompleteDecision("Every criterion is marked met: the decision would be competent. Mark the "
-                                     "criteria that are not yet met, with feedback.")
-        silent = [codes[cid] for cid in _criterion_ids(submission) if not by_id[cid].met
-                  and not by_id[cid].feedback.strip()]
+            raise IncompleteDecision(
+                "Every criterion is marked met: the decision would be competent. Mark the "
+                "criteria that are not yet met, with feedback."
+            )
+        silent = [
+            codes[cid] for cid in _criterion_ids(submission) if not by_id[cid].met and not by_id[cid].feedback.strip()
+        ]
         if silent:
             raise IncompleteDecision(f"Tell the learner what is missing: feedback is needed for {', '.join(silent)}.")
 
 
-def _route_to_verification(portfolio: Portfolio, submission: Submission, assessment: Assessment, user: LtiUser,
-                           rng: random.Random) -> None:
+def _route_to_verification(
+    portfolio: Portfolio, submission: Submission, assessment: Assessment, user: LtiUser, rng: random.Random
+) -> None:
     code = portfolio.certification.code
     picked = sampling.sample(assessment, code, submission.snapshot, rng, assessor_label=user.display_name())
     why = "; ".join(picked.reasons)
-    details = {"assessment_id": assessment.id, "sampling_decision_id": picked.id, "sampled": picked.sampled,
-               "reasons": picked.reasons}
+    details = {
+        "assessment_id": assessment.id,
+        "sampling_decision_id": picked.id,
+        "sampled": picked.sampled,
+        "reasons": picked.reasons,
+    }
     if picked.sampled:
         workflow.transition(portfolio, workflow.VERIFICATION_1, duty="system", rationale=why, details=details)
         return
-    db.session.add(VerificationRecord(assessment_id=assessment.id, submission_id=submission.id, step=1,
-                                      outcome=NOT_SAMPLED, rationale=why))
+    db.session.add(
+        VerificationRecord(
+            assessment_id=assessment.id, submission_id=submission.id, step=1, outcome=NOT_SAMPLED, rationale=why
+        )
+    )
     workflow.transition(portfolio, workflow.VERIFICATION_2, duty="system", rationale=why, details=details)

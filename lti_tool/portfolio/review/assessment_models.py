@@ -28,8 +28,9 @@ class Assessment(db.Model):
 
     submission = relationship("Submission")
     assessor = relationship("LtiUser")
-    judgements: Mapped[list[CriterionJudgement]] = relationship(back_populates="assessment",
-                                                                cascade="all, delete-orphan")
+    judgements: Mapped[list[CriterionJudgement]] = relationship(
+        back_populates="assessment", cascade="all, delete-orphan"
+    )
 
 
 class CriterionJudgement(db.Model):
@@ -68,5 +69,6 @@ class Award(db.Model):
 
 @event.listens_for(Award, "before_delete")
 def _awards_are_for_life(mapper: object, connection: object, target: Award) -> None:
-    raise ValueError(f"Award {target.certificate_number} cannot be deleted: awards are for life (record a "
-                     "revocation instead).")
+    raise ValueError(
+        f"Award {target.certificate_number} cannot be deleted: awards are for life (record a revocation instead)."
+    )

@@ -25,10 +25,13 @@ def certificate_prefix(certification_code: str, year: int) -> str:
 
 def next_certificate_number(prefix: str) -> str:
     """One more than the highest number issued under this prefix (numbers are zero-padded to sort)."""
-    highest = db.session.scalar(select(Award.certificate_number)
-                                .where(Award.certificate_number.startswith(prefix, autoescape=True))
-                                .order_by(Award.certificate_number.desc()).limit(1))
-    n = int(highest[len(prefix):]) + 1 if highest and highest[len(prefix):].isdigit() else 1
+    highest = db.session.scalar(
+        select(Award.certificate_number)
+        .where(Award.certificate_number.startswith(prefix, autoescape=True))
+        .order_by(Award.certificate_number.desc())
+        .limit(1)
+    )
+    n = int(highest[len(prefix) :]) + 1 if highest and highest[len(prefix) :].isdigit() else 1
     return f"{prefix}{n:06d}"
 
 
@@ -41,8 +44,14 @@ def make_award(portfolio: Portfolio, submission: Submission, actor: LtiUser | No
     prefix = certificate_prefix(cert.code, today.year)
     for _ in range(MAX_TRIES):
         number = next_certificate_number(prefix)
-        award = Award(portfolio_id=portfolio.id, submission_id=submission.id, certificate_number=number,
-                      credits=cert.credits, cpd_points=cert.credits * HOURS_PER_CREDIT, awarded_on=today)
+        award = Award(
+            portfolio_id=portfolio.id,
+            submission_id=submission.id,
+            certificate_number=number,
+            credits=cert.credits,
+            cpd_points=cert.credits * HOURS_PER_CREDIT,
+            awarded_on=today,
+        )
         try:
             with db.session.begin_nested():
                 db.session.add(award)
@@ -50,9 +59,20 @@ def make_award(portfolio: Portfolio, submission: Submission, actor: LtiUser | No
         except IntegrityError:
             log.info("certificate number %s was taken meanwhile; trying the next", number)
             continue
-        audit.record("award.made", actor=actor, role="independent_verifier", subject=portfolio,
-                     after={"award_id": award.id, "certificate_number": number, "credits": award.credits,
-                            "cpd_points": award.cpd_points, "awarded_on": today.isoformat(),
-                            "submission_id": submission.id, "certification": f"{cert.code} v{cert.version}"})
+        audit.record(
+            "award.made",
+            actor=actor,
+            role="independent_verifier",
+            subject=portfolio,
+            after={
+                "award_id": award.id,
+                "certificate_number": number,
+                "credits": award.credits,
+                "cpd_points": award.cpd_points,
+                "awarded_on": today.isoformat(),
+                "submission_id": submission.id,
+                "certification": f"{cert.code} v{cert.version}",
+            },
+        )
         return award
     raise UserError("Could not issue a unique certificate number; please try again.", status=503)

@@ -62,8 +62,12 @@ class Chain:
 
     def capacities(self, user_id: int) -> list[str]:
         found = []
-        for name, ids in ((ASSESSOR_CAPACITY, self.assessor_ids), (STEP1_CAPACITY, self.step1_verifier_ids),
-                          (STEP2_CAPACITY, self.step2_verifier_ids), (APPEAL_CAPACITY, self.appeal_decider_ids)):
+        for name, ids in (
+            (ASSESSOR_CAPACITY, self.assessor_ids),
+            (STEP1_CAPACITY, self.step1_verifier_ids),
+            (STEP2_CAPACITY, self.step2_verifier_ids),
+            (APPEAL_CAPACITY, self.appeal_decider_ids),
+        ):
             if user_id in ids:
                 found.append(name)
         return found
@@ -73,8 +77,10 @@ class Chain:
 
 
 def covers(grants: Iterable[GrantLike], role: str, chain: Chain) -> bool:
-    return any(staff.grant_covers_work(g, role, chain.partner_id, chain.certification_code)  # type: ignore[arg-type]
-               for g in grants)
+    return any(
+        staff.grant_covers_work(g, role, chain.partner_id, chain.certification_code)  # type: ignore[arg-type]
+        for g in grants
+    )
 
 
 def _scope_refusal(grants: Iterable[GrantLike], role: str, chain: Chain) -> str | None:
@@ -84,8 +90,7 @@ def _scope_refusal(grants: Iterable[GrantLike], role: str, chain: Chain) -> str 
     name = staff.STAFF_ROLES[role].lower()
     if not any(g.role == role for g in grants):
         return f"This needs the {name} role, which you do not hold."
-    return (f"Your {name} role does not cover this learner's partner and certification "
-            f"({chain.certification_code}).")
+    return f"Your {name} role does not cover this learner's partner and certification ({chain.certification_code})."
 
 
 def _own_refusal(user_id: int, chain: Chain) -> str | None:
@@ -96,39 +101,50 @@ def _other_capacity_refusal(user_id: int, chain: Chain, own: str) -> str | None:
     others = [c for c in chain.capacities(user_id) if c != own]
     if not others:
         return None
-    return (f"You already took part in this submission's decisions as {others[0]}; "
-            f"someone else must act as {own}.")
+    return f"You already took part in this submission's decisions as {others[0]}; someone else must act as {own}."
 
 
 def assess_refusal(user_id: int, grants: Iterable[GrantLike], chain: Chain) -> str | None:
     grants = list(grants)
-    return (_own_refusal(user_id, chain) or _scope_refusal(grants, staff.ASSESSOR, chain)
-            or _other_capacity_refusal(user_id, chain, ASSESSOR_CAPACITY)
-            or ("This submission's appeal was upheld: it must be re-assessed by an assessor who has not assessed "
-                "it before." if user_id in chain.barred_assessor_ids else None))
+    return (
+        _own_refusal(user_id, chain)
+        or _scope_refusal(grants, staff.ASSESSOR, chain)
+        or _other_capacity_refusal(user_id, chain, ASSESSOR_CAPACITY)
+        or (
+            "This submission's appeal was upheld: it must be re-assessed by an assessor who has not assessed it before."
+            if user_id in chain.barred_assessor_ids
+            else None
+        )
+    )
 
 
 def step1_refusal(user_id: int, grants: Iterable[GrantLike], chain: Chain) -> str | None:
     grants = list(grants)
-    return (_own_refusal(user_id, chain) or _scope_refusal(grants, staff.INTERNAL_VERIFIER, chain)
-            or _other_capacity_refusal(user_id, chain, STEP1_CAPACITY))
+    return (
+        _own_refusal(user_id, chain)
+        or _scope_refusal(grants, staff.INTERNAL_VERIFIER, chain)
+        or _other_capacity_refusal(user_id, chain, STEP1_CAPACITY)
+    )
 
 
 def step2_refusal(user_id: int, grants: Iterable[GrantLike], chain: Chain) -> str | None:
     grants = list(grants)
-    refusal = (_own_refusal(user_id, chain) or _scope_refusal(grants, staff.INDEPENDENT_VERIFIER, chain)
-               or _other_capacity_refusal(user_id, chain, STEP2_CAPACITY))
+    refusal = (
+        _own_refusal(user_id, chain)
+        or _scope_refusal(grants, staff.INDEPENDENT_VERIFIER, chain)
+        or _other_capacity_refusal(user_id, chain, STEP2_CAPACITY)
+    )
     if refusal:
         return refusal
     if chain.partner_id is not None and any(g.home_partner_id == chain.partner_id for g in grants):
-        return ("You are attached to this learner's partner; independent verification must come from someone "
-                "outside it.")
+        return "You are attached to this learner's partner; independent verification must come from someone outside it."
     return None
 
 
 def _appeal_scope_refusal(grants: list[GrantLike], chain: Chain) -> str | None:
     in_scope = any(g.role == staff.TOOL_ADMIN for g in grants) or any(
-        covers(grants, role, chain) for role in (staff.ASSESSOR, staff.INTERNAL_VERIFIER, staff.INDEPENDENT_VERIFIER))
+        covers(grants, role, chain) for role in (staff.ASSESSOR, staff.INTERNAL_VERIFIER, staff.INDEPENDENT_VERIFIER)
+    )
     if not in_scope:
         return "Appeals are decided by a tool administrator or by staff whose role covers this learner's partner."
     return None
@@ -159,8 +175,9 @@ def standing_refusal(user_id: int, grants: Iterable[GrantLike], duty: str, portf
     for that and learns nothing of its state (a 409 'not waiting for assessment' would tell them).
     """
     grants = list(grants)
-    chain = Chain(learner_id=portfolio.user_id, partner_id=portfolio.partner_id,
-                  certification_code=portfolio.certification.code)
+    chain = Chain(
+        learner_id=portfolio.user_id, partner_id=portfolio.partner_id, certification_code=portfolio.certification.code
+    )
     if duty == APPEAL_CAPACITY:
         return _own_refusal(user_id, chain) or _appeal_scope_refusal(grants, chain)
     return _own_refusal(user_id, chain) or _scope_refusal(grants, duty, chain)
@@ -179,28 +196,37 @@ def load_chains(pairs: Sequence[tuple[Portfolio, Submission]]) -> dict[int, Chai
     records: dict[int, list[VerificationRecord]] = defaultdict(list)
     appeals: dict[int, list[Appeal]] = defaultdict(list)
     if ids:
-        for a in db.session.scalars(select(Assessment).where(
-                Assessment.submission_id.in_(ids), Assessment.decision.is_not(None)).order_by(Assessment.id)):
+        for a in db.session.scalars(
+            select(Assessment)
+            .where(Assessment.submission_id.in_(ids), Assessment.decision.is_not(None))
+            .order_by(Assessment.id)
+        ):
             decided[a.submission_id].append(a)
-        for r in db.session.scalars(select(VerificationRecord).where(
-                VerificationRecord.submission_id.in_(ids), VerificationRecord.outcome != NOT_SAMPLED)):
+        for r in db.session.scalars(
+            select(VerificationRecord).where(
+                VerificationRecord.submission_id.in_(ids), VerificationRecord.outcome != NOT_SAMPLED
+            )
+        ):
             records[r.submission_id].append(r)
         for ap in db.session.scalars(select(Appeal).where(Appeal.submission_id.in_(ids))):
             appeals[ap.submission_id].append(ap)
-    return {submission.id: _chain(portfolio, decided[submission.id], records[submission.id],
-                                  appeals[submission.id])
-            for portfolio, submission in pairs}
+    return {
+        submission.id: _chain(portfolio, decided[submission.id], records[submission.id], appeals[submission.id])
+        for portfolio, submission in pairs
+    }
 
 
-def _chain(portfolio: Portfolio, decided: list[Assessment], records: list[VerificationRecord],
-           appeals: list[Appeal]) -> Chain:
+def _chain(
+    portfolio: Portfolio, decided: list[Assessment], records: list[VerificationRecord], appeals: list[Appeal]
+) -> Chain:
     barred: set[int] = set()
     upheld = [a for a in appeals if a.status == UPHELD]
     if upheld:
         last_upheld = max(a.assessment_id for a in upheld)
         barred = {a.assessor_id for a in decided if a.id <= last_upheld}
     return Chain(
-        learner_id=portfolio.user_id, partner_id=portfolio.partner_id,
+        learner_id=portfolio.user_id,
+        partner_id=portfolio.partner_id,
         certification_code=portfolio.certification.code,
         assessor_ids=frozenset(a.assessor_id for a in decided),
         step1_verifier_ids=frozenset(r.verifier_id for r in records if r.step == 1 and r.verifier_id),

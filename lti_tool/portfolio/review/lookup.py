@@ -23,20 +23,28 @@ def get_portfolio(portfolio_id: int, *, lock: bool = False) -> Portfolio:
 
 
 def latest_submission(portfolio: Portfolio) -> Submission:
-    submission = db.session.scalar(select(Submission).where(Submission.portfolio_id == portfolio.id)
-                                   .order_by(Submission.attempt.desc()).limit(1))
+    submission = db.session.scalar(
+        select(Submission).where(Submission.portfolio_id == portfolio.id).order_by(Submission.attempt.desc()).limit(1)
+    )
     if submission is None:
         raise UserError("This portfolio has not been submitted yet.", status=409)
     return submission
 
 
 def last_decision(submission: Submission) -> Assessment | None:
-    return db.session.scalar(select(Assessment).where(Assessment.submission_id == submission.id,
-                                                      Assessment.decision.is_not(None))
-                             .order_by(Assessment.id.desc()).limit(1))
+    return db.session.scalar(
+        select(Assessment)
+        .where(Assessment.submission_id == submission.id, Assessment.decision.is_not(None))
+        .order_by(Assessment.id.desc())
+        .limit(1)
+    )
 
 
 def decisions(submission: Submission) -> list[Assessment]:
-    return list(db.session.scalars(select(Assessment).where(Assessment.submission_id == submission.id,
-                                                            Assessment.decision.is_not(None))
-                                   .order_by(Assessment.id)))
+    return list(
+        db.session.scalars(
+            select(Assessment)
+            .where(Assessment.submission_id == submission.id, Assessment.decision.is_not(None))
+            .order_by(Assessment.id)
+        )
+    )

@@ -43,17 +43,46 @@ class Queue:
 
 
 QUEUES: tuple[Queue, ...] = (
-    Queue("assessment", "Awaiting assessment", workflow.SUBMITTED, (staff.ASSESSOR,), duties.assess_refusal,
-          "staff_work.assess"),
-    Queue("sent_back", "Sent back to the assessor", workflow.SENT_BACK, (staff.ASSESSOR,), duties.assess_refusal,
-          "staff_work.assess"),
-    Queue("verification_1", "Awaiting internal verification (step 1)", workflow.VERIFICATION_1,
-          (staff.INTERNAL_VERIFIER,), duties.step1_refusal, "staff_work.verify"),
-    Queue("verification_2", "Awaiting independent verification (step 2)", workflow.VERIFICATION_2,
-          (staff.INDEPENDENT_VERIFIER,), duties.step2_refusal, "staff_work.verify"),
-    Queue("appeals", "Appeals to decide", workflow.APPEALED,
-          (staff.TOOL_ADMIN, staff.ASSESSOR, staff.INTERNAL_VERIFIER, staff.INDEPENDENT_VERIFIER),
-          duties.appeal_refusal, "staff_work.appeal"),
+    Queue(
+        "assessment",
+        "Awaiting assessment",
+        workflow.SUBMITTED,
+        (staff.ASSESSOR,),
+        duties.assess_refusal,
+        "staff_work.assess",
+    ),
+    Queue(
+        "sent_back",
+        "Sent back to the assessor",
+        workflow.SENT_BACK,
+        (staff.ASSESSOR,),
+        duties.assess_refusal,
+        "staff_work.assess",
+    ),
+    Queue(
+        "verification_1",
+        "Awaiting internal verification (step 1)",
+        workflow.VERIFICATION_1,
+        (staff.INTERNAL_VERIFIER,),
+        duties.step1_refusal,
+        "staff_work.verify",
+    ),
+    Queue(
+        "verification_2",
+        "Awaiting independent verification (step 2)",
+        workflow.VERIFICATION_2,
+        (staff.INDEPENDENT_VERIFIER,),
+        duties.step2_refusal,
+        "staff_work.verify",
+    ),
+    Queue(
+        "appeals",
+        "Appeals to decide",
+        workflow.APPEALED,
+        (staff.TOOL_ADMIN, staff.ASSESSOR, staff.INTERNAL_VERIFIER, staff.INDEPENDENT_VERIFIER),
+        duties.appeal_refusal,
+        "staff_work.appeal",
+    ),
 )
 BY_NAME = {q.name: q for q in QUEUES}
 
@@ -155,22 +184,31 @@ def _acted_as(capacity: str) -> ColumnElement[bool]:
     """The person took part in the latest submission's chain in this capacity (as duties.Chain reads it)."""
     me = bindparam(ME, type_=Integer)
     if capacity == duties.ASSESSOR_CAPACITY:
-        return _on_latest_submission(Assessment.submission_id, Assessment.assessor_id == me,
-                                     Assessment.decision.is_not(None))
+        return _on_latest_submission(
+            Assessment.submission_id, Assessment.assessor_id == me, Assessment.decision.is_not(None)
+        )
     if capacity in (duties.STEP1_CAPACITY, duties.STEP2_CAPACITY):
         step = 1 if capacity == duties.STEP1_CAPACITY else 2
-        return _on_latest_submission(VerificationRecord.submission_id, VerificationRecord.verifier_id == me,
-                                     VerificationRecord.step == step, VerificationRecord.outcome != NOT_SAMPLED)
+        return _on_latest_submission(
+            VerificationRecord.submission_id,
+            VerificationRecord.verifier_id == me,
+            VerificationRecord.step == step,
+            VerificationRecord.outcome != NOT_SAMPLED,
+        )
     return _on_latest_submission(Appeal.submission_id, Appeal.decided_by_id == me)
 
 
 def _barred() -> ColumnElement[bool]:
     """duties.Chain.barred_assessor_ids: decided the latest submission at or before the decision of an upheld
     appeal."""
-    return _on_latest_submission(Appeal.submission_id, Appeal.status == UPHELD,
-                                 Assessment.submission_id == Appeal.submission_id,
-                                 Assessment.assessor_id == bindparam(ME, type_=Integer),
-                                 Assessment.decision.is_not(None), Assessment.id <= Appeal.assessment_id)
+    return _on_latest_submission(
+        Appeal.submission_id,
+        Appeal.status == UPHELD,
+        Assessment.submission_id == Appeal.submission_id,
+        Assessment.assessor_id == bindparam(ME, type_=Integer),
+        Assessment.decision.is_not(None),
+        Assessment.id <= Appeal.assessment_id,
+    )
 
 
 # The capacities that keep someone from each duty (duties.*_refusal: "_other_capacity_refusal").
@@ -203,10 +241,12 @@ def _waiting(queue: Queue, filters: Filters, grants: list[staff.StaffGrant], *co
     """The queue's items for the person whose grants these are (bind ME to their id when executing)."""
     # Every portfolio in these states has been submitted (only a submission leads to them), so the count
     # need not look for its submission; the page joins the latest one to show it.
-    query = (select(*columns).select_from(Portfolio)
-             .join(Certification, Portfolio.certification_id == Certification.id)
-             .where(Portfolio.state == queue.state, _scope_condition(grants, queue.roles),
-                    _duty_rules(queue.refusal)))
+    query = (
+        select(*columns)
+        .select_from(Portfolio)
+        .join(Certification, Portfolio.certification_id == Certification.id)
+        .where(Portfolio.state == queue.state, _scope_condition(grants, queue.roles), _duty_rules(queue.refusal))
+    )
     if queue.refusal is duties.step2_refusal:
         # Independent verifiers never verify the learners of a partner they belong to.
         homes = sorted({g.home_partner_id for g in grants if g.home_partner_id is not None})
@@ -219,8 +259,14 @@ def _waiting(queue: Queue, filters: Filters, grants: list[staff.StaffGrant], *co
     return query
 
 
-def count(user_id: int, queue: Queue, filters: Filters = Filters(),
-          grants: list[staff.StaffGrant] | None = None, *, exact: bool = False) -> int:
+def count(
+    user_id: int,
+    queue: Queue,
+    filters: Filters = Filters(),
+    grants: list[staff.StaffGrant] | None = None,
+    *,
+    exact: bool = False,
+) -> int:
     """How many items wait for this person, counted up to COUNT_LIMIT + 1 (more reads "1000+", see
     count_label) unless `exact`. Counting every item of a queue tens of thousands long would cost more than
     the page it is shown on, and grow with it; nobody works through more than a thousand items from one count."""
@@ -231,8 +277,9 @@ def count(user_id: int, queue: Queue, filters: Filters = Filters(),
     return db.session.scalar(select(func.count()).select_from(query.subquery()), {ME: user_id}) or 0
 
 
-def page(user_id: int, queue: Queue, filters: Filters = Filters(), number: int = 1,
-         per_page: int | None = None) -> Page:
+def page(
+    user_id: int, queue: Queue, filters: Filters = Filters(), number: int = 1, per_page: int | None = None
+) -> Page:
     """One page of the queue, oldest first (PER_PAGE items unless told). A number past the end gives the
     last page when the total is known (up to COUNT_LIMIT items), else an empty page."""
     per_page = per_page or PER_PAGE
@@ -242,19 +289,29 @@ def page(user_id: int, queue: Queue, filters: Filters = Filters(), number: int =
     if total <= COUNT_LIMIT:
         number = min(number, max(1, math.ceil(total / per_page)))
     s, latest = _latest_join()
-    query = (_waiting(queue, filters, grants, Portfolio, s).join(s, latest)
-             .options(contains_eager(Portfolio.certification), joinedload(Portfolio.user),
-                      joinedload(Portfolio.partner), defer(s.snapshot))
-             .order_by(Portfolio.state_changed_at, Portfolio.id)
-             .limit(per_page + 1).offset((number - 1) * per_page))  # one more: is there a next page?
+    query = (
+        _waiting(queue, filters, grants, Portfolio, s)
+        .join(s, latest)
+        .options(
+            contains_eager(Portfolio.certification),
+            joinedload(Portfolio.user),
+            joinedload(Portfolio.partner),
+            defer(s.snapshot),
+        )
+        .order_by(Portfolio.state_changed_at, Portfolio.id)
+        .limit(per_page + 1)
+        .offset((number - 1) * per_page)
+    )  # one more: is there a next page?
     rows = [(p, sub) for p, sub in db.session.execute(query, {ME: user_id})]
     has_next, rows = len(rows) > per_page, rows[:per_page]
     chains = duties.load_chains(rows)
-    drafts = _drafts_by([sub.id for _, sub in rows]) if queue.state in (workflow.SUBMITTED, workflow.SENT_BACK) \
-        else {}
-    out = [Item(p, sub, p.state_changed_at, drafts.get(sub.id, ())) for p, sub in rows
-           # The rules have the last word on every item shown (the SQL above only narrows).
-           if queue.refusal(user_id, grants, chains[sub.id]) is None]
+    drafts = _drafts_by([sub.id for _, sub in rows]) if queue.state in (workflow.SUBMITTED, workflow.SENT_BACK) else {}
+    out = [
+        Item(p, sub, p.state_changed_at, drafts.get(sub.id, ()))
+        for p, sub in rows
+        # The rules have the last word on every item shown (the SQL above only narrows).
+        if queue.refusal(user_id, grants, chains[sub.id]) is None
+    ]
     return Page(out, total, number, per_page, has_next)
 
 
@@ -263,13 +320,21 @@ def _drafts_by(submission_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
     if not submission_ids:
         return {}
     decided = aliased(Assessment)
-    last_decision = (select(func.max(decided.id)).where(decided.submission_id == Assessment.submission_id,
-                                                        decided.decision.is_not(None))
-                     .scalar_subquery())
-    query = (select(Assessment).options(joinedload(Assessment.assessor))
-             .where(Assessment.submission_id.in_(submission_ids), Assessment.decision.is_(None),
-                    Assessment.id > func.coalesce(last_decision, 0))
-             .order_by(Assessment.id))
+    last_decision = (
+        select(func.max(decided.id))
+        .where(decided.submission_id == Assessment.submission_id, decided.decision.is_not(None))
+        .scalar_subquery()
+    )
+    query = (
+        select(Assessment)
+        .options(joinedload(Assessment.assessor))
+        .where(
+            Assessment.submission_id.in_(submission_ids),
+            Assessment.decision.is_(None),
+            Assessment.id > func.coalesce(last_decision, 0),
+        )
+        .order_by(Assessment.id)
+    )
     out: dict[int, tuple[str, ...]] = {}
     for a in db.session.scalars(query):
         out[a.submission_id] = (*out.get(a.submission_id, ()), a.assessor.display_name())

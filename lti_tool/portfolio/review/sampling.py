@@ -82,8 +82,9 @@ def decide(policy: Policy, facts: Facts, rng: random.Random) -> Outcome:
     draw = rng.random()
     reasons: list[str] = []
     if facts.assessor_verified < policy.new_assessor_threshold:
-        reasons.append(f"new assessor: {facts.assessor_verified} of the first {policy.new_assessor_threshold} "
-                       "decisions verified")
+        reasons.append(
+            f"new assessor: {facts.assessor_verified} of the first {policy.new_assessor_threshold} decisions verified"
+        )
     for cov in facts.coverage:
         if cov.last_sampled_at is None:
             reasons.append(f"{cov.label} has never been sampled")
@@ -95,8 +96,14 @@ def decide(policy: Policy, facts: Facts, rng: random.Random) -> Outcome:
         return Outcome(True, tuple(reasons), draw)
     if draw < policy.share:
         return Outcome(True, (f"random sample: draw {draw:.3f} below the {policy.share:.0%} share",), draw)
-    return Outcome(False, (f"not sampled: experienced assessor, recent coverage of assessor, units and evidence "
-                           f"kinds, and the random draw {draw:.3f} is not below the {policy.share:.0%} share",), draw)
+    return Outcome(
+        False,
+        (
+            f"not sampled: experienced assessor, recent coverage of assessor, units and evidence "
+            f"kinds, and the random draw {draw:.3f} is not below the {policy.share:.0%} share",
+        ),
+        draw,
+    )
 
 
 def policy_for(certification_code: str) -> Policy:
@@ -110,36 +117,55 @@ def involved(assessor_id: int, snapshot: dict) -> list[tuple[str, str]]:
     """(dimension, value) pairs a decision on this snapshot involves."""
     units = sorted({c["unit_code"] for c in snapshot.get("criteria", [])})
     kinds = sorted({e["kind"] for e in snapshot.get("evidence", [])})
-    return ([(ASSESSOR_DIM, str(assessor_id))] + [(UNIT_DIM, u) for u in units] + [(KIND_DIM, k) for k in kinds])
+    return [(ASSESSOR_DIM, str(assessor_id))] + [(UNIT_DIM, u) for u in units] + [(KIND_DIM, k) for k in kinds]
 
 
-def gather_facts(certification_code: str, assessor_id: int, dims: Iterable[tuple[str, str]],
-                 labels: dict[tuple[str, str], str] | None = None, now: dt.datetime | None = None) -> Facts:
-    verified = db.session.scalar(
-        select(func.count()).select_from(VerificationRecord)
-        .join(SamplingDecision, SamplingDecision.assessment_id == VerificationRecord.assessment_id)
-        .where(VerificationRecord.step == 1, VerificationRecord.outcome == AGREED,
-               SamplingDecision.assessor_id == assessor_id,
-               SamplingDecision.certification_code == certification_code)) or 0
+def gather_facts(
+    certification_code: str,
+    assessor_id: int,
+    dims: Iterable[tuple[str, str]],
+    labels: dict[tuple[str, str], str] | None = None,
+    now: dt.datetime | None = None,
+) -> Facts:
+    verified = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(VerificationRecord)
+            .join(SamplingDecision, SamplingDecision.assessment_id == VerificationRecord.assessment_id)
+            .where(
+                VerificationRecord.step == 1,
+                VerificationRecord.outcome == AGREED,
+                SamplingDecision.assessor_id == assessor_id,
+                SamplingDecision.certification_code == certification_code,
+            )
+        )
+        or 0
+    )
     coverage = []
     for dim, value in dims:
-        base = (select(SamplingDecision.id, SamplingDecision.created_at)
-                .join(SamplingCoverage, SamplingCoverage.decision_id == SamplingDecision.id)
-                .where(SamplingCoverage.dimension == dim, SamplingCoverage.value == value,
-                       SamplingDecision.certification_code == certification_code))
-        last = db.session.execute(base.where(SamplingDecision.sampled.is_(True))
-                                  .order_by(SamplingDecision.id.desc()).limit(1)).first()
+        base = (
+            select(SamplingDecision.id, SamplingDecision.created_at)
+            .join(SamplingCoverage, SamplingCoverage.decision_id == SamplingDecision.id)
+            .where(
+                SamplingCoverage.dimension == dim,
+                SamplingCoverage.value == value,
+                SamplingDecision.certification_code == certification_code,
+            )
+        )
+        last = db.session.execute(
+            base.where(SamplingDecision.sampled.is_(True)).order_by(SamplingDecision.id.desc()).limit(1)
+        ).first()
         since = select(func.count()).select_from(base.subquery())
         if last is not None:
             since = select(func.count()).select_from(base.where(SamplingDecision.id > last.id).subquery())
         label = (labels or {}).get((dim, value)) or f"{DIM_LABELS[dim]} {value}"
-        coverage.append(Coverage(dim, value, label, last.created_at if last else None,
-                                 db.session.scalar(since) or 0))
+        coverage.append(Coverage(dim, value, label, last.created_at if last else None, db.session.scalar(since) or 0))
     return Facts(assessor_verified=verified, coverage=tuple(coverage), now=now or utcnow())
 
 
-def sample(assessment: Assessment, certification_code: str, snapshot: dict, rng: random.Random,
-           assessor_label: str = "") -> SamplingDecision:
+def sample(
+    assessment: Assessment, certification_code: str, snapshot: dict, rng: random.Random, assessor_label: str = ""
+) -> SamplingDecision:
     """Decide and store whether this competent decision goes to step 1. The caller commits."""
     policy = policy_for(certification_code)
     dims = involved(assessment.assessor_id, snapshot)
@@ -147,10 +173,16 @@ def sample(assessment: Assessment, certification_code: str, snapshot: dict, rng:
     labels.update({(KIND_DIM, k): f"evidence kind '{EVIDENCE_KINDS.get(k, k)}'" for d, k in dims if d == KIND_DIM})
     facts = gather_facts(certification_code, assessment.assessor_id, dims, labels)
     outcome = decide(policy, facts, rng)
-    row = SamplingDecision(assessment_id=assessment.id, assessor_id=assessment.assessor_id,
-                           certification_code=certification_code, sampled=outcome.sampled,
-                           reasons=list(outcome.reasons), draw=outcome.draw, policy=asdict(policy),
-                           coverage=[SamplingCoverage(dimension=d, value=v[:80]) for d, v in dims])
+    row = SamplingDecision(
+        assessment_id=assessment.id,
+        assessor_id=assessment.assessor_id,
+        certification_code=certification_code,
+        sampled=outcome.sampled,
+        reasons=list(outcome.reasons),
+        draw=outcome.draw,
+        policy=asdict(policy),
+        coverage=[SamplingCoverage(dimension=d, value=v[:80]) for d, v in dims],
+    )
     db.session.add(row)
     db.session.flush()
     return row

@@ -16,9 +16,11 @@ from lti_tool.store.db import db, utcnow
 
 
 def _describe(code: str, policy: Policy) -> str:
-    return (f"{code}: every decision of an assessor with fewer than {policy.new_assessor_threshold} verified "
-            f"decisions; otherwise {policy.share:.0%} at random; and any assessor, unit or evidence kind not "
-            f"sampled in its last {policy.coverage_decisions} decisions or {policy.coverage_days} days.")
+    return (
+        f"{code}: every decision of an assessor with fewer than {policy.new_assessor_threshold} verified "
+        f"decisions; otherwise {policy.share:.0%} at random; and any assessor, unit or evidence kind not "
+        f"sampled in its last {policy.coverage_decisions} decisions or {policy.coverage_days} days."
+    )
 
 
 @click.group("sampling", help="How decisions are sampled for internal verification (step 1).")
@@ -28,20 +30,39 @@ def sampling_cli() -> None:
 
 @sampling_cli.command("set")
 @click.option("--certification", required=True, help="Certification code, e.g. CMIACR (all its versions).")
-@click.option("--new-assessor-threshold", type=click.IntRange(0, 10000), default=None,
-              help="Sample every decision of an assessor with fewer verified decisions than this.")
+@click.option(
+    "--new-assessor-threshold",
+    type=click.IntRange(0, 10000),
+    default=None,
+    help="Sample every decision of an assessor with fewer verified decisions than this.",
+)
 @click.option("--share", type=click.FloatRange(0.0, 1.0), default=None, help="Share of other decisions, 0..1.")
-@click.option("--coverage-decisions", type=click.IntRange(1, 10000), default=None,
-              help="Force sampling of an assessor/unit/evidence kind not sampled in this many decisions.")
-@click.option("--coverage-days", type=click.IntRange(1, 3650), default=None,
-              help="... or in this many days.")
+@click.option(
+    "--coverage-decisions",
+    type=click.IntRange(1, 10000),
+    default=None,
+    help="Force sampling of an assessor/unit/evidence kind not sampled in this many decisions.",
+)
+@click.option("--coverage-days", type=click.IntRange(1, 3650), default=None, help="... or in this many days.")
 @with_appcontext
-def sampling_set(certification: str, new_assessor_threshold: int | None, share: float | None,
-                 coverage_decisions: int | None, coverage_days: int | None) -> None:
+def sampling_set(
+    certification: str,
+    new_assessor_threshold: int | None,
+    share: float | None,
+    coverage_decisions: int | None,
+    coverage_days: int | None,
+) -> None:
     before = policy_for(certification)
-    changes = {k: v for k, v in {"new_assessor_threshold": new_assessor_threshold, "share": share,
-                                 "coverage_decisions": coverage_decisions, "coverage_days": coverage_days}.items()
-               if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "new_assessor_threshold": new_assessor_threshold,
+            "share": share,
+            "coverage_decisions": coverage_decisions,
+            "coverage_days": coverage_days,
+        }.items()
+        if v is not None
+    }
     after = dataclasses.replace(before, **changes)
     row = db.session.scalar(select(SamplingPolicy).where(SamplingPolicy.certification_code == certification))
     if row is None:
@@ -52,8 +73,14 @@ def sampling_set(certification: str, new_assessor_threshold: int | None, share: 
         setattr(row, key, value)
     row.updated_at, row.updated_by = utcnow(), label
     db.session.flush()
-    audit.record("sampling.policy_set", actor_label=label, role="operator", subject=row,
-                 before=dataclasses.asdict(before), after=dataclasses.asdict(after))
+    audit.record(
+        "sampling.policy_set",
+        actor_label=label,
+        role="operator",
+        subject=row,
+        before=dataclasses.asdict(before),
+        after=dataclasses.asdict(after),
+    )
     db.session.commit()
     click.echo("Sampling policy set. " + _describe(certification, after))
 

@@ -47,7 +47,8 @@ def check_may_verify(portfolio: Portfolio, user: LtiUser, step: int) -> tuple[Su
     if portfolio.state != STEP_STATES[step]:
         raise workflow.TransitionRefused(
             f"This portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}': it is not waiting "
-            f"for verification step {step}.")
+            f"for verification step {step}."
+        )
     submission = latest_submission(portfolio)
     assessment = last_decision(submission)
     if assessment is None:  # cannot happen through the workflow; refuse rather than guess
@@ -68,12 +69,23 @@ def verify(portfolio_id: int, user: LtiUser, step: int, agree: bool, rationale: 
     portfolio = get_portfolio(portfolio_id, lock=True)
     submission, assessment = check_may_verify(portfolio, user, step)
     outcome = {(1, True): AGREED, (1, False): DISAGREED, (2, True): CONFIRMED, (2, False): SENT_BACK}[(step, agree)]
-    record = VerificationRecord(assessment_id=assessment.id, submission_id=submission.id, step=step,
-                                outcome=outcome, verifier_id=user.id, rationale=rationale)
+    record = VerificationRecord(
+        assessment_id=assessment.id,
+        submission_id=submission.id,
+        step=step,
+        outcome=outcome,
+        verifier_id=user.id,
+        rationale=rationale,
+    )
     db.session.add(record)
     db.session.flush()
-    details = {"assessment_id": assessment.id, "verification_record_id": record.id, "step": step,
-               "outcome": outcome, "assessor_id": assessment.assessor_id}
+    details = {
+        "assessment_id": assessment.id,
+        "verification_record_id": record.id,
+        "step": step,
+        "outcome": outcome,
+        "assessor_id": assessment.assessor_id,
+    }
     if not agree:
         target = workflow.SENT_BACK
     else:
@@ -99,35 +111,68 @@ def decision_trail(portfolio: Portfolio) -> list[TrailEntry]:
     """Every submission, decision, sampling choice, verification, appeal and award, oldest first."""
     entries: list[TrailEntry] = []
     for sub in portfolio.submissions:
-        entries.append(TrailEntry(sub.created_at, f"Submitted (attempt {sub.attempt})",
-                                  portfolio.user.display_name(), sub.learner_note))
-        for a in db.session.scalars(select(Assessment).where(Assessment.submission_id == sub.id,
-                                                             Assessment.decision.is_not(None))):
+        entries.append(
+            TrailEntry(
+                sub.created_at, f"Submitted (attempt {sub.attempt})", portfolio.user.display_name(), sub.learner_note
+            )
+        )
+        for a in db.session.scalars(
+            select(Assessment).where(Assessment.submission_id == sub.id, Assessment.decision.is_not(None))
+        ):
             not_met = [j for j in a.judgements if not j.met]
-            entries.append(TrailEntry(
-                a.decided_at or a.created_at, f"Assessed: {DECISIONS.get(a.decision or '', a.decision)}",
-                a.assessor.display_name(), a.summary,
-                f"{len(a.judgements) - len(not_met)} criteria met, {len(not_met)} not yet met"))
+            entries.append(
+                TrailEntry(
+                    a.decided_at or a.created_at,
+                    f"Assessed: {DECISIONS.get(a.decision or '', a.decision)}",
+                    a.assessor.display_name(),
+                    a.summary,
+                    f"{len(a.judgements) - len(not_met)} criteria met, {len(not_met)} not yet met",
+                )
+            )
             picked = db.session.scalar(select(SamplingDecision).where(SamplingDecision.assessment_id == a.id))
             if picked is not None:
-                entries.append(TrailEntry(picked.created_at, "Sampled for internal verification" if picked.sampled
-                                          else "Not sampled: straight to independent verification", "system",
-                                          "; ".join(picked.reasons)))
+                entries.append(
+                    TrailEntry(
+                        picked.created_at,
+                        "Sampled for internal verification"
+                        if picked.sampled
+                        else "Not sampled: straight to independent verification",
+                        "system",
+                        "; ".join(picked.reasons),
+                    )
+                )
         for r in db.session.scalars(select(VerificationRecord).where(VerificationRecord.submission_id == sub.id)):
             if r.verifier_id is None:
                 continue  # the sampling entry above already says why step 1 was skipped
-            entries.append(TrailEntry(r.created_at, f"Verification step {r.step}: {r.outcome_label}",
-                                      r.verifier.display_name(), r.rationale))
+            entries.append(
+                TrailEntry(
+                    r.created_at,
+                    f"Verification step {r.step}: {r.outcome_label}",
+                    r.verifier.display_name(),
+                    r.rationale,
+                )
+            )
         for ap in db.session.scalars(select(Appeal).where(Appeal.submission_id == sub.id)):
             entries.append(TrailEntry(ap.lodged_at, "Appeal lodged", portfolio.user.display_name(), ap.grounds))
             if ap.decided_at is not None:
-                entries.append(TrailEntry(ap.decided_at, f"Appeal {ap.status_label.lower()}",
-                                          ap.decided_by.display_name() if ap.decided_by else "?",
-                                          ap.outcome_rationale))
+                entries.append(
+                    TrailEntry(
+                        ap.decided_at,
+                        f"Appeal {ap.status_label.lower()}",
+                        ap.decided_by.display_name() if ap.decided_by else "?",
+                        ap.outcome_rationale,
+                    )
+                )
     award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
     if award is not None:
-        entries.append(TrailEntry(award.created_at, f"Awarded: certificate {award.certificate_number}", "system",
-                                  detail=f"{award.credits} credits, {award.cpd_points} CPD points"))
+        entries.append(
+            TrailEntry(
+                award.created_at,
+                f"Awarded: certificate {award.certificate_number}",
+                "system",
+                detail=f"{award.credits} credits, {award.cpd_points} CPD points",
+            )
+        )
     return sorted(entries, key=lambda e: e.at)
 
 
@@ -140,9 +185,13 @@ def portfolio_for_step(portfolio_id: int, user: LtiUser) -> tuple[Portfolio, int
         grants = staff.grants_for(user.id)
         refusals = {duties.standing_refusal(user.id, grants, duty, portfolio) for duty in _DUTIES.values()}
         if None not in refusals:
-            duties.require(refusals.pop() if len(refusals) == 1 else
-                           "Verification needs a verifier role that covers this learner's partner and certification.")
+            duties.require(
+                refusals.pop()
+                if len(refusals) == 1
+                else "Verification needs a verifier role that covers this learner's partner and certification."
+            )
         raise workflow.TransitionRefused(
             f"This portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}': it is not waiting "
-            "for verification.")
+            "for verification."
+        )
     return portfolio, step

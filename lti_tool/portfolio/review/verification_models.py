@@ -11,11 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from lti_tool.store.db import JSONText, db, utcnow
 
 # VerificationRecord.outcome
-NOT_SAMPLED = "not_sampled"   # step 1 skipped by sampling (verifier_id is None; rationale says why)
-AGREED = "agreed"             # step 1 agrees with the assessor
-DISAGREED = "disagreed"       # step 1 sends the decision back to the assessor
-CONFIRMED = "confirmed"       # step 2 confirms: the award is made
-SENT_BACK = "sent_back"       # step 2 sends the decision back to the assessor
+NOT_SAMPLED = "not_sampled"  # step 1 skipped by sampling (verifier_id is None; rationale says why)
+AGREED = "agreed"  # step 1 agrees with the assessor
+DISAGREED = "disagreed"  # step 1 sends the decision back to the assessor
+CONFIRMED = "confirmed"  # step 2 confirms: the award is made
+SENT_BACK = "sent_back"  # step 2 sends the decision back to the assessor
 
 OUTCOME_LABELS = {
     NOT_SAMPLED: "Not sampled for internal verification",

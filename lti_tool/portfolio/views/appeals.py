@@ -40,12 +40,22 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
             return redirect(url_for("appeals.appeal", portfolio_id=portfolio.id), code=303)
     window = appeals.appeal_window(portfolio)
     decision = last_decision(portfolio.submissions[-1]) if portfolio.submissions else None
-    history = list(db.session.scalars(select(Appeal).where(Appeal.portfolio_id == portfolio.id)
-                                      .order_by(Appeal.id.desc())))
-    criteria = {c["id"]: c for c in portfolio.submissions[-1].snapshot.get("criteria", [])} \
-        if portfolio.submissions else {}
-    page = render_template("appeals/appeal.html", portfolio=portfolio, window=window, decision=decision,
-                           history=history, criteria=criteria, error=error, grounds=grounds,
-                           state_label=workflow.STATE_LABELS.get(portfolio.state, portfolio.state),
-                           appeal_days=appeals.appeal_days())
+    history = list(
+        db.session.scalars(select(Appeal).where(Appeal.portfolio_id == portfolio.id).order_by(Appeal.id.desc()))
+    )
+    criteria = (
+        {c["id"]: c for c in portfolio.submissions[-1].snapshot.get("criteria", [])} if portfolio.submissions else {}
+    )
+    page = render_template(
+        "appeals/appeal.html",
+        portfolio=portfolio,
+        window=window,
+        decision=decision,
+        history=history,
+        criteria=criteria,
+        error=error,
+        grounds=grounds,
+        state_label=workflow.STATE_LABELS.get(portfolio.state, portfolio.state),
+        appeal_days=appeals.appeal_days(),
+    )
     return (page, 422) if error else page

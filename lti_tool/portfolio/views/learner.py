@@ -52,6 +52,7 @@ NOTICES = {
 
 # --- landings (see home.start) -----------------------------------------------------------------------
 
+
 def _is_placement_launch(sess: ToolSession) -> bool:
     return sess.message_type == RESOURCE_LINK_LAUNCH and sess.resource_link is not None
 
@@ -94,21 +95,27 @@ def _placement_portfolio(sess: ToolSession) -> Portfolio | None:
 
 
 def _no_certification_page(sess: ToolSession, code: str | None) -> ResponseReturnValue:
-    return render_template("portfolio/no_certification.html", code=code, link=sess.resource_link,
-                           is_instructor=lti_roles.is_instructor(sess.roles) or lti_roles.is_lms_admin(sess.roles))
+    return render_template(
+        "portfolio/no_certification.html",
+        code=code,
+        link=sess.resource_link,
+        is_instructor=lti_roles.is_instructor(sess.roles) or lti_roles.is_lms_admin(sess.roles),
+    )
 
 
 # --- loading with access checks ----------------------------------------------------------------------
 
+
 def _not_found() -> NotFound:
-    return NotFound("There is no portfolio of yours at this address.",
-                    hint="Open the activity again from your course to reach your own portfolio.")
+    return NotFound(
+        "There is no portfolio of yours at this address.",
+        hint="Open the activity again from your course to reach your own portfolio.",
+    )
 
 
 def _own_portfolio(portfolio_id: int, *, with_evidence: bool = False) -> tuple[ToolSession, Portfolio]:
     sess = require_session()
-    portfolio = (learner.load_with_evidence(portfolio_id) if with_evidence
-                 else db.session.get(Portfolio, portfolio_id))
+    portfolio = learner.load_with_evidence(portfolio_id) if with_evidence else db.session.get(Portfolio, portfolio_id)
     if portfolio is None or not learner.learner_may_view(sess, portfolio):
         raise _not_found()
     return sess, portfolio
@@ -118,8 +125,11 @@ def _editable(portfolio: Portfolio) -> None:
     if portfolio.state not in workflow.EDITABLE:
         raise UserError(
             f"Your portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}', so its evidence "
-            "cannot be changed now.", status=409, title="Portfolio locked",
-            hint="You can change it again if the assessor refers it back to you.")
+            "cannot be changed now.",
+            status=409,
+            title="Portfolio locked",
+            hint="You can change it again if the assessor refers it back to you.",
+        )
 
 
 def _own_item(portfolio: Portfolio, item_id: int) -> EvidenceItem:
@@ -139,6 +149,7 @@ def _to_portfolio(portfolio: Portfolio, notice: str | None = None, anchor: str |
 
 
 # --- starting ----------------------------------------------------------------------------------------
+
 
 @bp.route("/placement", methods=["GET", "POST"])
 @login_required
@@ -160,8 +171,9 @@ def placement() -> ResponseReturnValue:
     if route is None and request.method == "POST":
         route = request.form.get("route", "")
         if route not in ROUTES:
-            return render_template("portfolio/choose_route.html", certification=found.certification,
-                                   error="Choose one of the two routes."), 400
+            return render_template(
+                "portfolio/choose_route.html", certification=found.certification, error="Choose one of the two routes."
+            ), 400
     if route is None:
         return render_template("portfolio/choose_route.html", certification=found.certification, error=None)
     portfolio = learner.start_portfolio(sess, link, found.certification, route)
@@ -173,8 +185,9 @@ def placement() -> ResponseReturnValue:
 @login_required
 def mine() -> str:
     sess = require_session()
-    return render_template("portfolio/list.html", portfolios=learner.my_portfolios(sess),
-                           state_labels=workflow.STATE_LABELS, routes=ROUTES)
+    return render_template(
+        "portfolio/list.html", portfolios=learner.my_portfolios(sess), state_labels=workflow.STATE_LABELS, routes=ROUTES
+    )
 
 
 @bp.route("/<int:portfolio_id>")
@@ -183,14 +196,23 @@ def overview(portfolio_id: int) -> str:
     _, portfolio = _own_portfolio(portfolio_id, with_evidence=True)
     view = learner.portfolio_view(portfolio)
     award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
-    return render_template("portfolio/overview.html", portfolio=portfolio, view=view, coverage=view.coverage,
-                           award=award,
-                           kinds=EVIDENCE_KINDS, routes=ROUTES, state_labels=workflow.STATE_LABELS,
-                           editable=portfolio.state in workflow.EDITABLE, referred=portfolio.state == workflow.REFERRED,
-                           notice=NOTICES.get(request.args.get("notice", "")))
+    return render_template(
+        "portfolio/overview.html",
+        portfolio=portfolio,
+        view=view,
+        coverage=view.coverage,
+        award=award,
+        kinds=EVIDENCE_KINDS,
+        routes=ROUTES,
+        state_labels=workflow.STATE_LABELS,
+        editable=portfolio.state in workflow.EDITABLE,
+        referred=portfolio.state == workflow.REFERRED,
+        notice=NOTICES.get(request.args.get("notice", "")),
+    )
 
 
 # --- evidence items ----------------------------------------------------------------------------------
+
 
 def _uploads() -> list[evidence.Upload]:
     """The files sent with the form (empty file inputs are skipped), as seekable streams."""
@@ -213,12 +235,26 @@ def _uploads() -> list[evidence.Upload]:
     return out
 
 
-def _item_form(portfolio: Portfolio, item: EvidenceItem | None, values: dict[str, Any],
-               errors: dict[str, str], status: int = 200, retry_after: int | None = None) -> ResponseReturnValue:
+def _item_form(
+    portfolio: Portfolio,
+    item: EvidenceItem | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+    retry_after: int | None = None,
+) -> ResponseReturnValue:
     view = learner.portfolio_view(portfolio)
-    page = render_template("portfolio/item_form.html", portfolio=portfolio, item=item, values=values,
-                           errors=errors, coverage=view.coverage, kinds=EVIDENCE_KINDS,
-                           max_mb=current_app.config["MAX_UPLOAD_MB"], accepted=ACCEPTED_DESCRIPTION)
+    page = render_template(
+        "portfolio/item_form.html",
+        portfolio=portfolio,
+        item=item,
+        values=values,
+        errors=errors,
+        coverage=view.coverage,
+        kinds=EVIDENCE_KINDS,
+        max_mb=current_app.config["MAX_UPLOAD_MB"],
+        accepted=ACCEPTED_DESCRIPTION,
+    )
     # The storage did not answer: tell clients and proxies when a retry makes sense.
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     return page, status, headers
@@ -227,16 +263,23 @@ def _item_form(portfolio: Portfolio, item: EvidenceItem | None, values: dict[str
 def _values_of(item: EvidenceItem | None) -> dict[str, Any]:
     if item is None:
         return {"kind": "", "title": "", "description": "", "evidence_date": "", "criteria": set()}
-    return {"kind": item.kind, "title": item.title, "description": item.description,
-            "evidence_date": item.evidence_date.isoformat() if item.evidence_date else "",
-            "criteria": {c.id for c in item.criteria}}
+    return {
+        "kind": item.kind,
+        "title": item.title,
+        "description": item.description,
+        "evidence_date": item.evidence_date.isoformat() if item.evidence_date else "",
+        "criteria": {c.id for c in item.criteria},
+    }
 
 
 def _posted_values() -> dict[str, Any]:
-    return {"kind": request.form.get("kind", ""), "title": request.form.get("title", ""),
-            "description": request.form.get("description", ""),
-            "evidence_date": request.form.get("evidence_date", ""),
-            "criteria": {int(v) for v in request.form.getlist("criteria") if v.isdigit()}}
+    return {
+        "kind": request.form.get("kind", ""),
+        "title": request.form.get("title", ""),
+        "description": request.form.get("description", ""),
+        "evidence_date": request.form.get("evidence_date", ""),
+        "criteria": {int(v) for v in request.form.getlist("criteria") if v.isdigit()},
+    }
 
 
 def _upload_error(exc: UserError) -> str:
@@ -261,12 +304,18 @@ def add_item(portfolio_id: int) -> ResponseReturnValue:
         return _item_form(portfolio, None, _posted_values(), errors, 400)
     try:
         with evidence.upload_transaction() as created:
-            evidence.create_item(portfolio, fields, criteria, uploads, actor=sess.user, created=created,
-                                 max_bytes=evidence.max_upload_bytes(current_app.config))
+            evidence.create_item(
+                portfolio,
+                fields,
+                criteria,
+                uploads,
+                actor=sess.user,
+                created=created,
+                max_bytes=evidence.max_upload_bytes(current_app.config),
+            )
             db.session.commit()
     except UserError as exc:
-        return _item_form(portfolio, None, _posted_values(), {"files": _upload_error(exc)}, exc.status,
-                          exc.retry_after)
+        return _item_form(portfolio, None, _posted_values(), {"files": _upload_error(exc)}, exc.status, exc.retry_after)
     return _to_portfolio(portfolio, "added", "evidence")
 
 
@@ -292,13 +341,20 @@ def edit_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
         return _item_form(portfolio, item, values, errors, 400)
     try:
         with evidence.upload_transaction() as created:
-            released = evidence.update_item(item, fields, criteria, uploads, remove_ids, actor=sess.user,
-                                            created=created, max_bytes=evidence.max_upload_bytes(current_app.config))
+            released = evidence.update_item(
+                item,
+                fields,
+                criteria,
+                uploads,
+                remove_ids,
+                actor=sess.user,
+                created=created,
+                max_bytes=evidence.max_upload_bytes(current_app.config),
+            )
             db.session.commit()
     except UserError as exc:
         item = _own_item(portfolio, item_id)
-        return _item_form(portfolio, item, _posted_values(), {"files": _upload_error(exc)}, exc.status,
-                          exc.retry_after)
+        return _item_form(portfolio, item, _posted_values(), {"files": _upload_error(exc)}, exc.status, exc.retry_after)
     evidence.release_blobs(released)
     return _to_portfolio(portfolio, "saved", f"item-{item.id}")
 
@@ -319,18 +375,29 @@ def remove_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
 
 # --- files -------------------------------------------------------------------------------------------
 
+
 def _send_blob(sha256: str, filename: str, media_type: str, size: int | None) -> Response:
     try:
         stream = storage().get(sha256)
     except StorageError:
         log.exception("evidence blob %s cannot be read", sha256)
-        raise UserError("This file cannot be read from storage right now. The problem has been logged.",
-                        status=500, title="File unavailable",
-                        hint="Try again later; if it persists, tell the tool administrator.") from None
+        raise UserError(
+            "This file cannot be read from storage right now. The problem has been logged.",
+            status=500,
+            title="File unavailable",
+            hint="Try again later; if it persists, tell the tool administrator.",
+        ) from None
     info = media_type_info(media_type)
     # Werkzeug adds "; charset=utf-8" to text types itself.
-    resp = send_file(stream, mimetype=info.media_type if info else "application/octet-stream",
-                     as_attachment=True, download_name=filename, conditional=False, etag=False, max_age=0)
+    resp = send_file(
+        stream,
+        mimetype=info.media_type if info else "application/octet-stream",
+        as_attachment=True,
+        download_name=filename,
+        conditional=False,
+        etag=False,
+        max_age=0,
+    )
     # Werkzeug's own header derives its ASCII fallback by dropping accents only, which can leave path
     # separators or percent escapes from look-alike characters; names stored before the NFKC rule may have them.
     resp.headers["Content-Disposition"] = content_disposition(filename)
@@ -346,8 +413,10 @@ def _downloadable_portfolio(portfolio_id: int) -> Portfolio:
     sess = require_session()
     portfolio = db.session.get(Portfolio, portfolio_id)
     if portfolio is None or not learner.may_download(sess, portfolio):
-        raise NotFound("There is no file you may open at this address.",
-                       hint="Open the portfolio from your course and follow the link to the file there.")
+        raise NotFound(
+            "There is no file you may open at this address.",
+            hint="Open the portfolio from your course and follow the link to the file there.",
+        )
     return portfolio
 
 
@@ -374,14 +443,22 @@ def download_submitted_file(portfolio_id: int, attempt: int, sha256: str) -> Res
         submission = None
     entry = None
     if submission is not None:
-        entry = next((f for item in submission.snapshot.get("evidence", []) for f in item.get("files", [])
-                      if f.get("sha256") == sha256), None)
+        entry = next(
+            (
+                f
+                for item in submission.snapshot.get("evidence", [])
+                for f in item.get("files", [])
+                if f.get("sha256") == sha256
+            ),
+            None,
+        )
     if entry is None:
         raise NotFound("This file is not part of that submission.", hint="Go back to the submission.")
     return _send_blob(sha256, entry["filename"], entry.get("media_type", ""), entry.get("size"))
 
 
 # --- submitting --------------------------------------------------------------------------------------
+
 
 @bp.route("/<int:portfolio_id>/submit", methods=["GET", "POST"])
 @login_required
@@ -405,9 +482,14 @@ def submit(portfolio_id: int) -> ResponseReturnValue:
     if portfolio.state not in workflow.EDITABLE:
         return _to_portfolio(portfolio, "already_submitted" if portfolio.state == workflow.SUBMITTED else None)
     view = learner.portfolio_view(portfolio)
-    return render_template("portfolio/submit.html", portfolio=portfolio, coverage=view.coverage,
-                           attempt=learner.next_attempt(portfolio), max_note=learner.MAX_NOTE,
-                           evidence_count=len(portfolio.evidence))
+    return render_template(
+        "portfolio/submit.html",
+        portfolio=portfolio,
+        coverage=view.coverage,
+        attempt=learner.next_attempt(portfolio),
+        max_note=learner.MAX_NOTE,
+        evidence_count=len(portfolio.evidence),
+    )
 
 
 @bp.route("/<int:portfolio_id>/submissions/<int:attempt>")
@@ -425,5 +507,13 @@ def submission(portfolio_id: int, attempt: int) -> str:
     assessment = learner.latest_decided_assessment(found)
     coverage = compute_coverage(snapshot.get("criteria", []), counts, learner.judgements_of(assessment))
     codes = {c["id"]: c["code"] for c in snapshot.get("criteria", [])}
-    return render_template("portfolio/submission.html", portfolio=portfolio, submission=found, snapshot=snapshot,
-                           coverage=coverage, codes=codes, kinds=EVIDENCE_KINDS, assessment=assessment)
+    return render_template(
+        "portfolio/submission.html",
+        portfolio=portfolio,
+        submission=found,
+        snapshot=snapshot,
+        coverage=coverage,
+        codes=codes,
+        kinds=EVIDENCE_KINDS,
+        assessment=assessment,
+    )

@@ -31,14 +31,16 @@ from lti_tool.web.paging import page_number
 
 bp = Blueprint("staff_work", __name__, url_prefix="/staff")
 
+
 @bp.app_template_global()
 def evidence_file_url(portfolio_id: int, submission_id: int, sha256: str) -> str | None:
     """The submitted file as it was (served from the snapshot by the portfolio module)."""
     submission = db.session.get(Submission, submission_id)
     if submission is None or submission.portfolio_id != portfolio_id:
         return None
-    return url_for("learner.download_submitted_file", portfolio_id=portfolio_id, attempt=submission.attempt,
-                   sha256=sha256)
+    return url_for(
+        "learner.download_submitted_file", portfolio_id=portfolio_id, attempt=submission.attempt, sha256=sha256
+    )
 
 
 def _me() -> LtiUser:
@@ -76,8 +78,15 @@ def home() -> str:
     filters = _filters()
     grants = staff.grants_for(user.id)
     counts = {q.name: queues.count(user.id, q, filters, grants) for q in visible}
-    return render_template("staff/home.html", queues=visible, counts=counts, count_label=queues.count_label,
-                           filters=filters, is_admin=staff.is_tool_admin(user.id), **_filter_options())
+    return render_template(
+        "staff/home.html",
+        queues=visible,
+        counts=counts,
+        count_label=queues.count_label,
+        filters=filters,
+        is_admin=staff.is_tool_admin(user.id),
+        **_filter_options(),
+    )
 
 
 @bp.route("/queue/<name>")
@@ -90,8 +99,15 @@ def queue(name: str) -> str:
         raise NotFound("There is no such work queue for you.")
     filters = _filters()
     page = queues.page(user.id, q, filters, page_number())
-    return render_template("staff/queue.html", queue=q, page=page, items=page.items, filters=filters,
-                           state_labels=workflow.STATE_LABELS, **_filter_options())
+    return render_template(
+        "staff/queue.html",
+        queue=q,
+        page=page,
+        items=page.items,
+        filters=filters,
+        state_labels=workflow.STATE_LABELS,
+        **_filter_options(),
+    )
 
 
 @bp.route("/portfolios/<int:portfolio_id>")
@@ -103,9 +119,15 @@ def record(portfolio_id: int) -> str:
         raise deny("Your staff roles do not cover this portfolio's partner and certification.")
     submission = portfolio.submissions[-1] if portfolio.submissions else None
     award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
-    return render_template("staff/record.html", portfolio=portfolio, submission=submission, award=award,
-                           snapshot=_snapshot_view(submission) if submission else None,
-                           trail=verification_service.decision_trail(portfolio), state_labels=workflow.STATE_LABELS)
+    return render_template(
+        "staff/record.html",
+        portfolio=portfolio,
+        submission=submission,
+        award=award,
+        snapshot=_snapshot_view(submission) if submission else None,
+        trail=verification_service.decision_trail(portfolio),
+        state_labels=workflow.STATE_LABELS,
+    )
 
 
 def _snapshot_view(submission: Submission) -> dict[str, Any]:
@@ -118,8 +140,12 @@ def _snapshot_view(submission: Submission) -> dict[str, Any]:
             units.append({"code": c["unit_code"], "title": c["unit_title"], "criteria": []})
         mapped = [e for e in evidence if c["id"] in e.get("criteria", [])]
         units[-1]["criteria"].append({**c, "evidence": mapped})
-    return {"certification": snap.get("certification", {}), "units": units, "evidence": evidence,
-            "kinds": EVIDENCE_KINDS}
+    return {
+        "certification": snap.get("certification", {}),
+        "units": units,
+        "evidence": evidence,
+        "kinds": EVIDENCE_KINDS,
+    }
 
 
 def _parse_judgements(submission: Submission) -> dict[int, Judgement]:
@@ -158,15 +184,25 @@ def assess(portfolio_id: int) -> str | Response | tuple[str, int]:
                 raise
             error, values = exc.message, judgements
         else:
-            flash(f"Decision recorded: {assessment_service.DECISIONS[decision].lower()}. "
-                  f"The portfolio is now '{workflow.STATE_LABELS[get_portfolio(portfolio.id).state].lower()}'.",
-                  "info")
+            flash(
+                f"Decision recorded: {assessment_service.DECISIONS[decision].lower()}. "
+                f"The portfolio is now '{workflow.STATE_LABELS[get_portfolio(portfolio.id).state].lower()}'.",
+                "info",
+            )
             return _redirect("staff_work.home")
     previous = last_decision(submission) if portfolio.state == workflow.SENT_BACK else None
-    page = render_template("staff/assess.html", portfolio=portfolio, submission=submission,
-                           snapshot=_snapshot_view(submission), values=values, summary=summary, error=error,
-                           previous=previous, trail=verification_service.decision_trail(portfolio),
-                           state_labels=workflow.STATE_LABELS)
+    page = render_template(
+        "staff/assess.html",
+        portfolio=portfolio,
+        submission=submission,
+        snapshot=_snapshot_view(submission),
+        values=values,
+        summary=summary,
+        error=error,
+        previous=previous,
+        trail=verification_service.decision_trail(portfolio),
+        state_labels=workflow.STATE_LABELS,
+    )
     return (page, 422) if error else page
 
 
@@ -194,11 +230,19 @@ def verify(portfolio_id: int) -> str | Response | tuple[str, int]:
         else:
             flash(f"Verification step {step}: {record.outcome_label.lower()}.", "info")
             return _redirect("staff_work.home")
-    page = render_template("staff/verify.html", portfolio=portfolio, submission=submission, decision=assessment,
-                           step=step, snapshot=_snapshot_view(submission), error=error, rationale=rationale,
-                           trail=verification_service.decision_trail(portfolio),
-                           judgements={j.criterion_id: j for j in assessment.judgements},
-                           decisions=assessment_service.DECISIONS)
+    page = render_template(
+        "staff/verify.html",
+        portfolio=portfolio,
+        submission=submission,
+        decision=assessment,
+        step=step,
+        snapshot=_snapshot_view(submission),
+        error=error,
+        rationale=rationale,
+        trail=verification_service.decision_trail(portfolio),
+        judgements={j.criterion_id: j for j in assessment.judgements},
+        decisions=assessment_service.DECISIONS,
+    )
     return (page, 422) if error else page
 
 
@@ -227,11 +271,19 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
             flash(f"Appeal {decided.status_label.lower()}.", "info")
             return _redirect("staff_work.home")
     decision = the_appeal.assessment
-    page = render_template("staff/appeal.html", portfolio=portfolio, appeal=the_appeal, decision=decision,
-                           submission=submission, snapshot=_snapshot_view(submission), error=error,
-                           rationale=rationale, trail=verification_service.decision_trail(portfolio),
-                           judgements={j.criterion_id: j for j in decision.judgements},
-                           decisions=assessment_service.DECISIONS)
+    page = render_template(
+        "staff/appeal.html",
+        portfolio=portfolio,
+        appeal=the_appeal,
+        decision=decision,
+        submission=submission,
+        snapshot=_snapshot_view(submission),
+        error=error,
+        rationale=rationale,
+        trail=verification_service.decision_trail(portfolio),
+        judgements={j.criterion_id: j for j in decision.judgements},
+        decisions=assessment_service.DECISIONS,
+    )
     return (page, 422) if error else page
 
 

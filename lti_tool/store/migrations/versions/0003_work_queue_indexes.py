@@ -10,31 +10,32 @@ Revises: 0002
 Create Date: 2026-11-23 15:10:00.000000
 
 """
+
 from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('portfolio', schema=None) as batch_op:
-        batch_op.create_index('ix_portfolio_queue_order', ['state', 'state_changed_at', 'id'], unique=False)
-        batch_op.drop_index(batch_op.f('ix_portfolio_state'))
-        batch_op.drop_index(batch_op.f('ix_portfolio_state_changed_at'))
+    with op.batch_alter_table("portfolio", schema=None) as batch_op:
+        batch_op.create_index("ix_portfolio_queue_order", ["state", "state_changed_at", "id"], unique=False)
+        batch_op.drop_index(batch_op.f("ix_portfolio_state"))
+        batch_op.drop_index(batch_op.f("ix_portfolio_state_changed_at"))
 
-    with op.batch_alter_table('appeal', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_appeal_decided_by_id'), ['decided_by_id'], unique=False)
+    with op.batch_alter_table("appeal", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_appeal_decided_by_id"), ["decided_by_id"], unique=False)
 
 
 def downgrade():
-    with op.batch_alter_table('appeal', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_appeal_decided_by_id'))
+    with op.batch_alter_table("appeal", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_appeal_decided_by_id"))
 
-    with op.batch_alter_table('portfolio', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_portfolio_state_changed_at'), ['state_changed_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_portfolio_state'), ['state'], unique=False)
-        batch_op.drop_index('ix_portfolio_queue_order')
+    with op.batch_alter_table("portfolio", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_portfolio_state_changed_at"), ["state_changed_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_portfolio_state"), ["state"], unique=False)
+        batch_op.drop_index("ix_portfolio_queue_order")
