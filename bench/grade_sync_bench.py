@@ -550,7 +550,7 @@ def main() -> None:
     counts = [int(c) for c in args.workers.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="lti-gradebench-"))
     print(f"Logs in {tmp}")
-    from lti_tool import create_app
+    from lti_tool.app import create_app
     from lti_tool.store.db import db
 
     ags = ags_server(tmp, args.token_lifetime)

@@ -304,14 +304,14 @@ def start_ours(
         "SCHEMA_MODE": "upgrade",  # a fresh schema: the workers migrate it under the start-up lock
     }
     # Every worker starts at once on an empty schema: tables and keys are made under the startup lock.
-    server = Gunicorn(f"lti_tool:create_app({overrides!r})", settings, tmp / "ours.log", ready_path="/healthz")
+    server = Gunicorn(f"lti_tool.app:create_app({overrides!r})", settings, tmp / "ours.log", ready_path="/healthz")
     register_platform(overrides, jwks_url)
     return server
 
 
 def register_platform(overrides: dict[str, Any], jwks_url: str) -> None:
     """What `lti-tool registration add` does, in this process (the schema is only reachable this way)."""
-    from lti_tool import create_app
+    from lti_tool.app import create_app
     from lti_tool.identity.partners import add_partner, attach_deployment
     from lti_tool.launch.models import Deployment, Registration
     from lti_tool.portfolio.catalogue.importer import import_catalogue

@@ -156,13 +156,17 @@ class Tool:
             "GUNICORN_CMD_ARGS": "--timeout 600",
         }
         return Gunicorn(
-            f"lti_tool:create_app({self.overrides()!r})", settings, self.tmp / log_name, ready_path="/healthz", env=env
+            f"lti_tool.app:create_app({self.overrides()!r})",
+            settings,
+            self.tmp / log_name,
+            ready_path="/healthz",
+            env=env,
         )
 
 
 def prepare(tool: Tool, jwks_url: str) -> None:
     """Schema, catalogue and the platform's registration, in this process (the schema is only reachable so)."""
-    from lti_tool import create_app
+    from lti_tool.app import create_app
     from lti_tool.launch.models import Deployment, Registration
     from lti_tool.portfolio.catalogue.importer import import_catalogue
     from lti_tool.store.db import db

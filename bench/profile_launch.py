@@ -43,7 +43,7 @@ def main() -> None:
     from cryptography.fernet import Fernet
     from sqlalchemy import event
 
-    from lti_tool import create_app
+    from lti_tool.app import create_app
     from lti_tool.config import engine_options
     from lti_tool.store.db import db
 

@@ -87,7 +87,7 @@ def kept_schema(url: str) -> Iterator[str]:
 def make_app(url: str, schema: str, tmp: Path) -> Any:
     from cryptography.fernet import Fernet
 
-    from lti_tool import create_app
+    from lti_tool.app import create_app
     from lti_tool.config import engine_options
 
     overrides = {

@@ -1,49 +1,17 @@
-"""`lti-tool`: the command line (Flask's, plus the tool's own groups)."""
+"""`lti-tool`: the command line (Flask's, plus the tool's own groups listed in `commands`)."""
 
 from __future__ import annotations
 
 import sys
 
-import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
-from werkzeug.serving import run_simple
+from flask import Flask
+from flask.cli import FlaskGroup
 
-from lti_tool import create_app
-from lti_tool.audit.cli import audit_cli
-from lti_tool.credentials.cli import credential_cli
-from lti_tool.grading.cli import grading_cli
-from lti_tool.housekeeping import housekeeping_cli
-from lti_tool.identity.partner_cli import partner_cli
-from lti_tool.identity.staff_cli import staff_cli
-from lti_tool.launch.cli import deployment_cli, keys_cli, registration_cli
-from lti_tool.portfolio.catalogue.cli import catalogue_cli
-from lti_tool.portfolio.evidence.keys import evidence_cli
-from lti_tool.portfolio.review.sampling_cli import sampling_cli
+from lti_tool.app import create_app
+from lti_tool.commands import COMMANDS
 
 
-@click.command("serve", help="Run the tool (threaded development server) for the embedded setup.")
-@click.option("--host", default=None, help="Interface to listen on (default LTI_TOOL_HOST or 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default LTI_TOOL_PORT or 5000).")
-@with_appcontext
-def serve(host: str | None, port: int | None) -> None:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    host = host or app.config["HOST"]
-    port = port or app.config["PORT"]
-    click.echo(f"Accreditation tool on http://{host}:{port}/")
-    if app.config["DEMO_PLATFORM"]:
-        click.echo(f"Demo platform: {app.config['DEMO_BASE_URL']}/demo/")
-    if app.config["GRADING_WORKER_THREAD"]:
-        from lti_tool.grading.worker import start_background_worker
-
-        start_background_worker(app)
-        click.echo("Grade delivery runs in the background (LTI_TOOL_GRADING_THREAD=0 to use 'grading worker').")
-    # Not app.run(): Flask ignores it when called from its own command line (FLASK_RUN_FROM_CLI).
-
-    run_simple(host, port, app, threaded=True, use_reloader=False)
-
-
-def _create_app() -> object:
+def _create_app() -> Flask:
     # `lti-tool db ...` must run on a database that is behind: that is what it is for.
     if sys.argv[1:2] == ["db"]:
         return create_app({"SCHEMA_MODE": "skip"})
@@ -51,28 +19,8 @@ def _create_app() -> object:
 
 
 cli = FlaskGroup(create_app=_create_app, add_default_commands=True, help=__doc__)
-for command in (
-    serve,
-    registration_cli,
-    deployment_cli,
-    keys_cli,
-    catalogue_cli,
-    partner_cli,
-    credential_cli,
-    grading_cli,
-    staff_cli,
-    audit_cli,
-    sampling_cli,
-    housekeeping_cli,
-    evidence_cli,
-):
+for command in COMMANDS:
     cli.add_command(command)
-
-
-def register_cli(app: object) -> None:
-    """The same commands on the app itself, so `flask --app lti_tool` and test runners see them."""
-    for command in cli.commands.values():
-        app.cli.add_command(command)  # type: ignore[attr-defined]
 
 
 def main() -> None:

@@ -27,6 +27,16 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"Configuration error: {name} must be a whole number, got {raw!r}") from exc
 
 
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"Configuration error: {name} must be a number, got {raw!r}") from exc
+
+
 def _check_evidence_key(value: str | bytes) -> None:
     from lti_tool.portfolio.evidence.storage import KeyRing, StorageError
 
@@ -128,6 +138,19 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "ISSUER_NAME": os.environ.get("LTI_TOOL_ISSUER_NAME", "Accreditation portfolio"),
         # Days a learner has to appeal a not-yet-competent decision.
         "APPEAL_DAYS": _env_int("LTI_TOOL_APPEAL_DAYS", 28),
+        # Grade delivery. The in-process worker `lti-tool serve` starts (embedded setup); production runs
+        # `lti-tool grading worker` and sets LTI_TOOL_GRADING_THREAD=0.
+        "GRADING_WORKER_THREAD": _env_bool("LTI_TOOL_GRADING_THREAD", True),
+        "GRADING_POLL_SECONDS": _env_number("LTI_TOOL_GRADING_POLL_SECONDS", 3),
+        # Longer than one delivery can take (a few HTTP calls, each with HTTP_TIMEOUT).
+        "GRADING_LEASE_SECONDS": _env_number("LTI_TOOL_GRADING_LEASE_SECONDS", 300),
+        "GRADING_BACKOFF_SECONDS": _env_number("LTI_TOOL_GRADING_BACKOFF_SECONDS", 30),
+        "GRADING_BACKOFF_MAX_SECONDS": _env_number("LTI_TOOL_GRADING_BACKOFF_MAX_SECONDS", 3600),
+        "GRADING_MAX_ATTEMPTS": _env_int("LTI_TOOL_GRADING_MAX_ATTEMPTS", 20),
+        # Jobs claimed per transaction: fewer round trips to the database per score; a worker that dies
+        # mid-batch leaves at most this many scores to be delivered again after the lease.
+        "GRADING_BATCH_SIZE": _env_int("LTI_TOOL_GRADING_BATCH_SIZE", 50),
+        "GRADING_ROSTER_CACHE_SECONDS": _env_int("LTI_TOOL_GRADING_ROSTER_CACHE_SECONDS", 60),
     }
     config.update(overrides)
     # The demo platform and the tool sit on different origins (127.0.0.1 vs localhost), as an LMS and

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from lti_tool import create_app
+from lti_tool.app import create_app
 from lti_tool.store.db import db
 
 # A fixed, well-formed key (tests compare stored blobs across apps).

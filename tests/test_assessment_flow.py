@@ -374,9 +374,9 @@ def test_listeners_told_awarded_find_the_award(app):
             award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
             seen.append(award.certificate_number if award else None)
 
-    workflow.on_transition(listener)
+    workflow.add_listener(app, listener)
     try:
         verifying.verify(w.portfolio.id, w.ev, 2, True)
     finally:
-        workflow._listeners.remove(listener)
+        workflow.remove_listener(app, listener)
     assert seen and seen[0] is not None

@@ -13,8 +13,9 @@ from sqlalchemy import delete, event, func, select, update
 
 from lti_tool.demo_platform.models import DemoAccessToken, DemoLineItem, DemoScore
 from lti_tool.demo_platform.services import latest_scores, simulate_outage, token_requests
-from lti_tool.grading import enqueue_for_state, worker
+from lti_tool.grading import worker
 from lti_tool.grading.models import CREDITS, DELIVERED, FAILED, IN_PROGRESS, MAIN, PENDING, GradeLineItem, ServiceToken
+from lti_tool.grading.outbox import enqueue_for_state
 from lti_tool.grading.services import connector_for, scope_key
 from lti_tool.grading.worker import Delivery, Settings, claim_batch, process_batch, process_due_jobs
 from lti_tool.launch.models import LtiUser, ResourceLink

@@ -7,9 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from lti_tool.grading import enqueue_for_state
 from lti_tool.grading.models import CREDITS, DELIVERED, FAILED, IN_PROGRESS, MAIN, PENDING, GradeJob
-from lti_tool.grading.outbox import RetryRefused, requeue
+from lti_tool.grading.outbox import RetryRefused, enqueue_for_state, requeue
 from lti_tool.grading.scores import parse_timestamp
 from lti_tool.grading.worker import Settings, claim_batch, claim_next
 from lti_tool.launch.models import LtiUser, ResourceLink

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform.models import DemoDeepLink
-from lti_tool.grading import enqueue_for_state
 from lti_tool.grading.cli import grading_cli
 from lti_tool.grading.models import DELIVERED, FAILED, PENDING
+from lti_tool.grading.outbox import enqueue_for_state
 from lti_tool.grading.services import fetch_members
 from lti_tool.identity.partners import Partner
 from lti_tool.identity.staff import TOOL_ADMIN, StaffGrant
@@ -389,12 +389,14 @@ def test_home_sends_learners_to_their_page_not_the_roster(client):
 def test_serve_starts_the_background_worker_unless_turned_off(app, monkeypatch, enabled):
     import threading
 
-    from lti_tool import cli
-    from lti_tool.cli import serve
+    from lti_tool import commands
+    from lti_tool.commands import serve
     from lti_tool.grading.worker import BackgroundWorker
 
     served = []
-    monkeypatch.setattr(cli, "run_simple", lambda host, port, application, **kw: served.append((port, application)))
+    monkeypatch.setattr(
+        commands, "run_simple", lambda host, port, application, **kw: served.append((port, application))
+    )
     app.config["GRADING_WORKER_THREAD"] = enabled
     before = {t for t in threading.enumerate() if isinstance(t, BackgroundWorker)}
     result = app.test_cli_runner().invoke(serve)

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 
 from lti_tool.demo_platform.models import DemoLineItem, DemoScore
 from lti_tool.demo_platform.services import token_requests
-from lti_tool.grading import enqueue_for_state
 from lti_tool.grading.models import DELIVERED, MAIN, GradeJob
+from lti_tool.grading.outbox import enqueue_for_state
 from lti_tool.launch.models import LtiUser, ResourceLink
 from lti_tool.store.db import db
 from tests.conftest import PG_URL, _postgres_schema

@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from lti_tool import create_app
+from lti_tool.app import create_app
 from lti_tool.store.db import db
 from lti_tool.store.schema import SchemaBehind, head_revision
 from tests.conftest import PG_URL, TEST_EVIDENCE_KEY, _postgres_schema

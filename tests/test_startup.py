@@ -20,7 +20,7 @@ PROCESSES = 4
 # registration and catalogue import), then reports what it sees.
 WORKER = textwrap.dedent("""
     import json, sys
-    from lti_tool import create_app
+    from lti_tool.app import create_app
     from lti_tool.store.db import db
     from lti_tool.launch.keys import key_store
     from lti_tool.launch.models import Registration

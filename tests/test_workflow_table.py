@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from flask import current_app
 from sqlalchemy import select
 
 from lti_tool.audit.trail import AuditEvent
@@ -59,12 +60,12 @@ def test_allowed_transition_moves_audits_and_notifies(shared_world, move, duty):
     def listener(portfolio, a, b):
         seen.append((portfolio.id, a, b))
 
-    workflow.on_transition(listener)
+    workflow.add_listener(current_app, listener)
     try:
         workflow.transition(row, to_state, duty=duty, actor=w.admin, rationale="because", details={"note": "x"})
         db.session.commit()
     finally:
-        workflow._listeners.remove(listener)
+        workflow.remove_listener(current_app, listener)
     assert row.state == to_state
     assert seen == [(row.id, from_state, to_state)]
     event = db.session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))

@@ -92,7 +92,8 @@ def issue_for_award(award: Award) -> IssuedCredential:
     return row
 
 
-def _on_transition(portfolio: Any, from_state: str, to_state: str) -> None:
+def on_portfolio_transition(portfolio: Any, from_state: str, to_state: str) -> None:
+    """Transition listener (registered by create_app): an award gets its signed credential at once."""
     if to_state != workflow.AWARDED:
         return
     award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
@@ -101,7 +102,3 @@ def _on_transition(portfolio: Any, from_state: str, to_state: str) -> None:
         log.warning("portfolio %s awarded without an Award row: no credential issued", portfolio.id)
         return
     issue_for_award(award)
-
-
-def register_listener() -> None:
-    workflow.on_transition(_on_transition)

@@ -11,6 +11,7 @@ from lti_tool.grading import admin, deep_linking, roster
 from lti_tool.grading.models import JOB_STATUSES, GradeJob
 from lti_tool.grading.outbox import can_manage_line_items, can_post_scores, requeue
 from lti_tool.identity.staff import is_tool_admin
+from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
 from lti_tool.portfolio.catalogue.placement import certification_code_for
 from lti_tool.portfolio.catalogue.queries import latest_certification
@@ -130,19 +131,15 @@ def retry_job(job_id: int) -> Response:
     return redirect(url_for("grading.jobs_page", status=request.form.get("status") or None), code=303)
 
 
-def register_landings() -> None:
-    """Where a launch lands for deep linking (choose what to place) and for instructors (the roster)."""
-    from lti_tool.launch import roles as lti_roles
-    from lti_tool.web.landing import landing
+def land_deep_linking(sess: ToolSession) -> Response | None:
+    """Landing: a deep linking launch goes to choosing what to place."""
+    if sess.message_type == "LtiDeepLinkingRequest":
+        return redirect(url_for("grading.deep_link"), code=303)
+    return None
 
-    @landing(20)
-    def land_deep_linking(sess: ToolSession) -> Response | None:
-        if sess.message_type == "LtiDeepLinkingRequest":
-            return redirect(url_for("grading.deep_link"), code=303)
-        return None
 
-    @landing(40)
-    def land_instructor_roster(sess: ToolSession) -> Response | None:
-        if lti_roles.is_instructor(sess.roles) and sess.context_id is not None:
-            return redirect(url_for("grading.roster_page"), code=303)
-        return None
+def land_instructor_roster(sess: ToolSession) -> Response | None:
+    """Landing: an instructor in a course goes to its roster."""
+    if lti_roles.is_instructor(sess.roles) and sess.context_id is not None:
+        return redirect(url_for("grading.roster_page"), code=303)
+    return None

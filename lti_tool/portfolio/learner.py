@@ -84,9 +84,7 @@ def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certif
                 },
             )
             # The gradebook learns the learner has started, in the same transaction (outbox).
-            from lti_tool.grading import enqueue_for_state
-
-            enqueue_for_state(portfolio)
+            workflow.created(portfolio)
     except IntegrityError:
         portfolio = portfolio_for(sess.user_id, link.id)
         assert portfolio is not None

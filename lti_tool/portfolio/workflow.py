@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask, current_app
+
 from lti_tool.audit import trail as audit
 from lti_tool.store.db import utcnow
 from lti_tool.web.errors import UserError
@@ -79,14 +81,19 @@ def check(from_state: str, to_state: str, duty: str) -> None:
 
 
 Listener = Callable[[Any, str, str], None]
-_listeners: list[Listener] = []
+LISTENERS = "lti_tool.transition_listeners"
 
 
-def on_transition(listener: Listener) -> Listener:
-    """Register a function called as listener(portfolio, from_state, to_state) inside the transaction."""
-    if listener not in _listeners:
-        _listeners.append(listener)
-    return listener
+def add_listener(app: Flask, listener: Listener) -> None:
+    """Have listener(portfolio, from_state, to_state) called inside the transaction of every transition.
+    `create_app` registers the app's listeners (grade sync, credentials); nothing registers on import."""
+    listeners: list[Listener] = app.extensions.setdefault(LISTENERS, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def remove_listener(app: Flask, listener: Listener) -> None:
+    app.extensions.get(LISTENERS, []).remove(listener)
 
 
 def transition(
@@ -112,5 +119,15 @@ def transition(
         after={"state": to_state, **(details or {})},
         rationale=rationale,
     )
-    for listener in list(_listeners):
+    _notify(portfolio, from_state, to_state)
+
+
+def created(portfolio: Any) -> None:
+    """A new portfolio: listeners hear it as a move from no state ("") to its first (the gradebook then
+    shows the learner has started), in the transaction that creates it."""
+    _notify(portfolio, "", portfolio.state)
+
+
+def _notify(portfolio: Any, from_state: str, to_state: str) -> None:
+    for listener in list(current_app.extensions.get(LISTENERS, ())):
         listener(portfolio, from_state, to_state)

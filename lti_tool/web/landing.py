@@ -1,15 +1,15 @@
 """Where a launch lands: sends each person to the page for what they came to do.
 
-`start` is a dispatcher: each area registers a landing with `@landing(order)`; the first landing that
-returns a response wins (lower order first), and the welcome page is the fallback. A landing takes
-the ToolSession and returns a response, or None to let the next one decide.
+`start` is a dispatcher over the landings `create_app` declares, in that order: the first landing that
+returns a response wins, and the welcome page is the fallback. A landing takes the ToolSession and
+returns a response, or None to let the next one decide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Flask, current_app, render_template
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
@@ -20,21 +20,16 @@ from lti_tool.web.auth import current_session, login_required, require_session
 bp = Blueprint("home", __name__)
 
 Landing = Callable[[ToolSession], ResponseReturnValue | None]
-_landings: list[tuple[int, Landing]] = []
+LANDINGS = "lti_tool.landings"
 
 
-def landing(order: int = 100) -> Callable[[Landing], Landing]:
-    """Register a landing. Suggested orders: 10 placement problems, 20 deep linking, 30 staff work,
-    40 instructors, 50 learners."""
+def set_landings(app: Flask, landings: Sequence[Landing]) -> None:
+    """Declare where launches land, in order: `create_app` calls this once with the whole sequence."""
+    app.extensions[LANDINGS] = tuple(landings)
 
-    def register(fn: Landing) -> Landing:
-        key = (fn.__module__, fn.__qualname__)
-        _landings[:] = [(o, f) for o, f in _landings if (f.__module__, f.__qualname__) != key]
-        _landings.append((order, fn))
-        _landings.sort(key=lambda pair: pair[0])
-        return fn
 
-    return register
+def _landings() -> Sequence[Landing]:
+    return current_app.extensions.get(LANDINGS, ())
 
 
 def landing_location(sess: ToolSession) -> str | None:
@@ -43,7 +38,7 @@ def landing_location(sess: ToolSession) -> str | None:
     The launch asks so that it can send the browser there at once: every launch would otherwise spend a
     whole request on /start only to be redirected. Landings only read, so asking twice is harmless.
     """
-    for _, handler in list(_landings):
+    for handler in _landings():
         response = handler(sess)
         if response is not None:
             is_redirect = isinstance(response, Response) and response.status_code in (302, 303)
@@ -60,7 +55,7 @@ def index() -> str:
 @login_required
 def start() -> ResponseReturnValue:
     sess = require_session()
-    for _, handler in list(_landings):
+    for handler in _landings():
         response = handler(sess)
         if response is not None:
             return response

@@ -31,7 +31,6 @@ from lti_tool.store.db import db
 from lti_tool.web.auth import deny, login_required, require_session
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.form_parsing import check_form_complete
-from lti_tool.web.landing import landing
 
 bp = Blueprint("learner", __name__, url_prefix="/portfolio")
 log = logging.getLogger(__name__)
@@ -50,14 +49,13 @@ NOTICES = {
 }
 
 
-# --- landings (see home.start) -----------------------------------------------------------------------
+# --- landings (create_app declares their order, see web.landing) ---------------------------------------
 
 
 def _is_placement_launch(sess: ToolSession) -> bool:
     return sess.message_type == RESOURCE_LINK_LAUNCH and sess.resource_link is not None
 
 
-@landing(10)
 def placement_without_certification(sess: ToolSession) -> ResponseReturnValue | None:
     """Anyone opening a placement that names no certification (or one not in the catalogue) is told so."""
     if not _is_placement_launch(sess):
@@ -74,7 +72,6 @@ def placement_without_certification(sess: ToolSession) -> ResponseReturnValue | 
     return _no_certification_page(sess, found.code)
 
 
-@landing(50)
 def learner_portfolio(sess: ToolSession) -> ResponseReturnValue | None:
     if not _is_placement_launch(sess) or not lti_roles.is_learner(sess.roles) or lti_roles.is_instructor(sess.roles):
         return None

@@ -14,7 +14,8 @@ from werkzeug.wrappers import Response
 
 from lti_tool.identity import staff
 from lti_tool.identity.partners import Partner
-from lti_tool.launch.models import LtiUser
+from lti_tool.launch import roles as lti_roles
+from lti_tool.launch.models import LtiUser, ToolSession
 from lti_tool.portfolio import permissions, workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import EVIDENCE_KINDS, Submission
@@ -287,17 +288,8 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
     return (page, 422) if error else page
 
 
-def _register_landing() -> None:
-    from lti_tool.launch import roles as lti_roles
-    from lti_tool.launch.models import ToolSession
-    from lti_tool.web.landing import landing
-
-    @landing(30)
-    def staff_work(sess: ToolSession) -> Response | None:
-        """Staff (launched in a non-learner role, holding a tool grant) go to their work queues."""
-        if not lti_roles.is_learner(sess.roles) and staff.grants_for(sess.user_id):
-            return redirect(url_for("staff_work.home"), code=303)
-        return None
-
-
-_register_landing()
+def staff_work(sess: ToolSession) -> Response | None:
+    """Landing: staff (launched in a non-learner role, holding a tool grant) go to their work queues."""
+    if not lti_roles.is_learner(sess.roles) and staff.grants_for(sess.user_id):
+        return redirect(url_for("staff_work.home"), code=303)
+    return None

@@ -1,0 +1,132 @@
+"""The composition root: `create_app` wires every package onto one Flask app, explicitly and in order.
+
+This is the one module that imports every package: blueprints, the landing sequence, the listeners told
+about portfolio transitions, request hooks and command-line groups are all declared here, so nothing is
+registered as a side effect of importing a module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import lti_tool.models  # noqa: F401  (every table is known to db.metadata before the schema check)
+from lti_tool.admin import bp as admin_bp
+from lti_tool.admin.staff_roles import bp as staff_admin_bp
+from lti_tool.commands import COMMANDS
+from lti_tool.config import load_config
+from lti_tool.credentials import issuance as credential_issuance
+from lti_tool.credentials.pages import bp as credentials_bp
+from lti_tool.credentials.public import bp as verify_bp
+from lti_tool.demo_platform import services as demo_services  # noqa: F401  (its service routes join the demo blueprint)
+from lti_tool.demo_platform.routes import bp as demo_bp
+from lti_tool.demo_platform.setup import ensure_demo_platform
+from lti_tool.grading import outbox as grading_outbox
+from lti_tool.grading import routes as grading_routes
+from lti_tool.launch.keys import key_store
+from lti_tool.launch.registration_routes import bp as registration_bp
+from lti_tool.launch.routes import bp as launch_bp
+from lti_tool.portfolio import workflow
+from lti_tool.portfolio.views import learner as learner_views
+from lti_tool.portfolio.views import staff as staff_views
+from lti_tool.portfolio.views.appeals import bp as appeals_bp
+from lti_tool.store.db import db
+from lti_tool.store.schema import ensure_schema, migrate
+from lti_tool.store.startup import dispose_pool_after_fork, startup_lock
+from lti_tool.web.errors import register_error_handlers
+from lti_tool.web.form_parsing import init_app as init_form_parsing
+from lti_tool.web.health import bp as health_bp
+from lti_tool.web.landing import bp as home_bp
+from lti_tool.web.landing import set_landings
+from lti_tool.web.observability import configure_logging, install_request_ids
+from lti_tool.web.page_messages import init_app as init_page_messages
+from lti_tool.web.rate_limits import install_rate_limits
+from lti_tool.web.request_guard import install_request_guard
+from lti_tool.web.security_headers import install_security_headers
+from lti_tool.web.templating import install_template_helpers
+
+# Where a launch lands, first match wins (see web.landing): a placement the catalogue cannot serve is
+# explained before anything else; deep linking and staff work come before the course roles they also hold.
+LANDINGS = (
+    learner_views.placement_without_certification,
+    grading_routes.land_deep_linking,
+    staff_views.staff_work,
+    grading_routes.land_instructor_roster,
+    learner_views.learner_portfolio,
+)
+
+# Told about every portfolio transition inside its transaction. The credential is signed first, so the
+# grade job written next reports an award that already carries it.
+TRANSITION_LISTENERS = (
+    credential_issuance.on_portfolio_transition,
+    grading_outbox.on_portfolio_transition,
+)
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """App factory. `overrides` replace configuration values (used by tests)."""
+    app = Flask(__name__)
+    init_form_parsing(app)  # before anything reads a form
+    app.config.update(load_config(overrides))
+    configure_logging(app.config["LOG_FORMAT"])
+    install_request_ids(app)
+
+    if app.config["TRUST_PROXY"]:
+        # Behind a TLS-terminating proxy, trust its X-Forwarded-* so URLs and Secure cookies are right.
+        n = app.config["TRUST_PROXY"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    register_error_handlers(app)
+    install_request_guard(app)
+    init_page_messages(app)
+    for blueprint in (
+        launch_bp,
+        registration_bp,
+        admin_bp,
+        home_bp,
+        health_bp,
+        verify_bp,
+        credentials_bp,
+        grading_routes.bp,
+        learner_views.bp,
+        staff_views.bp,
+        staff_admin_bp,
+        appeals_bp,
+    ):
+        app.register_blueprint(blueprint)
+    if app.config["DEMO_PLATFORM"]:
+        app.register_blueprint(demo_bp)
+    set_landings(app, LANDINGS)
+    for listener in TRANSITION_LISTENERS:
+        workflow.add_listener(app, listener)
+    install_template_helpers(app)
+    install_security_headers(app)
+    install_rate_limits(app)
+    for command in COMMANDS:  # `flask --app lti_tool.app` and test runners see the same commands
+        app.cli.add_command(command)
+
+    with app.app_context():
+        init_storage(app)
+    return app
+
+
+def init_storage(app: Flask) -> None:
+    """Create tables and keys that must exist before the first request."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (gunicorn workers) may start at once: one at a time migrates and seeds.
+    with startup_lock():
+        ensure_schema(app)
+        key_store(app).ensure()
+        if app.config["SCHEMA_MODE"] == "skip":
+            return
+        if app.config["DEMO_PLATFORM"]:
+            ensure_demo_platform(app)
+    # Under `gunicorn --preload` this runs in the master: forked workers must not share its connections.
+    dispose_pool_after_fork(db.engine)
