@@ -21,13 +21,13 @@ from sqlalchemy import select
 
 from lti_tool.demo_platform import people
 from lti_tool.grading.models import GradeJob
+from lti_tool.identity import actor as acting
 from lti_tool.identity import staff
-from lti_tool.identity.grants import Granter, Scope, add_pending_grant
+from lti_tool.identity.grants import Scope, add_pending_grant
 from lti_tool.identity.partners import Partner
 from lti_tool.launch.invites import create_invite
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ResourceLink, ToolSession
-from lti_tool.launch.registrations import Who
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, Portfolio, Submission
@@ -278,13 +278,17 @@ class World:
         return partner.id
 
     def _make_invite(self) -> int:
-        invite, _ = create_invite(Who(label="matrix test", role=staff.TOOL_ADMIN), hours=24)
+        invite, _ = create_invite(acting.Actor(label="matrix test", role=staff.TOOL_ADMIN), hours=24)
         db.session.commit()
         return invite.id
 
     def _make_pending(self) -> int:
         pending = add_pending_grant(
-            "https://later.example", f"later-{self.next()}", staff.ASSESSOR, Scope(), Granter(label="matrix test")
+            "https://later.example",
+            f"later-{self.next()}",
+            staff.ASSESSOR,
+            Scope(),
+            acting.Actor(label="matrix test", role=staff.TOOL_ADMIN),
         )
         db.session.commit()
         return pending.id
@@ -471,6 +475,6 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
 
 def _invite_token() -> str:
     """An open invite's token (only its hash is stored, so make one whose token we keep)."""
-    _, token = create_invite(Who(label="matrix test", role=staff.TOOL_ADMIN), hours=24)
+    _, token = create_invite(acting.Actor(label="matrix test", role=staff.TOOL_ADMIN), hours=24)
     db.session.commit()
     return token

@@ -219,8 +219,13 @@ def test_partners_create_attach_detach(client, admin):
         == 303
     )
     partner = db.session.scalar(select(Partner).where(Partner.slug == "acme-academy"))
-    assert_audited("partner.create", admin, str(partner.id))
-    for bad in ({"slug": "Acme Academy!", "name": "x"}, {"slug": "acme-academy", "name": "Again"}):
+    assert_audited("partner.created", admin, str(partner.id))
+    for bad in (
+        {"slug": "Acme Academy!", "name": "x"},
+        {"slug": "a", "name": "x"},
+        {"slug": "acme-", "name": "x"},
+        {"slug": "acme-academy", "name": "Again"},
+    ):
         resp = post(client, admin, "/admin/partners", kind="academy", **bad)
         assert resp.status_code in (400, 409) and "flash-error" in resp.data.decode()
 

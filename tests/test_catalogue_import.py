@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from lti_tool.audit.trail import AuditEvent
+from lti_tool.identity.actor import Actor
 from lti_tool.identity.partners import add_partner
 from lti_tool.portfolio.catalogue.company_criteria import add_partner_criterion
 from lti_tool.portfolio.catalogue.importer import (
@@ -131,7 +132,7 @@ def test_one_invalid_file_means_nothing_is_imported(app: Flask, tmp_path: Path) 
 
 def test_company_criteria_are_carried_to_the_new_version(app: Flask, tmp_path: Path) -> None:
     _import(write_sample(tmp_path))
-    acme = add_partner("acme", "Acme", "employer")
+    acme = add_partner(Actor(label="test"), "acme", "Acme", "employer")
     offer_certification(acme, "TESTCM")
     add_partner_criterion(acme, "TESTCM", "U1.2", "ACME-1", "The learner can use the Acme QTL template.")
     add_partner_criterion(acme, "TESTCM", "U2.1", "ACME-2", "The learner can log findings in Acme's tracker.")
@@ -154,7 +155,7 @@ def test_company_criteria_are_carried_to_the_new_version(app: Flask, tmp_path: P
 
 def test_company_criterion_whose_code_the_catalogue_now_uses_is_not_carried(app: Flask, tmp_path: Path) -> None:
     _import(write_sample(tmp_path))
-    acme = add_partner("acme", "Acme", "employer")
+    acme = add_partner(Actor(label="test"), "acme", "Acme", "employer")
     offer_certification(acme, "TESTCM")
     add_partner_criterion(acme, "TESTCM", "U1.2", "U1.2.2", "The learner can use the Acme QTL template.")
     db.session.commit()

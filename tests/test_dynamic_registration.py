@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from lti_tool.audit.trail import AuditEvent
+from lti_tool.identity.actor import Actor
 from lti_tool.identity.partners import Partner
 from lti_tool.launch.invites import RegistrationInvite, create_invite
 from lti_tool.launch.models import Registration
-from lti_tool.launch.registrations import Who
 from lti_tool.store.db import db, utcnow
 from tests.conftest import make_test_app
 from tests.moodle_stub import TOOL_CONFIG, MoodleStub
@@ -123,7 +123,7 @@ def test_invite_makes_registration_active_for_its_partner_and_is_single_use(clie
     partner = Partner(slug="acme", name="Acme Academy")
     db.session.add(partner)
     db.session.flush()
-    invite, secret = create_invite(Who(label="test"), partner=partner, hours=2)
+    invite, secret = create_invite(Actor(label="test"), partner=partner, hours=2)
     db.session.commit()
     path = f"/lti/register/{secret}"
 
@@ -146,9 +146,9 @@ def test_invite_makes_registration_active_for_its_partner_and_is_single_use(clie
 
 
 def test_expired_revoked_and_unknown_invites_are_refused(client, moodle):
-    invite, secret = create_invite(Who(label="test"), hours=1)
+    invite, secret = create_invite(Actor(label="test"), hours=1)
     invite.expires_at = utcnow() - dt.timedelta(minutes=1)
-    revoked, revoked_secret = create_invite(Who(label="test"), hours=1)
+    revoked, revoked_secret = create_invite(Actor(label="test"), hours=1)
     revoked.revoked_at = utcnow()
     db.session.commit()
     for path, status, words in (

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform import people
+from lti_tool.identity.actor import Actor
 from lti_tool.identity.partner_cli import partner_cli
 from lti_tool.identity.partners import Partner, add_partner, find_partner
 from lti_tool.launch.models import Deployment, Registration
@@ -45,7 +46,7 @@ def cmiacr() -> Certification:
 
 @pytest.fixture
 def acme(app: Flask) -> Partner:
-    partner = add_partner("acme-cro", "Acme CRO", "employer")
+    partner = add_partner(Actor(label="test"), "acme-cro", "Acme CRO", "employer")
     db.session.commit()
     return partner
 
@@ -70,9 +71,11 @@ def test_partner_add_and_list(app: Flask) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["add", "demo-academy", "--name", "Again"], "A partner with slug 'demo-academy' already exists."),
-        (["add", "Bad Slug", "--name", "X"], "'Bad Slug' is not a valid partner slug"),
-        (["add", "ok-slug", "--name", "  "], "A partner needs a name."),
+        (["add", "demo-academy", "--name", "Again"], "A partner with the short name 'demo-academy' already exists."),
+        (["add", "Bad Slug", "--name", "X"], "'bad slug' is not a valid short name (slug) for a partner"),
+        (["add", "a", "--name", "X"], "'a' is not a valid short name"),
+        (["add", "acme-", "--name", "X"], "'acme-' is not a valid short name"),
+        (["add", "ok-slug", "--name", "  "], "A partner needs a name"),
         (["add", "ok-slug", "--name", "X", "--kind", "school"], "Invalid value for '--kind'"),
     ],
 )
@@ -82,6 +85,16 @@ def test_partner_add_refusals(app: Flask, args: list[str], message: str) -> None
     assert result.exit_code != 0
     assert message in result.output
     assert table_count(Partner) == before
+
+
+def test_console_and_cli_share_one_slug_rule(app: Flask) -> None:
+    """One rule for both doors: the CLI's refusals and acceptances are the console's (tests/test_admin_console)."""
+    for slug in ("a", "acme-", "-acme", "x" * 81):
+        with pytest.raises(UserError, match="not a valid short name"):
+            add_partner(Actor(label="test"), slug, "Name", "academy")
+    partner = add_partner(Actor(label="test"), "  Acme-Academy ", "  Acme   Academy ", "academy")
+    assert (partner.slug, partner.name) == ("acme-academy", "Acme Academy")
+    assert add_partner(Actor(label="test"), "ab", "Two letters", "hub").slug == "ab"
 
 
 # ----------------------------------------------------------------------------------------- deployments
@@ -172,7 +185,7 @@ def test_moving_a_deployment_between_partners_needs_move(app: Flask, acme: Partn
     assert moved.exit_code == 0, moved.output
     dep = db.session.scalar(select(Deployment).where(Deployment.deployment_id == people.DEPLOYMENT_ID))
     assert dep is not None and dep.partner_id == acme.id
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "partner.deployment_attached"))
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "deployment.partner"))
     assert event is not None and event.before == {"partner": "demo-academy"}
 
 

@@ -9,10 +9,11 @@ from werkzeug.wrappers import Response
 
 from lti_tool.admin import bp
 from lti_tool.admin.nav import nav_items
+from lti_tool.identity.access import require_tool_admin
+from lti_tool.identity.actor import Actor
 from lti_tool.identity.staff import TOOL_ADMIN, is_tool_admin
 from lti_tool.launch.models import ToolSession
-from lti_tool.launch.registrations import Who
-from lti_tool.web.auth import COOKIE_NAME, TOKEN_PARAM, check_csrf, checks_csrf, current_session, deny, require_session
+from lti_tool.web.auth import COOKIE_NAME, TOKEN_PARAM, check_csrf, checks_csrf, current_session
 
 # Short confirmations shown after a redirect (fixed texts: nothing from the request is echoed).
 NOTICES = {
@@ -36,9 +37,7 @@ NOTICES = {
 @bp.before_request
 @checks_csrf
 def _only_tool_admins() -> None:
-    sess = require_session()
-    if not is_tool_admin(sess.user_id):
-        raise deny("Only tool administrators may use the administration pages.")
+    sess = require_tool_admin("Only tool administrators may use the administration pages.")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         check_csrf(sess)
 
@@ -59,8 +58,8 @@ def admin_session() -> ToolSession:
     return sess
 
 
-def admin_who() -> Who:
-    return Who(actor=admin_session().user, role=TOOL_ADMIN)
+def admin_who() -> Actor:
+    return Actor(actor=admin_session().user, role=TOOL_ADMIN)
 
 
 def admin_url(endpoint: str, **values: Any) -> str:

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from lti_tool.admin import bp
 from lti_tool.admin.access import admin_who, back_to
 from lti_tool.admin.registrations import all_partners, get_deployment, page
-from lti_tool.identity.partners import Partner
+from lti_tool.identity.partners import PARTNER_KINDS, Partner, add_partner, set_deployment_partner
 from lti_tool.launch.models import Deployment, Registration
-from lti_tool.launch.registrations import Who, set_deployment_partner
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
-
-PARTNER_KINDS = {"academy": "Academy partner", "hub": "Hub", "employer": "Employer"}
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
-
-
-def create_partner(who: Who, *, slug: str, name: str, kind: str) -> Partner:
-    slug, name = (slug or "").strip().lower(), (name or "").strip()
-    if not SLUG.match(slug):
-        raise UserError(
-            "The short name (slug) must be 1-80 lower-case letters, digits or hyphens, e.g. 'acme-academy'."
-        )
-    if not name or len(name) > 200:
-        raise UserError("The partner's name is required (at most 200 characters).")
-    if kind not in PARTNER_KINDS:
-        raise UserError(f"The kind must be one of: {', '.join(PARTNER_KINDS)}.")
-    if db.session.scalar(select(Partner).where(Partner.slug == slug)) is not None:
-        raise UserError(f"A partner with the short name {slug!r} already exists.", status=409)
-    partner = Partner(slug=slug, name=name, kind=kind)
-    try:
-        with db.session.begin_nested():
-            db.session.add(partner)
-    except IntegrityError as exc:
-        raise UserError(f"A partner with the short name {slug!r} already exists.", status=409) from exc
-    who.record("partner.create", subject=partner, after={"slug": slug, "name": name, "kind": kind})
-    return partner
 
 
 def get_partner(partner_id: int) -> Partner:
@@ -57,7 +28,7 @@ def partners() -> tuple[str, int] | Response:
     form = {k: request.form.get(k, "") for k in ("slug", "name", "kind")}
     if request.method == "POST":
         try:
-            create_partner(admin_who(), slug=form["slug"], name=form["name"], kind=form["kind"] or "academy")
+            add_partner(admin_who(), form["slug"], form["name"], form["kind"] or "academy")
             db.session.commit()
             return back_to("admin.partners", "partner-created")
         except UserError as exc:

@@ -7,8 +7,9 @@ from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
 from lti_tool.identity import staff
+from lti_tool.identity.access import require_tool_admin
+from lti_tool.identity.actor import Actor
 from lti_tool.identity.grants import (
-    Granter,
     Scope,
     add_pending_grant,
     cancel_pending_grant,
@@ -22,7 +23,7 @@ from lti_tool.identity.partners import Partner
 from lti_tool.launch.models import LtiUser
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.store.db import db
-from lti_tool.web.auth import deny, login_required, require_session
+from lti_tool.web.auth import login_required, require_session
 from lti_tool.web.errors import NotFound, UserError
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/staff/admin")
@@ -30,10 +31,7 @@ USERS_SHOWN = 50
 
 
 def _admin() -> LtiUser:
-    user = require_session().user
-    if not staff.is_tool_admin(user.id):
-        raise deny("Only tool administrators manage staff roles.")
-    return user
+    return require_tool_admin("Only tool administrators manage staff roles.").user
 
 
 def _back() -> Response:
@@ -110,7 +108,7 @@ def grant() -> Response:
         user = db.session.get(LtiUser, user_id) if user_id else None
         if user is None:
             raise NotFound("Choose a person who has launched the tool.")
-        row = grant_role(user, request.form.get("role", ""), _scope(), Granter(actor=admin))
+        row = grant_role(user, request.form.get("role", ""), _scope(), Actor(actor=admin, role=staff.TOOL_ADMIN))
         db.session.commit()
     except UserError as exc:
         db.session.rollback()
@@ -132,7 +130,9 @@ def pending() -> Response:
             raise UserError("Give the person's platform issuer and their subject (user id) on that platform.")
         if find_user(issuer, sub) is not None:
             raise UserError("This person has already launched the tool: grant the role to them directly.")
-        row = add_pending_grant(issuer, sub, request.form.get("role", ""), _scope(), Granter(actor=admin))
+        row = add_pending_grant(
+            issuer, sub, request.form.get("role", ""), _scope(), Actor(actor=admin, role=staff.TOOL_ADMIN)
+        )
         db.session.commit()
     except UserError as exc:
         db.session.rollback()
@@ -150,7 +150,7 @@ def cancel_pending(pending_id: int) -> Response:
     if row is None or row.applied_at is not None:
         raise NotFound("That pending grant no longer exists or has already been applied.")
     text = f"Cancelled the pending {describe(row)} for {row.sub}."
-    cancel_pending_grant(row, Granter(actor=admin))
+    cancel_pending_grant(row, Actor(actor=admin, role=staff.TOOL_ADMIN))
     db.session.commit()
     flash(text, "info")
     return _back()
@@ -166,7 +166,7 @@ def revoke(grant_id: int) -> Response:
     if row.user_id == admin.id and row.role == staff.TOOL_ADMIN:
         raise UserError("You cannot revoke your own administrator role; ask another tool administrator.", status=409)
     text = f"Revoked {describe(row)} from {row.user.display_name()}."
-    revoke_grant(row, Granter(actor=admin), (request.form.get("reason") or "").strip())
+    revoke_grant(row, Actor(actor=admin, role=staff.TOOL_ADMIN), (request.form.get("reason") or "").strip())
     db.session.commit()
     flash(text, "info")
     return _back()

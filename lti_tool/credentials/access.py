@@ -14,7 +14,3 @@ def is_learner_of(sess: ToolSession, award: Award) -> bool:
 def can_download(sess: ToolSession, award: Award) -> bool:
     """The learner who owns the award, and tool administrators (who answer learners' and regulators' requests)."""
     return is_learner_of(sess, award) or staff.is_tool_admin(sess.user_id)
-
-
-def can_revoke(sess: ToolSession) -> bool:
-    return staff.is_tool_admin(sess.user_id)

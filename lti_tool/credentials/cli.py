@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 import sys
@@ -20,6 +19,7 @@ from lti_tool.credentials.verify import (
     local_status_fetcher,
     verify_vc_jwt,
 )
+from lti_tool.identity.actor import cli_actor_label
 from lti_tool.portfolio.review.assessment_models import Award
 from lti_tool.store.db import db
 from lti_tool.web.errors import UserError
@@ -80,7 +80,7 @@ def issue(number: str) -> None:
 def revoke(number: str, reason: str) -> None:
     award = _award(number)
     try:
-        revocation.revoke(award, reason, actor_label=f"cli:{getpass.getuser()}")
+        revocation.revoke(award, reason, actor_label=cli_actor_label())
     except UserError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc

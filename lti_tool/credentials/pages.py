@@ -13,6 +13,8 @@ from sqlalchemy import select
 from lti_tool.credentials import access, content, issuer, revocation
 from lti_tool.credentials.issuance import credential_for, get_award, issue_for_award
 from lti_tool.credentials.models import IssuedCredential
+from lti_tool.identity.access import require_tool_admin
+from lti_tool.launch.models import ToolSession
 from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT
 from lti_tool.portfolio.models import Portfolio
 from lti_tool.portfolio.review.assessment_models import Award
@@ -104,11 +106,8 @@ def certificate(number: str) -> str:
     )
 
 
-def _require_admin() -> Any:
-    sess = require_session()
-    if not access.can_revoke(sess):
-        raise deny("Only tool administrators can manage certificates.")
-    return sess
+def _require_admin() -> ToolSession:
+    return require_tool_admin("Only tool administrators can manage certificates.")
 
 
 @bp.route("/admin/credentials")

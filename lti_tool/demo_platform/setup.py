@@ -70,7 +70,7 @@ def _ensure_demo_staff(issuer: str, partner: Partner) -> None:
     Once recorded, a pending grant is never recreated, so a role an admin revokes stays revoked. The internal
     verifier belongs to the academy; the independent verifier (Eli) deliberately does not.
     """
-    from lti_tool.identity.grants import Granter, Scope, add_pending_grant
+    from lti_tool.identity.grants import Actor, Scope, add_pending_grant
     from lti_tool.identity.staff import INTERNAL_VERIFIER, PendingStaffGrant
 
     for person in people.USERS:
@@ -87,4 +87,4 @@ def _ensure_demo_staff(issuer: str, partner: Partner) -> None:
         )
         if recorded is None:
             scope = Scope(home_partner_id=partner.id) if person.tool_role == INTERNAL_VERIFIER else Scope()
-            add_pending_grant(issuer, person.sub, person.tool_role, scope, Granter(label="demo setup", role="system"))
+            add_pending_grant(issuer, person.sub, person.tool_role, scope, Actor(label="demo setup", role="system"))

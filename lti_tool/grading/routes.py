@@ -10,6 +10,7 @@ from lti_tool.audit import trail as audit
 from lti_tool.grading import admin, deep_linking, roster
 from lti_tool.grading.models import JOB_STATUSES, GradeJob
 from lti_tool.grading.outbox import can_manage_line_items, can_post_scores, requeue
+from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.staff import is_tool_admin
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
@@ -90,9 +91,7 @@ def deep_link() -> str | Response:
 
 
 def _require_admin() -> None:
-    sess = require_session()
-    if not is_tool_admin(sess.user_id):
-        raise deny("Grade delivery is managed by tool administrators.")
+    require_tool_admin("Grade delivery is managed by tool administrators.")
 
 
 @bp.route("/jobs")

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from lti_tool.audit import trail as audit
+from lti_tool.identity.actor import Actor
 from lti_tool.identity.partners import Partner
 from lti_tool.identity.staff import STAFF_ROLES, TOOL_ADMIN, PendingStaffGrant, StaffGrant
 from lti_tool.launch import roles as lti_roles
@@ -32,21 +33,6 @@ class Scope:
     partner_id: int | None = None
     certification_code: str | None = None
     home_partner_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Granter:
-    """Who grants: a launched user (admin page) or an operator label ('cli:alice', 'demo setup')."""
-
-    actor: LtiUser | None = None
-    label: str = ""
-    role: str = TOOL_ADMIN
-
-    def describe(self) -> str:
-        return self.label or (self.actor.display_name() if self.actor is not None else "system")
-
-    def record(self, action: str, **fields: Any) -> audit.AuditEvent:
-        return audit.record(action, actor=self.actor, actor_label=self.label, role=self.role, **fields)
 
 
 def find_user(issuer: str, sub: str) -> LtiUser | None:
@@ -98,7 +84,7 @@ def _grant_dict(grant: StaffGrant | PendingStaffGrant) -> dict[str, Any]:
     }
 
 
-def grant_role(user: LtiUser, role: str, scope: Scope, by: Granter) -> StaffGrant:
+def grant_role(user: LtiUser, role: str, scope: Scope, by: Actor) -> StaffGrant:
     """Grant `role` to a launched user; the caller commits."""
     _check_role_and_scope(role, scope)
     if role == TOOL_ADMIN:
@@ -134,7 +120,7 @@ def grant_role(user: LtiUser, role: str, scope: Scope, by: Granter) -> StaffGran
     return grant
 
 
-def revoke_grant(grant: StaffGrant, by: Granter, reason: str = "") -> None:
+def revoke_grant(grant: StaffGrant, by: Actor, reason: str = "") -> None:
     """Remove a grant (the audit trail keeps what it was); the caller commits."""
     before = {
         "grant_id": grant.id,
@@ -148,7 +134,7 @@ def revoke_grant(grant: StaffGrant, by: Granter, reason: str = "") -> None:
     by.record("staff.role_revoked", subject_type="lti_user", subject_id=user_id, before=before, rationale=reason)
 
 
-def add_pending_grant(issuer: str, sub: str, role: str, scope: Scope, by: Granter) -> PendingStaffGrant:
+def add_pending_grant(issuer: str, sub: str, role: str, scope: Scope, by: Actor) -> PendingStaffGrant:
     """Grant a role to an identity that has not launched yet; applied at their launch. Caller commits."""
     _check_role_and_scope(role, scope)
     pending = PendingStaffGrant(
@@ -171,7 +157,7 @@ def add_pending_grant(issuer: str, sub: str, role: str, scope: Scope, by: Grante
     return pending
 
 
-def cancel_pending_grant(pending: PendingStaffGrant, by: Granter) -> None:
+def cancel_pending_grant(pending: PendingStaffGrant, by: Actor) -> None:
     """Withdraw a pending grant before it is applied; the caller commits."""
     by.record(
         "staff.pending_cancelled",

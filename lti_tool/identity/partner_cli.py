@@ -6,14 +6,15 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.identity.actor import cli_actor_label, cli_errors, cli_transaction
+from lti_tool.identity.actor import cli_actor, cli_actor_label, cli_errors, cli_transaction
 from lti_tool.identity.partners import (
     PARTNER_KINDS,
     Partner,
     add_partner,
-    attach_deployment,
+    find_deployment,
     find_partner,
     partner_deployments,
+    set_deployment_partner,
 )
 from lti_tool.portfolio.catalogue.company_criteria import add_partner_criterion, partner_criteria
 from lti_tool.portfolio.catalogue.offerings import offer_certification, offered_certifications, withdraw_offering
@@ -38,7 +39,7 @@ def partner_cli() -> None:
 @with_appcontext
 def partner_add(slug: str, name: str, kind: str) -> None:
     with cli_transaction():
-        partner = add_partner(slug, name, kind, actor_label=cli_actor_label())
+        partner = add_partner(cli_actor(), slug, name, kind)
     click.echo(f"Added partner {partner.slug} ({partner.name}, {partner.kind}).")
 
 
@@ -109,9 +110,8 @@ def partner_withdraw(slug: str, code: str) -> None:
 def partner_attach(slug: str, issuer: str, client_id: str, deployment_id: str, move: bool) -> None:
     """Make a registered deployment belong to the partner (its launches act for the partner)."""
     with cli_transaction():
-        attach_deployment(
-            find_partner(slug), issuer, client_id, deployment_id, move=move, actor_label=cli_actor_label()
-        )
+        partner = find_partner(slug)
+        set_deployment_partner(cli_actor(), find_deployment(issuer, client_id, deployment_id), partner, move=move)
     click.echo(f"Deployment {deployment_id!r} ({issuer}, client ID {client_id}) now belongs to {slug}.")
 
 

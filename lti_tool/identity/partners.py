@@ -6,9 +6,10 @@ import datetime as dt
 import re
 
 from sqlalchemy import String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lti_tool.audit import trail as audit
+from lti_tool.identity.actor import Actor
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.store.db import db, utcnow
 from lti_tool.web.errors import NotFound, UserError
@@ -25,13 +26,17 @@ class Partner(db.Model):
 
 
 # ------------------------------------------------------------------------------------ managing partners
+# The one way to create a partner and to say which partner a deployment belongs to: the admin console and
+# `lti-tool partner` both call these, so they accept the same names and leave the same audit events.
 
 PARTNER_KINDS: dict[str, str] = {
     "academy": "Academy partner (accredited training)",
     "hub": "Hub (enrols learners, no accredited training)",
     "employer": "Employer",
 }
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,78}[a-z0-9]$")
+SLUG_RULE = "2 to 80 lower-case letters, digits or '-', starting and ending with a letter or digit, e.g. 'acme-academy'"
+MAX_NAME_CHARS = 200
 
 
 def find_partner(slug: str) -> Partner:
@@ -41,38 +46,29 @@ def find_partner(slug: str) -> Partner:
     return partner
 
 
-def add_partner(slug: str, name: str, kind: str, *, actor_label: str = "system") -> Partner:
-    slug, name = slug.strip(), " ".join(name.split())
+def add_partner(by: Actor, slug: str, name: str, kind: str = "academy") -> Partner:
+    """Create a partner (audited as partner.created); a clear refusal for a bad or taken short name."""
+    slug, name = (slug or "").strip().lower(), " ".join((name or "").split())
     if not SLUG.match(slug):
-        raise UserError(
-            f"{slug!r} is not a valid partner slug: use lower-case letters, digits and '-', "
-            "2 to 80 characters, e.g. 'acme-academy'."
-        )
-    if not name:
-        raise UserError("A partner needs a name.")
+        raise UserError(f"{slug!r} is not a valid short name (slug) for a partner: use {SLUG_RULE}.")
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise UserError(f"A partner needs a name of at most {MAX_NAME_CHARS} characters.")
     if kind not in PARTNER_KINDS:
         raise UserError(f"Unknown partner kind {kind!r}: use one of {', '.join(PARTNER_KINDS)}.")
+    taken = UserError(f"A partner with the short name {slug!r} already exists.", status=409)
     if db.session.scalar(select(Partner.id).where(Partner.slug == slug)) is not None:
-        raise UserError(f"A partner with slug {slug!r} already exists.")
+        raise taken
     partner = Partner(slug=slug, name=name, kind=kind)
-    db.session.add(partner)
-    db.session.flush()
-    audit.record(
-        "partner.created", actor_label=actor_label, subject=partner, after={"slug": slug, "name": name, "kind": kind}
-    )
+    try:
+        with db.session.begin_nested():  # another process may have taken the name since the check
+            db.session.add(partner)
+    except IntegrityError as exc:
+        raise taken from exc
+    by.record("partner.created", subject=partner, after={"slug": slug, "name": name, "kind": kind})
     return partner
 
 
-def attach_deployment(
-    partner: Partner,
-    issuer: str,
-    client_id: str,
-    deployment_id: str,
-    *,
-    move: bool = False,
-    actor_label: str = "system",
-) -> Deployment:
-    """Make a registered deployment belong to the partner: its launches then act for that partner (tenant)."""
+def find_deployment(issuer: str, client_id: str, deployment_id: str) -> Deployment:
     dep = db.session.scalar(
         select(Deployment)
         .join(Registration)
@@ -87,24 +83,34 @@ def attach_deployment(
             f"No deployment {deployment_id!r} registered for issuer {issuer!r} and client ID "
             f"{client_id!r}. See 'lti-tool registration list'."
         )
-    if dep.partner_id == partner.id:
-        raise UserError(f"Deployment {deployment_id!r} already belongs to {partner.slug}.")
+    return dep
+
+
+def set_deployment_partner(by: Actor, dep: Deployment, partner: Partner | None, *, move: bool = True) -> None:
+    """Make a deployment belong to `partner` (None: to no partner): its launches then act for that tenant.
+
+    With move=False a deployment that belongs to another partner is refused rather than moved.
+    Audited as deployment.partner, with the partner before and after.
+    """
     previous = dep.partner
-    if previous is not None and not move:
+    if partner is not None and previous is not None and previous.id == partner.id:
+        raise UserError(f"Deployment {dep.deployment_id!r} already belongs to {partner.slug}.", status=409)
+    if partner is None and previous is None:
+        return
+    if partner is not None and previous is not None and not move:
         raise UserError(
-            f"Deployment {deployment_id!r} belongs to partner {previous.slug}; "
-            "use --move to move it (its learners then act for the new partner)."
+            f"Deployment {dep.deployment_id!r} belongs to partner {previous.slug}; "
+            "use --move to move it (its learners then act for the new partner).",
+            status=409,
         )
     dep.partner = partner
     db.session.flush()
-    audit.record(
-        "partner.deployment_attached",
-        actor_label=actor_label,
-        subject=partner,
-        before={"partner": previous.slug} if previous else None,
-        after={"issuer": issuer, "client_id": client_id, "deployment_id": deployment_id, "partner": partner.slug},
+    by.record(
+        "deployment.partner",
+        subject=dep,
+        before={"partner": previous.slug if previous else None},
+        after={"partner": partner.slug if partner else None},
     )
-    return dep
 
 
 def partner_deployments(partner_id: int) -> list[Deployment]:

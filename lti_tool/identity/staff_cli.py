@@ -9,9 +9,9 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.identity.actor import cli_actor_label, cli_errors
+from lti_tool.identity.actor import cli_actor, cli_errors
 from lti_tool.identity.grants import (
-    Granter,
+    Actor,
     Scope,
     add_pending_grant,
     cancel_pending_grant,
@@ -30,8 +30,8 @@ from lti_tool.web.errors import UserError
 T = TypeVar("T")
 
 
-def _operator() -> Granter:
-    return Granter(label=cli_actor_label(), role="operator")
+def _operator() -> Actor:
+    return cli_actor()
 
 
 def _run(action: Callable[[], T]) -> T:

@@ -6,7 +6,6 @@ lti_tool.launch.registrations. Every change is audited as done by 'cli:<login>'.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +14,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from lti_tool.identity.actor import Actor, cli_actor
 from lti_tool.identity.partners import Partner
 from lti_tool.identity.staff import TOOL_ADMIN
 from lti_tool.launch import registrations as rules
@@ -26,15 +26,11 @@ from lti_tool.store.db import db
 from lti_tool.web.errors import UserError
 
 
-def _who() -> rules.Who:
-    try:
-        login = getpass.getuser()
-    except Exception:  # no login name in some containers
-        login = "unknown"
-    return rules.Who(label=f"cli:{login}", role=TOOL_ADMIN)
+def _who() -> Actor:
+    return cli_actor(TOOL_ADMIN)
 
 
-def _find_registration(issuer: str, client_id: str) -> Registration:
+def find_registration_or_fail(issuer: str, client_id: str) -> Registration:
     reg = rules.find_registration(issuer, client_id)
     if reg is None:
         raise click.ClickException(
@@ -125,7 +121,7 @@ def registration_list() -> None:
 
 
 def _set_active(issuer: str, client_id: str, active: bool) -> None:
-    reg = _find_registration(issuer, client_id)
+    reg = find_registration_or_fail(issuer, client_id)
     rules.set_registration_active(_who(), reg, active)
     db.session.commit()
     click.echo(f"{reg.label()} is now {'active' if active else 'inactive'}.")
@@ -153,7 +149,7 @@ def registration_deactivate(issuer: str, client_id: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
 def registration_remove(issuer: str, client_id: str, yes: bool) -> None:
-    reg = _find_registration(issuer, client_id)
+    reg = find_registration_or_fail(issuer, client_id)
     label = reg.label()
     if not yes:
         click.confirm(f"Remove {label} and its {len(reg.deployments)} deployment(s)?", abort=True)
@@ -199,7 +195,7 @@ def deployment_cli() -> None:
 @click.option("--partner", default=None, help="Short name (slug) of the partner the deployment belongs to.")
 @with_appcontext
 def deployment_add(issuer: str, client_id: str, deployment_id: str, partner: str | None) -> None:
-    reg = _find_registration(issuer, client_id)
+    reg = find_registration_or_fail(issuer, client_id)
     with _refused():
         rules.add_deployment(_who(), reg, deployment_id, _find_partner(partner))
         db.session.commit()
@@ -211,7 +207,7 @@ def deployment_add(issuer: str, client_id: str, deployment_id: str, partner: str
 @click.option("--client-id", required=True)
 @with_appcontext
 def deployment_list(issuer: str, client_id: str) -> None:
-    reg = _find_registration(issuer, client_id)
+    reg = find_registration_or_fail(issuer, client_id)
     for dep in reg.deployments:
         click.echo(
             f"{dep.deployment_id}\t{'active' if dep.active else 'inactive'}\t{dep.partner.slug if dep.partner else '-'}"
@@ -224,7 +220,7 @@ def deployment_list(issuer: str, client_id: str) -> None:
 @click.option("--deployment-id", required=True)
 @with_appcontext
 def deployment_remove(issuer: str, client_id: str, deployment_id: str) -> None:
-    reg = _find_registration(issuer, client_id)
+    reg = find_registration_or_fail(issuer, client_id)
     dep = next((d for d in reg.deployments if d.deployment_id == deployment_id), None)
     if dep is None:
         raise click.ClickException(f"No deployment {deployment_id!r} on {reg.label()}.")
@@ -232,54 +228,6 @@ def deployment_remove(issuer: str, client_id: str, deployment_id: str) -> None:
         rules.delete_deployment(_who(), dep)
         db.session.commit()
     click.echo(f"Removed deployment {deployment_id!r}.")
-
-
-@deployment_cli.command("default")
-@click.option("--issuer", required=True)
-@click.option("--client-id", required=True)
-@click.option("--deployment-id", required=True)
-@click.option(
-    "--certification",
-    "code",
-    default=None,
-    help="Certification code used when a placement names none (no deep linking, no custom parameter).",
-)
-@click.option("--clear", is_flag=True, help="Remove the default.")
-@with_appcontext
-def deployment_default(issuer: str, client_id: str, deployment_id: str, code: str | None, clear: bool) -> None:
-    import getpass
-
-    from lti_tool.audit import trail as audit
-    from lti_tool.portfolio.catalogue.queries import latest_certification
-
-    reg = _find_registration(issuer, client_id)
-    dep = next((d for d in reg.deployments if d.deployment_id == deployment_id), None)
-    if dep is None:
-        raise click.ClickException(f"No deployment {deployment_id!r} on {reg.label()}.")
-    if clear == bool(code):
-        raise click.UsageError("Give either --certification CODE or --clear.")
-    before = dep.default_certification_code
-    if code:
-        code = code.strip()
-        cert = latest_certification(code)
-        if cert is None:
-            raise click.ClickException(f"There is no certification {code!r} in the catalogue; import it first.")
-        dep.default_certification_code = cert.code
-        message = f"Placements of deployment {deployment_id!r} that name no certification now use {cert.code}."
-    else:
-        dep.default_certification_code = None
-        message = f"Deployment {deployment_id!r} has no default certification any more."
-    audit.record(
-        "deployment.default_certification",
-        actor_label=f"cli:{getpass.getuser()}",
-        role="tool_admin",
-        subject_type="lti_deployment",
-        subject_id=dep.id,
-        before={"certification": before},
-        after={"certification": dep.default_certification_code},
-    )
-    db.session.commit()
-    click.echo(message)
 
 
 @click.group("keys", help="The tool's signing keys (published in its JWKS).")

@@ -21,10 +21,11 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 
+from lti_tool.identity.actor import Actor
 from lti_tool.launch.claim_checks import contains_nul
 from lti_tool.launch.invites import RegistrationInvite, consume_invite
 from lti_tool.launch.models import Registration
-from lti_tool.launch.registrations import RegistrationError, Who, create_registration
+from lti_tool.launch.registrations import RegistrationError, create_registration
 from lti_tool.launch.tool_urls import TOOL_CLAIMS, TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCOPES, ToolUrls
 from lti_tool.web.errors import UserError
 
@@ -118,7 +119,9 @@ def check_reachable_host(url: str, what: str) -> None:
             f"The platform's {what} host {parts.hostname!r} could not be reached (its name does not resolve)."
         ) from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        host = info[4][0]
+        assert isinstance(host, str)  # typeshed allows the int of a non-IP family; IPv4 and IPv6 give strings
+        address = ipaddress.ip_address(host.split("%")[0])
         if (
             address.is_loopback
             or address.is_link_local
@@ -360,7 +363,7 @@ def register_platform(
 ) -> Registration:
     """Post the registration and record it, in the caller's transaction (the caller commits)."""
     answer = post_registration(platform, client_registration(platform, urls), registration_token)
-    who = Who(label=f"dynamic registration from {platform.issuer}"[:300])
+    who = Actor(label=f"dynamic registration from {platform.issuer}"[:300])
     partner = invite.partner if invite is not None else None
     try:
         reg = create_registration(

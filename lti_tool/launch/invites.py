@@ -13,15 +13,15 @@ import secrets
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lti_tool.identity.actor import Actor
 from lti_tool.identity.partners import Partner
-from lti_tool.launch.registrations import Who
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import Model, db, rowcount, utcnow
 from lti_tool.web.errors import UserError
 
 MAX_HOURS = 24 * 30
 
 
-class RegistrationInvite(db.Model):
+class RegistrationInvite(Model):
     __tablename__ = "lti_registration_invite"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -59,7 +59,7 @@ def hash_token(token: str) -> str:
 
 
 def create_invite(
-    who: Who, *, hours: int = 72, partner: Partner | None = None, note: str = ""
+    who: Actor, *, hours: int = 72, partner: Partner | None = None, note: str = ""
 ) -> tuple[RegistrationInvite, str]:
     """A new invite and its token (shown once: only the hash is kept)."""
     if not 1 <= hours <= MAX_HOURS:
@@ -118,7 +118,7 @@ def consume_invite(invite: RegistrationInvite, registration_id: int) -> None:
         .values(used_at=now, registration_id=registration_id)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise InviteError(
             "This registration link was used or revoked while the registration was running.",
             status=410,
@@ -127,7 +127,7 @@ def consume_invite(invite: RegistrationInvite, registration_id: int) -> None:
     db.session.refresh(invite)
 
 
-def revoke_invite(who: Who, invite: RegistrationInvite) -> None:
+def revoke_invite(who: Actor, invite: RegistrationInvite) -> None:
     if invite.status() != "open":
         raise UserError(f"This invite is already {invite.status()}.", status=409)
     invite.revoked_at = utcnow()

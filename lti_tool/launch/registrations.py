@@ -4,14 +4,13 @@ registration: input checks, duplicates, (de)activation, and refusing to delete w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from lti_tool.audit import trail as audit
+from lti_tool.identity.actor import Actor
 from lti_tool.identity.partners import Partner
 from lti_tool.launch.models import Deployment, LtiContext, Registration, ResourceLink, ToolSession
 from lti_tool.store.db import db
@@ -22,21 +21,6 @@ MAX_URL_CHARS = 1000  # the URL columns of a registration
 
 class RegistrationError(UserError):
     title = "Registration refused"
-
-
-@dataclass(frozen=True)
-class Who:
-    """Who makes a change, as the audit trail records it."""
-
-    actor: Any = None  # an LtiUser when a launched person acts
-    label: str = ""  # 'cli:<login>', 'dynamic registration', ...
-    role: str = ""
-
-    def describe(self) -> str:
-        return self.label or (self.actor.display_name() if self.actor is not None else "system")
-
-    def record(self, action: str, **fields: Any) -> audit.AuditEvent:
-        return audit.record(action, actor=self.actor, actor_label=self.label, role=self.role, **fields)
 
 
 def check_url(value: str | None, field: str, *, required: bool = True) -> str | None:
@@ -84,7 +68,7 @@ def find_registration(issuer: str, client_id: str) -> Registration | None:
 
 
 def create_registration(
-    who: Who,
+    who: Actor,
     *,
     issuer: str,
     client_id: str,
@@ -135,7 +119,7 @@ def duplicate_error(issuer: str, client_id: str) -> RegistrationError:
     )
 
 
-def set_registration_active(who: Who, reg: Registration, active: bool) -> None:
+def set_registration_active(who: Actor, reg: Registration, active: bool) -> None:
     if reg.active == active:
         return
     reg.active = active
@@ -147,7 +131,7 @@ def set_registration_active(who: Who, reg: Registration, active: bool) -> None:
     )
 
 
-def set_deployment_active(who: Who, dep: Deployment, active: bool) -> None:
+def set_deployment_active(who: Actor, dep: Deployment, active: bool) -> None:
     if dep.active == active:
         return
     dep.active = active
@@ -159,7 +143,7 @@ def set_deployment_active(who: Who, dep: Deployment, active: bool) -> None:
     )
 
 
-def add_deployment(who: Who, reg: Registration, deployment_id: str, partner: Partner | None = None) -> Deployment:
+def add_deployment(who: Actor, reg: Registration, deployment_id: str, partner: Partner | None = None) -> Deployment:
     deployment_id = check_text(deployment_id, "Deployment ID", 255)
     if any(d.deployment_id == deployment_id for d in reg.deployments):
         raise RegistrationError(f"Deployment {deployment_id!r} is already registered for {reg.label()}.", status=409)
@@ -199,7 +183,7 @@ class InUse(RegistrationError):
         )
 
 
-def delete_registration(who: Who, reg: Registration) -> None:
+def delete_registration(who: Actor, reg: Registration) -> None:
     if launch_record_count([d.id for d in reg.deployments]):
         raise InUse(f"The registration {reg.label()}")
     who.record("registration.delete", subject=reg, before=registration_summary(reg))
@@ -207,7 +191,7 @@ def delete_registration(who: Who, reg: Registration) -> None:
     db.session.flush()
 
 
-def delete_deployment(who: Who, dep: Deployment) -> None:
+def delete_deployment(who: Actor, dep: Deployment) -> None:
     if launch_record_count([dep.id]):
         raise InUse(f"Deployment {dep.deployment_id!r}")
     who.record(
@@ -217,12 +201,3 @@ def delete_deployment(who: Who, dep: Deployment) -> None:
     )
     dep.registration.deployments.remove(dep)
     db.session.flush()
-
-
-def set_deployment_partner(who: Who, dep: Deployment, partner: Partner | None) -> None:
-    before = dep.partner.slug if dep.partner else None
-    after = partner.slug if partner else None
-    if before == after:
-        return
-    dep.partner = partner
-    who.record("deployment.partner", subject=dep, before={"partner": before}, after={"partner": after})
