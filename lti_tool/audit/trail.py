@@ -13,7 +13,7 @@ from sqlalchemy import ForeignKey, SmallInteger, String, Text, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lti_tool.store.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, Model, db, utcnow
 
 GENESIS = "0" * 64
 # Format 1 hashed every column but the row id, so an event's id could be changed unnoticed; format 2 also
@@ -22,7 +22,7 @@ GENESIS = "0" * 64
 HASH_FORMAT = 2
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     __tablename__ = "audit_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)

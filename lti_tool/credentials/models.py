@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.store.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, Model, utcnow
 
 
-class IssuedCredential(db.Model):
+class IssuedCredential(Model):
     """One OpenBadgeCredential per award. Never changed after issue: revocation lives on the Award and in the
     status list, so the signed JWT stays byte-identical to what the learner downloaded."""
 

@@ -59,7 +59,8 @@ def encode(set_bits: Iterable[int], size: int = LIST_SIZE) -> str:
     return "u" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
-def decode(encoded: str) -> bytes:
+def decode(encoded: object) -> bytes:
+    """The list's bytes from its multibase form; anything else (a missing or non-string value) is refused."""
     if not isinstance(encoded, str) or not encoded.startswith("u"):
         raise StatusListError("the encoded list is not multibase base64url (it must start with 'u')")
     raw = encoded[1:]

@@ -133,8 +133,8 @@ def _status_bit(
     """1 if the status list says the credential is revoked, 0 if not; StatusListError if it cannot tell."""
     url = entry.get("statusListCredential")
     try:
-        index = int(entry.get("statusListIndex"))
-    except (TypeError, ValueError) as exc:
+        index = int(entry["statusListIndex"])
+    except (KeyError, TypeError, ValueError) as exc:
         raise status_list.StatusListError("the credential's statusListIndex is not a number") from exc
     if not isinstance(url, str) or not url:
         raise status_list.StatusListError("the credential names no status list")

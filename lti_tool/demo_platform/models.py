@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lti_tool.store.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, Model, utcnow
 
 
-class DemoLineItem(db.Model):
+class DemoLineItem(Model):
     __tablename__ = "demo_line_item"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -24,7 +24,7 @@ class DemoLineItem(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class DemoScore(db.Model):
+class DemoScore(Model):
     __tablename__ = "demo_score"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,7 +34,7 @@ class DemoScore(db.Model):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class DemoAccessToken(db.Model):
+class DemoAccessToken(Model):
     __tablename__ = "demo_access_token"
 
     token: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -44,7 +44,7 @@ class DemoAccessToken(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class DemoDeepLink(db.Model):
+class DemoDeepLink(Model):
     __tablename__ = "demo_deep_link"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,7 +53,7 @@ class DemoDeepLink(db.Model):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class DemoOutage(db.Model):
+class DemoOutage(Model):
     """A simulated outage of the demo platform's services: the next `remaining` service calls get `status`."""
 
     __tablename__ = "demo_outage"

@@ -28,7 +28,9 @@ def all_placements() -> list[people.DemoPlacement]:
             if not isinstance(item, dict) or item.get("type") != "ltiResourceLink":
                 continue
             link_id = deep_linked_id(row.id, index)
-            custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
+            custom = item.get("custom")
+            if not isinstance(custom, dict):
+                custom = {}
             out.append(
                 people.DemoPlacement(
                     link_id,

@@ -19,7 +19,7 @@ from lti_tool.demo_platform.routes import bp
 from lti_tool.demo_platform.setup import demo_base, demo_issuer
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.platform_keys import jwk_to_pem
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import db, rowcount, utcnow
 
 TOKEN_LIFETIME = 3600
 SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
@@ -67,9 +67,10 @@ def _outage() -> Response | None:
         .values(remaining=DemoOutage.remaining - 1)
     )
     db.session.commit()
-    if taken.rowcount != 1:
+    if rowcount(taken) != 1:
         return None
     row = db.session.get(DemoOutage, 1)
+    assert row is not None  # the update above just matched it
     resp = _oauth_error("temporarily_unavailable", "The demo platform is simulating an outage.", row.status)
     if row.retry_after is not None:
         resp.headers["Retry-After"] = str(row.retry_after)
@@ -231,6 +232,7 @@ def scores(context_id: str, item_id: int) -> Response:
     problem = validate_score(body)
     if problem:
         return _oauth_error("invalid_request", problem)
+    assert isinstance(body, dict)  # validate_score refuses anything else
     db.session.add(DemoScore(line_item_id=item.id, user_id=str(body["userId"]), payload=body))
     db.session.commit()
     return Response(status=204)

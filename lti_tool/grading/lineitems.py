@@ -124,6 +124,7 @@ def find_line_item(
 
 
 def create_line_item(ags: AssignmentsGradesService, link: ResourceLink, spec: dict[str, Any]) -> dict[str, Any]:
+    assert link.ags_lineitems_url
     item = (
         LineItem()
         .set_label(spec["label"])

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.store.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, Model, utcnow
 
 PENDING = "pending"
 IN_PROGRESS = "in_progress"
@@ -21,7 +21,7 @@ CREDITS = "credits"  # a second column: learning credits earned at award
 TARGETS = (MAIN, CREDITS)
 
 
-class GradeJob(db.Model):
+class GradeJob(Model):
     """One score to deliver to one line item for one learner, written in the transaction of the state change.
 
     The payload (with its timestamp) is fixed at enqueue time, so delivering it twice is harmless: the
@@ -63,7 +63,7 @@ class GradeJob(db.Model):
     user = relationship("LtiUser")
 
 
-class GradeLineItem(db.Model):
+class GradeLineItem(Model):
     """The platform line item (gradebook column) a placement's scores go to, found or created once."""
 
     __tablename__ = "grade_line_item"
@@ -79,7 +79,7 @@ class GradeLineItem(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class ServiceToken(db.Model):
+class ServiceToken(Model):
     """An OAuth2 access token for a platform's services, shared by every process until shortly before expiry."""
 
     __tablename__ = "grade_service_token"

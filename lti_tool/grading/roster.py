@@ -222,7 +222,7 @@ def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, pe
     return Roster(shown, notice, total=len(rows), page=page, per_page=per_page)
 
 
-def latest_main_jobs(portfolio_ids: list[int]) -> Select[tuple[int, str, str]]:
+def latest_main_jobs(portfolio_ids: list[int]) -> Select[int, str, str]:
     """Each portfolio's latest gradebook job for the main column, as (portfolio_id, status, last_error): the
     roster shows nothing else of it (its payloads are JSON, costly to read by the hundred)."""
     latest = (

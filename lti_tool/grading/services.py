@@ -17,7 +17,7 @@ import hashlib
 import os
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -146,15 +146,16 @@ class CachingServiceConnector(ServiceConnector):
 
     def _store_token(self, conn: Connection, key: str, scopes: Sequence[str], token: str, lifetime: int) -> CachedToken:
         now = utcnow()
+        expires_at = now + dt.timedelta(seconds=lifetime)
         values = {
             "access_token": token,
-            "expires_at": now + dt.timedelta(seconds=lifetime),
+            "expires_at": expires_at,
             "scopes": sorted(set(scopes)),
             "created_at": now,
         }
         if conn.execute(update(ServiceToken).where(*self._where(key)).values(**values)).rowcount == 0:
             conn.execute(insert(ServiceToken).values(registration_id=self.registration_row_id, scope_key=key, **values))
-        return CachedToken(token, values["expires_at"] - refresh_margin(dt.timedelta(seconds=lifetime)))
+        return CachedToken(token, expires_at - refresh_margin(dt.timedelta(seconds=lifetime)))
 
     def forget_token(self, scopes: Sequence[str], token: str | None = None) -> None:
         """Drop the cached token (only `token`, when given: another process may have stored a newer one)."""
@@ -249,6 +250,11 @@ def ags_for(link: ResourceLink, connector: CachingServiceConnector | None = None
     return AssignmentsGradesService(connector, ags_data(link))  # type: ignore[arg-type]
 
 
+def _json_objects(items: Iterable[object]) -> Iterator[dict[str, Any]]:
+    """The JSON objects among `items`: pylti1p3 declares NRPS members as TMember but does not check them."""
+    return (item for item in items if isinstance(item, dict))
+
+
 def fetch_members(registration: Registration, memberships_url: str) -> list[dict[str, Any]]:
     """Every member of a context through NRPS, following the platform's `next` links."""
     service = NamesRolesProvisioningService(connector_for(registration), {"context_memberships_url": memberships_url})
@@ -258,5 +264,5 @@ def fetch_members(registration: Registration, memberships_url: str) -> list[dict
     while url and url not in seen and len(seen) < MAX_PAGES:
         seen.add(url)
         page, url = service.get_members_page(url)
-        members.extend(m for m in page if isinstance(m, dict))
+        members.extend(_json_objects(page))
     return members

@@ -41,7 +41,7 @@ from lti_tool.grading import lineitems
 from lti_tool.grading.models import DELIVERED, FAILED, IN_PROGRESS, MAIN, PENDING, GradeJob
 from lti_tool.grading.services import CachingServiceConnector, TokenRequestError, ags_for, connector_for
 from lti_tool.launch.models import Deployment, ResourceLink
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import db, rowcount, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ class Delivery:
         """Post the job's score to its line item (finding or creating the line item first)."""
         url = self.line_item_url(job)
         try:
-            self.services[job.link_id].put_grade(grade_from_payload(job.payload), LineItem({"id": url}))  # type: ignore[typeddict-item]
+            self.services[job.link_id].put_grade(grade_from_payload(job.payload), LineItem({"id": url}))
         except LtiServiceException as exc:
             if not isinstance(exc, TokenRequestError) and exc.response.status_code == 404:
                 # The column was deleted on the platform: find or create it again on the next attempt.
@@ -332,7 +332,7 @@ def _finish(job_ids: list[int], worker_id: str, **values: Any) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return result.rowcount
+    return rowcount(result)
 
 
 def _hand_back(job_ids: list[int], worker_id: str, due: dt.datetime | None = None) -> None:

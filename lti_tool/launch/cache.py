@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.sql import Executable
 
 from lti_tool.launch.models import CacheEntry
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import Model, db, rowcount, utcnow
 
-_table = CacheEntry.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+
+
+def _table_of(model: type[Model]) -> Table:
+    # `__table__` is declared as any FromClause (a model may map a join); a model declared by columns has a Table.
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_table = _table_of(CacheEntry)
 _GET = select(_table.c.value, _table.c.expires_at).where(_table.c.key == bindparam("key"))
 _CONSUME = delete(_table).where(_table.c.key == bindparam("key")).returning(_table.c.value, _table.c.expires_at)
 _upserts: dict[str, Executable] = {}
@@ -28,13 +40,17 @@ def _upsert() -> Executable | None:
     fetching one platform's JWKS) both succeed."""
     dialect = db.session.get_bind().dialect.name
     if dialect not in _upserts:
+        stmt: PostgresInsert | SqliteInsert
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+            stmt = postgres_insert(_table)
         elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(_table)
         else:
             return None
-        stmt = insert(_table)
         _upserts[dialect] = stmt.on_conflict_do_update(
             index_elements=[_table.c.key], set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at}
         )
@@ -73,4 +89,4 @@ def cache_consume(key: str, *, commit: bool = True) -> Any | None:
 def cache_purge_expired() -> int:
     result = db.session.execute(delete(CacheEntry).where(CacheEntry.expires_at <= utcnow()))
     db.session.commit()
-    return result.rowcount or 0
+    return rowcount(result) or 0

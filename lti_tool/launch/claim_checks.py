@@ -8,6 +8,7 @@ pylti1p3's own checks, whose messages the LMS admin guides quote.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from lti_tool.launch.errors import LaunchError
@@ -47,7 +48,7 @@ def check_token_parts(header: Any, body: Any) -> None:
         raise _refuse("The id_token contains a NUL character or is nested too deeply.")
 
 
-def _identifier(body: dict[str, Any], name: str, label: str, limit: int = MAX_ID) -> None:
+def _identifier(body: Mapping[str, Any], name: str, label: str, limit: int = MAX_ID) -> None:
     """A present identifier must be a non-empty string within the length LTI allows."""
     value = body.get(name)
     if value is None:
@@ -56,13 +57,13 @@ def _identifier(body: dict[str, Any], name: str, label: str, limit: int = MAX_ID
         raise _refuse(f"The id_token's {label} must be a string of at most {limit} characters.")
 
 
-def _optional_text(obj: dict[str, Any], name: str, label: str) -> None:
+def _optional_text(obj: Mapping[str, Any], name: str, label: str) -> None:
     value = obj.get(name)
     if value is not None and not isinstance(value, str):
         raise _refuse(f"The id_token's {label} must be a string.")
 
 
-def check_claim_shapes(body: dict[str, Any]) -> None:
+def check_claim_shapes(body: Mapping[str, Any]) -> None:
     """Refuse claims of the wrong type or size; leave missing ones to the LTI message validators."""
     _identifier(body, "iss", "issuer ('iss')", MAX_ISSUER)
     _identifier(body, "sub", "user id ('sub')")

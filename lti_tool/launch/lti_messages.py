@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -39,7 +40,7 @@ def storage_key(state: str) -> str:
     return "state_" + state
 
 
-def relaunch_url(login: dict[str, str]) -> str:
+def relaunch_url(login: Mapping[str, Any]) -> str:
     from flask import url_for
 
     return url_for("launch.login", **login, lti1p3_new_window="1")
@@ -210,7 +211,9 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         self._registration = to_pylti_registration(self.registration_row)
         return self
 
-    def get_public_key(self) -> tuple[RSAPublicKey, str]:
+    # pylti1p3 declares a PEM string; PyJWT takes the parsed key too, and parsing once per key is what
+    # `public_key` caches. Only validate_jwt_signature below calls this.
+    def get_public_key(self) -> tuple[RSAPublicKey, str]:  # type: ignore[override]
         assert self._registration is not None
         kid = self._jwt["header"]["kid"]
         jwk = find_platform_key(self._registration.get_key_set_url(), self._registration.get_key_set(), kid)

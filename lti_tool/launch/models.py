@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, literal
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from lti_tool.store.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, Model, utcnow
 
 
-class Registration(db.Model):
+class Registration(Model):
     """One tool registration on one platform: issuer + client_id (Open edX gives one per block)."""
 
     __tablename__ = "lti_registration"
@@ -38,7 +38,7 @@ class Registration(db.Model):
         return self.name or f"{self.issuer} ({self.client_id})"
 
 
-class Deployment(db.Model):
+class Deployment(Model):
     __tablename__ = "lti_deployment"
     __table_args__ = (UniqueConstraint("registration_id", "deployment_id"),)
 
@@ -55,7 +55,7 @@ class Deployment(db.Model):
     partner = relationship("Partner")
 
 
-class LtiUser(db.Model):
+class LtiUser(Model):
     """A person as a platform knows them: (issuer, sub) is their identity in the tool."""
 
     __tablename__ = "lti_user"
@@ -76,7 +76,7 @@ class LtiUser(db.Model):
         return self.name or full or self.email or f"User {self.sub}"
 
 
-class LtiContext(db.Model):
+class LtiContext(Model):
     """A course (context) in one deployment."""
 
     __tablename__ = "lti_context"
@@ -93,7 +93,7 @@ class LtiContext(db.Model):
     deployment: Mapped[Deployment] = relationship()
 
 
-class ResourceLink(db.Model):
+class ResourceLink(Model):
     """A placement of the tool in a course; a portfolio belongs to one."""
 
     __tablename__ = "lti_resource_link"
@@ -116,7 +116,7 @@ class ResourceLink(db.Model):
     context: Mapped[LtiContext | None] = relationship()
 
 
-class Membership(db.Model):
+class Membership(Model):
     """A user's LTI roles in a context, as of their latest launch."""
 
     __tablename__ = "lti_membership"
@@ -133,7 +133,7 @@ class Membership(db.Model):
     context: Mapped[LtiContext] = relationship()
 
 
-class ToolSession(db.Model):
+class ToolSession(Model):
     """A signed-in visit that started with a launch. Kept server-side so any process can serve it."""
 
     __tablename__ = "tool_session"
@@ -168,7 +168,7 @@ class ToolSession(db.Model):
 PAGE_DATA_PREFIX = "page-session:"
 
 
-class CacheEntry(db.Model):
+class CacheEntry(Model):
     """Short-lived shared values: OIDC state and nonces, launch data, fetched platform JWKS."""
 
     __tablename__ = "lti_cache"

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -53,14 +54,14 @@ def fetch_key_set(url: str) -> dict[str, Any]:
     return data
 
 
-def _find(key_set: dict[str, Any], kid: str) -> dict[str, Any] | None:
+def _find(key_set: Mapping[str, Any], kid: str) -> dict[str, Any] | None:
     for key in key_set.get("keys", []):
         if isinstance(key, dict) and key.get("kid") == kid:
             return key
     return None
 
 
-def find_platform_key(url: str | None, inline: dict[str, Any] | None, kid: str) -> dict[str, Any]:
+def find_platform_key(url: str | None, inline: Mapping[str, Any] | None, kid: str) -> dict[str, Any]:
     """The JWK for `kid`, from the inline key set or the (cached, re-fetched once) JWKS URL."""
     if inline:
         key = _find(inline, kid)

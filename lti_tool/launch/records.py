@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -49,7 +49,7 @@ def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _known_rows(claims: dict[str, Any], deployment: Deployment) -> tuple[Any, ...]:
+def _known_rows(claims: Mapping[str, Any], deployment: Deployment) -> tuple[Any, ...]:
     """A returning learner in a known course and placement (most launches): all four rows in one query
     instead of four. Empty when any of them is new or the launch names no course or placement."""
     ctx_claim = claims.get(CLAIM + "context")
@@ -74,7 +74,7 @@ def _known_rows(claims: dict[str, Any], deployment: Deployment) -> tuple[Any, ..
     return tuple(row) if row else ()
 
 
-def record_launch(claims: dict[str, Any], deployment: Deployment) -> LaunchRecord:
+def record_launch(claims: Mapping[str, Any], deployment: Deployment) -> LaunchRecord:
     roles = [r for r in claims.get(CLAIM + "roles") or [] if isinstance(r, str)]
     known_user, known_context, known_link, known_membership = _known_rows(claims, deployment) or (None,) * 4
 

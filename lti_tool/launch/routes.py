@@ -7,6 +7,7 @@ import secrets
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
+from pylti1p3.contrib.flask.redirect import FlaskRedirect
 from pylti1p3.exception import LtiException, OIDCException
 from werkzeug.wrappers import Response
 
@@ -67,6 +68,8 @@ def login() -> Response:
         redirect_obj = login.get_redirect_object(url_for("launch.launch", _external=True))
     except (LtiException, OIDCException) as exc:
         raise LaunchError(str(exc)) from exc
+    # FlaskOIDCLogin always builds a FlaskRedirect; pylti1p3 declares only the abstract Redirect.
+    assert isinstance(redirect_obj, FlaskRedirect)
     db.session.commit()  # the state and nonce just issued
     auth_url = redirect_obj.get_redirect_url()
     if not storage_target:

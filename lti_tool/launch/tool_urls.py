@@ -7,6 +7,7 @@ else from the current request.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context, request, url_for
@@ -62,7 +63,7 @@ def public_base() -> str:
 def tool_urls() -> ToolUrls:
     base = public_base()
 
-    def path(endpoint: str, **values: str) -> str:
+    def path(endpoint: str, **values: Any) -> str:
         # url_for without _external: the path only (with any script root), joined to the public base.
         if has_request_context():
             return base + url_for(endpoint, **values)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Engine, MetaData, Text, TypeDecorator, event
+from sqlalchemy import CursorResult, Engine, MetaData, Result, Text, TypeDecorator, event
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names so migrations (Alembic) can address them on every backend.
@@ -27,6 +27,18 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+
+    class Model(_FlaskModel, Base):
+        """What `db.Model` is at run time (Flask-SQLAlchemy's mixins over `Base`), as a class a type checker
+        accepts as a base: mypy cannot subclass an attribute of an instance such as `db.Model`."""
+
+        __abstract__ = True
+
+else:
+    Model = db.Model
+
 
 @event.listens_for(Engine, "connect")
 def _sqlite_wal(dbapi_connection: Any, connection_record: Any) -> None:
@@ -35,6 +47,12 @@ def _sqlite_wal(dbapi_connection: Any, connection_record: Any) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
         dbapi_connection.execute("PRAGMA busy_timeout=10000")
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched. `Session.execute` is declared to return a plain `Result`; for
+    these statements it is the engine's `CursorResult`, which carries the count."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def utcnow() -> dt.datetime:

@@ -157,7 +157,7 @@ def login_required(view: F) -> F:
             check_csrf(sess)
         return view(*args, **kwargs)
 
-    wrapper.requires_csrf = True  # type: ignore[attr-defined]  (tests/test_csrf_coverage.py looks for it)
+    wrapper.requires_csrf = True  # type: ignore[attr-defined]  # tests/test_csrf_coverage.py looks for it
     return wrapper  # type: ignore[return-value]
 
 

@@ -100,7 +100,9 @@ def register_error_handlers(app: Flask) -> None:
         try:
             db.session.rollback()
         except SQLAlchemyError:
-            db.session.invalidate()
+            # invalidate() is a Session method that the scoped_session proxy does not forward: call it on
+            # the request's Session itself.
+            db.session().invalidate()
         request.environ["lti_tool.session"] = None  # the page must render without asking the database
         resp = error_response(
             503,

@@ -13,11 +13,10 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, Request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Request, Response
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.wrappers import Response
 
 from lti_tool.launch.models import PAGE_DATA_PREFIX, CacheEntry
 from lti_tool.store.db import db, utcnow
@@ -50,7 +49,7 @@ class ToolSessionInterface(SecureCookieSessionInterface):
         page.tool_session_id = sess.id
         return page
 
-    def save_session(self, app: Flask, session: SecureCookieSession, response: Response) -> None:
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, ServerSideSession):
             return super().save_session(app, session, response)
         if not session.modified:

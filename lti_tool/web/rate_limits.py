@@ -62,6 +62,8 @@ def install_rate_limits(app: Flask) -> Limiter:
     for endpoint, key in LIMITED_ENDPOINTS.items():
         view = app.view_functions.get(endpoint)
         if view is not None:
-            app.view_functions[endpoint] = limiter.limit(_limit_for(key))(view)
+            # Flask-Limiter types its decorator Callable[P, R] -> Callable[P, R]; given Flask's sync-or-async
+            # view union, mypy infers one callable returning either, which the view table's type refuses.
+            app.view_functions[endpoint] = limiter.limit(_limit_for(key))(view)  # type: ignore[assignment]
     app.extensions["lti_tool.limiter"] = limiter
     return limiter
