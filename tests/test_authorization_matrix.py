@@ -327,12 +327,12 @@ def _rules() -> list[Case]:
             label="a portfolio of no partner",
         )
     )
-    r.append(case("appeals.appeal", "GET", expect(403, learner=200), lambda w: {"portfolio_id": w.ids[wf.APPEALED]}))
+    r.append(case("appeals.appeal", "GET", expect(404, learner=200), lambda w: {"portfolio_id": w.ids[wf.APPEALED]}))
     r.append(
         case(
             "appeals.appeal",
             "POST",
-            expect(403, learner=303),
+            expect(404, learner=303),
             lambda w: {"portfolio_id": w.fresh_portfolio(wf.REFERRED)},
             lambda w: {"grounds": "My second file shows the escalation."},
         )

@@ -66,6 +66,7 @@ def _pages(w) -> list[str]:
         f"/portfolio/{p}/evidence/{i}/remove",
         f"/portfolio/{p}/submit",
         f"/portfolio/{p}/submissions/1",
+        f"/appeals/portfolio/{p}",
     ]
 
 
@@ -81,7 +82,11 @@ def _assert_refused(browser: Browser, w) -> None:
         assert b"%PDF" not in resp.data and b"report.pdf" not in resp.data
         assert b"There is no" in resp.data  # a clear message, not a bare error
     p, i = w["portfolio_id"], w["item_id"]
-    for url, data in ((f"/portfolio/{p}/evidence/{i}/remove", {}), (f"/portfolio/{p}/submit", {"attempt": "2"})):
+    for url, data in (
+        (f"/portfolio/{p}/evidence/{i}/remove", {}),
+        (f"/portfolio/{p}/submit", {"attempt": "2"}),
+        (f"/appeals/portfolio/{p}", {"grounds": "Not mine to appeal"}),
+    ):
         assert browser.post(url, data).status_code == 404
     assert table_count(EvidenceItem) == 1
 

@@ -208,8 +208,8 @@ def test_appeal_over_http(app, client):
     url = f"/appeals/portfolio/{w.portfolio.id}"
     # Someone else may not see the learner's appeal page.
     _as(client, w.assessor)
-    assert client.get(url).status_code == 403
-    sess = _as(client, w.learner, [lti_roles.LEARNER])
+    assert client.get(url).status_code == 404
+    sess = f.sign_in(client, w.learner, [lti_roles.LEARNER], dep=f.deployment(w.portfolio.partner))
     page = client.get(url).data.decode()
     assert "Missing the escalation record" in page and "Lodge the appeal" in page
     resp = client.post(url, data=_form(sess, grounds=""))
@@ -253,7 +253,7 @@ def test_appeal_out_of_time_over_http(app, client):
     decision = assessing.decide(w.portfolio.id, w.assessor, NOT_YET_COMPETENT, f.one_not_met(w.criteria_ids()))
     decision.decided_at -= dt.timedelta(days=29)
     db.session.commit()
-    sess = _as(client, w.learner, [lti_roles.LEARNER])
+    sess = f.sign_in(client, w.learner, [lti_roles.LEARNER], dep=f.deployment(w.portfolio.partner))
     page = client.get(f"/appeals/portfolio/{w.portfolio.id}").data.decode()
     assert "28-day period" in page and "Lodge the appeal" not in page
     resp = client.post(f"/appeals/portfolio/{w.portfolio.id}", data=_form(sess, grounds="Late"))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import defer, joinedload, selectinload
 
 from lti_tool.audit import trail as audit
 from lti_tool.launch.models import ResourceLink, ToolSession
-from lti_tool.portfolio import permissions, workflow
+from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.catalogue.placement import certification_code_for
 from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
@@ -92,18 +92,6 @@ def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certif
 
 
 # --- who may see it ---------------------------------------------------------------------------------
-
-
-def learner_may_view(sess: ToolSession, portfolio: Portfolio) -> bool:
-    """Only its owner, and only through a launch from the same partner (a learner known to two partners'
-    platforms never sees one partner's work from the other's course)."""
-    return permissions.is_owner(sess, portfolio) and portfolio.partner_id == sess.deployment.partner_id
-
-
-def may_download(sess: ToolSession, portfolio: Portfolio) -> bool:
-    """Files: the owner as above, or staff whose grant covers the portfolio's partner and certification
-    (permissions.can_view, with the owner's part narrowed to the same partner)."""
-    return learner_may_view(sess, portfolio) or permissions.staff_can_view(sess.user_id, portfolio)
 
 
 def my_portfolios(sess: ToolSession) -> list[Portfolio]:

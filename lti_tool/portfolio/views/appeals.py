@@ -6,12 +6,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from lti_tool.portfolio import workflow
+from lti_tool.portfolio import access, workflow
+from lti_tool.portfolio.models import Portfolio
 from lti_tool.portfolio.review import appeals
 from lti_tool.portfolio.review.appeal_models import Appeal
-from lti_tool.portfolio.review.lookup import get_portfolio, last_decision
+from lti_tool.portfolio.review.lookup import last_decision
 from lti_tool.store.db import db
-from lti_tool.web.auth import deny, login_required, require_session
+from lti_tool.web.auth import login_required, require_session
 from lti_tool.web.errors import UserError
 
 bp = Blueprint("appeals", __name__, url_prefix="/appeals")
@@ -21,9 +22,7 @@ bp = Blueprint("appeals", __name__, url_prefix="/appeals")
 @login_required
 def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
     sess = require_session()
-    portfolio = get_portfolio(portfolio_id)
-    if portfolio.user_id != sess.user_id:
-        raise deny("Only the learner whose portfolio it is can see and appeal its decisions here.")
+    portfolio = access.require_own(sess, db.session.get(Portfolio, portfolio_id))
     error, grounds = None, ""
     if request.method == "POST":
         grounds = request.form.get("grounds", "")

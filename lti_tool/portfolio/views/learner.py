@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
-from lti_tool.portfolio import learner, permissions, workflow
+from lti_tool.portfolio import access, learner, workflow
 from lti_tool.portfolio.coverage import compute_coverage
 from lti_tool.portfolio.evidence import items as evidence
 from lti_tool.portfolio.evidence.file_checks import ACCEPTED_DESCRIPTION, media_type_info
@@ -103,30 +103,10 @@ def _no_certification_page(sess: ToolSession, code: str | None) -> ResponseRetur
 # --- loading with access checks ----------------------------------------------------------------------
 
 
-def _not_found() -> NotFound:
-    return NotFound(
-        "There is no portfolio of yours at this address.",
-        hint="Open the activity again from your course to reach your own portfolio.",
-    )
-
-
 def _own_portfolio(portfolio_id: int, *, with_evidence: bool = False) -> tuple[ToolSession, Portfolio]:
     sess = require_session()
     portfolio = learner.load_with_evidence(portfolio_id) if with_evidence else db.session.get(Portfolio, portfolio_id)
-    if portfolio is None or not learner.learner_may_view(sess, portfolio):
-        raise _not_found()
-    return sess, portfolio
-
-
-def _editable(portfolio: Portfolio) -> None:
-    if portfolio.state not in workflow.EDITABLE:
-        raise UserError(
-            f"Your portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}', so its evidence "
-            "cannot be changed now.",
-            status=409,
-            title="Portfolio locked",
-            hint="You can change it again if the assessor refers it back to you.",
-        )
+    return sess, access.require_own(sess, portfolio)
 
 
 def _own_item(portfolio: Portfolio, item_id: int) -> EvidenceItem:
@@ -153,7 +133,7 @@ def _to_portfolio(portfolio: Portfolio, notice: str | None = None, anchor: str |
 def placement() -> ResponseReturnValue:
     """The learner's portfolio for the placement they launched; created on first visit."""
     sess = require_session()
-    if not permissions.may_start_portfolio(sess):
+    if not access.may_start_portfolio(sess):
         raise deny("Portfolios are for learners: your course role does not start one.")
     link = sess.resource_link
     if link is None:
@@ -287,7 +267,7 @@ def _upload_error(exc: UserError) -> str:
 @login_required
 def add_item(portfolio_id: int) -> ResponseReturnValue:
     sess, portfolio = _own_portfolio(portfolio_id)
-    _editable(portfolio)
+    access.require_editable(portfolio)
     if request.method == "GET":
         return _item_form(portfolio, None, _values_of(None), {})
     criteria = learner.criteria_by_id(portfolio)
@@ -321,7 +301,7 @@ def add_item(portfolio_id: int) -> ResponseReturnValue:
 def edit_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
     sess, portfolio = _own_portfolio(portfolio_id)
     item = _own_item(portfolio, item_id)
-    _editable(portfolio)
+    access.require_editable(portfolio)
     if request.method == "GET":
         return _item_form(portfolio, item, _values_of(item), {})
     criteria = learner.criteria_by_id(portfolio)
@@ -361,7 +341,7 @@ def edit_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
 def remove_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
     sess, portfolio = _own_portfolio(portfolio_id)
     item = _own_item(portfolio, item_id)
-    _editable(portfolio)
+    access.require_editable(portfolio)
     if request.method == "GET":
         return render_template("portfolio/item_remove.html", portfolio=portfolio, item=item, kinds=EVIDENCE_KINDS)
     released = evidence.delete_item(item, actor=sess.user)
@@ -409,7 +389,7 @@ def _send_blob(sha256: str, filename: str, media_type: str, size: int | None) ->
 def _downloadable_portfolio(portfolio_id: int) -> Portfolio:
     sess = require_session()
     portfolio = db.session.get(Portfolio, portfolio_id)
-    if portfolio is None or not learner.may_download(sess, portfolio):
+    if portfolio is None or not access.may_download(sess, portfolio):
         raise NotFound(
             "There is no file you may open at this address.",
             hint="Open the portfolio from your course and follow the link to the file there.",

@@ -16,7 +16,7 @@ from lti_tool.identity import staff
 from lti_tool.identity.partners import Partner
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser, ToolSession
-from lti_tool.portfolio import permissions, workflow
+from lti_tool.portfolio import access, workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import EVIDENCE_KINDS, Submission
 from lti_tool.portfolio.review import appeals, queues
@@ -116,7 +116,7 @@ def queue(name: str) -> str:
 def record(portfolio_id: int) -> str:
     user = _me()
     portfolio = get_portfolio(portfolio_id)
-    if not permissions.staff_can_view(user.id, portfolio):
+    if not access.staff_can_view(user.id, portfolio):
         raise deny("Your staff roles do not cover this portfolio's partner and certification.")
     submission = portfolio.submissions[-1] if portfolio.submissions else None
     award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
