@@ -55,23 +55,6 @@ def grants_for(user_id: int) -> list[StaffGrant]:
     return [g for g in rows if not is_inert(g)]
 
 
-def grant_covers(
-    grant: StaffGrant, role: str, partner_id: int | None = None, certification_code: str | None = None
-) -> bool:
-    if grant.role != role:
-        return False
-    if grant.partner_id is not None and partner_id is not None and grant.partner_id != partner_id:
-        return False
-    if grant.certification_code and certification_code and grant.certification_code != certification_code:
-        return False
-    return True
-
-
-def has_role(user_id: int, role: str, partner_id: int | None = None, certification_code: str | None = None) -> bool:
-    """Whether the user holds `role` for work of this partner and certification (None = any scope)."""
-    return any(grant_covers(g, role, partner_id, certification_code) for g in grants_for(user_id))
-
-
 def is_tool_admin(user_id: int) -> bool:
     """A tool-wide administrator (the only kind there is: see is_inert)."""
     return any(g.role == TOOL_ADMIN for g in grants_for(user_id))
@@ -80,7 +63,7 @@ def is_tool_admin(user_id: int) -> bool:
 def grant_covers_work(grant: StaffGrant, role: str, partner_id: int | None, certification_code: str) -> bool:
     """Whether `grant` lets its holder act as `role` on one concrete piece of work.
 
-    Stricter than grant_covers: a grant limited to a partner does not cover work that has no partner.
+    Strict: a grant limited to a partner does not cover work that has no partner.
     """
     if grant.role != role:
         return False
