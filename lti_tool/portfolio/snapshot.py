@@ -10,6 +10,7 @@ Shape:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from lti_tool.portfolio.catalogue.models import Certification
@@ -60,3 +61,43 @@ def build_snapshot(portfolio: Portfolio) -> dict[str, Any]:
             for item in portfolio.evidence
         ],
     }
+
+
+# --- reading a stored snapshot: every reader goes through these, so the shape above is known in one place.
+Snapshot = Mapping[str, Any]
+
+
+def criteria(snapshot: Snapshot | None) -> list[dict[str, Any]]:
+    """The criteria the submission was held to, in catalogue order."""
+    return list((snapshot or {}).get("criteria", []))
+
+
+def evidence(snapshot: Snapshot | None) -> list[dict[str, Any]]:
+    return list((snapshot or {}).get("evidence", []))
+
+
+def certification(snapshot: Snapshot | None) -> dict[str, Any]:
+    return dict((snapshot or {}).get("certification", {}))
+
+
+def criterion_ids(snapshot: Snapshot | None) -> list[int]:
+    return [c["id"] for c in criteria(snapshot)]
+
+
+def criterion_codes(snapshot: Snapshot | None) -> dict[int, str]:
+    """Criterion id -> its code (e.g. CM1.2.3), for messages and lists."""
+    return {c["id"]: c["code"] for c in criteria(snapshot)}
+
+
+def evidence_counts(snapshot: Snapshot | None) -> dict[int, int]:
+    """Criterion id -> how many evidence items were mapped to it."""
+    counts: dict[int, int] = {}
+    for item in evidence(snapshot):
+        for cid in item.get("criteria", []):
+            counts[cid] = counts.get(cid, 0) + 1
+    return counts
+
+
+def files(snapshot: Snapshot | None) -> list[dict[str, Any]]:
+    """Every file of every evidence item, as submitted."""
+    return [f for item in evidence(snapshot) for f in item.get("files", [])]

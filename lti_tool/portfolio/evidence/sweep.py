@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import exists, select
 
+from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.evidence.items import release_blobs
 from lti_tool.portfolio.evidence.storage import EvidenceStorage, StorageError
 from lti_tool.portfolio.models import EvidenceFile, StoredFile, Submission
@@ -66,9 +67,8 @@ def _unreferenced_records(cutoff: dt.datetime) -> list[str]:
     if candidates:
         snapshots = db.session.scalars(select(Submission.snapshot).execution_options(yield_per=PAGE))
         for snapshot in snapshots:
-            for item in snapshot.get("evidence", []):
-                for file in item.get("files", []):
-                    candidates.discard(file.get("sha256"))
+            for file in snap.files(snapshot):
+                candidates.discard(file.get("sha256"))
     return sorted(candidates)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from lti_tool.identity import staff
 from lti_tool.launch.models import LtiUser
+from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review import duties, sampling
@@ -79,18 +80,14 @@ def starting_values(portfolio: Portfolio, submission: Submission, assessor_id: i
     return {j.criterion_id: Judgement(j.met, j.feedback) for j in source.judgements}, source.summary
 
 
-def _criterion_ids(submission: Submission) -> list[int]:
-    return [c["id"] for c in submission.snapshot.get("criteria", [])]
-
-
 def _apply(
     assessment: Assessment, submission: Submission, judgements: Mapping[int, Judgement], summary: str | None
 ) -> None:
-    allowed = set(_criterion_ids(submission))
+    allowed = set(snap.criterion_ids(submission.snapshot))
     unknown = sorted(set(judgements) - allowed)
     if unknown:
         raise UserError(f"Criteria {unknown} are not part of this submission.")
-    codes = {c["id"]: c["code"] for c in submission.snapshot.get("criteria", [])}
+    codes = snap.criterion_codes(submission.snapshot)
     orphans = [codes[cid] for cid, j in judgements.items() if j.met is None and j.feedback.strip()]
     if orphans:
         raise UserError(f"Choose met or not yet met for {', '.join(orphans)} before saving feedback for it.")
@@ -152,7 +149,7 @@ def decide(
 
     assessment.decision = decision
     assessment.decided_at = utcnow()
-    codes = {c["id"]: c["code"] for c in submission.snapshot.get("criteria", [])}
+    codes = snap.criterion_codes(submission.snapshot)
     met = [codes[j.criterion_id] for j in assessment.judgements if j.met]
     not_met = [codes[j.criterion_id] for j in assessment.judgements if not j.met]
     details = {
@@ -177,11 +174,11 @@ def decide(
 
 def _check_complete(assessment: Assessment, submission: Submission, decision: str) -> None:
     by_id = {j.criterion_id: j for j in assessment.judgements}
-    codes = {c["id"]: c["code"] for c in submission.snapshot.get("criteria", [])}
-    missing = [codes[cid] for cid in _criterion_ids(submission) if cid not in by_id]
+    codes = snap.criterion_codes(submission.snapshot)
+    missing = [codes[cid] for cid in snap.criterion_ids(submission.snapshot) if cid not in by_id]
     if missing:
         raise IncompleteDecision(f"Judge every criterion before deciding; not judged yet: {', '.join(missing)}.")
-    not_met = [codes[cid] for cid in _criterion_ids(submission) if not by_id[cid].met]
+    not_met = [codes[cid] for cid in snap.criterion_ids(submission.snapshot) if not by_id[cid].met]
     if decision == COMPETENT and not_met:
         raise IncompleteDecision(
             f"Competent needs every criterion met; not yet met: {', '.join(not_met)}. Decide 'not yet competent' "
@@ -194,7 +191,9 @@ def _check_complete(assessment: Assessment, submission: Submission, decision: st
                 "criteria that are not yet met, with feedback."
             )
         silent = [
-            codes[cid] for cid in _criterion_ids(submission) if not by_id[cid].met and not by_id[cid].feedback.strip()
+            codes[cid]
+            for cid in snap.criterion_ids(submission.snapshot)
+            if not by_id[cid].met and not by_id[cid].feedback.strip()
         ]
         if silent:
             raise IncompleteDecision(f"Tell the learner what is missing: feedback is needed for {', '.join(silent)}.")

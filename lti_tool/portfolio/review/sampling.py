@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
 
+from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.models import EVIDENCE_KINDS
 from lti_tool.portfolio.review.assessment_models import Assessment
 from lti_tool.portfolio.review.verification_models import (
@@ -113,10 +114,10 @@ def policy_for(certification_code: str) -> Policy:
     return Policy(row.new_assessor_threshold, row.share, row.coverage_decisions, row.coverage_days)
 
 
-def involved(assessor_id: int, snapshot: dict) -> list[tuple[str, str]]:
+def involved(assessor_id: int, snapshot: snap.Snapshot) -> list[tuple[str, str]]:
     """(dimension, value) pairs a decision on this snapshot involves."""
-    units = sorted({c["unit_code"] for c in snapshot.get("criteria", [])})
-    kinds = sorted({e["kind"] for e in snapshot.get("evidence", [])})
+    units = sorted({c["unit_code"] for c in snap.criteria(snapshot)})
+    kinds = sorted({e["kind"] for e in snap.evidence(snapshot)})
     return [(ASSESSOR_DIM, str(assessor_id))] + [(UNIT_DIM, u) for u in units] + [(KIND_DIM, k) for k in kinds]
 
 

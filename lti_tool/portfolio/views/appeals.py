@@ -7,6 +7,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from lti_tool.portfolio import access, workflow
+from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.models import Portfolio
 from lti_tool.portfolio.review import appeals
 from lti_tool.portfolio.review.appeal_models import Appeal
@@ -42,9 +43,7 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
     history = list(
         db.session.scalars(select(Appeal).where(Appeal.portfolio_id == portfolio.id).order_by(Appeal.id.desc()))
     )
-    criteria = (
-        {c["id"]: c for c in portfolio.submissions[-1].snapshot.get("criteria", [])} if portfolio.submissions else {}
-    )
+    criteria = {c["id"]: c for c in snap.criteria(portfolio.submissions[-1].snapshot)} if portfolio.submissions else {}
     page = render_template(
         "appeals/appeal.html",
         portfolio=portfolio,

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
 from lti_tool.portfolio import access, learner, workflow
+from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.coverage import compute_coverage
 from lti_tool.portfolio.evidence import items as evidence
 from lti_tool.portfolio.evidence.file_checks import ACCEPTED_DESCRIPTION, media_type_info
@@ -421,12 +422,7 @@ def download_submitted_file(portfolio_id: int, attempt: int, sha256: str) -> Res
     entry = None
     if submission is not None:
         entry = next(
-            (
-                f
-                for item in submission.snapshot.get("evidence", [])
-                for f in item.get("files", [])
-                if f.get("sha256") == sha256
-            ),
+            (f for f in snap.files(submission.snapshot) if f.get("sha256") == sha256),
             None,
         )
     if entry is None:
@@ -477,13 +473,11 @@ def submission(portfolio_id: int, attempt: int) -> str:
     if found is None:
         raise NotFound("There is no submission with this number.", hint="Go back to your portfolio.")
     snapshot = found.snapshot
-    counts: dict[int, int] = {}
-    for item in snapshot.get("evidence", []):
-        for cid in item.get("criteria", []):
-            counts[cid] = counts.get(cid, 0) + 1
     assessment = learner.latest_decided_assessment(found)
-    coverage = compute_coverage(snapshot.get("criteria", []), counts, learner.judgements_of(assessment))
-    codes = {c["id"]: c["code"] for c in snapshot.get("criteria", [])}
+    coverage = compute_coverage(
+        snap.criteria(snapshot), snap.evidence_counts(snapshot), learner.judgements_of(assessment)
+    )
+    codes = snap.criterion_codes(snapshot)
     return render_template(
         "portfolio/submission.html",
         portfolio=portfolio,

@@ -17,6 +17,7 @@ from lti_tool.identity.partners import Partner
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser, ToolSession
 from lti_tool.portfolio import access, workflow
+from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import EVIDENCE_KINDS, Submission
 from lti_tool.portfolio.review import appeals, queues
@@ -133,16 +134,15 @@ def record(portfolio_id: int) -> str:
 
 def _snapshot_view(submission: Submission) -> dict[str, Any]:
     """The frozen snapshot arranged for reading: criteria by unit, each with the evidence mapped to it."""
-    snap = submission.snapshot or {}
-    evidence = snap.get("evidence", [])
+    evidence = snap.evidence(submission.snapshot)
     units: list[dict[str, Any]] = []
-    for c in snap.get("criteria", []):
+    for c in snap.criteria(submission.snapshot):
         if not units or units[-1]["code"] != c["unit_code"]:
             units.append({"code": c["unit_code"], "title": c["unit_title"], "criteria": []})
         mapped = [e for e in evidence if c["id"] in e.get("criteria", [])]
         units[-1]["criteria"].append({**c, "evidence": mapped})
     return {
-        "certification": snap.get("certification", {}),
+        "certification": snap.certification(submission.snapshot),
         "units": units,
         "evidence": evidence,
         "kinds": EVIDENCE_KINDS,
@@ -151,7 +151,7 @@ def _snapshot_view(submission: Submission) -> dict[str, Any]:
 
 def _parse_judgements(submission: Submission) -> dict[int, Judgement]:
     out = {}
-    for c in submission.snapshot.get("criteria", []):
+    for c in snap.criteria(submission.snapshot):
         raw = request.form.get(f"met-{c['id']}", "")
         met = {"met": True, "not_met": False}.get(raw)
         out[c["id"]] = Judgement(met, request.form.get(f"feedback-{c['id']}", ""))
