@@ -15,13 +15,13 @@ from sqlalchemy import delete
 
 from lti_tool.launch.cache import cache_purge_expired
 from lti_tool.launch.models import ToolSession
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import db, rowcount, utcnow
 
 
 def purge_expired() -> dict[str, int]:
     """Delete expired cache entries and sessions; how many of each."""
     cache = cache_purge_expired()
-    sessions = db.session.execute(delete(ToolSession).where(ToolSession.expires_at < utcnow())).rowcount or 0
+    sessions = rowcount(db.session.execute(delete(ToolSession).where(ToolSession.expires_at < utcnow()))) or 0
     db.session.commit()
     return {"cache": cache, "sessions": sessions}
 

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from lti_tool.identity.actor import Actor
 from lti_tool.launch.models import Deployment, Registration
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import Model, db, utcnow
 from lti_tool.web.errors import NotFound, UserError
 
 
-class Partner(db.Model):
+class Partner(Model):
     __tablename__ = "partner"
 
     id: Mapped[int] = mapped_column(primary_key=True)

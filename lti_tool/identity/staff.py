@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import Model, db, utcnow
 
 ASSESSOR = "assessor"
 INTERNAL_VERIFIER = "internal_verifier"
@@ -22,7 +22,7 @@ STAFF_ROLES: dict[str, str] = {
 }
 
 
-class StaffGrant(db.Model):
+class StaffGrant(Model):
     __tablename__ = "staff_grant"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -74,7 +74,7 @@ def grant_covers_work(grant: StaffGrant, role: str, partner_id: int | None, cert
     return True
 
 
-class PendingStaffGrant(db.Model):
+class PendingStaffGrant(Model):
     """A role granted to an LMS identity (issuer + sub) that has not launched the tool yet.
 
     Applied at the person's next launch, so admins can prepare staff before their first visit. Kept after

@@ -131,7 +131,9 @@ def staff_revoke(
                 return _cancel_pending(issuer, sub, role)
             query = select(StaffGrant).where(StaffGrant.user_id == user.id, StaffGrant.role == role)
             if partner:
-                query = query.where(StaffGrant.partner_id == partner_by_slug(partner).id)  # type: ignore[union-attr]
+                partner_row = partner_by_slug(partner)
+                assert partner_row is not None  # a non-empty slug names a partner or raises NotFound
+                query = query.where(StaffGrant.partner_id == partner_row.id)
             if certification:
                 query = query.where(StaffGrant.certification_code == certification)
             matches = list(db.session.scalars(query))

@@ -86,8 +86,9 @@ def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certif
             # The gradebook learns the learner has started, in the same transaction (outbox).
             workflow.created(portfolio)
     except IntegrityError:
-        portfolio = portfolio_for(sess.user_id, link.id)
-        assert portfolio is not None
+        raced = portfolio_for(sess.user_id, link.id)  # the other launch made it first
+        assert raced is not None
+        return raced
     return portfolio
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, attributes, mapped_column, relationship
 
-from lti_tool.store.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, Model, db, utcnow
 
 EVIDENCE_KINDS: dict[str, str] = {
     "work_product": "Work product",
@@ -27,7 +27,7 @@ ROUTES: dict[str, str] = {
 }
 
 
-class Portfolio(db.Model):
+class Portfolio(Model):
     __tablename__ = "portfolio"
     __table_args__ = (
         UniqueConstraint("user_id", "resource_link_id"),
@@ -65,7 +65,7 @@ evidence_criterion = Table(
 )
 
 
-class EvidenceItem(db.Model):
+class EvidenceItem(Model):
     __tablename__ = "evidence_item"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,7 +84,7 @@ class EvidenceItem(db.Model):
     criteria = relationship("Criterion", secondary=evidence_criterion, order_by="Criterion.id")
 
 
-class StoredFile(db.Model):
+class StoredFile(Model):
     """An encrypted blob in evidence storage, addressed by the sha256 of its plaintext. Never deleted
     while a submission snapshot refers to it."""
 
@@ -96,7 +96,7 @@ class StoredFile(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class EvidenceFile(db.Model):
+class EvidenceFile(Model):
     __tablename__ = "evidence_file"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -109,7 +109,7 @@ class EvidenceFile(db.Model):
     stored: Mapped[StoredFile] = relationship()
 
 
-class Submission(db.Model):
+class Submission(Model):
     """What the learner submitted, frozen: evidence, files (by hash) and mappings as they were."""
 
     __tablename__ = "submission"

@@ -41,8 +41,9 @@ def landing_location(sess: ToolSession) -> str | None:
     for handler in _landings():
         response = handler(sess)
         if response is not None:
-            is_redirect = isinstance(response, Response) and response.status_code in (302, 303)
-            return response.location if is_redirect else None
+            if isinstance(response, Response) and response.status_code in (302, 303):
+                return response.location
+            return None
     return None
 
 

@@ -36,7 +36,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from flask import current_app
 from sqlalchemy import select
@@ -91,6 +91,26 @@ _TYPE_NAMES = {
     list: "an array",
     dict: "a table",
 }
+
+
+# The canonical form of a file's parts as validate() builds it (None where a field has a problem).
+class _CriterionData(TypedDict):
+    code: str | None
+    text: str | None
+
+
+class _OutcomeData(TypedDict):
+    code: str | None
+    text: str | None
+    criteria: list[_CriterionData]
+
+
+class _UnitData(TypedDict):
+    code: str | None
+    title: str | None
+    credits: int | None
+    framework_refs: list[str]
+    outcomes: list[_OutcomeData]
 
 
 @dataclass(frozen=True)
@@ -306,7 +326,7 @@ def validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any] | None, lis
 
     for unit_path, unit_raw in c.tables(raw, "units", "", "unit"):
         c.known_keys(unit_raw, _UNIT_KEYS, unit_path)
-        unit = {
+        unit: _UnitData = {
             "code": c.code(unit_raw, "code", unit_path, PART_CODE, CODE_RULE),
             "title": c.text(unit_raw, "title", unit_path, max_len=MAX_TITLE),
             "credits": c.positive_int(unit_raw, "credits", unit_path),
@@ -316,7 +336,7 @@ def validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any] | None, lis
         unique("unit", unit["code"], unit_path)
         for outcome_path, outcome_raw in c.tables(unit_raw, "outcomes", unit_path, "learning outcome"):
             c.known_keys(outcome_raw, _OUTCOME_KEYS, outcome_path)
-            outcome = {
+            outcome: _OutcomeData = {
                 "code": c.code(outcome_raw, "code", outcome_path, PART_CODE, CODE_RULE),
                 "text": c.text(outcome_raw, "text", outcome_path),
                 "criteria": [],
@@ -326,7 +346,7 @@ def validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any] | None, lis
                 outcome_raw, "criteria", outcome_path, "assessment criterion"
             ):
                 c.known_keys(criterion_raw, _CRITERION_KEYS, criterion_path)
-                criterion = {
+                criterion: _CriterionData = {
                     "code": c.code(criterion_raw, "code", criterion_path, PART_CODE, CODE_RULE),
                     "text": c.text(criterion_raw, "text", criterion_path),
                 }

@@ -11,12 +11,12 @@ import datetime as dt
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.store.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, Model, utcnow
 
 HOURS_PER_CREDIT = 10
 
 
-class Certification(db.Model):
+class Certification(Model):
     __tablename__ = "certification"
     __table_args__ = (UniqueConstraint("code", "version"),)
 
@@ -46,7 +46,7 @@ class Certification(db.Model):
         return self.notional_hours
 
 
-class Unit(db.Model):
+class Unit(Model):
     __tablename__ = "cert_unit"
     __table_args__ = (UniqueConstraint("certification_id", "code"),)
 
@@ -65,7 +65,7 @@ class Unit(db.Model):
     )
 
 
-class Outcome(db.Model):
+class Outcome(Model):
     """A learning outcome: 'The learner will be able to…'."""
 
     __tablename__ = "cert_outcome"
@@ -83,7 +83,7 @@ class Outcome(db.Model):
     )
 
 
-class Criterion(db.Model):
+class Criterion(Model):
     """An assessment criterion: 'The learner can…'. partner_id set = a company-specific criterion that
     applies only to that partner's learners."""
 
@@ -100,7 +100,7 @@ class Criterion(db.Model):
     outcome: Mapped[Outcome] = relationship(back_populates="criteria")
 
 
-class PartnerOffering(db.Model):
+class PartnerOffering(Model):
     """A partner offers a certification (by code: every version); unit_codes narrows it to a pathway."""
 
     __tablename__ = "partner_offering"

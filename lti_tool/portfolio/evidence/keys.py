@@ -64,6 +64,7 @@ def rekey_all(store: EvidenceStorage, *, dry_run: bool = False) -> RekeyReport:
     report = RekeyReport()
     current_id = store.keys.current_id
     for sha256 in stored_addresses():
+        done: bool | None
         try:
             if dry_run:
                 done = store.key_id(sha256) != current_id

@@ -222,7 +222,7 @@ class LocalEncryptedStorage:
 
     def get(self, sha256: str) -> BinaryIO:
         raw = DecryptingReader(self._open(sha256), self.keys.keys, bytes.fromhex(sha256))
-        return io.BufferedReader(raw, buffer_size=CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=CHUNK)
 
     def key_id(self, sha256: str) -> bytes:
         with self._open(sha256) as fh:

@@ -145,7 +145,7 @@ class S3EncryptedStorage:
             raw = DecryptingReader(body, self.keys.keys, bytes.fromhex(sha256))
         except (BotoCoreError, OSError) as exc:  # the connection broke while the first record was read
             raise StorageError(f"blob {sha256} cannot be read from the bucket: {exc}") from exc
-        return io.BufferedReader(raw, buffer_size=CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=CHUNK)
 
     def exists(self, sha256: str) -> bool:
         try:

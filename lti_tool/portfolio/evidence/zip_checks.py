@@ -19,7 +19,7 @@ import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from lti_tool.portfolio.evidence.upload_errors import UploadRefused
 
@@ -59,7 +59,7 @@ def _bomb(reason: str) -> ArchiveRefused:
     )
 
 
-def directory_size(stream: BinaryIO) -> tuple[int, int]:
+def directory_size(stream: IO[bytes]) -> tuple[int, int]:
     """(entries, directory bytes) as the end record declares them; (0, 0) when there is none."""
     stream.seek(0, 2)
     size = stream.tell()
@@ -129,7 +129,7 @@ def _read_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, depth: int, budg
             nested.close()
 
 
-def _check(stream: BinaryIO, depth: int, budget: _Budget) -> None:
+def _check(stream: IO[bytes], depth: int, budget: _Budget) -> None:
     entries, directory = directory_size(stream)
     if budget.members + entries > MAX_MEMBERS or directory > MAX_DIRECTORY:
         raise _bomb(f"it is made of more than {MAX_MEMBERS:,} parts")

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import Model, utcnow
 
 OPEN = "open"
 UPHELD = "upheld"  # the submission is assessed afresh by a different assessor
@@ -16,7 +16,7 @@ DISMISSED = "dismissed"  # the referral stands
 STATUS_LABELS = {OPEN: "Waiting for a decision", UPHELD: "Upheld", DISMISSED: "Dismissed"}
 
 
-class Appeal(db.Model):
+class Appeal(Model):
     __tablename__ = "appeal"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,13 +7,13 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import Model, utcnow
 
 COMPETENT = "competent"
 NOT_YET_COMPETENT = "not_yet_competent"
 
 
-class Assessment(db.Model):
+class Assessment(Model):
     """One assessor's judgement of one submission. A sent-back decision gets a new Assessment row."""
 
     __tablename__ = "assessment"
@@ -33,7 +33,7 @@ class Assessment(db.Model):
     )
 
 
-class CriterionJudgement(db.Model):
+class CriterionJudgement(Model):
     __tablename__ = "criterion_judgement"
     __table_args__ = (UniqueConstraint("assessment_id", "criterion_id"),)
 
@@ -47,7 +47,7 @@ class CriterionJudgement(db.Model):
     criterion = relationship("Criterion")
 
 
-class Award(db.Model):
+class Award(Model):
     """Awards are for life: never deleted. Revocation (if ever) is recorded, not a deletion."""
 
     __tablename__ = "award"

@@ -13,8 +13,23 @@ import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import aliased, contains_eager, defer, joinedload
 
 from lti_tool.identity import staff
@@ -174,7 +189,9 @@ def _is_latest(s: type[Submission]) -> ColumnElement[bool]:
     return ~exists().where(later.portfolio_id == s.portfolio_id, later.attempt > s.attempt)
 
 
-def _on_latest_submission(submission_id: ColumnElement[int], *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+def _on_latest_submission(
+    submission_id: SQLColumnExpression[int], *conditions: ColumnElement[bool]
+) -> ColumnElement[bool]:
     """Some row about the portfolio's latest submission meets `conditions`."""
     s = aliased(Submission, name="chain_submission")
     return exists().where(s.id == submission_id, s.portfolio_id == Portfolio.id, _is_latest(s), *conditions)
@@ -237,7 +254,9 @@ def _latest_join() -> tuple[type[Submission], ColumnElement[bool]]:
     return s, and_(s.portfolio_id == Portfolio.id, _is_latest(s))
 
 
-def _waiting(queue: Queue, filters: Filters, grants: list[staff.StaffGrant], *columns: object) -> Select:
+def _waiting(
+    queue: Queue, filters: Filters, grants: list[staff.StaffGrant], *columns: SQLColumnExpression[Any] | type[Any]
+) -> Select:
     """The queue's items for the person whose grants these are (bind ME to their id when executing)."""
     # Every portfolio in these states has been submitted (only a submission leads to them), so the count
     # need not look for its submission; the page joins the latest one to show it.

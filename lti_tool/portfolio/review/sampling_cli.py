@@ -53,17 +53,15 @@ def sampling_set(
     coverage_days: int | None,
 ) -> None:
     before = policy_for(certification)
-    changes = {
-        k: v
-        for k, v in {
-            "new_assessor_threshold": new_assessor_threshold,
-            "share": share,
-            "coverage_decisions": coverage_decisions,
-            "coverage_days": coverage_days,
-        }.items()
-        if v is not None
-    }
-    after = dataclasses.replace(before, **changes)
+    after = dataclasses.replace(  # what is not given stays as it was
+        before,
+        new_assessor_threshold=(
+            before.new_assessor_threshold if new_assessor_threshold is None else new_assessor_threshold
+        ),
+        share=before.share if share is None else share,
+        coverage_decisions=before.coverage_decisions if coverage_decisions is None else coverage_decisions,
+        coverage_days=before.coverage_days if coverage_days is None else coverage_days,
+    )
     row = db.session.scalar(select(SamplingPolicy).where(SamplingPolicy.certification_code == certification))
     if row is None:
         row = SamplingPolicy(certification_code=certification)

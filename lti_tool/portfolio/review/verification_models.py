@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.store.db import JSONText, db, utcnow
+from lti_tool.store.db import JSONText, Model, utcnow
 
 # VerificationRecord.outcome
 NOT_SAMPLED = "not_sampled"  # step 1 skipped by sampling (verifier_id is None; rationale says why)
@@ -31,7 +31,7 @@ UNIT_DIM = "unit"
 KIND_DIM = "evidence_kind"
 
 
-class SamplingPolicy(db.Model):
+class SamplingPolicy(Model):
     """How step-1 decisions are sampled for one certification code (every version)."""
 
     __tablename__ = "sampling_policy"
@@ -49,7 +49,7 @@ class SamplingPolicy(db.Model):
     updated_by: Mapped[str] = mapped_column(String(300), default="")
 
 
-class SamplingDecision(db.Model):
+class SamplingDecision(Model):
     """Whether one competent assessment decision went to internal verification (step 1), and why."""
 
     __tablename__ = "sampling_decision"
@@ -67,7 +67,7 @@ class SamplingDecision(db.Model):
     coverage: Mapped[list[SamplingCoverage]] = relationship(back_populates="decision", cascade="all, delete-orphan")
 
 
-class SamplingCoverage(db.Model):
+class SamplingCoverage(Model):
     """What a decision involved (its assessor, units and evidence kinds), for the coverage guarantee."""
 
     __tablename__ = "sampling_coverage"
@@ -81,7 +81,7 @@ class SamplingCoverage(db.Model):
     decision: Mapped[SamplingDecision] = relationship(back_populates="coverage")
 
 
-class VerificationRecord(db.Model):
+class VerificationRecord(Model):
     """One step of verification of one assessment decision: who, the outcome and the rationale."""
 
     __tablename__ = "verification_record"
