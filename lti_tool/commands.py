@@ -7,15 +7,15 @@ from flask import current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
+from lti_tool.admin.partner_cli import partner_cli
+from lti_tool.admin.registration_cli import deployment_cli, keys_cli, registration_cli
 from lti_tool.audit.cli import audit_cli
 from lti_tool.credentials.cli import credential_cli
 from lti_tool.grading.cli import grading_cli
 from lti_tool.grading.worker import start_background_worker
 from lti_tool.housekeeping import housekeeping_cli
-from lti_tool.identity.partner_cli import partner_cli
 from lti_tool.identity.staff_cli import staff_cli
-from lti_tool.launch.cli import deployment_cli, keys_cli, registration_cli
-from lti_tool.portfolio.catalogue.cli import catalogue_cli, deployment_default
+from lti_tool.portfolio.catalogue.cli import catalogue_cli
 from lti_tool.portfolio.evidence.keys import evidence_cli
 from lti_tool.portfolio.review.sampling_cli import sampling_cli
 
@@ -38,8 +38,6 @@ def serve(host: str | None, port: int | None) -> None:
 
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
-
-deployment_cli.add_command(deployment_default)
 
 COMMANDS: tuple[click.Command, ...] = (
     serve,

@@ -8,8 +8,8 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
+from lti_tool.admin.partner_cli import partner_cli
 from lti_tool.cli import cli
-from lti_tool.identity.partner_cli import partner_cli
 from lti_tool.portfolio.catalogue.cli import catalogue_cli
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.catalogue.queries import latest_certification

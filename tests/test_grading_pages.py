@@ -8,6 +8,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
+from lti_tool.admin.registration_cli import deployment_cli
 from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform.models import DemoDeepLink
 from lti_tool.grading.cli import grading_cli
@@ -16,7 +17,6 @@ from lti_tool.grading.outbox import enqueue_for_state
 from lti_tool.grading.services import fetch_members
 from lti_tool.identity.partners import Partner
 from lti_tool.identity.staff import TOOL_ADMIN, StaffGrant
-from lti_tool.launch.cli import deployment_cli
 from lti_tool.launch.models import Deployment, LtiContext, LtiUser, ResourceLink, ToolSession
 from lti_tool.launch.roles import INSTRUCTOR
 from lti_tool.portfolio.catalogue.models import PartnerOffering

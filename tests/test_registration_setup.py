@@ -8,9 +8,9 @@ import re
 import pytest
 from sqlalchemy import select
 
+from lti_tool.admin.registration_cli import deployment_cli, registration_cli
 from lti_tool.audit.trail import AuditEvent
 from lti_tool.identity.partners import Partner
-from lti_tool.launch.cli import deployment_cli, registration_cli
 from lti_tool.launch.dynamic_registration import (
     DynamicRegistrationError,
     client_registration,

@@ -9,14 +9,12 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.audit import trail as audit
 from lti_tool.identity.actor import cli_actor_label, cli_errors, cli_transaction
 from lti_tool.identity.partners import Partner, find_partner
-from lti_tool.launch.cli import find_registration_or_fail
 from lti_tool.portfolio.catalogue.importer import ISCED_BROAD_FIELDS, ISCED_LEVELS, import_catalogue
 from lti_tool.portfolio.catalogue.models import Certification, Criterion
 from lti_tool.portfolio.catalogue.offerings import require_certification
-from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
+from lti_tool.portfolio.catalogue.queries import criteria_for
 from lti_tool.store.db import db
 
 WIDTH = 100
@@ -148,47 +146,3 @@ def _partner_slugs(criteria: list[Criterion]) -> dict[int, str]:
     if not ids:
         return {}
     return {p.id: p.slug for p in db.session.scalars(select(Partner).where(Partner.id.in_(ids)))}
-
-
-# Part of `lti-tool deployment` (commands.py adds it there): it names a catalogue certification.
-@click.command("default", help="The certification a deployment's placements use when they name none.")
-@click.option("--issuer", required=True)
-@click.option("--client-id", required=True)
-@click.option("--deployment-id", required=True)
-@click.option(
-    "--certification",
-    "code",
-    default=None,
-    help="Certification code used when a placement names none (no deep linking, no custom parameter).",
-)
-@click.option("--clear", is_flag=True, help="Remove the default.")
-@with_appcontext
-def deployment_default(issuer: str, client_id: str, deployment_id: str, code: str | None, clear: bool) -> None:
-    reg = find_registration_or_fail(issuer, client_id)
-    dep = next((d for d in reg.deployments if d.deployment_id == deployment_id), None)
-    if dep is None:
-        raise click.ClickException(f"No deployment {deployment_id!r} on {reg.label()}.")
-    if clear == bool(code):
-        raise click.UsageError("Give either --certification CODE or --clear.")
-    before = dep.default_certification_code
-    if code:
-        code = code.strip()
-        cert = latest_certification(code)
-        if cert is None:
-            raise click.ClickException(f"There is no certification {code!r} in the catalogue; import it first.")
-        dep.default_certification_code = cert.code
-        message = f"Placements of deployment {deployment_id!r} that name no certification now use {cert.code}."
-    else:
-        dep.default_certification_code = None
-        message = f"Deployment {deployment_id!r} has no default certification any more."
-    audit.record(
-        "deployment.default_certification",
-        actor_label=cli_actor_label(),
-        role="tool_admin",
-        subject_type="lti_deployment",
-        subject_id=dep.id,
-        before={"certification": before},
-        after={"certification": dep.default_certification_code},
-    )
-    db.session.commit()
-    click.echo(message)

@@ -14,7 +14,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.identity.actor import Actor, cli_actor
+from lti_tool.audit import trail as audit
+from lti_tool.identity.actor import Actor, cli_actor, cli_actor_label
 from lti_tool.identity.partners import Partner
 from lti_tool.identity.staff import TOOL_ADMIN
 from lti_tool.launch import registrations as rules
@@ -22,6 +23,7 @@ from lti_tool.launch.invites import create_invite
 from lti_tool.launch.keys import KeyStoreError, key_store
 from lti_tool.launch.models import Registration
 from lti_tool.launch.tool_urls import invite_url
+from lti_tool.portfolio.catalogue.queries import latest_certification
 from lti_tool.store.db import db
 from lti_tool.web.errors import UserError
 
@@ -228,6 +230,49 @@ def deployment_remove(issuer: str, client_id: str, deployment_id: str) -> None:
         rules.delete_deployment(_who(), dep)
         db.session.commit()
     click.echo(f"Removed deployment {deployment_id!r}.")
+
+
+@deployment_cli.command("default")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", required=True)
+@click.option(
+    "--certification",
+    "code",
+    default=None,
+    help="Certification code used when a placement names none (no deep linking, no custom parameter).",
+)
+@click.option("--clear", is_flag=True, help="Remove the default.")
+@with_appcontext
+def deployment_default(issuer: str, client_id: str, deployment_id: str, code: str | None, clear: bool) -> None:
+    reg = find_registration_or_fail(issuer, client_id)
+    dep = next((d for d in reg.deployments if d.deployment_id == deployment_id), None)
+    if dep is None:
+        raise click.ClickException(f"No deployment {deployment_id!r} on {reg.label()}.")
+    if clear == bool(code):
+        raise click.UsageError("Give either --certification CODE or --clear.")
+    before = dep.default_certification_code
+    if code:
+        code = code.strip()
+        cert = latest_certification(code)
+        if cert is None:
+            raise click.ClickException(f"There is no certification {code!r} in the catalogue; import it first.")
+        dep.default_certification_code = cert.code
+        message = f"Placements of deployment {deployment_id!r} that name no certification now use {cert.code}."
+    else:
+        dep.default_certification_code = None
+        message = f"Deployment {deployment_id!r} has no default certification any more."
+    audit.record(
+        "deployment.default_certification",
+        actor_label=cli_actor_label(),
+        role="tool_admin",
+        subject_type="lti_deployment",
+        subject_id=dep.id,
+        before={"certification": before},
+        after={"certification": dep.default_certification_code},
+    )
+    db.session.commit()
+    click.echo(message)
 
 
 @click.group("keys", help="The tool's signing keys (published in its JWKS).")
