@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import lti_tool.models  # noqa: F401  (every table is known to db.metadata before the schema check)
 from lti_tool.admin import bp as admin_bp
+from lti_tool.admin.health import bp as health_bp
 from lti_tool.admin.staff_roles import bp as staff_admin_bp
 from lti_tool.commands import COMMANDS
 from lti_tool.config import load_config
@@ -26,9 +27,16 @@ from lti_tool.demo_platform.routes import bp as demo_bp
 from lti_tool.demo_platform.setup import ensure_demo_platform
 from lti_tool.grading import outbox as grading_outbox
 from lti_tool.grading import routes as grading_routes
+from lti_tool.identity.grants import apply_pending_grants
+from lti_tool.launch import frame_origins
 from lti_tool.launch.keys import key_store
+from lti_tool.launch.landing import bp as home_bp
+from lti_tool.launch.landing import set_landings
+from lti_tool.launch.page_messages import init_app as init_page_messages
 from lti_tool.launch.registration_routes import bp as registration_bp
 from lti_tool.launch.routes import bp as launch_bp
+from lti_tool.launch.routes import set_launch_listeners
+from lti_tool.launch.templating import install_template_helpers
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.views import learner as learner_views
 from lti_tool.portfolio.views import staff as staff_views
@@ -38,15 +46,10 @@ from lti_tool.store.schema import ensure_schema, migrate
 from lti_tool.store.startup import dispose_pool_after_fork, startup_lock
 from lti_tool.web.errors import register_error_handlers
 from lti_tool.web.form_parsing import init_app as init_form_parsing
-from lti_tool.web.health import bp as health_bp
-from lti_tool.web.landing import bp as home_bp
-from lti_tool.web.landing import set_landings
 from lti_tool.web.observability import configure_logging, install_request_ids
-from lti_tool.web.page_messages import init_app as init_page_messages
 from lti_tool.web.rate_limits import install_rate_limits
 from lti_tool.web.request_guard import install_request_guard
 from lti_tool.web.security_headers import install_security_headers
-from lti_tool.web.templating import install_template_helpers
 
 # Where a launch lands, first match wins (see web.landing): a placement the catalogue cannot serve is
 # explained before anything else; deep linking and staff work come before the course roles they also hold.
@@ -57,6 +60,10 @@ LANDINGS = (
     grading_routes.land_instructor_roster,
     learner_views.learner_portfolio,
 )
+
+# Told about every verified launch, in its transaction: staff roles granted before the person's first
+# launch take effect at it.
+LAUNCH_LISTENERS = (apply_pending_grants,)
 
 # Told about every portfolio transition inside its transaction. The credential is signed first, so the
 # grade job written next reports an award that already carries it.
@@ -102,10 +109,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if app.config["DEMO_PLATFORM"]:
         app.register_blueprint(demo_bp)
     set_landings(app, LANDINGS)
+    set_launch_listeners(app, LAUNCH_LISTENERS)
     for listener in TRANSITION_LISTENERS:
         workflow.add_listener(app, listener)
     install_template_helpers(app)
     install_security_headers(app)
+    frame_origins.install(app)
     install_rate_limits(app)
     for command in COMMANDS:  # `flask --app lti_tool.app` and test runners see the same commands
         app.cli.add_command(command)

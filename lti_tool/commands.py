@@ -9,12 +9,12 @@ from werkzeug.serving import run_simple
 
 from lti_tool.admin.partner_cli import partner_cli
 from lti_tool.admin.registration_cli import deployment_cli, keys_cli, registration_cli
+from lti_tool.admin.staff_cli import staff_cli
 from lti_tool.audit.cli import audit_cli
 from lti_tool.credentials.cli import credential_cli
 from lti_tool.grading.cli import grading_cli
 from lti_tool.grading.worker import start_background_worker
 from lti_tool.housekeeping import housekeeping_cli
-from lti_tool.identity.staff_cli import staff_cli
 from lti_tool.portfolio.catalogue.cli import catalogue_cli
 from lti_tool.portfolio.evidence.keys import evidence_cli
 from lti_tool.portfolio.review.sampling_cli import sampling_cli

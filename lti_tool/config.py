@@ -7,6 +7,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from lti_tool.portfolio.evidence.storage import KeyRing, StorageError
+from lti_tool.store.files import create_exclusive
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,8 +41,6 @@ def _env_number(name: str, default: float) -> float:
 
 
 def _check_evidence_key(value: str | bytes) -> None:
-    from lti_tool.portfolio.evidence.storage import KeyRing, StorageError
-
     try:
         KeyRing.parse(value)
     except StorageError as exc:
@@ -57,8 +58,6 @@ def _persistent_secret(path: Path, make: Any) -> str:
     and linked into place, which fails if another process got there first; then theirs is read.
     """
     if not path.exists():
-        from lti_tool.store.files import create_exclusive
-
         # Several workers may start at once: one creates the file, every one reads the same value.
         create_exclusive(path, make().encode())
     value = path.read_text().strip()

@@ -15,6 +15,8 @@ from sqlalchemy import delete
 
 from lti_tool.launch.cache import cache_purge_expired
 from lti_tool.launch.models import ToolSession
+from lti_tool.portfolio.evidence.storage import storage
+from lti_tool.portfolio.evidence.sweep import sweep_evidence
 from lti_tool.store.db import db, rowcount, utcnow
 
 
@@ -54,9 +56,6 @@ def purge_command() -> None:
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @with_appcontext
 def sweep_evidence_command(older_than: float, dry_run: bool) -> None:
-    from lti_tool.portfolio.evidence.storage import storage
-    from lti_tool.portfolio.evidence.sweep import sweep_evidence
-
     report = sweep_evidence(storage(), older_than=dt.timedelta(hours=older_than), dry_run=dry_run)
     verb = "Would remove" if dry_run else "Removed"
     click.echo(

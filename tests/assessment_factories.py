@@ -10,18 +10,19 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from lti_tool.identity import staff
 from lti_tool.identity.partners import Partner
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import Deployment, LtiContext, LtiUser, Membership, Registration, ResourceLink
+from lti_tool.launch.session import COOKIE_NAME, start_session
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, Portfolio, StoredFile, Submission
 from lti_tool.portfolio.snapshot import build_snapshot
 from lti_tool.store.db import db
-from lti_tool.web.auth import COOKIE_NAME, start_session
+from tests import factories
 
 ISSUER = "https://lms.factory.test"
 _seq = itertools.count(1)
@@ -37,29 +38,22 @@ def partner(slug: str = "acme") -> Partner:
 
 
 def certification(code: str = "CMIACR", units: int = 2, criteria_per_unit: int = 2, credits: int = 12) -> Certification:
-    """A new version of `code` (after any the app seeded, e.g. the demo catalogue)."""
-    version = (db.session.scalar(select(func.max(Certification.version)).where(Certification.code == code)) or 0) + 1
-    cert = Certification(
-        code=code,
-        version=version,
-        title=f"Qualified {code}",
+    """A new version of `code` (after any the app seeded, e.g. the demo catalogue): units U1.., one outcome
+    each, criteria 1.1.1.. ("The learner can do 1.1"), flushed."""
+    return factories.make_certification(
+        code,
+        version=None,
+        title="Qualified {code}",
         isced_level="ED5",
-        isced_field="0919",
         credits=credits,
-        content_hash=hashlib.sha256(code.encode()).hexdigest(),
+        units=units,
+        outcomes=1,
+        criteria=criteria_per_unit,
+        unit_title="Unit {n}",
+        outcome_text="Outcome of unit {n}",
+        criterion_text="The learner can do {n}.{c}",
+        commit=False,
     )
-    for u in range(1, units + 1):
-        unit = Unit(code=f"U{u}", title=f"Unit {u}", credits=credits // units, position=u)
-        outcome = Outcome(code=f"{u}.1", text=f"Outcome of unit {u}", position=1)
-        outcome.criteria = [
-            Criterion(code=f"{u}.1.{c}", text=f"The learner can do {u}.{c}", position=c)
-            for c in range(1, criteria_per_unit + 1)
-        ]
-        unit.outcomes = [outcome]
-        cert.units.append(unit)
-    db.session.add(cert)
-    db.session.flush()
-    return cert
 
 
 def deployment(partner_row: Partner | None = None) -> Deployment:

@@ -19,15 +19,16 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from lti_tool.audit import actor as acting
 from lti_tool.demo_platform import people
 from lti_tool.grading.models import GradeJob
-from lti_tool.identity import actor as acting
 from lti_tool.identity import staff
 from lti_tool.identity.grants import Scope, add_pending_grant
 from lti_tool.identity.partners import Partner
 from lti_tool.launch.invites import create_invite
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ResourceLink, ToolSession
+from lti_tool.launch.session import COOKIE_NAME
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, Portfolio, Submission
@@ -38,7 +39,6 @@ from lti_tool.portfolio.review.assessment import Judgement
 from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT, Award
 from lti_tool.portfolio.snapshot import build_snapshot
 from lti_tool.store.db import db
-from lti_tool.web.auth import COOKIE_NAME
 from tests import assessment_factories
 from tests.lti_helpers import LEARNER, JwksServer, TestPlatform, demo_launch
 

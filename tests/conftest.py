@@ -11,6 +11,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
@@ -18,6 +19,9 @@ from sqlalchemy import text
 
 from lti_tool.app import create_app
 from lti_tool.store.db import db
+
+if TYPE_CHECKING:
+    from tests.lti_helpers import JwksServer
 
 # A fixed, well-formed key (tests compare stored blobs across apps).
 TEST_EVIDENCE_KEY = "mZ9b2Zr6v3JmQp6b7Qk9y3K1o8x9dVf2h4c6e8g0i2k="
@@ -221,8 +225,9 @@ def shipped_catalogue(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def jwks_server() -> Iterator[object]:
-    """A platform's JWKS endpoint on loopback (tests.lti_helpers.JwksServer), closed afterwards."""
+def jwks_server() -> Iterator[JwksServer]:
+    """A platform's JWKS endpoint on loopback (tests.lti_helpers.JwksServer), closed after the test. The one
+    such fixture: test modules build their platforms (tests.lti_helpers.TestPlatform) on it."""
     from tests.lti_helpers import JwksServer
 
     server = JwksServer()

@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from typing import Any
 
 from sqlalchemy import select
 
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ResourceLink
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review.assessment_models import Award
 from lti_tool.store.db import db
+from tests import factories
 
 LMS_ISSUER = "https://lms.example.edu"
 LMS_SUB = "lms-user-7f3a9c"
@@ -22,31 +22,26 @@ EMAIL = "ada.private@example.org"
 
 
 def certification(code: str = "TESTCM", version: int = 1) -> Certification:
-    cert = db.session.scalar(select(Certification).where(Certification.code == code, Certification.version == version))
-    if cert is not None:
-        return cert
-    cert = Certification(
-        code=code,
+    """The stored `code` `version`, else a new one shaped like the central monitor certification (flushed)."""
+    return factories.make_certification(
+        code,
         version=version,
+        existing=True,
         title="Qualified Clinical Research Central Monitor",
         description="Competence-based certification for central monitors of clinical trials.",
-        isced_level="ED5",
-        isced_field="0919",
         framework="Joint Task Force core competencies",
+        isced_level="ED5",
         credits=12,
-        content_hash=hashlib.sha256(f"{code}{version}".encode()).hexdigest(),
+        units=(("CM1", "Risk-based monitoring", 7), ("CM2", "Data review and signal detection", 5)),
+        outcomes=1,
+        criteria=1,
+        outcome_code="{o}",
+        outcome_text="The learner will be able to monitor centrally.",
+        criterion_code="{o}.{c}",
+        criterion_text="The learner can review data.",
+        first_position=0,
+        commit=False,
     )
-    for pos, (ucode, title, credits) in enumerate(
-        (("CM1", "Risk-based monitoring", 7), ("CM2", "Data review and signal detection", 5))
-    ):
-        unit = Unit(code=ucode, title=title, credits=credits, position=pos)
-        outcome = Outcome(code="1", text="The learner will be able to monitor centrally.")
-        outcome.criteria = [Criterion(code="1.1", text="The learner can review data.")]
-        unit.outcomes = [outcome]
-        cert.units.append(unit)
-    db.session.add(cert)
-    db.session.flush()
-    return cert
 
 
 def _link() -> ResourceLink:

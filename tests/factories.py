@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lti_tool.identity.partners import Partner
 from lti_tool.launch.models import Deployment, Registration
@@ -26,37 +27,84 @@ def make_partner(slug: str, name: str | None = None) -> Partner:
 def make_certification(
     code: str = "TSTCERT",
     *,
-    version: int = 1,
-    units: int = 2,
+    version: int | None = 1,
+    existing: bool = False,
+    title: str = "Test certification {code}",
+    isced_level: str = "ED4",
+    credits: int | None = None,
+    units: int | Sequence[str] | Sequence[tuple[str, str, int]] = 2,
     outcomes: int = 2,
     criteria: int = 2,
+    unit_title: str = "Unit {n} of {code}",
+    outcome_code: str = "{n}.{o}",
+    outcome_text: str = "Outcome {n}.{o}",
+    criterion_code: str = "{n}.{o}.{c}",
+    criterion_text: str = "Criterion {n}.{o}.{c}",
+    first_position: int = 1,
     partner_criteria: dict[int, int] | None = None,
+    commit: bool = True,
+    **fields: Any,
 ) -> Certification:
-    """A certification with units U1..Un, outcomes 1.1.., criteria 1.1.1..; `partner_criteria` adds
-    {partner_id: count} company-specific criteria to the first outcome."""
+    """The tests' one certification builder (the helper modules' certification factories are presets of it).
+
+    By default: units U1..Un, outcomes 1.1.., criteria 1.1.1.., committed. `units` is a count, unit codes, or
+    (code, title, credits) triples; `credits` defaults to 5 a unit, and units given by count or code share it.
+    Titles, codes and texts are format strings over {code} (the certification's), {unit} (the unit's code) and
+    {n}, {o}, {c} (unit, outcome and criterion numbers, from 1); positions count from `first_position`.
+    `version=None` makes the version after any already stored (the demo catalogue's, say); `existing=True`
+    returns `code` `version` when it is already stored. `commit=False` only flushes. `partner_criteria` adds
+    {partner_id: count} company-specific criteria to the first outcome. Other Certification columns: `fields`.
+    """
+    if version is None:
+        stored = db.session.scalar(select(func.max(Certification.version)).where(Certification.code == code))
+        version = (stored or 0) + 1
+    elif existing:
+        found = db.session.scalar(
+            select(Certification).where(Certification.code == code, Certification.version == version)
+        )
+        if found is not None:
+            return found
+    specs = [f"U{u}" for u in range(1, units + 1)] if isinstance(units, int) else list(units)
+    total = credits if credits is not None else 5 * len(specs)
     cert = Certification(
         code=code,
         version=version,
-        title=f"Test certification {code}",
-        isced_level="ED4",
+        title=title.format(code=code),
+        isced_level=isced_level,
         isced_field="0919",
-        credits=units * 5,
+        credits=total,
         content_hash=f"{code}-{version}".ljust(64, "0"),
+        **fields,
     )
-    for u in range(1, units + 1):
-        unit = Unit(code=f"U{u}", title=f"Unit {u} of {code}", credits=5, position=u)
+    for n, spec in enumerate(specs, start=1):
+        unit_code, unit_name, unit_credits = (
+            spec
+            if isinstance(spec, tuple)
+            else (spec, unit_title.format(code=code, unit=spec, n=n), total // max(len(specs), 1))
+        )
+        unit = Unit(code=unit_code, title=unit_name, credits=unit_credits, position=n - 1 + first_position)
         for o in range(1, outcomes + 1):
-            outcome = Outcome(code=f"{u}.{o}", text=f"Outcome {u}.{o}", position=o)
+            names = {"code": code, "unit": unit_code, "n": n, "o": o}
+            outcome = Outcome(
+                code=outcome_code.format(**names), text=outcome_text.format(**names), position=o - 1 + first_position
+            )
             for c in range(1, criteria + 1):
-                outcome.criteria.append(Criterion(code=f"{u}.{o}.{c}", text=f"Criterion {u}.{o}.{c}", position=c))
+                outcome.criteria.append(
+                    Criterion(
+                        code=criterion_code.format(**names, c=c),
+                        text=criterion_text.format(**names, c=c),
+                        position=c - 1 + first_position,
+                    )
+                )
             unit.outcomes.append(outcome)
         cert.units.append(unit)
     db.session.add(cert)
     db.session.flush()
     for partner_id, count in (partner_criteria or {}).items():
-        for n in range(1, count + 1):
-            add_partner_criterion(cert, partner_id, n)
-    db.session.commit()
+        for i in range(1, count + 1):
+            add_partner_criterion(cert, partner_id, i)
+    if commit:
+        db.session.commit()
     return cert
 
 

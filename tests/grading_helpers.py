@@ -19,10 +19,11 @@ from lti_tool.grading.models import IN_PROGRESS, PENDING, GradeJob
 from lti_tool.grading.worker import process_due_jobs
 from lti_tool.launch.models import LtiUser, ResourceLink
 from lti_tool.portfolio import workflow as wf
-from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT, Assessment, Award
 from lti_tool.store.db import db
+from tests import factories
 from tests.conftest import make_test_app
 
 FAST_RETRIES = {"GRADING_BACKOFF_SECONDS": 0.01, "GRADING_BACKOFF_MAX_SECONDS": 0.05, "HTTP_TIMEOUT": 5}
@@ -31,26 +32,23 @@ FAST_RETRIES = {"GRADING_BACKOFF_SECONDS": 0.01, "GRADING_BACKOFF_MAX_SECONDS": 
 def make_certification(
     code: str = "CMIACR", credits: int = 12, units: tuple[str, ...] = ("U1", "U2"), version: int = 1
 ) -> Certification:
-    cert = Certification(
-        code=code,
+    """Units named by `units` ("Unit U1 of CMIACR"), each with outcome 1 and criterion 1.1, committed."""
+    return factories.make_certification(
+        code,
         version=version,
-        title=f"Qualified {code} professional",
+        title="Qualified {code} professional",
         isced_level="ED5",
-        isced_field="0919",
         credits=credits,
-        content_hash=f"{code}-{version}".ljust(64, "0"),
+        units=units,
+        outcomes=1,
+        criteria=1,
+        unit_title="Unit {unit} of {code}",
+        outcome_code="{o}",
+        outcome_text="The learner will be able to monitor data.",
+        criterion_code="{o}.{c}",
+        criterion_text="The learner can review data.",
+        first_position=0,
     )
-    for i, unit_code in enumerate(units):
-        unit = Unit(
-            code=unit_code, title=f"Unit {unit_code} of {code}", credits=credits // max(len(units), 1), position=i
-        )
-        outcome = Outcome(code="1", text="The learner will be able to monitor data.", position=0)
-        outcome.criteria = [Criterion(code="1.1", text="The learner can review data.", position=0)]
-        unit.outcomes = [outcome]
-        cert.units.append(unit)
-    db.session.add(cert)
-    db.session.commit()
-    return cert
 
 
 def make_portfolio(user: LtiUser, link: ResourceLink, cert: Certification) -> Portfolio:

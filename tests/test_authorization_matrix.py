@@ -42,7 +42,6 @@ from tests.authz_world import (
     World,
 )
 from tests.conftest import make_test_app
-from tests.lti_helpers import JwksServer
 
 STAFF = (ASSESSOR, IV, EV, ADMIN)
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -634,13 +633,6 @@ def matrix_app(backend, tmp_path, keys_dir):
         db.session.remove()
         if backend == "postgresql":
             db.engine.dispose()
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
 
 
 # Whose evidence each role may see anywhere in the tool; any other response showing it is a leak.

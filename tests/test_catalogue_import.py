@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from lti_tool.audit.actor import Actor
 from lti_tool.audit.trail import AuditEvent
-from lti_tool.identity.actor import Actor
 from lti_tool.identity.partners import add_partner
 from lti_tool.portfolio.catalogue.company_criteria import add_partner_criterion
 from lti_tool.portfolio.catalogue.importer import (

@@ -11,14 +11,12 @@ import pytest
 
 from lti_tool.launch.models import ToolSession
 from tests.conftest import table_count
-from tests.lti_helpers import JwksServer, TestPlatform
+from tests.lti_helpers import TestPlatform
 
 
 @pytest.fixture
-def platform(app):
-    server = JwksServer()
-    yield TestPlatform(server)
-    server.close()
+def platform(app, jwks_server):
+    return TestPlatform(jwks_server)
 
 
 def _data(page: str, name: str) -> str:

@@ -14,7 +14,7 @@ from lti_tool.credentials.models import IssuedCredential
 from lti_tool.store.db import db
 from tests.conftest import table_count
 from tests.credential_helpers import award_through_workflow
-from tests.lti_helpers import JwksServer, new_rsa_key
+from tests.lti_helpers import new_rsa_key
 
 NUMBER = "CMIACR-2025-000123"
 
@@ -27,13 +27,6 @@ def run(app):
         return runner.invoke(credential_cli, list(args), **kwargs)
 
     return invoke
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
 
 
 def test_verify_a_jwt_file(run, tmp_path):

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from lti_tool.audit.actor import Actor
 from lti_tool.audit.trail import AuditEvent
-from lti_tool.identity.actor import Actor
 from lti_tool.identity.partners import Partner
 from lti_tool.launch.invites import RegistrationInvite, create_invite
 from lti_tool.launch.models import Registration

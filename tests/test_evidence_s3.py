@@ -33,7 +33,7 @@ from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, StoredFile
 from lti_tool.store.db import db
 from tests import factories as f
 from tests.conftest import make_test_app, table_count
-from tests.lti_helpers import JwksServer, TestPlatform
+from tests.lti_helpers import TestPlatform
 from tests.portfolio_helpers import Browser
 from tests.s3_helpers import REGION, aws_env, empty_bucket, moto_server, new_bucket, object_keys, open_uploads
 
@@ -293,16 +293,14 @@ def app(backend, tmp_path, keys_dir, endpoint, bucket):
 
 
 @pytest.fixture
-def ada(app):
-    jwks = JwksServer()
-    platform = TestPlatform(jwks)
+def ada(app, jwks_server):
+    platform = TestPlatform(jwks_server)
     f.assign_partner(platform.registration_id, f.make_partner("acme-academy"))
     cert = f.make_certification("TSTCERT")
     browser = Browser(app, platform, "ada", custom=CUSTOM)
     browser.start()
     browser.criteria = [c.id for c in criteria_for(cert, None)]  # type: ignore[attr-defined]
-    yield browser
-    jwks.close()
+    return browser
 
 
 def test_learner_upload_and_download_go_through_the_bucket(app, ada, s3, bucket):

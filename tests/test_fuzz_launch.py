@@ -34,13 +34,6 @@ from tests.lti_helpers import CLAIM, LEARNER, JwksServer, TestPlatform
 
 
 @pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def platform(app, jwks_server):
     return TestPlatform(jwks_server)
 

@@ -22,7 +22,7 @@ from lti_tool.launch.roles import INSTRUCTOR
 from lti_tool.portfolio.catalogue.models import PartnerOffering
 from lti_tool.store.db import db
 from tests.grading_helpers import award, jobs, live_app, make_certification, make_portfolio, submit
-from tests.lti_helpers import JwksServer, TestPlatform, demo_launch
+from tests.lti_helpers import TestPlatform, demo_launch
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 # Refusals and wiring that do not depend on the database backend run on SQLite only (keeps the suite fast).
@@ -118,10 +118,8 @@ def test_roster_requires_a_session(client):
 
 
 @pytest.fixture
-def lms(app):
-    server = JwksServer()
-    yield TestPlatform(server)
-    server.close()
+def lms(app, jwks_server):
+    return TestPlatform(jwks_server)
 
 
 def test_instructor_is_told_when_the_activity_names_no_certification(client, lms):

@@ -16,14 +16,7 @@ from lti_tool.launch.models import LtiContext, LtiUser, Membership, ResourceLink
 from lti_tool.launch.platform_keys import public_key
 from lti_tool.store.db import db
 from tests.conftest import table_count
-from tests.lti_helpers import INSTRUCTOR, JwksServer, TestPlatform, new_rsa_key
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
+from tests.lti_helpers import INSTRUCTOR, TestPlatform, new_rsa_key
 
 
 @pytest.fixture

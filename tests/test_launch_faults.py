@@ -13,14 +13,7 @@ from lti_tool.launch.models import CacheEntry, LtiUser, ToolSession
 from lti_tool.store.db import db, utcnow
 from tests.fault_helpers import DatabaseBlip
 from tests.fuzz_support import assert_clean_refusal, message_of, row_counts
-from tests.lti_helpers import JwksServer, TestPlatform
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
+from tests.lti_helpers import TestPlatform
 
 
 @pytest.fixture

@@ -9,14 +9,7 @@ from sqlalchemy import select
 
 from lti_tool.launch.models import LtiContext, LtiUser, Membership, ResourceLink
 from lti_tool.store.db import db
-from tests.lti_helpers import INSTRUCTOR, JwksServer, TestPlatform, demo_launch
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
+from tests.lti_helpers import INSTRUCTOR, TestPlatform, demo_launch
 
 
 @pytest.fixture

@@ -11,14 +11,7 @@ import pytest
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ToolSession
 from lti_tool.store.db import db
 from tests.conftest import table_count
-from tests.lti_helpers import DELETE, JwksServer, TestPlatform, new_rsa_key
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
+from tests.lti_helpers import DELETE, TestPlatform, new_rsa_key
 
 
 @pytest.fixture

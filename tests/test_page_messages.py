@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import flash, redirect, url_for
 
 from lti_tool.launch.cache import cache_get
-from lti_tool.web.page_messages import KEY_PREFIX
+from lti_tool.launch.page_messages import KEY_PREFIX
 from tests.lti_helpers import demo_launch
 
 

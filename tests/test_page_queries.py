@@ -11,11 +11,11 @@ import re
 from lti_tool.grading.models import GradeJob
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiContext, LtiUser, ResourceLink
+from lti_tool.launch.session import COOKIE_NAME, start_session
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, Portfolio, StoredFile
 from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT, Assessment, CriterionJudgement
 from lti_tool.store.db import db
-from lti_tool.web.auth import COOKIE_NAME, start_session
 from tests import assessment_factories as f
 from tests import grading_helpers as g
 from tests.conftest import count_statements

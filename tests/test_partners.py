@@ -10,9 +10,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from lti_tool.admin.partner_cli import partner_cli
+from lti_tool.audit.actor import Actor
 from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform import people
-from lti_tool.identity.actor import Actor
 from lti_tool.identity.partners import Partner, add_partner, find_partner
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.portfolio.catalogue.company_criteria import add_partner_criterion, partner_criteria

@@ -14,17 +14,10 @@ from lti_tool.portfolio.models import EvidenceFile, EvidenceItem
 from lti_tool.store.db import db
 from tests import factories as f
 from tests.conftest import table_count
-from tests.lti_helpers import INSTRUCTOR, JwksServer, TestPlatform
+from tests.lti_helpers import INSTRUCTOR, TestPlatform
 from tests.portfolio_helpers import Browser
 
 CUSTOM = {"certification": "TSTCERT", "route": "training"}
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

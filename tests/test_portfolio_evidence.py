@@ -21,17 +21,10 @@ from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, StoredFile
 from lti_tool.store.db import db
 from tests import factories as f
 from tests.conftest import make_test_app, table_count
-from tests.lti_helpers import JwksServer, TestPlatform
+from tests.lti_helpers import TestPlatform
 from tests.portfolio_helpers import Browser
 
 CUSTOM = {"certification": "TSTCERT", "route": "training"}
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -13,15 +13,8 @@ from lti_tool.portfolio.models import Portfolio
 from lti_tool.store.db import db
 from tests.conftest import table_count
 from tests.factories import assign_partner, ensure_certification, make_certification, make_partner
-from tests.lti_helpers import INSTRUCTOR, JwksServer, TestPlatform, demo_launch
+from tests.lti_helpers import INSTRUCTOR, TestPlatform, demo_launch
 from tests.portfolio_helpers import Browser
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -162,9 +155,9 @@ def test_creating_the_portfolio_tells_the_gradebook_the_learner_started(app, cli
     """The 'started' score is written in the same transaction as the new portfolio (outbox)."""
     from lti_tool.grading.models import GradeJob
     from lti_tool.launch.models import ToolSession
+    from lti_tool.launch.session import COOKIE_NAME
     from lti_tool.portfolio import learner
     from lti_tool.portfolio.catalogue.queries import latest_certification
-    from lti_tool.web.auth import COOKIE_NAME
 
     demo_launch(client, "demo-learner-ada")
     sess = db.session.get(ToolSession, client.get_cookie(COOKIE_NAME).value)

@@ -20,15 +20,8 @@ from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT, Asses
 from lti_tool.store.db import db, utcnow
 from tests import factories as f
 from tests.conftest import table_count
-from tests.lti_helpers import JwksServer, TestPlatform
+from tests.lti_helpers import TestPlatform
 from tests.portfolio_helpers import Browser
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

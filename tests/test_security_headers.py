@@ -10,7 +10,7 @@ from sqlalchemy import insert
 
 from lti_tool.launch.models import Registration
 from lti_tool.store.db import db
-from tests.lti_helpers import JwksServer, TestPlatform, demo_launch
+from tests.lti_helpers import TestPlatform, demo_launch
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "lti_tool" / "templates"
 
@@ -35,13 +35,6 @@ def assert_baseline(resp) -> None:
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert "X-Frame-Options" not in resp.headers  # it would keep the tool out of the LMS iframe
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
 
 
 @pytest.mark.parametrize(

@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
+from lti_tool.admin.staff_cli import staff_cli
 from lti_tool.audit.trail import AuditEvent
 from lti_tool.demo_platform.setup import demo_issuer
 from lti_tool.identity import staff
 from lti_tool.identity.partners import Partner
-from lti_tool.identity.staff_cli import staff_cli
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser
 from lti_tool.store.db import db
 from tests import assessment_factories as f
-from tests.lti_helpers import JwksServer, TestPlatform, demo_launch
-
-
-@pytest.fixture
-def jwks_server():
-    server = JwksServer()
-    yield server
-    server.close()
+from tests.lti_helpers import TestPlatform, demo_launch
 
 
 def _cli(app, *args):

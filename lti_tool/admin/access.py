@@ -9,11 +9,11 @@ from werkzeug.wrappers import Response
 
 from lti_tool.admin import bp
 from lti_tool.admin.nav import nav_items
+from lti_tool.audit.actor import Actor
 from lti_tool.identity.access import require_tool_admin
-from lti_tool.identity.actor import Actor
 from lti_tool.identity.staff import TOOL_ADMIN, is_tool_admin
 from lti_tool.launch.models import ToolSession
-from lti_tool.web.auth import COOKIE_NAME, TOKEN_PARAM, check_csrf, checks_csrf, current_session
+from lti_tool.launch.session import COOKIE_NAME, TOKEN_PARAM, check_csrf, checks_csrf, current_session
 
 # Short confirmations shown after a redirect (fixed texts: nothing from the request is echoed).
 NOTICES = {

@@ -6,7 +6,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.identity.actor import cli_actor, cli_actor_label, cli_errors, cli_transaction
+from lti_tool.audit.actor import cli_actor, cli_actor_label, cli_errors, cli_transaction
 from lti_tool.identity.partners import (
     PARTNER_KINDS,
     Partner,

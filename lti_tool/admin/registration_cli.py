@@ -15,7 +15,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lti_tool.audit import trail as audit
-from lti_tool.identity.actor import Actor, cli_actor, cli_actor_label
+from lti_tool.audit.actor import Actor, cli_actor, cli_actor_label
 from lti_tool.identity.partners import Partner
 from lti_tool.identity.staff import TOOL_ADMIN
 from lti_tool.launch import registrations as rules

@@ -6,9 +6,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
+from lti_tool.audit.actor import Actor
 from lti_tool.identity import staff
 from lti_tool.identity.access import require_tool_admin
-from lti_tool.identity.actor import Actor
 from lti_tool.identity.grants import (
     Scope,
     add_pending_grant,
@@ -21,9 +21,9 @@ from lti_tool.identity.grants import (
 )
 from lti_tool.identity.partners import Partner
 from lti_tool.launch.models import LtiUser
+from lti_tool.launch.session import login_required, require_session
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.store.db import db
-from lti_tool.web.auth import login_required, require_session
 from lti_tool.web.errors import NotFound, UserError
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/staff/admin")

@@ -3,4 +3,6 @@ verification pages, learner downloads and a printable certificate.
 
 An employer or regulator checks an award without calling anyone: the signed credential names its issuer,
 the issuer's keys are published at stable URLs, and the status list says whether it was revoked.
+
+May import: store, web, audit, launch, identity, portfolio (core, catalogue, review).
 """

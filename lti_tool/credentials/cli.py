@@ -11,15 +11,15 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from lti_tool.audit.actor import cli_actor_label
 from lti_tool.credentials import issuer, revocation
-from lti_tool.credentials.issuance import award_by_number, issue_for_award
+from lti_tool.credentials.issuance import award_by_number, credential_for, issue_for_award
 from lti_tool.credentials.verify import (
     fetch_jwks,
     http_status_fetcher,
     local_status_fetcher,
     verify_vc_jwt,
 )
-from lti_tool.identity.actor import cli_actor_label
 from lti_tool.portfolio.review.assessment_models import Award
 from lti_tool.store.db import db
 from lti_tool.web.errors import UserError
@@ -144,8 +144,6 @@ def rotate_key() -> None:
 @click.argument("number")
 @with_appcontext
 def show(number: str) -> None:
-    from lti_tool.credentials.issuance import credential_for
-
     issued = credential_for(_award(number))
     if issued is None:
         raise click.ClickException("No credential has been issued for this award yet (see 'credential issue').")

@@ -15,11 +15,11 @@ from lti_tool.credentials.issuance import credential_for, get_award, issue_for_a
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.launch.models import ToolSession
+from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT
 from lti_tool.portfolio.models import Portfolio
 from lti_tool.portfolio.review.assessment_models import Award
 from lti_tool.store.db import db
-from lti_tool.web.auth import deny, login_required, require_session
 from lti_tool.web.errors import UserError
 
 bp = Blueprint("credentials", __name__)

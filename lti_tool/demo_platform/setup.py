@@ -8,9 +8,12 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from lti_tool.audit.actor import Actor
 from lti_tool.demo_platform import people
 from lti_tool.demo_platform.catalogue_seed import ensure_demo_catalogue
+from lti_tool.identity.grants import Scope, add_pending_grant
 from lti_tool.identity.partners import Partner
+from lti_tool.identity.staff import INTERNAL_VERIFIER, PendingStaffGrant
 from lti_tool.launch.keys import load_or_create_private_key
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.store.db import db
@@ -70,9 +73,6 @@ def _ensure_demo_staff(issuer: str, partner: Partner) -> None:
     Once recorded, a pending grant is never recreated, so a role an admin revokes stays revoked. The internal
     verifier belongs to the academy; the independent verifier (Eli) deliberately does not.
     """
-    from lti_tool.identity.grants import Actor, Scope, add_pending_grant
-    from lti_tool.identity.staff import INTERNAL_VERIFIER, PendingStaffGrant
-
     for person in people.USERS:
         if not person.tool_role:
             continue

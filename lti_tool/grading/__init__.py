@@ -5,6 +5,6 @@ For other packages: `outbox.enqueue_for_state(portfolio)` in the transaction tha
 "started" score); every later state change reaches `outbox.on_portfolio_transition`, which `create_app`
 registers as a transition listener.
 
-May import: store, audit, web, identity, launch, portfolio (read its models and states). Nothing in
-portfolio imports grading: portfolio reports changes through the transition listeners.
+May import: store, web, audit, launch, identity, portfolio (core, catalogue, review). Nothing in portfolio
+imports grading: portfolio reports changes through the transition listeners.
 """

@@ -14,10 +14,10 @@ from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.staff import is_tool_admin
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
+from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio.catalogue.placement import certification_code_for
 from lti_tool.portfolio.catalogue.queries import latest_certification
 from lti_tool.store.db import db
-from lti_tool.web.auth import deny, login_required, require_session
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.paging import page_number
 from lti_tool.web.security_headers import allow_form_target

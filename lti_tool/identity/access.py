@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lti_tool.identity import staff
 from lti_tool.launch.models import ToolSession
-from lti_tool.web.auth import deny, require_session
+from lti_tool.launch.session import deny, require_session
 
 
 def require_tool_admin(refusal: str = "Only tool administrators may use this page.") -> ToolSession:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from lti_tool.audit import trail as audit
-from lti_tool.identity.actor import Actor
+from lti_tool.audit.actor import Actor
 from lti_tool.identity.partners import Partner
 from lti_tool.identity.staff import STAFF_ROLES, TOOL_ADMIN, PendingStaffGrant, StaffGrant
 from lti_tool.launch import roles as lti_roles

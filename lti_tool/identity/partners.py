@@ -9,7 +9,7 @@ from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lti_tool.identity.actor import Actor
+from lti_tool.audit.actor import Actor
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.store.db import Model, db, utcnow
 from lti_tool.web.errors import NotFound, UserError

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 
-from lti_tool.identity.actor import Actor
+from lti_tool.audit.actor import Actor
 from lti_tool.launch.claim_checks import contains_nul
 from lti_tool.launch.invites import RegistrationInvite, consume_invite
 from lti_tool.launch.models import Registration

@@ -9,14 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.identity.actor import Actor
-from lti_tool.identity.partners import Partner
+from lti_tool.audit.actor import Actor
 from lti_tool.store.db import Model, db, rowcount, utcnow
 from lti_tool.web.errors import UserError
+
+if TYPE_CHECKING:  # a type only: launch may not import identity (ARCHITECTURE.md)
+    from lti_tool.identity.partners import Partner
 
 MAX_HOURS = 24 * 30
 

@@ -1,4 +1,4 @@
-"""pylti1p3's OIDC login and message launch, wrapped to close the gaps listed in DESIGN.md.
+"""pylti1p3's OIDC login and message launch, wrapped to close its gaps (ARCHITECTURE.md, the data path):
 
 - each login's state, with its nonce, is single-use, kept in the shared database cache (not the Flask
   session);

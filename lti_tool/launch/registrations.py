@@ -4,17 +4,19 @@ registration: input checks, duplicates, (de)activation, and refusing to delete w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from lti_tool.identity.actor import Actor
-from lti_tool.identity.partners import Partner
+from lti_tool.audit.actor import Actor
 from lti_tool.launch.models import Deployment, LtiContext, Registration, ResourceLink, ToolSession
 from lti_tool.store.db import db
 from lti_tool.web.errors import UserError
+
+if TYPE_CHECKING:  # a type only: launch may not import identity (ARCHITECTURE.md)
+    from lti_tool.identity.partners import Partner
 
 MAX_URL_CHARS = 1000  # the URL columns of a registration
 

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from pylti1p3.contrib.flask.redirect import FlaskRedirect
 from pylti1p3.exception import LtiException, OIDCException
 from werkzeug.wrappers import Response
 
-from lti_tool.identity.grants import apply_pending_grants
 from lti_tool.launch.errors import LaunchError, StorageCheckNeeded
 from lti_tool.launch.keys import key_store
+from lti_tool.launch.landing import landing_location
 from lti_tool.launch.lti_messages import LOGIN_PARAMS, message_launch, oidc_login, storage_key
+from lti_tool.launch.models import LtiUser
 from lti_tool.launch.records import CLAIM, record_launch
+from lti_tool.launch.session import TOKEN_PARAM, set_session_cookie, start_session
 from lti_tool.launch.tool_config import find_registration_row
 from lti_tool.store.db import db
-from lti_tool.web.auth import TOKEN_PARAM, set_session_cookie, start_session
-from lti_tool.web.landing import landing_location
+
+LAUNCH_LISTENERS = "lti_tool.launch_listeners"
+LaunchListener = Callable[[LtiUser, list[str]], object]
+
+
+def set_launch_listeners(app: Flask, listeners: Sequence[LaunchListener]) -> None:
+    """Who is told of every verified launch, in its transaction: listener(user, lms_roles) (create_app)."""
+    app.extensions[LAUNCH_LISTENERS] = tuple(listeners)
+
 
 bp = Blueprint("launch", __name__)
 log = logging.getLogger(__name__)
@@ -120,7 +130,8 @@ def launch() -> Response:
     deployment = ml.deployment_row
     assert deployment is not None
     record = record_launch(claims, deployment)
-    apply_pending_grants(record.user, record.roles)
+    for listener in current_app.extensions.get(LAUNCH_LISTENERS, ()):
+        listener(record.user, record.roles)
     message_type = claims.get(CLAIM + "message_type", "LtiResourceLinkRequest")
     # By id, not by object: the flush then has no relationships to work through (a third of its cost).
     sess = start_session(

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer, joinedload, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from lti_tool.audit import trail as audit
 from lti_tool.launch.models import ResourceLink, ToolSession
@@ -16,10 +16,8 @@ from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.catalogue.placement import certification_code_for
 from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
-from lti_tool.portfolio.coverage import Coverage, Judgement, compute_coverage
 from lti_tool.portfolio.models import ROUTES, EvidenceFile, EvidenceItem, Portfolio, Submission, evidence_criterion
-from lti_tool.portfolio.review.assessment_models import Assessment
-from lti_tool.portfolio.snapshot import build_snapshot, snapshot_criteria
+from lti_tool.portfolio.snapshot import build_snapshot
 from lti_tool.store.db import db
 from lti_tool.web.errors import UserError
 
@@ -110,24 +108,7 @@ def my_portfolios(sess: ToolSession) -> list[Portfolio]:
     )
 
 
-# --- coverage and feedback --------------------------------------------------------------------------
-
-
-def latest_decided_assessment(submission: Submission | None) -> Assessment | None:
-    if submission is None:
-        return None
-    return db.session.scalar(
-        select(Assessment)
-        .where(Assessment.submission_id == submission.id, Assessment.decided_at.is_not(None))
-        .order_by(Assessment.decided_at.desc(), Assessment.id.desc())
-        .limit(1)
-    )
-
-
-def judgements_of(assessment: Assessment | None) -> dict[int, Judgement]:
-    if assessment is None:
-        return {}
-    return {j.criterion_id: Judgement(met=j.met, feedback=j.feedback) for j in assessment.judgements}
+# --- coverage ---------------------------------------------------------------------------------------
 
 
 def evidence_counts(portfolio: Portfolio) -> dict[int, int]:
@@ -155,34 +136,6 @@ def load_with_evidence(portfolio_id: int) -> Portfolio | None:
             ),
         )
     )
-
-
-@dataclass
-class PortfolioView:
-    coverage: Coverage
-    submission: Submission | None
-    assessment: Assessment | None
-    submissions: list[Submission]  # every attempt, oldest first (without their snapshots)
-
-
-def portfolio_view(portfolio: Portfolio) -> PortfolioView:
-    # The snapshots (the whole portfolio frozen at each attempt) are not shown here: leave them in the database.
-    submissions = list(
-        db.session.scalars(
-            select(Submission)
-            .where(Submission.portfolio_id == portfolio.id)
-            .order_by(Submission.attempt)
-            .options(defer(Submission.snapshot))
-        )
-    )
-    submission = submissions[-1] if submissions else None
-    assessment = latest_decided_assessment(submission)
-    coverage = compute_coverage(
-        snapshot_criteria(portfolio.certification, portfolio.partner_id),
-        evidence_counts(portfolio),
-        judgements_of(assessment),
-    )
-    return PortfolioView(coverage, submission, assessment, submissions)
 
 
 def criteria_by_id(portfolio: Portfolio) -> dict[int, Any]:

@@ -9,6 +9,8 @@ from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from lti_tool.store.db import db
+
 log = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER = 5  # seconds
 
@@ -95,8 +97,6 @@ def register_error_handlers(app: Flask) -> None:
         # The database restarted, failed over or is overloaded: the transaction is rolled back whole, so
         # nothing is half-written, and the person is asked to try again instead of shown a failure.
         log.error("database unavailable on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
-        from lti_tool.store.db import db
-
         try:
             db.session.rollback()
         except SQLAlchemyError:

@@ -4,27 +4,20 @@ tool itself (or with this response's nonce), and lets only registered, active pl
 No X-Frame-Options: the tool lives in the LMS's iframe, and `frame-ancestors` says which LMS may frame it
 (browsers that know CSP ignore X-Frame-Options when frame-ancestors is present anyway).
 
-Platform origins come from the active registrations (issuer and login URL origins), cached per process for
-FRAME_ORIGINS_CACHE_SECONDS; a change of registrations in this process is seen at once, other processes see
-it when their cache expires.
+Which platforms may frame the tool is not known here: `create_app` names the source (launch.frame_origins,
+the active registrations), so this plumbing imports no domain package.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
-from itertools import chain
-from typing import Any
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy import event, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from lti_tool.store.db import db
-
-_generation = 0  # bumped when this process flushes a change to a registration
 
 
 def origin(url: str | None) -> str | None:
@@ -39,41 +32,17 @@ def origin(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
 
 
-def _load_platform_origins(app: Flask) -> tuple[str, ...]:
-    from lti_tool.launch.models import Registration
+PLATFORM_ORIGINS = "lti_tool.frame_platform_origins"
 
-    rows = db.session.execute(
-        select(Registration.issuer, Registration.auth_login_url).where(Registration.active.is_(True))
-    ).all()
-    found = {origin(url) for url in chain.from_iterable(rows)}
-    if app.config.get("DEMO_PLATFORM"):
-        found.add(origin(app.config.get("DEMO_BASE_URL")))
-    found.update(origin(o) for o in app.config.get("FRAME_ANCESTORS_EXTRA", ()))
-    found.discard(None)
-    return tuple(sorted(found))  # type: ignore[arg-type]
+
+def set_platform_origins(app: Flask, source: Callable[[], Iterable[str]]) -> None:
+    """Name where the platforms that may frame the tool come from (create_app: launch.frame_origins)."""
+    app.extensions[PLATFORM_ORIGINS] = source
 
 
 def platform_origins() -> tuple[str, ...]:
-    """Origins of the active registered platforms (and the demo platform), briefly cached."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    cache: dict[str, Any] = app.extensions.setdefault("lti_tool.platform_origins", {})
-    now = time.monotonic()
-    if cache.get("generation") != _generation or cache.get("expires", 0) <= now:
-        cache.update(
-            origins=_load_platform_origins(app),
-            generation=_generation,
-            expires=now + app.config["FRAME_ORIGINS_CACHE_SECONDS"],
-        )
-    return cache["origins"]
-
-
-@event.listens_for(Session, "after_flush")
-def _registration_changed(session: Session, flush_context: Any) -> None:
-    global _generation
-    from lti_tool.launch.models import Registration
-
-    if any(isinstance(obj, Registration) for obj in chain(session.new, session.dirty, session.deleted)):
-        _generation += 1
+    source = current_app.extensions.get(PLATFORM_ORIGINS)
+    return tuple(source()) if source is not None else ()
 
 
 def csp_nonce() -> str:

@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.identity.actor import cli_actor_label, cli_errors, cli_transaction
+from lti_tool.audit.actor import cli_actor_label, cli_errors, cli_transaction
 from lti_tool.identity.partners import Partner, find_partner
 from lti_tool.portfolio.catalogue.importer import ISCED_BROAD_FIELDS, ISCED_LEVELS, import_catalogue
 from lti_tool.portfolio.catalogue.models import Certification, Criterion

@@ -417,6 +417,8 @@ def make_storage(config: Mapping[str, Any]) -> EvidenceStorage:
     if backend == "local":
         return LocalEncryptedStorage(config["EVIDENCE_DIR"], config["EVIDENCE_KEY"])
     if backend == "s3":
+        # Imported here, the one unavoidable cycle: storage_s3 builds on this module's sealing classes (and
+        # a process that stores files locally never loads boto3).
         from lti_tool.portfolio.evidence.storage_s3 import S3EncryptedStorage
 
         return S3EncryptedStorage(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from lti_tool.portfolio.coverage import Judgement
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review.assessment_models import Assessment
 from lti_tool.store.db import db
@@ -48,3 +49,20 @@ def decisions(submission: Submission) -> list[Assessment]:
             .order_by(Assessment.id)
         )
     )
+
+
+def latest_decided_assessment(submission: Submission | None) -> Assessment | None:
+    if submission is None:
+        return None
+    return db.session.scalar(
+        select(Assessment)
+        .where(Assessment.submission_id == submission.id, Assessment.decided_at.is_not(None))
+        .order_by(Assessment.decided_at.desc(), Assessment.id.desc())
+        .limit(1)
+    )
+
+
+def judgements_of(assessment: Assessment | None) -> dict[int, Judgement]:
+    if assessment is None:
+        return {}
+    return {j.criterion_id: Judgement(met=j.met, feedback=j.feedback) for j in assessment.judgements}

@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lti_tool.audit import trail as audit
-from lti_tool.identity.actor import cli_actor_label
+from lti_tool.audit.actor import cli_actor_label
 from lti_tool.portfolio.review.sampling import Policy, policy_for
 from lti_tool.portfolio.review.verification_models import SamplingPolicy
 from lti_tool.store.db import db, utcnow

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from lti_tool.launch.session import login_required, require_session
 from lti_tool.portfolio import access, workflow
 from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.models import Portfolio
@@ -13,7 +14,6 @@ from lti_tool.portfolio.review import appeals
 from lti_tool.portfolio.review.appeal_models import Appeal
 from lti_tool.portfolio.review.lookup import last_decision
 from lti_tool.store.db import db
-from lti_tool.web.auth import login_required, require_session
 from lti_tool.web.errors import UserError
 
 bp = Blueprint("appeals", __name__, url_prefix="/appeals")

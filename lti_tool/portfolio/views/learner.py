@@ -8,28 +8,32 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
+from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio import access, learner, workflow
 from lti_tool.portfolio import snapshot as snap
-from lti_tool.portfolio.coverage import compute_coverage
+from lti_tool.portfolio.coverage import Coverage, compute_coverage
 from lti_tool.portfolio.evidence import items as evidence
 from lti_tool.portfolio.evidence.file_checks import ACCEPTED_DESCRIPTION, media_type_info
 from lti_tool.portfolio.evidence.file_names import content_disposition
 from lti_tool.portfolio.evidence.storage import StorageError, check_address, storage
-from lti_tool.portfolio.models import EVIDENCE_KINDS, ROUTES, EvidenceItem, Portfolio
-from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.portfolio.models import EVIDENCE_KINDS, ROUTES, EvidenceItem, Portfolio, Submission
+from lti_tool.portfolio.review import lookup
+from lti_tool.portfolio.review.assessment_models import Assessment, Award
+from lti_tool.portfolio.snapshot import snapshot_criteria
 from lti_tool.store.db import db
-from lti_tool.web.auth import deny, login_required, require_session
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.form_parsing import check_form_complete
 
@@ -104,6 +108,35 @@ def _no_certification_page(sess: ToolSession, code: str | None) -> ResponseRetur
 # --- loading with access checks ----------------------------------------------------------------------
 
 
+@dataclass
+class PortfolioView:
+    coverage: Coverage
+    submission: Submission | None
+    assessment: Assessment | None
+    submissions: list[Submission]  # every attempt, oldest first (without their snapshots)
+
+
+def portfolio_view(portfolio: Portfolio) -> PortfolioView:
+    """What the portfolio page shows: coverage with the latest decision's feedback, and every attempt."""
+    # The snapshots (the whole portfolio frozen at each attempt) are not shown here: leave them in the database.
+    submissions = list(
+        db.session.scalars(
+            select(Submission)
+            .where(Submission.portfolio_id == portfolio.id)
+            .order_by(Submission.attempt)
+            .options(defer(Submission.snapshot))
+        )
+    )
+    submission = submissions[-1] if submissions else None
+    assessment = lookup.latest_decided_assessment(submission)
+    coverage = compute_coverage(
+        snapshot_criteria(portfolio.certification, portfolio.partner_id),
+        learner.evidence_counts(portfolio),
+        lookup.judgements_of(assessment),
+    )
+    return PortfolioView(coverage, submission, assessment, submissions)
+
+
 def _own_portfolio(portfolio_id: int, *, with_evidence: bool = False) -> tuple[ToolSession, Portfolio]:
     sess = require_session()
     portfolio = learner.load_with_evidence(portfolio_id) if with_evidence else db.session.get(Portfolio, portfolio_id)
@@ -172,7 +205,7 @@ def mine() -> str:
 @login_required
 def overview(portfolio_id: int) -> str:
     _, portfolio = _own_portfolio(portfolio_id, with_evidence=True)
-    view = learner.portfolio_view(portfolio)
+    view = portfolio_view(portfolio)
     award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
     return render_template(
         "portfolio/overview.html",
@@ -221,7 +254,7 @@ def _item_form(
     status: int = 200,
     retry_after: int | None = None,
 ) -> ResponseReturnValue:
-    view = learner.portfolio_view(portfolio)
+    view = portfolio_view(portfolio)
     page = render_template(
         "portfolio/item_form.html",
         portfolio=portfolio,
@@ -454,7 +487,7 @@ def submit(portfolio_id: int) -> ResponseReturnValue:
         return _to_portfolio(portfolio, "submitted" if created else "already_submitted")
     if portfolio.state not in workflow.EDITABLE:
         return _to_portfolio(portfolio, "already_submitted" if portfolio.state == workflow.SUBMITTED else None)
-    view = learner.portfolio_view(portfolio)
+    view = portfolio_view(portfolio)
     return render_template(
         "portfolio/submit.html",
         portfolio=portfolio,
@@ -473,9 +506,9 @@ def submission(portfolio_id: int, attempt: int) -> str:
     if found is None:
         raise NotFound("There is no submission with this number.", hint="Go back to your portfolio.")
     snapshot = found.snapshot
-    assessment = learner.latest_decided_assessment(found)
+    assessment = lookup.latest_decided_assessment(found)
     coverage = compute_coverage(
-        snap.criteria(snapshot), snap.evidence_counts(snapshot), learner.judgements_of(assessment)
+        snap.criteria(snapshot), snap.evidence_counts(snapshot), lookup.judgements_of(assessment)
     )
     codes = snap.criterion_codes(snapshot)
     return render_template(

@@ -16,6 +16,7 @@ from lti_tool.identity import staff
 from lti_tool.identity.partners import Partner
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser, ToolSession
+from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio import access, workflow
 from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.catalogue.models import Certification
@@ -27,7 +28,6 @@ from lti_tool.portfolio.review.assessment import Judgement
 from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT, Award
 from lti_tool.portfolio.review.lookup import get_portfolio, last_decision, latest_submission
 from lti_tool.store.db import db
-from lti_tool.web.auth import deny, login_required, require_session
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.paging import page_number
 

@@ -19,8 +19,8 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool.launch.models import PAGE_DATA_PREFIX, CacheEntry
+from lti_tool.launch.session import current_session
 from lti_tool.store.db import db, utcnow
-from lti_tool.web.auth import current_session
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = PAGE_DATA_PREFIX

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import ToolSession
-from lti_tool.web.auth import current_session, login_required, require_session
+from lti_tool.launch.session import current_session, login_required, require_session
 
 bp = Blueprint("home", __name__)
 

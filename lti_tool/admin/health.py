@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
+from lti_tool.grading.backlog import pending_job_count
 from lti_tool.launch.keys import key_store
 from lti_tool.store.db import db
 
@@ -15,10 +16,6 @@ bp = Blueprint("health", __name__)
 
 
 def _backlog() -> int | None:
-    try:
-        from lti_tool.grading.backlog import pending_job_count
-    except ImportError:  # grade sync not installed in this build
-        return None
     return pending_job_count()
 
 

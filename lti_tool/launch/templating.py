@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask, has_request_context
 from markupsafe import Markup, escape
 
-from lti_tool.web.auth import TOKEN_PARAM, current_session, session_needs_token
+from lti_tool.launch.session import TOKEN_PARAM, current_session, session_needs_token
 from lti_tool.web.security_headers import csp_nonce
 
 # Blueprints (and `static`) whose addresses are public or belong to another party: no session token in them.

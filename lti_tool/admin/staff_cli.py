@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.identity.actor import cli_actor, cli_errors
+from lti_tool.audit.actor import cli_actor, cli_errors
 from lti_tool.identity.grants import (
     Actor,
     Scope,
