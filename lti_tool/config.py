@@ -114,6 +114,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Dynamic registration with a platform on plain http or a loopback/link-local address (development
         # and tests only: tokens travel in those requests, and the URLs come from whoever opens the page).
         "REGISTRATION_ALLOW_LOCAL": _env_bool("LTI_TOOL_REGISTRATION_ALLOW_LOCAL", False),
+        # Every outbound HTTP call (web/outbound.py): HTTP_TIMEOUT bounds each connect and read, HTTP_DEADLINE
+        # the whole call, so a server answering one byte at a time cannot hold a thread for longer.
+        "HTTP_DEADLINE": _env_number("LTI_TOOL_HTTP_DEADLINE", 20),
+        # Outbound calls to private networks (10/8, 172.16/12, 192.168/16, fc00::/7), e.g. an on-premises LMS.
+        # Loopback, link-local, cloud metadata and CGNAT addresses stay refused (OUTBOUND_ALLOW_LOCAL below).
+        "OUTBOUND_ALLOW_PRIVATE": _env_bool("LTI_TOOL_OUTBOUND_ALLOW_PRIVATE", False),
+        # Outbound fetches at once per process for dynamic registration, which anyone can start: more wait
+        # for a 503 instead of tying up the threads that serve pages.
+        "REGISTRATION_FETCH_CONCURRENCY": _env_int("LTI_TOOL_REGISTRATION_FETCH_CONCURRENCY", 2),
+        # With TRUST_PROXY: the addresses (or networks) of the proxies whose X-Forwarded-* headers are
+        # believed. A client reaching the tool directly cannot then choose its own address.
+        "TRUSTED_PROXIES": os.environ.get("LTI_TOOL_TRUSTED_PROXIES") or "127.0.0.1,::1",
         # Content-Security-Policy: how long a process reuses the list of platform origins that may frame the
         # tool, and extra origins allowed to frame it (e.g. "https://*.instructure.com": Canvas frames the tool
         # from each school's own domain, which is neither its issuer nor its login URL).
@@ -152,6 +164,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRADING_ROSTER_CACHE_SECONDS": _env_int("LTI_TOOL_GRADING_ROSTER_CACHE_SECONDS", 60),
     }
     config.update(overrides)
+    # Calls to registered platforms on loopback, link-local and other local addresses: the demo platform and
+    # test platforms live on this machine. Never in production (metadata services live there too).
+    config.setdefault(
+        "OUTBOUND_ALLOW_LOCAL",
+        _env_bool(
+            "LTI_TOOL_OUTBOUND_ALLOW_LOCAL", bool(config["DEMO_PLATFORM"] or config["REGISTRATION_ALLOW_LOCAL"])
+        ),
+    )
     # The demo platform and the tool sit on different origins (127.0.0.1 vs localhost), as an LMS and
     # a tool do, so the demo shows the tool as a third party in an iframe.
     config.setdefault(
