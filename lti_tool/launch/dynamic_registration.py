@@ -10,15 +10,12 @@ them, unless the URL carried a one-time invite from a tool admin.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from flask import current_app
 
 from lti_tool.audit.actor import Actor
@@ -27,6 +24,7 @@ from lti_tool.launch.invites import RegistrationInvite, consume_invite
 from lti_tool.launch.models import Registration
 from lti_tool.launch.registrations import RegistrationError, create_registration
 from lti_tool.launch.tool_urls import TOOL_CLAIMS, TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCOPES, ToolUrls
+from lti_tool.web import outbound
 from lti_tool.web.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -103,38 +101,6 @@ def check_platform_url(value: Any, what: str) -> str:
     return value.strip()
 
 
-def check_reachable_host(url: str, what: str) -> None:
-    """Before the tool sends anything: refuse addresses that are this machine or its cloud metadata service.
-
-    Anyone can open the registration page with any URL; without this it would make the tool call its own
-    loopback services. Private networks stay allowed (an on-premises LMS is often on one).
-    """
-    if _allow_local():
-        return
-    parts = urlsplit(url)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise DynamicRegistrationError(
-            f"The platform's {what} host {parts.hostname!r} could not be reached (its name does not resolve)."
-        ) from exc
-    for info in infos:
-        host = info[4][0]
-        assert isinstance(host, str)  # typeshed allows the int of a non-IP family; IPv4 and IPv6 give strings
-        address = ipaddress.ip_address(host.split("%")[0])
-        if (
-            address.is_loopback
-            or address.is_link_local
-            or address.is_unspecified
-            or address.is_multicast
-            or address.is_reserved
-        ):
-            raise DynamicRegistrationError(
-                f"The platform's {what} points to a local address ({address}); the "
-                "tool does not register platforms there."
-            )
-
-
 def issuer_matches(issuer: str, config_url: str) -> bool:
     """The configuration must come from the issuer's own site: same scheme and host (and port), and its
     URL must start with the issuer, path segment by path segment (https://x/moodle is not https://x/moodle2)."""
@@ -150,34 +116,46 @@ def issuer_matches(issuer: str, config_url: str) -> bool:
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
-def _read_body(resp: requests.Response, limit: int) -> tuple[bytes, bool]:
-    """At most `limit` bytes of the body, and whether there was more."""
-    body = b""
-    for chunk in resp.iter_content(65536):
-        body += chunk
-        if len(body) > limit:
-            return body[:limit], True
-    return body, False
+def _fetch(method: str, url: str, what: str, headers: dict[str, str], data: str | None = None) -> outbound.Fetched:
+    """One call to the platform through web/outbound.py: a total deadline, one of the few slots anonymous
+    requests may use at once, and only to addresses the registration policy allows. Every failure reads the
+    same, whatever the cause: which host refused or how a port answered would let anyone opening this page
+    map the tool's network (the log has the detail)."""
+    try:
+        return outbound.fetch(
+            method,
+            url,
+            max_bytes=MAX_BODY_BYTES,
+            headers=headers,
+            data=data,
+            policy=outbound.policy_for(current_app.config, registration=True),
+            anonymous=True,
+        )
+    except outbound.OutboundError as exc:
+        raise DynamicRegistrationError(
+            f"The tool got no usable answer from the platform's {what} at {url}. The address may be "
+            "unreachable from the tool or too slow to answer, or it is one the tool does not call (local, "
+            "private and cloud-metadata addresses are refused)."
+        ) from exc
 
 
-def _read_json(resp: requests.Response, what: str, url: str) -> Any:
-    body, truncated = _read_body(resp, MAX_BODY_BYTES)
-    if truncated:
+def _read_json(fetched: outbound.Fetched, what: str, url: str) -> Any:
+    if fetched.truncated:
         raise DynamicRegistrationError(f"The {what} at {url} is larger than the tool accepts.")
     try:
-        data = json.loads(body)
+        data = json.loads(fetched.body)
     except (ValueError, RecursionError) as exc:
         raise DynamicRegistrationError(
-            f"The {what} at {url} is not JSON (content type {resp.headers.get('Content-Type', 'unknown')!r})."
+            f"The {what} at {url} is not JSON (content type {fetched.headers.get('Content-Type', 'unknown')!r})."
         ) from exc
     if contains_nul(data):
         raise DynamicRegistrationError(f"The {what} at {url} contains NUL characters or is nested too deeply.")
     return data
 
 
-def _platform_message(resp: requests.Response) -> str:
+def _platform_message(fetched: outbound.Fetched) -> str:
     """What the platform said when it refused: an OAuth error, a message field, or the start of its text."""
-    text = _read_body(resp, 4096)[0].decode("utf-8", "replace")
+    text = fetched.body[:4096].decode("utf-8", "replace")
     try:
         data = json.loads(text)
     except ValueError:
@@ -191,26 +169,16 @@ def _platform_message(resp: requests.Response) -> str:
 
 def fetch_platform_configuration(url: str, registration_token: str | None) -> PlatformConfiguration:
     url = check_platform_url(url, "openid_configuration URL")
-    check_reachable_host(url, "openid_configuration URL")
     headers = {"Accept": "application/json"}
     if registration_token:
         # Canvas wants the token on this request too; other platforms ignore it.
         headers["Authorization"] = f"Bearer {registration_token}"
-    try:
-        resp = requests.get(
-            url, headers=headers, timeout=current_app.config["HTTP_TIMEOUT"], allow_redirects=False, stream=True
-        )
-    except requests.RequestException as exc:
+    fetched = _fetch("GET", url, "OpenID configuration", headers)
+    if fetched.status != 200:
         raise DynamicRegistrationError(
-            f"The platform's OpenID configuration at {url} could not be reached ({exc.__class__.__name__})."
-        ) from exc
-    with resp:
-        if resp.status_code != 200:
-            raise DynamicRegistrationError(
-                f"The platform's OpenID configuration at {url} answered HTTP "
-                f"{resp.status_code}: {_platform_message(resp)}"
-            )
-        data = _read_json(resp, "OpenID configuration", url)
+            f"The platform's OpenID configuration at {url} answered HTTP {fetched.status}: {_platform_message(fetched)}"
+        )
+    data = _read_json(fetched, "OpenID configuration", url)
     return parse_platform_configuration(url, data)
 
 
@@ -315,26 +283,12 @@ def post_registration(
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
     url = platform.registration_endpoint
-    check_reachable_host(url, "registration endpoint")
-    try:
-        resp = requests.post(
-            url,
-            data=json.dumps(payload),
-            headers=headers,
-            allow_redirects=False,
-            stream=True,
-            timeout=current_app.config["HTTP_TIMEOUT"],
-        )
-    except requests.RequestException as exc:
+    fetched = _fetch("POST", url, "registration endpoint", headers, json.dumps(payload))
+    if fetched.status not in (200, 201):
         raise DynamicRegistrationError(
-            f"The platform's registration endpoint {url} could not be reached ({exc.__class__.__name__})."
-        ) from exc
-    with resp:
-        if resp.status_code not in (200, 201):
-            raise DynamicRegistrationError(
-                f"The platform refused the registration (HTTP {resp.status_code}): {_platform_message(resp)}"
-            )
-        data = _read_json(resp, "registration response", url)
+            f"The platform refused the registration (HTTP {fetched.status}): {_platform_message(fetched)}"
+        )
+    data = _read_json(fetched, "registration response", url)
     return parse_registration_answer(data)
 
 

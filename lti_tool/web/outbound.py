@@ -340,7 +340,7 @@ def _checked(call: _Call, check: Any) -> Any:
 def _resolve(conn: Any, policy: AddressPolicy) -> list[Any]:
     try:
         return check_host(conn._dns_host, conn.port, policy)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (a..b, 64+ chars)
         raise NameResolutionError(conn.host, conn, exc) from exc
 
 
@@ -412,7 +412,11 @@ class OutboundSession(requests.Session):
             kwargs["timeout"] = min(per_read, call.remaining())
             try:
                 response = super().request(method, url, *args, **kwargs)
-            except (requests.RequestException, _AddressRefused) as exc:
+            except (
+                requests.RequestException,
+                _AddressRefused,
+                ValueError,
+            ) as exc:  # ValueError: URLs urllib3 cannot parse
                 if isinstance(exc, OutboundError):
                     raise
                 failure = _failure(call, exc)
@@ -494,7 +498,7 @@ def fetch(
                 status, resp_headers = resp.status_code, dict(resp.headers)
         except OutboundError:
             raise
-        except (requests.RequestException, _AddressRefused) as exc:
+        except (requests.RequestException, _AddressRefused, ValueError) as exc:  # ValueError: URLs urllib3 cannot parse
             failure = _failure(call, exc)
             log.warning("outbound %s %s failed: %s", method, url, failure.detail)
             raise failure from None
