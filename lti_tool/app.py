@@ -44,6 +44,7 @@ from lti_tool.portfolio.views.appeals import bp as appeals_bp
 from lti_tool.store.db import db
 from lti_tool.store.schema import ensure_schema, migrate
 from lti_tool.store.startup import dispose_pool_after_fork, startup_lock
+from lti_tool.web import dates
 from lti_tool.web.errors import register_error_handlers
 from lti_tool.web.form_parsing import init_app as init_form_parsing
 from lti_tool.web.observability import configure_logging, install_request_ids
@@ -113,6 +114,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for listener in TRANSITION_LISTENERS:
         workflow.add_listener(app, listener)
     install_template_helpers(app)
+    dates.install(app)  # the `when` filter: one date format on every page
     install_security_headers(app)
     frame_origins.install(app)
     install_rate_limits(app)

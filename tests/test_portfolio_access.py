@@ -23,7 +23,7 @@ CUSTOM = {"certification": "TSTCERT", "route": "training"}
 @pytest.fixture
 def world(app, jwks_server):
     """Two partners on two platforms; Ada has a submitted portfolio at partner A."""
-    f.make_certification("TSTCERT")
+    cert = f.make_certification("TSTCERT")
     acme = f.make_partner("acme-academy")
     beta = f.make_partner("beta-hub")
     lms_a = TestPlatform(jwks_server)
@@ -32,7 +32,9 @@ def world(app, jwks_server):
     f.assign_partner(lms_b.registration_id, beta)
     ada = Browser(app, lms_a, "ada", custom=CUSTOM)
     portfolio = ada.start()
-    ada.add_item(portfolio.id, files=[(f.PDF, "report.pdf")], criteria=[])
+    # One criterion evidenced: an empty portfolio cannot be submitted.
+    first = cert.units[0].outcomes[0].criteria[0].id
+    ada.add_item(portfolio.id, files=[(f.PDF, "report.pdf")], criteria=[first])
     ada.submit(portfolio.id, 1)
     item = db.session.scalar(select(EvidenceItem))
     ef = db.session.scalar(select(EvidenceFile))

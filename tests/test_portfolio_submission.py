@@ -264,6 +264,7 @@ def test_resubmission_after_referral(app, ada, cert):
 
 def test_submitting_is_refused_outside_draft_and_referred(app, ada, cert):
     portfolio = ada.portfolio()
+    ada.add_item(portfolio.id, files=[(f.PDF, "r.pdf")], criteria=_ids(cert)[:1])
     ada.submit(portfolio.id, 1)
     # An assessor decided competent: the learner cannot submit attempt 2 now.
     workflow.transition(portfolio, workflow.ASSESSED, duty="assessor")

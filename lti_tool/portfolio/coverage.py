@@ -63,6 +63,28 @@ class UnitCoverage:
     def with_evidence(self) -> int:
         return sum(1 for c in self.criteria if c.evidence_count)
 
+    @property
+    def total(self) -> int:
+        return len(self.criteria)
+
+    @property
+    def met(self) -> int:
+        return sum(1 for c in self.criteria if c.state == MET)
+
+    @property
+    def missing(self) -> list[CriterionCoverage]:
+        """Criteria of this unit with no evidence in the live portfolio."""
+        return [c for c in self.criteria if not c.evidence_count]
+
+    @property
+    def evidence_percent(self) -> int:
+        return round(100 * self.with_evidence / self.total) if self.total else 0
+
+    @property
+    def anchor(self) -> str:
+        """The unit's id on the portfolio page (codes may hold dots or spaces; ids should not)."""
+        return "unit-" + "".join(ch if ch.isalnum() else "-" for ch in self.code)
+
 
 @dataclass
 class Coverage:
@@ -95,6 +117,11 @@ class Coverage:
     def missing(self) -> list[CriterionCoverage]:
         """Criteria with no evidence in the live portfolio: what a submission now would leave unsupported."""
         return [c for u in self.units for c in u.criteria if not c.evidence_count]
+
+    @property
+    def units_missing(self) -> list[UnitCoverage]:
+        """Units with at least one criterion still without evidence (the submit page lists them by unit)."""
+        return [u for u in self.units if u.missing]
 
     def criterion(self, criterion_id: int) -> CriterionCoverage | None:
         return next((c for u in self.units for c in u.criteria if c.id == criterion_id), None)
@@ -143,3 +170,15 @@ def compute_coverage(
             )
         )
     return Coverage(units=units, counts=counts, assessed=bool(judgements))
+
+
+def chips_by_unit(coverage: Coverage, criterion_ids: Sequence[int]) -> list[tuple[str, list[tuple[int, str]]]]:
+    """Criteria (by id) as (unit code, [(id, code)]) in catalogue order: an evidence item's criteria shown as
+    compact chips grouped by unit rather than a wall of codes. Ids the coverage does not know are left out."""
+    wanted = set(criterion_ids)
+    groups: list[tuple[str, list[tuple[int, str]]]] = []
+    for unit in coverage.units:
+        chips = [(c.id, c.code) for c in unit.criteria if c.id in wanted]
+        if chips:
+            groups.append((unit.code, chips))
+    return groups

@@ -16,6 +16,7 @@ from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.catalogue.placement import certification_code_for
 from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
+from lti_tool.portfolio.coverage import Coverage
 from lti_tool.portfolio.models import ROUTES, EvidenceFile, EvidenceItem, Portfolio, Submission, evidence_criterion
 from lti_tool.portfolio.snapshot import build_snapshot
 from lti_tool.store.db import db
@@ -142,6 +143,35 @@ def criteria_by_id(portfolio: Portfolio) -> dict[int, Any]:
     return {c.id: c for c in criteria_for(portfolio.certification, portfolio.partner_id)}
 
 
+# --- what to do next -------------------------------------------------------------------------------
+
+
+def next_step(state: str, coverage: Coverage) -> str:
+    """What the learner should do next, in one sentence (shown at the top of the portfolio page)."""
+    if state == workflow.AWARDED:
+        return "You are done: print your certificate or share its verification page from My certificates."
+    if state == workflow.APPEALED:
+        return "Nothing to do now: your appeal is being decided, and the outcome will appear here."
+    if state not in workflow.EDITABLE:
+        return "Nothing to do now: your portfolio is with the assessment team, and their decision will appear here."
+    if not coverage.with_evidence:
+        return "Add your first piece of evidence and tick the criteria it shows."
+    not_met = coverage.counts.get("not_met", 0)
+    if state == workflow.REFERRED and not_met:
+        return (
+            f"Improve the evidence for the {not_met} criteri{'on' if not_met == 1 else 'a'} marked “Not yet met”, "
+            "then submit again."
+        )
+    missing = coverage.units_missing
+    if missing:
+        count = len(coverage.missing)
+        return (
+            f"Add evidence for the {count} criteri{'on' if count == 1 else 'a'} still without any, "
+            f"starting with unit {missing[0].code}."
+        )
+    return "Every criterion has evidence: check your portfolio, then submit it for assessment."
+
+
 # --- submitting -------------------------------------------------------------------------------------
 
 
@@ -153,6 +183,22 @@ def next_attempt(portfolio: Portfolio) -> int:
 class StaleSubmitForm(UserError):
     status = 409
     title = "This page is out of date"
+
+
+class NothingToSubmit(UserError):
+    """A portfolio with no criterion evidenced: an assessor could only refer it, so it is not sent."""
+
+    status = 422
+    title = "Nothing to submit yet"
+
+
+def check_submittable(portfolio: Portfolio) -> None:
+    """The submission rule: at least one criterion has evidence mapped to it (an empty portfolio is refused)."""
+    if not evidence_counts(portfolio):
+        raise NothingToSubmit(
+            "Your portfolio has no evidence for any criterion yet, so it cannot be submitted.",
+            hint="Add evidence and tick the criteria it shows, then submit.",
+        )
 
 
 def submit(portfolio_id: int, attempt: int, note: str, *, actor: Any) -> tuple[Submission, bool]:
@@ -182,6 +228,7 @@ def submit(portfolio_id: int, attempt: int, note: str, *, actor: Any) -> tuple[S
             hint="Go back to your portfolio and choose Submit again.",
         )
     workflow.check(portfolio.state, workflow.SUBMITTED, "learner")
+    check_submittable(portfolio)
     note = note.strip()
     if len(note) > MAX_NOTE:
         raise UserError(f"Keep the note to the assessor under {MAX_NOTE} characters.")

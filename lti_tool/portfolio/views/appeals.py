@@ -51,6 +51,8 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
         decision=decision,
         history=history,
         criteria=criteria,
+        # The appeal the page is about: the latest, unless a new decision may be appealed (then all are earlier).
+        latest=history[0] if history and not window.allowed else None,
         error=error,
         grounds=grounds,
         state_label=workflow.STATE_LABELS.get(portfolio.state, portfolio.state),

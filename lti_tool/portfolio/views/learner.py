@@ -24,13 +24,15 @@ from lti_tool.launch.models import ToolSession
 from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio import access, learner, workflow
 from lti_tool.portfolio import snapshot as snap
-from lti_tool.portfolio.coverage import Coverage, compute_coverage
+from lti_tool.portfolio.coverage import Coverage, chips_by_unit, compute_coverage
 from lti_tool.portfolio.evidence import items as evidence
-from lti_tool.portfolio.evidence.file_checks import ACCEPTED_DESCRIPTION, media_type_info
+from lti_tool.portfolio.evidence.file_checks import ACCEPTED_DESCRIPTION, check_upload, media_type_info
 from lti_tool.portfolio.evidence.file_names import content_disposition
 from lti_tool.portfolio.evidence.storage import StorageError, check_address, storage
 from lti_tool.portfolio.models import EVIDENCE_KINDS, ROUTES, EvidenceItem, Portfolio, Submission
+from lti_tool.portfolio.review import appeals as appeal_rules
 from lti_tool.portfolio.review import lookup
+from lti_tool.portfolio.review.appeal_models import Appeal
 from lti_tool.portfolio.review.assessment_models import Assessment, Award
 from lti_tool.portfolio.snapshot import snapshot_criteria
 from lti_tool.store.db import db
@@ -207,12 +209,24 @@ def overview(portfolio_id: int) -> str:
     _, portfolio = _own_portfolio(portfolio_id, with_evidence=True)
     view = portfolio_view(portfolio)
     award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
+    # Which items support each criterion (the criteria map opens them), and each item's criteria by unit.
+    supporting: dict[int, list[EvidenceItem]] = {}
+    for item in portfolio.evidence:
+        for c in item.criteria:
+            supporting.setdefault(c.id, []).append(item)
     return render_template(
         "portfolio/overview.html",
         portfolio=portfolio,
         view=view,
         coverage=view.coverage,
         award=award,
+        supporting=supporting,
+        chips={item.id: chips_by_unit(view.coverage, [c.id for c in item.criteria]) for item in portfolio.evidence},
+        next_step=learner.next_step(portfolio.state, view.coverage),
+        window=appeal_rules.appeal_window(portfolio) if portfolio.state == workflow.REFERRED else None,
+        last_appeal=db.session.scalar(
+            select(Appeal).where(Appeal.portfolio_id == portfolio.id).order_by(Appeal.id.desc()).limit(1)
+        ),
         kinds=EVIDENCE_KINDS,
         routes=ROUTES,
         state_labels=workflow.STATE_LABELS,
@@ -297,18 +311,52 @@ def _upload_error(exc: UserError) -> str:
     return exc.message + (f" {exc.hint}" if exc.hint else "") + " Please choose your files again."
 
 
+def _refused_uploads(uploads: list[evidence.Upload]) -> str | None:
+    """Each chosen file checked by content before anything is stored, so that a refusal names the file and
+    its reason, and says which of the others (fine, but a browser cannot keep chosen files) to choose again.
+    The same checks run again when the files are stored: this only words the refusal."""
+    refused, fine = [], []
+    for upload in uploads:
+        name = upload.name or "A file without a name"
+        try:
+            check_upload(upload.stream, upload.name)
+        except UserError as exc:
+            reason = exc.message if exc.message.startswith("'") else f"“{name}”: {exc.message}"
+            refused.append(reason + (f" {exc.hint}" if exc.hint else ""))
+        else:
+            fine.append(name)
+        finally:
+            upload.stream.seek(0)
+    if not refused:
+        return None
+    again = (
+        f" Please choose your files again: {', '.join(f'“{n}”' for n in fine)} passed the checks, but a browser "
+        "cannot keep chosen files."
+        if fine
+        else ""
+    )
+    return " ".join(refused) + again
+
+
 @bp.route("/<int:portfolio_id>/evidence/new", methods=["GET", "POST"])
 @login_required
 def add_item(portfolio_id: int) -> ResponseReturnValue:
     sess, portfolio = _own_portfolio(portfolio_id)
     access.require_editable(portfolio)
     if request.method == "GET":
-        return _item_form(portfolio, None, _values_of(None), {})
+        values = _values_of(None)
+        # Mapping from the criterion's side: "Record new evidence for 1.2.3" on the criteria map.
+        wanted = request.args.get("criterion", "")
+        if wanted.isdigit() and int(wanted) in learner.criteria_by_id(portfolio):
+            values["criteria"] = {int(wanted)}
+        return _item_form(portfolio, None, values, {})
     criteria = learner.criteria_by_id(portfolio)
     fields, errors = evidence.clean_item_fields(request.form, criteria)
     uploads = _uploads()
     if not uploads:
         errors["files"] = "Attach at least one file."
+    elif (refused := _refused_uploads(uploads)) is not None:
+        errors["files"] = refused
     if errors:
         if uploads:
             errors.setdefault("files", "Please choose your files again (a browser cannot keep them).")
@@ -345,6 +393,8 @@ def edit_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
     remaining = [f for f in item.files if f.id not in remove_ids]
     if not remaining and not uploads:
         errors["files"] = "Keep at least one file, or attach a new one."
+    elif uploads and (refused := _refused_uploads(uploads)) is not None:
+        errors["files"] = refused
     if errors:
         values = _posted_values()
         if uploads:
@@ -478,6 +528,9 @@ def submit(portfolio_id: int) -> ResponseReturnValue:
         try:
             _, created = learner.submit(portfolio.id, attempt, request.form.get("note", ""), actor=sess.user)
             db.session.commit()
+        except learner.NothingToSubmit as exc:
+            db.session.rollback()
+            return _submit_page(portfolio, error=exc.message + " " + (exc.hint or ""), status=exc.status)
         except IntegrityError:
             # Two submits raced (SQLite has no row lock): the other one made this attempt.
             db.session.rollback()
@@ -487,6 +540,11 @@ def submit(portfolio_id: int) -> ResponseReturnValue:
         return _to_portfolio(portfolio, "submitted" if created else "already_submitted")
     if portfolio.state not in workflow.EDITABLE:
         return _to_portfolio(portfolio, "already_submitted" if portfolio.state == workflow.SUBMITTED else None)
+    return _submit_page(portfolio)
+
+
+def _submit_page(portfolio: Portfolio, error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    """The confirmation page: what is still missing, unit by unit, and the button that submits."""
     view = portfolio_view(portfolio)
     return render_template(
         "portfolio/submit.html",
@@ -494,8 +552,9 @@ def submit(portfolio_id: int) -> ResponseReturnValue:
         coverage=view.coverage,
         attempt=learner.next_attempt(portfolio),
         max_note=learner.MAX_NOTE,
-        evidence_count=len(portfolio.evidence),
-    )
+        error=error,
+        note=request.form.get("note", "") if request.method == "POST" else "",
+    ), status
 
 
 @bp.route("/<int:portfolio_id>/submissions/<int:attempt>")
