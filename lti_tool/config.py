@@ -90,6 +90,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(db_url),
         "KEYS_DIR": os.environ.get("LTI_TOOL_KEYS_DIR") or str(PROJECT_ROOT / "keys"),
         "DEMO_PLATFORM": _env_bool("LTI_TOOL_DEMO_PLATFORM", False),
+        # The demo platform's AGS answers as a real one's where they differ: "openedx" or "moodle" (demo_platform/
+        # services.py says how); empty for the lenient default.
+        "DEMO_AGS_PROFILE": os.environ.get("LTI_TOOL_DEMO_AGS_PROFILE", "").strip().lower(),
         # Seconds of clock difference tolerated between the platform and us on iat/exp/nbf.
         "LTI_CLOCK_SKEW": _env_int("LTI_TOOL_CLOCK_SKEW", 60),
         "LTI_JWKS_CACHE_SECONDS": _env_int("LTI_TOOL_JWKS_CACHE_SECONDS", 3600),

@@ -105,6 +105,9 @@ def test_timestamps_are_aware_and_strictly_increase():
     assert first == "2024-06-01T10:00:00.000000+00:00"
     second = scores.next_timestamp(now, first)  # same instant: still later
     assert scores.parse_timestamp(second) > scores.parse_timestamp(first)
+    # Moodle compares whole seconds: a later score in the same second moves to the next one.
+    assert second == "2024-06-01T10:00:01.000000+00:00"
+    assert scores.next_timestamp(now.replace(microsecond=900000), first) == second
     assert scores.next_timestamp(now + dt.timedelta(seconds=1), first) == "2024-06-01T10:00:01.000000+00:00"
 
 
@@ -211,3 +214,19 @@ def test_roster_merge_keeps_learners_who_have_not_launched_and_those_who_left():
     assert ada.state_label == wf.STATE_LABELS[wf.SUBMITTED] and ada.attempts == 2 and ada.sync_status == "failed"
     assert ben.portfolio is None and ben.state_label == "Not started" and ben.member_status == "Inactive"
     assert zed.award is award
+
+
+def test_labels_fit_the_strictest_platform_and_keep_the_code():
+    title = "Qualified professional in the central monitoring of clinical trial data across many sites and countries"
+    label = scores.main_line_item("CMIACR", title)["label"]
+    assert len(label) <= scores.LABEL_LIMIT == 100
+    assert label.endswith("… (CMIACR)") and label.startswith("Qualified professional in the central monitoring")
+    assert scores.main_line_item("C1", "Short")["label"] == "Short (C1)"
+    assert len(scores.fit_label("x" * 300)) == 100
+
+
+def test_a_score_missing_what_platforms_require_is_named():
+    good = scores.score_payload(wf.DRAFT, user_id="u1", timestamp=TS)
+    assert scores.score_problem(good) is None
+    assert "lacks userId" in scores.score_problem({**good, "userId": ""})
+    assert "no scoreMaximum" in scores.score_problem({**good, "scoreGiven": 3})

@@ -1,5 +1,18 @@
 """The demo platform's LTI Advantage services: OAuth2 token, AGS line items and scores, NRPS, and the
-deep-linking return. They check what a strict LMS (Moodle) checks and record what the tool sends."""
+deep-linking return. They check what a strict LMS (Moodle) checks and record what the tool sends.
+
+DEMO_AGS_PROFILE (config, LTI_TOOL_DEMO_AGS_PROFILE) makes the AGS endpoints answer as a real platform does
+where it differs from the lenient default:
+- "openedx", as lti-consumer-xblock's Django REST framework views: a token it does not accept is 403
+  {"detail": "Invalid token signature."} (Lti1p3ApiAuthentication); a score whose timestamp is not later than
+  the stored one is 400 {"timestamp": ["Score already exists for the provided timestamp"]} (or "... can only
+  be updated to a later point in time", LtiAgsScoreSerializer.validate_timestamp); a line item label over 100
+  characters is 400 (LtiAgsLineItem.label max_length=100); results list scores with a scoreGiven only and
+  ignore a user_id query; a score is answered 201 with its JSON.
+- "moodle", as mod/lti/service/gradebookservices: a score whose timestamp (in whole seconds) is not later than
+  the stored grade's is 409 with the reason "Refusing score with an earlier timestamp for item N and user U"
+  in the status line and no body.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +21,7 @@ import secrets
 from typing import Any
 
 import jwt
-from flask import jsonify, redirect, render_template, request, url_for
+from flask import current_app, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select, update
 from werkzeug.wrappers import Response
 
@@ -30,6 +43,21 @@ SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.r
 KNOWN_SCOPES = {SCOPE_LINEITEM, SCOPE_LINEITEM_RO, SCOPE_SCORE, SCOPE_RESULT, SCOPE_NRPS}
 ACTIVITY = {"Initialized", "Started", "InProgress", "Submitted", "Completed"}
 GRADING = {"FullyGraded", "Pending", "PendingManual", "Failed", "NotReady"}
+OPENEDX = "openedx"
+MOODLE = "moodle"
+OPENEDX_LABEL_LIMIT = 100
+
+
+def profile() -> str:
+    """Which real platform's AGS answers to imitate ("" for the lenient default)."""
+    return str(current_app.config.get("DEMO_AGS_PROFILE") or "").lower()
+
+
+def _drf_error(body: dict[str, Any], status: int) -> Response:
+    """An error as Open edX's Django REST framework views send it."""
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> Response:
@@ -116,13 +144,20 @@ def token() -> Response:
 
 
 def _require_scope(*accepted: str) -> Response | None:
+    openedx = profile() == OPENEDX
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer "):
+        if openedx:
+            return _drf_error({"detail": "Missing LTI 1.3 authentication token."}, 403)
         return _oauth_error("invalid_token", "Bearer token required.", 401)
     row = db.session.get(DemoAccessToken, auth[7:])
     if row is None or row.expires_at < utcnow():
+        if openedx:  # DRF answers an authentication failure without WWW-Authenticate with 403
+            return _drf_error({"detail": "Invalid token signature."}, 403)
         return _oauth_error("invalid_token", "Unknown or expired access token.", 401)
     if not set(accepted) & set(row.scopes):
+        if openedx:
+            return _drf_error({"detail": "You do not have permission to perform this action."}, 403)
         return _oauth_error("insufficient_scope", "The token lacks the scope for this service.", 403)
     return None
 
@@ -165,6 +200,8 @@ def lineitems(context_id: str) -> Response:
         return _oauth_error("invalid_request", "A line item needs a label.")
     if not isinstance(body.get("scoreMaximum"), int | float) or body["scoreMaximum"] <= 0:
         return _oauth_error("invalid_request", "A line item needs a positive scoreMaximum.")
+    if profile() == OPENEDX and len(body["label"]) > OPENEDX_LABEL_LIMIT:
+        return _drf_error({"label": [f"Ensure this field has no more than {OPENEDX_LABEL_LIMIT} characters."]}, 400)
     item = DemoLineItem(
         context_id=context_id,
         label=body["label"],
@@ -233,9 +270,39 @@ def scores(context_id: str, item_id: int) -> Response:
     if problem:
         return _oauth_error("invalid_request", problem)
     assert isinstance(body, dict)  # validate_score refuses anything else
+    refused = _refuse_stale(item, body)
+    if refused is not None:
+        return refused
     db.session.add(DemoScore(line_item_id=item.id, user_id=str(body["userId"]), payload=body))
     db.session.commit()
+    if profile() == OPENEDX:
+        return _drf_error(body, 201)  # the saved score's JSON, as LtiAgsLineItemViewset.scores answers
     return Response(status=204)
+
+
+def _stamp(value: Any) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _refuse_stale(item: DemoLineItem, body: dict[str, Any]) -> Response | None:
+    """Open edX's and Moodle's refusal of a score that is not later than the learner's stored one."""
+    if profile() not in (OPENEDX, MOODLE):
+        return None
+    held = latest_scores(item.id).get(str(body["userId"]))
+    if held is None:
+        return None
+    stored, sent = _stamp(held.payload["timestamp"]), _stamp(body["timestamp"])
+    if profile() == OPENEDX:
+        if stored > sent:
+            return _drf_error({"timestamp": ["Score timestamp can only be updated to a later point in time"]}, 400)
+        if stored == sent:
+            return _drf_error({"timestamp": ["Score already exists for the provided timestamp"]}, 400)
+        return None
+    if int(stored.timestamp()) >= int(sent.timestamp()):  # Moodle's timemodified is whole seconds
+        reason = f"Refusing score with an earlier timestamp for item {item.id} and user {body['userId']}"
+        return Response(status=f"409 {reason}")
+    return None
 
 
 @bp.route("/ags/<context_id>/lineitems/<int:item_id>/results", methods=["GET"])
@@ -247,8 +314,13 @@ def results(context_id: str, item_id: int) -> Response:
     if item is None:
         return _oauth_error("not_found", "No such line item.", 404)
     out = []
+    wanted = request.args.get("user_id") if profile() != OPENEDX else None  # Open edX reads it from the path only
     for score in latest_scores(item.id).values():
         p = score.payload
+        if wanted is not None and score.user_id != wanted:
+            continue
+        if profile() == OPENEDX and p.get("scoreGiven") is None:
+            continue  # Open edX: line_item.scores.filter(score_given__isnull=False)
         out.append(
             {
                 "userId": score.user_id,

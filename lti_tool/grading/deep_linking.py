@@ -13,7 +13,7 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
 from sqlalchemy import func, select
 
-from lti_tool.grading.scores import GRADE_MAXIMUM, MAIN_TAG
+from lti_tool.grading.scores import GRADE_MAXIMUM, MAIN_TAG, fit_label
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.cache import cache_get, cache_set
 from lti_tool.launch.lti_messages import DbSessionService
@@ -133,7 +133,7 @@ def resources(choices: list[Choice], launch_url: str) -> list[DeepLinkResource]:
         line_item = (
             LineItem()
             .set_score_maximum(GRADE_MAXIMUM)
-            .set_label(choice.title)
+            .set_label(fit_label(choice.title))  # Open edX keeps at most 100 characters
             .set_resource_id(choice.key)
             .set_tag(MAIN_TAG)
         )

@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, select
 
 from lti_tool.grading.models import MAIN, GradeLineItem
 from lti_tool.grading.outbox import SCOPE_LINEITEM, SCOPE_LINEITEM_RO
+from lti_tool.grading.scores import fit_label
 from lti_tool.grading.services import MAX_PAGES
 from lti_tool.launch.models import ResourceLink
 from lti_tool.store.db import db
@@ -127,7 +128,7 @@ def create_line_item(ags: AssignmentsGradesService, link: ResourceLink, spec: di
     assert link.ags_lineitems_url
     item = (
         LineItem()
-        .set_label(spec["label"])
+        .set_label(fit_label(spec["label"]))  # jobs queued before the limit was known may carry a longer one
         .set_score_maximum(spec["scoreMaximum"])
         .set_resource_id(spec["resourceId"])
         .set_tag(spec["tag"])

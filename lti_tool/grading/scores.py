@@ -1,7 +1,10 @@
 """What the LMS gradebook is told for each portfolio state, as AGS score and line item JSON.
 
 Plain functions: the rules are tested without HTTP. Moodle refuses (400) a score without userId, an
-ISO 8601 timestamp, activityProgress and gradingProgress, or with scoreGiven but no scoreMaximum.
+ISO 8601 timestamp, activityProgress and gradingProgress, or with scoreGiven but no scoreMaximum; Open edX
+refuses a line item label over 100 characters (its LtiAgsLineItem.label is a CharField(max_length=100)) and
+a scoreGiven without scoreMaximum. `fit_label` and `score_problem` keep the tool inside those limits before
+anything is sent.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ IN_REVIEW = frozenset({wf.SUBMITTED, wf.ASSESSED, wf.VERIFICATION_1, wf.VERIFICA
 REPORTED_STATES = frozenset({wf.DRAFT, wf.REFERRED, wf.AWARDED}) | IN_REVIEW
 
 REFERRED_DEFAULT = "Referred: more evidence is needed. The assessor's feedback is in the portfolio."
+# The strictest platform's limit on a line item label: Open edX (Moodle allows 255 for a grade item name).
+LABEL_LIMIT = 100
+REQUIRED_SCORE_FIELDS = ("userId", "timestamp", "activityProgress", "gradingProgress")
 
 
 def iso_timestamp(moment: dt.datetime) -> str:
@@ -34,18 +40,46 @@ def parse_timestamp(value: str) -> dt.datetime:
 
 
 def next_timestamp(now: dt.datetime, previous: str | None) -> str:
-    """`now`, or just after the previous score's timestamp if the clock has not moved past it.
+    """`now`, or the next whole second after the previous score's if the clock has not moved a second past it.
 
     Platforms keep the score with the latest timestamp, so two state changes in the same instant must
-    still carry increasing timestamps or the later one would be ignored.
+    still carry increasing timestamps or the later one would be ignored. Moodle compares whole seconds
+    (its grade's timemodified is an integer) and refuses with 409 "Refusing score with an earlier timestamp"
+    a score in the same second as the stored one: two different scores of one learner must therefore be a
+    second apart, so that the 409 only ever means "this very score is already there" (see worker.duplicate).
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
     if previous:
         before = parse_timestamp(previous)
-        if now <= before:
-            now = before + dt.timedelta(microseconds=1)
+        if now.replace(microsecond=0) <= before.replace(microsecond=0):
+            now = before.replace(microsecond=0) + dt.timedelta(seconds=1)
     return iso_timestamp(now)
+
+
+def fit_label(label: str, suffix: str = "", limit: int = LABEL_LIMIT) -> str:
+    """`label` + `suffix` in at most `limit` characters: the label is cut at a word where it can be, with an
+    ellipsis, and the suffix (the certification code, which tells columns apart) is always kept whole."""
+    label = " ".join(str(label).split())
+    if len(label) + len(suffix) <= limit:
+        return label + suffix
+    room = max(limit - len(suffix) - 1, 1)  # one for the ellipsis
+    cut = label[:room]
+    if " " in cut and len(cut.rsplit(" ", 1)[0]) >= room // 2:
+        cut = cut.rsplit(" ", 1)[0]
+    return (cut.rstrip(" ,;:-") + "…" + suffix)[:limit]
+
+
+def score_problem(payload: dict[str, Any]) -> str | None:
+    """Why a platform would refuse this score (a field it requires is missing), or None."""
+    missing = [f for f in REQUIRED_SCORE_FIELDS if not payload.get(f)]
+    if missing:
+        return f"The score lacks {', '.join(missing)}, which every platform requires."
+    if payload.get("scoreGiven") is not None and not isinstance(payload.get("scoreMaximum"), int | float):
+        return "The score has scoreGiven but no scoreMaximum, which Moodle and Open edX require with it."
+    if payload.get("scoreGiven") is not None and payload["scoreGiven"] < 0:
+        return "The score's scoreGiven is negative; platforms accept only positive numbers and 0."
+    return None
 
 
 def score_payload(
@@ -119,12 +153,12 @@ def progress_of(payload: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def main_line_item(code: str, title: str) -> dict[str, Any]:
-    return {"label": f"{title} ({code})", "scoreMaximum": GRADE_MAXIMUM, "resourceId": code, "tag": MAIN_TAG}
+    return {"label": fit_label(title, f" ({code})"), "scoreMaximum": GRADE_MAXIMUM, "resourceId": code, "tag": MAIN_TAG}
 
 
 def credits_line_item(code: str, credits_available: int) -> dict[str, Any]:
     return {
-        "label": f"{code} learning credits",
+        "label": fit_label(code, " learning credits"),
         "scoreMaximum": credits_available,
         "resourceId": code,
         "tag": CREDITS_TAG,

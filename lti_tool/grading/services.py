@@ -4,7 +4,8 @@ pylti1p3's ServiceConnector keeps access tokens in memory per object, never refr
 timeout and lower-cases the `next` page URL it reads from the Link header. This wrapper:
 - caches tokens in the database per registration and scope set (every process and worker shares them, and
   only one of them asks the platform), refreshing a minute before expiry, and once more when the platform
-  answers 401; a connector also remembers its token, so that requests after the first make no query;
+  answers 401 or 403 (Open edX answers 403 `{"detail": "Invalid token signature."}` to a token it no longer
+  accepts, never 401); a connector also remembers its token, so that requests after the first make no query;
 - puts a timeout on every request;
 - reads `Link: <...>; rel="next"` as sent.
 """
@@ -36,6 +37,9 @@ from lti_tool.launch.tool_config import to_pylti_registration
 from lti_tool.store.db import db, utcnow
 
 SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+# A platform that no longer accepts a token answers 401 (Moodle, the spec) or 403 (Open edX's Django REST
+# framework views: its authentication failure has no WWW-Authenticate header, so DRF turns it into 403).
+TOKEN_REFUSED = frozenset({401, 403})
 TOKEN_REFRESH_MARGIN = dt.timedelta(seconds=60)
 DEFAULT_TOKEN_LIFETIME = 3600
 MAX_PAGES = 200  # a platform whose `next` links never end must not keep the tool busy forever
@@ -222,9 +226,10 @@ class CachingServiceConnector(ServiceConnector):
         except TokenRequestError:
             raise
         except LtiServiceException as exc:
-            if exc.response.status_code != 401:
+            if exc.response.status_code not in TOKEN_REFUSED:
                 raise
-            # The platform no longer accepts the token (revoked, or its clock differs): fetch a new one once.
+            # The platform no longer accepts the token (revoked, its keys rotated, or its clock differs): fetch
+            # a new one once and try again; a second refusal is the platform's answer.
             used = self._tokens.get(scope_key(scopes))
             self.forget_token(scopes, used.value if used else None)
             result = super().make_service_request(scopes, url, *args, **kwargs)

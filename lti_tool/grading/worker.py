@@ -5,14 +5,22 @@
   outside any transaction, on one kept-alive session and token per platform, and the delivered jobs of a
   batch are recorded in one statement.
 - A worker killed mid-batch leaves its jobs `in_progress`; once the lease runs out another worker (or the
-  same one after restart) delivers them again. The platform may then receive the same score twice, which is
-  harmless: the payload and its timestamp are the same, and AGS platforms keep one result per learner.
+  same one after restart) delivers them again. The platform may then receive the same score twice: the
+  payload and its timestamp are the same, and AGS platforms keep one result per learner. Some refuse the
+  second copy: Open edX with 400 `{"timestamp": ["Score already exists for the provided timestamp"]}` (or
+  "... can only be updated to a later point in time" when a later one is stored; LtiAgsScoreSerializer.
+  validate_timestamp in lti-consumer-xblock), Moodle with 409 "Refusing score with an earlier timestamp"
+  (mod/lti/service/gradebookservices scores.php). That answer means the score is there: the job counts as
+  delivered, confirmed against the platform's results where the tool may read them (result.readonly).
+- A score is checked before it is sent (required fields, see scores.score_problem); a 401 or 403 gets a new
+  token and one more try (services.CachingServiceConnector) before it counts as the platform's answer.
 - Order: a job is claimed only when no earlier job of the same learner on the same line item is still
   pending or in progress, so a later score never overtakes an earlier one (and AGS timestamps make the
   latest win anyway).
 - Network errors, 408, 425, 429 and 5xx are retried with exponential backoff and jitter, honouring
-  Retry-After; other 4xx fail the job at once with the platform's answer recorded for the admin. Such a
-  failure also gives the platform a rest: its other jobs in the batch go back unattempted until then.
+  Retry-After; other 4xx fail the job at once with the platform's answer recorded for the admin, followed by
+  what the admin can do about it (`advice`). A retryable failure also gives the platform a rest: its other
+  jobs in the batch go back unattempted until then.
 """
 
 from __future__ import annotations
@@ -34,12 +42,19 @@ from pylti1p3.assignments_grades import AssignmentsGradesService
 from pylti1p3.exception import LtiException, LtiServiceException
 from pylti1p3.grade import Grade
 from pylti1p3.lineitem import LineItem
+from pylti1p3.utils import add_param_to_url
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased, joinedload
 
-from lti_tool.grading import lineitems
+from lti_tool.grading import lineitems, scores
 from lti_tool.grading.models import DELIVERED, FAILED, IN_PROGRESS, MAIN, PENDING, GradeJob
-from lti_tool.grading.services import CachingServiceConnector, TokenRequestError, ags_for, connector_for
+from lti_tool.grading.services import (
+    TOKEN_REFUSED,
+    CachingServiceConnector,
+    TokenRequestError,
+    ags_for,
+    connector_for,
+)
 from lti_tool.launch.models import Deployment, ResourceLink
 from lti_tool.store.db import db, rowcount, utcnow
 
@@ -48,6 +63,15 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 MAX_RETRY_AFTER = 24 * 3600
 ERROR_LIMIT = 4000
+SCOPE_RESULT = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+# How platforms refuse a score they already hold (this one, or a later one of the same learner):
+# (status, words of the answer). Open edX puts them in a JSON body, Moodle in the HTTP reason phrase.
+DUPLICATE_ANSWERS = (
+    (400, "Score already exists for the provided timestamp"),  # Open edX: same timestamp
+    (400, "Score timestamp can only be updated to a later point in time"),  # Open edX: a later one is stored
+    (409, "Refusing score with an earlier timestamp"),  # Moodle: its grade is as recent or more
+)
+RETRY_HINT = "then use Retry on the grade jobs page or `lti-tool grading retry JOB_ID`"
 
 
 @dataclass(frozen=True)
@@ -115,6 +139,58 @@ def retry_delay(
 def _body(response: requests.Response) -> str:
     text = (response.text or "").strip()
     return text[:ERROR_LIMIT] if text else "(empty body)"
+
+
+class ScoreNotSendable(LtiException):
+    """The score breaks a platform's rule (scores.score_problem): it is not sent."""
+
+
+class DuplicateUnconfirmed(LtiException):
+    """The platform said it holds this score, but its results show none for the learner."""
+
+
+def duplicate_answer(response: requests.Response) -> str | None:
+    """The words by which the platform said it already holds this score (or a later one), or None."""
+    said = f"{response.text or ''} {response.reason or ''}"
+    for status, words in DUPLICATE_ANSWERS:
+        if response.status_code == status and words.lower() in said.lower():
+            return words
+    return None
+
+
+def advice(failure: Failure, exc: BaseException) -> str:
+    """What the tool administrator can do about a job that failed for good (shown with its error)."""
+    if isinstance(exc, TokenRequestError):
+        return (
+            "The platform refused the tool's request for an access token. Check on the platform that the tool's "
+            "client ID, its public keyset URL (JWKS) and the token URL match this registration (`lti-tool "
+            f"registration list`), and that both servers' clocks are right; {RETRY_HINT}."
+        )
+    if isinstance(exc, lineitems.LineItemUnavailable | DuplicateUnconfirmed | ScoreNotSendable):
+        return f"See above; once that is fixed, {RETRY_HINT}."
+    if failure.retry is False and failure.message.startswith("gave up after"):
+        return (
+            "The platform kept failing or could not be reached. Check that it is up and reachable from the tool "
+            "(a slow platform may need a longer LTI_TOOL_HTTP_TIMEOUT), then use `lti-tool grading retry "
+            "--all-failed`."
+        )
+    if failure.status in TOKEN_REFUSED:
+        return (
+            "The platform refused the tool's access even with a new token: check that the activity still lets "
+            "the tool send grades (Assignment and Grade Services) and that the registration's keys match the "
+            f"platform's; {RETRY_HINT}."
+        )
+    if failure.status == 404:
+        return (
+            "The gradebook column could not be found or created again: check that the activity still exists "
+            f"in the course and is graded; {RETRY_HINT}."
+        )
+    if failure.status is not None and 400 <= failure.status < 500:
+        return (
+            "The platform refused this score as sent; its answer above says why. Fix what it names on the "
+            f"platform (or report it to the tool's maintainers if it names the score itself); {RETRY_HINT}."
+        )
+    return f"Check the tool's log for this job; {RETRY_HINT}."
 
 
 def classify(exc: BaseException) -> Failure:
@@ -307,17 +383,63 @@ class Delivery:
         self.urls[(job.link_id, job.target)] = url
         return url
 
-    def deliver(self, job: Claimed) -> None:
-        """Post the job's score to its line item (finding or creating the line item first)."""
+    def deliver(self, job: Claimed) -> str:
+        """Post the job's score to its line item (finding or creating the line item first); a note for the
+        admin when the platform already held it ("" otherwise)."""
+        problem = scores.score_problem(job.payload)
+        if problem:
+            raise ScoreNotSendable(problem)
         url = self.line_item_url(job)
+        ags = self.services[job.link_id]
         try:
-            self.services[job.link_id].put_grade(grade_from_payload(job.payload), LineItem({"id": url}))
+            ags.put_grade(grade_from_payload(job.payload), LineItem({"id": url}))
         except LtiServiceException as exc:
-            if not isinstance(exc, TokenRequestError) and exc.response.status_code == 404:
+            if isinstance(exc, TokenRequestError):
+                raise
+            if exc.response.status_code == 404:
                 # The column was deleted on the platform: find or create it again on the next attempt.
                 lineitems.forget(job.link_id, job.target)
                 self.urls.pop((job.link_id, job.target), None)
-            raise
+                raise
+            words = duplicate_answer(exc.response)
+            if words is None:
+                raise
+            return self.confirm_held(job, ags, url, f"HTTP {exc.response.status_code} {words!r}")
+        return ""
+
+    def confirm_held(self, job: Claimed, ags: AssignmentsGradesService, url: str, answer: str) -> str:
+        """The platform answered that it already holds this score: confirm with its results where the tool
+        may read them, and say how it was counted."""
+        said = f"Delivered earlier: the platform answered {answer} (it already holds this score or a later one)"
+        if SCOPE_RESULT not in (ags._service_data.get("scope") or []):
+            return said + "."
+        user = str(job.payload["userId"])
+        try:
+            results = read_results(ags, url, user)
+        except (LtiException, requests.RequestException, ValueError) as exc:
+            log.warning("grade job %s: results could not be read to confirm a held score: %s", job.id, exc)
+            return said + "; its results could not be read to confirm it."
+        if any(str(r.get("userId")) == user for r in results):
+            return said + "; its results list the learner's score."
+        if job.payload.get("scoreGiven") is None:
+            # Platforms list results with a score only (Open edX filters score_given not null): a progress
+            # score cannot show there.
+            return said + "."
+        raise DuplicateUnconfirmed(
+            f"The platform answered {answer}, yet its results show no score for learner {user}. Check the "
+            "learner's grade in the LMS gradebook: if it is missing, an LMS administrator can clear the "
+            "learner's stored grade for this activity so that a retry is accepted."
+        )
+
+
+def read_results(ags: AssignmentsGradesService, line_item_url: str, user_id: str) -> list[dict[str, Any]]:
+    """The learner's results on a line item (AGS result service, first page), as JSON objects."""
+    url = add_param_to_url(AssignmentsGradesService._add_url_path_ending(line_item_url, "results"), "user_id", user_id)
+    response = ags._service_connector.make_service_request(
+        ags._service_data["scope"], url, accept="application/vnd.ims.lis.v2.resultcontainer+json"
+    )
+    body = response["body"]
+    return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
 
 
 def _finish(job_ids: list[int], worker_id: str, **values: Any) -> int:
@@ -366,6 +488,8 @@ def _record_failure(job: Claimed, exc: Exception, worker_id: str, settings: Sett
     if failure.retry and job.attempts >= settings.max_attempts:
         failure.retry = False
         failure.message = f"gave up after {job.attempts} attempts; last: {failure.message}"
+    if not failure.retry:
+        failure.message = f"{failure.message}\nWhat to do: {advice(failure, exc)}"
     if failure.retry:
         delay = retry_delay(job.attempts, settings, failure.retry_after)
         failure.retry_after = delay
@@ -402,6 +526,7 @@ def process_batch(
     counts = {DELIVERED: 0, PENDING: 0, FAILED: 0}
     deadline = time.monotonic() + settings.lease_seconds / 2
     delivered: list[Claimed] = []
+    held: list[tuple[Claimed, str]] = []  # delivered earlier, says the platform: recorded with its note
     resting: dict[int, dt.datetime] = {}
     waiting: dict[int, list[int]] = {}
     for i, job in enumerate(jobs):
@@ -412,22 +537,28 @@ def process_batch(
             waiting.setdefault(job.registration_id, []).append(job.id)
             continue
         try:
-            delivery.deliver(job)
+            note = delivery.deliver(job)
         except Exception as exc:  # every failure is recorded on the job; none may stop the worker
             status, failure = _record_failure(job, exc, worker_id, settings)
             counts[status] += 1
             if status == PENDING and _platform_is_failing(failure):
                 resting[job.registration_id] = utcnow() + dt.timedelta(seconds=failure.retry_after or 0)
             continue
-        delivered.append(job)
+        if note:
+            held.append((job, note))
+        else:
+            delivered.append(job)
     for registration_id, ids in waiting.items():
         _hand_back(ids, worker_id, resting[registration_id])
     _finish(
         [j.id for j in delivered], worker_id, status=DELIVERED, delivered_at=utcnow(), last_status=None, last_error=""
     )
+    for job, note in held:
+        _finish([job.id], worker_id, status=DELIVERED, delivered_at=utcnow(), last_status=None, last_error=note)
+        log.info("grade job %s: %s", job.id, note)
     for job in delivered:
         log.info("grade job %s delivered (attempt %s)", job.id, job.attempts)
-    counts[DELIVERED] += len(delivered)
+    counts[DELIVERED] += len(delivered) + len(held)
     return counts
 
 
