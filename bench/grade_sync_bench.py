@@ -85,6 +85,7 @@ def app_overrides(db_url: str, schema: str, tmp: Path) -> dict[str, Any]:
         "SECRET_KEY": uuid.uuid4().hex,
         "EVIDENCE_KEY": Fernet.generate_key().decode(),
         "DEMO_PLATFORM": False,
+        "OUTBOUND_ALLOW_LOCAL": True,  # the stand-in platform listens on loopback
         "GRADING_WORKER_THREAD": False,
     }
 
@@ -320,6 +321,7 @@ def worker_env(overrides: dict[str, Any], db_url: str, schema: str, tmp: Path) -
         "LTI_TOOL_EVIDENCE_KEY": overrides["EVIDENCE_KEY"],
         "LTI_TOOL_SCHEMA_MODE": "check",
         "LTI_TOOL_DEMO_PLATFORM": "0",
+        "LTI_TOOL_OUTBOUND_ALLOW_LOCAL": "1",  # the stand-in platform listens on loopback
         "LTI_TOOL_LOG_FORMAT": "json",
         "LTI_TOOL_GRADING_POLL_SECONDS": "0.2",
         "LTI_TOOL_HTTP_TIMEOUT": "30",

@@ -298,6 +298,7 @@ def start_ours(
         "SECRET_KEY": uuid.uuid4().hex,
         "EVIDENCE_KEY": Fernet.generate_key().decode(),
         "DEMO_PLATFORM": False,
+        "OUTBOUND_ALLOW_LOCAL": True,  # the stand-in platform listens on loopback
         # Every simulated learner comes from 127.0.0.1: the per-IP limit stays on (its cost is measured) but
         # high enough never to refuse.
         "RATE_LIMIT_LAUNCH": "1000000/minute",

@@ -143,6 +143,7 @@ class Tool:
             "SECRET_KEY": self.secret_key,
             "EVIDENCE_KEY": self.evidence_key,
             "DEMO_PLATFORM": False,
+            "OUTBOUND_ALLOW_LOCAL": True,  # the stand-in platform listens on loopback
             # The schema is built once by prepare() (as `lti-tool db upgrade` would); workers check it.
             "SCHEMA_MODE": "check",
             # A handful of launches from one address; the limiter is not what is measured here.

@@ -100,6 +100,7 @@ def make_app(url: str, schema: str, tmp: Path) -> Any:
         "SECRET_KEY": uuid.uuid4().hex,
         "EVIDENCE_KEY": Fernet.generate_key().decode(),
         "DEMO_PLATFORM": False,
+        "OUTBOUND_ALLOW_LOCAL": True,  # the stand-in platform listens on loopback
         # Hundreds of launches from one address in a few seconds.
         "RATE_LIMIT_ENABLED": False,
     }

@@ -48,6 +48,7 @@ def _worker_env(app, tmp_path: Path) -> dict[str, str]:
         "LTI_TOOL_EVIDENCE_KEY": app.config["EVIDENCE_KEY"],
         "LTI_TOOL_SCHEMA_MODE": "check",
         "LTI_TOOL_DEMO_PLATFORM": "0",
+        "LTI_TOOL_OUTBOUND_ALLOW_LOCAL": "1",  # the demo platform serving AGS listens on loopback
         "LTI_TOOL_LOG_FORMAT": "json",
         "LTI_TOOL_GRADING_POLL_SECONDS": "0.05",
         "LTI_TOOL_HTTP_TIMEOUT": "30",

@@ -6,7 +6,7 @@ timeout and lower-cases the `next` page URL it reads from the Link header. This 
   only one of them asks the platform), refreshing a minute before expiry, and once more when the platform
   answers 401 or 403 (Open edX answers 403 `{"detail": "Invalid token signature."}` to a token it no longer
   accepts, never 401); a connector also remembers its token, so that requests after the first make no query;
-- puts a timeout on every request;
+- puts a per-read timeout, a total deadline and the outbound address policy on every request (web/outbound.py);
 - reads `Link: <...>; rel="next"` as sent.
 """
 
@@ -35,6 +35,7 @@ from lti_tool.grading.models import ServiceToken
 from lti_tool.launch.models import Registration, ResourceLink
 from lti_tool.launch.tool_config import to_pylti_registration
 from lti_tool.store.db import db, utcnow
+from lti_tool.web import outbound
 
 SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 # A platform that no longer accepts a token answers 401 (Moodle, the spec) or 403 (Open edX's Django REST
@@ -49,8 +50,9 @@ class TokenRequestError(LtiServiceException):
     """The platform's token endpoint refused or failed (carries its response)."""
 
 
-class TimeoutSession(requests.Session):
-    """A requests session with a default timeout that remembers the last response it received.
+class TimeoutSession(outbound.OutboundSession):
+    """An outbound session (per-read timeout, total deadline, address policy) that remembers the last
+    response it received.
 
     requests looks up the proxy variables (walking the whole environment), .netrc and the CA bundle
     variables at every request: about a third of a worker's CPU per score. The environment does not change
@@ -58,9 +60,10 @@ class TimeoutSession(requests.Session):
     read (service calls carry the platform's bearer token, never basic auth).
     """
 
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
+    def __init__(
+        self, timeout: float, deadline: float | None = None, policy: outbound.AddressPolicy | None = None
+    ) -> None:
+        super().__init__(timeout=timeout, deadline=deadline if deadline is not None else 3 * timeout, policy=policy)
         self.headers["User-Agent"] = REQUESTS_USER_AGENT
         self.last_response: requests.Response | None = None
         self.trust_env = False
@@ -129,7 +132,12 @@ class CachingServiceConnector(ServiceConnector):
 
     def __init__(self, registration: Registration, timeout: float | None = None) -> None:
         self.registration_row_id = registration.id
-        session = TimeoutSession(timeout if timeout is not None else current_app.config["HTTP_TIMEOUT"])
+        config = current_app.config
+        session = TimeoutSession(
+            timeout if timeout is not None else config["HTTP_TIMEOUT"],
+            config["HTTP_DEADLINE"],
+            outbound.policy_for(config),
+        )
         super().__init__(to_pylti_registration(registration), requests_session=session)
         self.token_requests = 0
         self._tokens: dict[str, CachedToken] = {}

@@ -1,4 +1,5 @@
-"""Platform public keys: fetched from the platform's JWKS URL, cached in the shared cache.
+"""Platform public keys: fetched from the platform's JWKS URL (through web/outbound.py: total deadline and
+address policy), cached in the shared cache.
 
 pylti1p3 keeps a cached key set forever once it has one; here an unknown `kid` forces one
 re-fetch (rate-limited per URL) so that a platform's key rotation does not break launches.
@@ -13,7 +14,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from flask import current_app
@@ -21,8 +21,11 @@ from jwcrypto.jwk import JWK
 
 from lti_tool.launch.cache import cache_get, cache_set
 from lti_tool.launch.errors import LaunchError
+from lti_tool.web import outbound
 
 REFETCH_MIN_SECONDS = 10
+# Far above a real key set (a few keys, a few kB): a platform's JWKS URL that streams without end is cut off.
+MAX_JWKS_BYTES = 1024 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -38,10 +41,17 @@ def fetch_key_set(url: str) -> dict[str, Any]:
     """The platform's JWKS, fetched now; while the platform's endpoint is down, the last copy fetched within
     LTI_JWKS_STALE_SECONDS stands in (launches go on through a platform's brief outage)."""
     try:
-        resp = requests.get(url, timeout=current_app.config["HTTP_TIMEOUT"])
-        resp.raise_for_status()
-        data = resp.json()
-    except (requests.RequestException, ValueError) as exc:
+        # A JWKS URL an administrator registered may redirect (to https, or to a key service); each hop is
+        # checked by the address policy.
+        fetched = outbound.fetch(
+            "GET", url, max_bytes=MAX_JWKS_BYTES, headers={"Accept": "application/json"}, redirects=3
+        )
+        if fetched.status != 200:
+            raise ValueError(f"HTTP {fetched.status}")
+        if fetched.truncated:
+            raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
+        data = json.loads(fetched.body)
+    except (outbound.OutboundError, ValueError, RecursionError) as exc:
         stale = cache_get(_stale_key(url))
         if stale is not None:
             log.warning("platform JWKS at %s unreachable (%s); using the copy fetched earlier", url, exc)

@@ -340,8 +340,10 @@ def _checked(call: _Call, check: Any) -> Any:
 def _resolve(conn: Any, policy: AddressPolicy) -> list[Any]:
     try:
         return check_host(conn._dns_host, conn.port, policy)
-    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (a..b, 64+ chars)
+    except socket.gaierror as exc:
         raise NameResolutionError(conn.host, conn, exc) from exc
+    except UnicodeError as exc:  # a name IDNA cannot encode (a..b, a label of 64+ characters)
+        raise NameResolutionError(conn.host, conn, socket.gaierror(str(exc))) from exc
 
 
 def _connect(conn: Any, infos: list[Any]) -> socket.socket:
@@ -478,9 +480,11 @@ def fetch(
     data: str | bytes | None = None,
     policy: AddressPolicy | None = None,
     anonymous: bool = False,
+    redirects: int = 0,
 ) -> Fetched:
-    """One request and at most `max_bytes` of its body, all within the deadline. Redirects are not followed
-    (a redirect could lead anywhere). Raises OutboundError (fixed message, detail logged), or OutboundBusy."""
+    """One request and at most `max_bytes` of its body, all within the deadline. Up to `redirects` redirects
+    are followed, each hop under the same policy and deadline. Raises OutboundError (fixed message, detail
+    logged), or OutboundBusy."""
     config = current_app.config
     timeout, deadline = settings(config)
     policy = policy or policy_for(config)
