@@ -100,6 +100,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "LTI_JWKS_STALE_SECONDS": _env_int("LTI_TOOL_JWKS_STALE_SECONDS", 86400),
         # How long a login's state/nonce stays usable: the user must come back from the LMS within it.
         "LTI_LOGIN_TTL": _env_int("LTI_TOOL_LOGIN_TTL", 600),
+        # Login state and session cookies are partitioned (CHIPS) so they work inside an LMS iframe in
+        # browsers that block third-party cookies; off only to test the new-window handoff (launch/handoff.py).
+        "PARTITIONED_COOKIES": _env_bool("LTI_TOOL_PARTITIONED_COOKIES", True),
+        # How long the new-window handoff of a verified launch stays usable (seconds).
+        "HANDOFF_TTL": _env_int("LTI_TOOL_HANDOFF_TTL", 300),
         "TRUST_PROXY": _env_int("LTI_TOOL_TRUST_PROXY", 0),
         "PUBLIC_URL": os.environ.get("LTI_TOOL_PUBLIC_URL", "").rstrip("/"),
         # Catalogue data files (one TOML file per certification) that `lti-tool catalogue import` reads.

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from lti_tool.admin import bp
 from lti_tool.admin.access import admin_who, back_to, current_notice
 from lti_tool.identity.partners import Partner
+from lti_tool.launch import counters as launch_counters
 from lti_tool.launch import registrations as rules
 from lti_tool.launch.invites import RegistrationInvite
 from lti_tool.launch.models import Deployment, Registration
@@ -66,6 +67,7 @@ def index() -> tuple[str, int]:
             "partners": count(Partner),
             "open_invites": sum(1 for i in db.session.scalars(select(RegistrationInvite)) if i.status() == "open"),
         },
+        launches=launch_counters.recent(7),
     )
 
 

@@ -13,6 +13,7 @@ from lti_tool.grading.outbox import can_manage_line_items, can_post_scores, requ
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.staff import is_tool_admin
 from lti_tool.launch import roles as lti_roles
+from lti_tool.launch.handoff import return_through_frame
 from lti_tool.launch.models import ToolSession
 from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio.catalogue.placement import certification_code_for
@@ -84,6 +85,12 @@ def deep_link() -> str | Response:
             subject_id=sess.deployment_id,
             after={"items": [c.key for c in chosen]},
         )
+        # A session handed over from the LMS frame to a new window (launch/handoff.py): the platform's
+        # dialog waits in that frame (Moodle calls parent.processContentItemReturnData from its return
+        # page), so the frame posts the response, not this window.
+        if return_through_frame(sess.id, return_url, token):
+            db.session.commit()
+            return render_template("grading/deep_link_returned.html", chosen=chosen)
         db.session.commit()
         allow_form_target(return_url)  # the page posts the signed response to the platform
         return render_template("grading/deep_link_post.html", action=return_url, token=token, chosen=chosen)

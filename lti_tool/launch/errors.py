@@ -22,28 +22,8 @@ class SessionExpiredLaunch(LaunchError):
         super().__init__(
             message,
             status=401,
-            hint=(
-                "Go back to your course and open the activity again. If your browser blocks cookies for "
-                "embedded content, use 'open in a new window'."
-            ),
+            hint="Go back to your course and open the activity again.",
         )
-
-
-class CookiesBlocked(LaunchError):
-    """The browser did not return the login cookie (third-party cookies blocked in the LMS iframe)."""
-
-    action_label = "Open in a new window"
-
-    def __init__(self, relaunch_url: str | None) -> None:
-        super().__init__(
-            "Your browser blocked the cookie this launch needs inside the course page.",
-            status=401,
-            hint=(
-                "Open the activity in a new window (the button does it), or allow cookies for this site. "
-                "Your work is kept either way."
-            ),
-        )
-        self.action_url = relaunch_url
 
 
 class StorageCheckNeeded(Exception):

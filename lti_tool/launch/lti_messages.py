@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -26,24 +25,24 @@ from pylti1p3.session import SessionService
 
 from lti_tool.launch.cache import cache_consume, cache_get, cache_set
 from lti_tool.launch.claim_checks import MAX_ID_TOKEN_CHARS, check_claim_shapes, check_token_parts
-from lti_tool.launch.errors import CookiesBlocked, LaunchError, SessionExpiredLaunch, StorageCheckNeeded
+from lti_tool.launch.cookies import cookie_kwargs
+from lti_tool.launch.errors import LaunchError, SessionExpiredLaunch, StorageCheckNeeded
+from lti_tool.launch.handoff import same_origin_request
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.launch.platform_keys import find_platform_key, public_key
 from lti_tool.launch.tool_config import DbToolConf, find_deployment_row, find_registration_row, to_pylti_registration
+from lti_tool.store.db import db
 
 ALLOWED_ALGORITHMS = ("RS256",)
-# Login parameters kept with the state, to offer 'open in a new window' when the cookie is blocked.
+# The login parameters a platform sends (their length is checked at login).
 LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id", "lti_deployment_id")
+# How the browser showed that the launch comes back to the window that began the login: our state cookie,
+# the platform's postMessage storage, or nothing (a frame that keeps no cookie: the new-window handoff).
+StateProof = Literal["cookie", "storage"] | None
 
 
 def storage_key(state: str) -> str:
     return "state_" + state
-
-
-def relaunch_url(login: Mapping[str, Any]) -> str:
-    from flask import url_for
-
-    return url_for("launch.login", **login, lti1p3_new_window="1")
 
 
 MAX_STATE_CHARS = 200  # ours are 42 characters; the cache key column holds 255
@@ -93,9 +92,18 @@ class DbSessionService(SessionService):
         return self.data_storage.consume(self._get_key(state))
 
 
+class ToolCookieService(FlaskCookieService):
+    """pylti1p3's login state cookie, partitioned (CHIPS) so that it comes back inside the LMS iframe in
+    browsers that block third-party cookies (launch/cookies.py); pylti1p3 sets it without Partitioned."""
+
+    def update_response(self, response: Any) -> None:
+        for key, data in self._cookie_data_to_set.items():
+            response.set_cookie(key, data["value"], max_age=data["exp"], path="/", httponly=True, **cookie_kwargs())
+
+
 def _services() -> tuple[FlaskRequest, DbToolConf, DbSessionService, FlaskCookieService]:
-    request = FlaskRequest()
-    return request, DbToolConf(), DbSessionService(request), FlaskCookieService(request)
+    lti_request = FlaskRequest()
+    return lti_request, DbToolConf(), DbSessionService(lti_request), ToolCookieService(lti_request)
 
 
 class ToolOIDCLogin(FlaskOIDCLogin):
@@ -114,6 +122,7 @@ class ToolOIDCLogin(FlaskOIDCLogin):
 class ToolMessageLaunch(FlaskMessageLaunch):
     registration_row: Registration | None = None
     deployment_row: Deployment | None = None
+    state_proof: StateProof = None
 
     def __init__(self) -> None:
         request, conf, session_service, cookies = _services()
@@ -141,8 +150,11 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         return self
 
     def validate_state(self) -> ToolMessageLaunch:
-        """The state must come back from this browser: by our cookie, or (where the platform offers LTI
-        client-side postMessage storage) by the value the login page stored with the platform."""
+        """The state must be one we issued and not yet used. This browser shows it began the login by our
+        cookie, or (where the platform offers LTI client-side postMessage storage) by the value the login
+        page stored with the platform. Without either (a frame that keeps no cookie) the launch is still
+        verified in full, but `state_proof` stays None: it may only go on through the new-window handoff
+        (launch/handoff.py), never start a session here."""
         state = self._get_request_param("state")
         if not state:
             raise LaunchError("The launch has no 'state' parameter.")
@@ -151,19 +163,29 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         if not self._get_request_param("id_token"):
             raise LaunchError("The launch has no 'id_token'.")
         if self._cookie_service.get_cookie(state) == state:
+            self.state_proof = "cookie"
             return self
-        params = self._session_service.get_state_params(state) or {}
+        params = self._session_service.get_state_params(state)
+        if not params:
+            raise SessionExpiredLaunch("This login was already used or has expired.")
         storage = params.get("storage")
         if storage:
             proof = self._get_request_param("lti_storage_proof")
             if not proof:
                 raise StorageCheckNeeded({**storage, "key": storage_key(state)})
+            # The proof is only good from the tool's own checking page in the browser that began the login:
+            # another site posting someone's id_token, state and proof would sign its victim in as them.
+            if not same_origin_request():
+                raise LaunchError("Only the tool's own page may check this login with the platform.", status=403)
             if hmac.compare_digest(str(proof), str(storage["secret"])):
+                self.state_proof = "storage"
                 return self
+            # One try: a wrong value uses the login up (committed by the caller), so it cannot be guessed at.
+            self._session_service.consume_state_params(state)
+            db.session.commit()
             raise LaunchError("The value kept by the platform for this login does not match.", status=401)
-        if params.get("login"):
-            raise CookiesBlocked(relaunch_url(params["login"]))
-        raise SessionExpiredLaunch("This login was already used or has expired.")
+        self.state_proof = None
+        return self
 
     def validate_jwt_format(self) -> ToolMessageLaunch:
         if len(self._get_id_token()) > MAX_ID_TOKEN_CHARS:

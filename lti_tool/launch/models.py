@@ -178,3 +178,14 @@ class CacheEntry(Model):
     expires_at: Mapped[dt.datetime] = mapped_column()
 
     __table_args__ = (Index("ix_lti_cache_expires_at", "expires_at"),)
+
+
+class LaunchCounter(Model):
+    """How launches ended, per day: the admin console shows how many needed the new-window handoff (the
+    browser refused the tool's cookie in the LMS frame), how many completed it, and how many failed."""
+
+    __tablename__ = "launch_counter"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Flask, current_app, jsonify, make_response, redirect, render_template, request, url_for
@@ -12,15 +14,17 @@ from pylti1p3.contrib.flask.redirect import FlaskRedirect
 from pylti1p3.exception import LtiException, OIDCException
 from werkzeug.wrappers import Response
 
+from lti_tool.launch import counters, handoff
 from lti_tool.launch.errors import LaunchError, StorageCheckNeeded
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.landing import landing_location
 from lti_tool.launch.lti_messages import LOGIN_PARAMS, message_launch, oidc_login, storage_key
-from lti_tool.launch.models import LtiUser
+from lti_tool.launch.models import Deployment, LtiUser, Registration, ToolSession
 from lti_tool.launch.records import CLAIM, record_launch
 from lti_tool.launch.session import TOKEN_PARAM, set_session_cookie, start_session
 from lti_tool.launch.tool_config import find_registration_row
 from lti_tool.store.db import db
+from lti_tool.web.security_headers import allow_form_target, content_security_policy, origin, platform_origins
 
 LAUNCH_LISTENERS = "lti_tool.launch_listeners"
 LaunchListener = Callable[[LtiUser, list[str]], object]
@@ -35,6 +39,7 @@ bp = Blueprint("launch", __name__)
 log = logging.getLogger(__name__)
 # Generous for the opaque hints some platforms send (Canvas' lti_message_hint is a JWT), small next to abuse.
 MAX_LOGIN_PARAM_CHARS = 8192
+DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 
 
 def _param(name: str) -> str | None:
@@ -65,7 +70,7 @@ def login() -> Response:
         )
     login = oidc_login()
     storage_target = _param("lti_storage_target")
-    params: dict = {"login": {k: _param(k) for k in LOGIN_PARAMS if _param(k)}}
+    params: dict = {}
     if storage_target:
         platform = find_registration_row(_param("iss") or "", _param("client_id"))
         params["storage"] = {
@@ -120,15 +125,34 @@ def launch() -> Response:
         )
         page.headers["Cache-Control"] = "no-store"
         return page
-    except LaunchError:
+    except LaunchError as exc:
         db.session.rollback()
+        _launch_failed(exc.message)
         raise
     except (LtiException, OIDCException) as exc:
         db.session.rollback()
+        _launch_failed(str(exc))
         raise LaunchError(str(exc), status=401) from exc
     claims = ml.get_launch_data()
     deployment = ml.deployment_row
     assert deployment is not None
+    if ml.state_proof is None:
+        return _offer_new_window(claims, deployment, ml.registration_row, ml.get_launch_id())
+    sess, target = _start_session(claims, deployment, ml.get_launch_id())
+    # Only a session proven by the platform's storage lives in a frame that keeps no cookie of ours: it
+    # alone needs the token in its addresses. With the state cookie back, the session cookie comes back too,
+    # and a top-level window must not show the session id where it can be copied.
+    resp = redirect(with_session_token(target, sess.id) if ml.state_proof == "storage" else target, code=303)
+    set_session_cookie(resp, sess)
+    ids = (sess.user_id, deployment.id, sess.message_type)  # read now: the commit expires every loaded row
+    # One commit for the whole launch: the consumed state and nonce, the launch data, the records, the session.
+    db.session.commit()
+    log.info("launch ok: user=%s deployment=%s type=%s", *ids)
+    return resp
+
+
+def _start_session(claims: Mapping[str, Any], deployment: Deployment, launch_id: str) -> tuple[ToolSession, str]:
+    """Record what a verified launch says and start its session: (session, where it lands). Not committed."""
     record = record_launch(claims, deployment)
     for listener in current_app.extensions.get(LAUNCH_LISTENERS, ()):
         listener(record.user, record.roles)
@@ -141,21 +165,72 @@ def launch() -> Response:
         resource_link_id=record.resource_link.id if record.resource_link else None,
         roles=record.roles,
         message_type=message_type,
-        launch_id=ml.get_launch_id(),
+        launch_id=launch_id,
     )
-    ids = (record.user.id, deployment.id)  # read now: the commit expires every loaded row
     # Straight to where the person is going (their portfolio, queue, roster...), or to /start when that
-    # shows a page; asked before the commit, while the launch's rows are still loaded. The first hop
-    # carries the token too: if the browser refuses the cookie (third-party iframe), the page learns the
-    # session from it and keeps it in its links and forms.
+    # shows a page; asked before the commit, while the launch's rows are still loaded.
     db.session.flush()  # the landings read the session's course and activity through its relationships
-    target = landing_location(sess) or url_for("home.start")
-    resp = redirect(with_session_token(target, sess.id), code=303)
-    set_session_cookie(resp, sess)
-    # One commit for the whole launch: the consumed state and nonce, the launch data, the records, the session.
+    return sess, landing_location(sess) or url_for("home.start")
+
+
+def _launch_failed(reason: str) -> None:
+    # WARNING, not INFO: an operator must notice when launches fail (every embedded launch, say).
+    log.warning("launch refused on %s: %s", request.path, reason)
+    counters.count_now("failed")
+
+
+def _from_platform(registration: Registration | None) -> bool:
+    """The launch was posted by the platform's page (or the browser does not say who posted it)."""
+    sent = (request.headers.get("Origin") or "").lower()
+    if not sent or sent == "null":
+        return True
+    allowed = set(platform_origins())
+    if registration is not None:
+        allowed |= {o for o in (origin(registration.issuer), origin(registration.auth_login_url)) if o}
+    return sent in allowed
+
+
+def _offer_new_window(
+    claims: Mapping[str, Any], deployment: Deployment, registration: Registration | None, launch_id: str
+) -> Response:
+    """A verified launch in a frame that kept no cookie of ours: hand it to a new window (launch/handoff.py).
+
+    Only a frame may go this way. A top-level window always gets the state cookie back, so a top-level
+    launch without it did not begin in this browser: it may be someone else's launch posted here to sign
+    this person in as them (login CSRF).
+    """
+    db.session.commit()  # the state and nonce are used up, whatever happens next
+    if not handoff.framed_or_unknown() or not _from_platform(registration):
+        _launch_failed("the login cookie did not come back to a top-level window (or another site posted it)")
+        raise LaunchError(
+            "This sign-in did not begin in this browser window, so the tool cannot trust it.",
+            status=401,
+            hint="Open the activity again from your course. If it happens again, allow cookies for this site.",
+        )
+    offer = handoff.offer(claims, deployment, registration, launch_id)
+    counters.count("handoff_offered")
     db.session.commit()
-    log.info("launch ok: user=%s deployment=%s type=%s", *ids, message_type)
-    return resp
+    message_type = claims.get(CLAIM + "message_type", "")
+    log.warning(
+        "launch needs a new window: the browser kept no cookie in the LMS frame (deployment=%s platform=%s type=%s)",
+        deployment.id,
+        registration.issuer if registration is not None else "?",
+        message_type,
+    )
+    settings = claims.get(DEEP_LINKING_SETTINGS)
+    return_url = settings.get("deep_link_return_url") if isinstance(settings, dict) else None
+    if isinstance(return_url, str):
+        allow_form_target(return_url)  # the frame posts the instructor's choice back to the platform itself
+    page = make_response(
+        render_template(
+            "launch/continue.html",
+            token=offer.token,
+            ticket=offer.ticket,
+            who=handoff.who(claims, registration),
+        )
+    )
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 def with_session_token(url: str, session_id: str) -> str:
@@ -169,4 +244,105 @@ def with_session_token(url: str, session_id: str) -> str:
 def jwks() -> Response:
     resp = jsonify(key_store().jwks())
     resp.headers["Cache-Control"] = "public, max-age=300"
+    return resp
+
+
+# --- The new-window handoff (launch/handoff.py): the frame's "Continue in a new window" posts here ---
+
+
+def _same_origin_only() -> None:
+    if not handoff.same_origin_request():
+        _launch_failed("a handoff page was requested by another site")
+        raise LaunchError(
+            "This page only opens from the tool's own button.",
+            status=403,
+            hint="Go back to your course and open the activity again.",
+        )
+
+
+def _not_framable(resp: Response) -> None:
+    # The confirmation names a person and has a button that signs in: no page may frame it (clickjacking).
+    resp.headers["Content-Security-Policy"] = re.sub(
+        r"frame-ancestors [^;]*", "frame-ancestors 'none'", content_security_policy()
+    )
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Cache-Control"] = "no-store"
+
+
+def _handoff_expired() -> Response:
+    counters.count_now("handoff_expired")
+    log.warning("handoff refused: unknown, used or expired")
+    resp = make_response(render_template("launch/handoff_expired.html"), 410)
+    _not_framable(resp)
+    return resp
+
+
+def _mark_checks_own_token(view: Callable) -> Callable:
+    """The handoff pages take no session CSRF token (no session exists yet): each refuses any request that
+    is not same-origin and needs the handoff's own one-time secrets, which is the CSRF check
+    (tests/test_csrf_coverage.py looks for the mark)."""
+    view.requires_csrf = True  # type: ignore[attr-defined]
+    return view
+
+
+@bp.route("/lti/handoff", methods=["POST"])
+@_mark_checks_own_token
+def handoff_page() -> Response:
+    """The new window: who is signing in, from which course; Continue binds it to this browser."""
+    _same_origin_only()
+    token = request.form.get("token", "")
+    record = handoff.peek(token)
+    if record is None:
+        return _handoff_expired()
+    bound = handoff.bind(token, record)
+    resp = make_response(render_template("launch/handoff_confirm.html", who=record["who"], token=token, bind=bound))
+    resp.set_cookie(handoff.BIND_COOKIE, bound, **handoff.bind_cookie_kwargs())
+    _not_framable(resp)
+    return resp
+
+
+@bp.route("/lti/handoff/confirm", methods=["POST"])
+@_mark_checks_own_token
+def handoff_confirm() -> Response:
+    _same_origin_only()
+    token = request.form.get("token", "")
+    record = handoff.take(token, request.form.get("bind"), request.cookies.get(handoff.BIND_COOKIE))
+    if record is None:
+        if handoff.peek(token) is None:
+            return _handoff_expired()
+        _launch_failed("a handoff confirmation came without this browser's binding")
+        raise LaunchError(
+            "This confirmation did not come from the window that showed it.",
+            status=403,
+            hint="Go back to your course and open the activity again.",
+        )
+    deployment = db.session.get(Deployment, record["deployment_id"])
+    if deployment is None or not deployment.active or not deployment.registration.active:
+        db.session.commit()  # the handoff stays used
+        _launch_failed("the handoff's deployment was removed or deactivated")
+        raise LaunchError("The tool's registration for your learning platform was deactivated.", status=403)
+    sess, target = _start_session(record["claims"], deployment, record["launch_id"])
+    handoff.window_opened(record, sess.id)
+    counters.count("handoff_completed")
+    # First-party now: the cookie works, and the address carries no session id.
+    resp = redirect(target, code=303)
+    set_session_cookie(resp, sess)
+    resp.delete_cookie(handoff.BIND_COOKIE, path=handoff.BIND_COOKIE_PATH)
+    ids = (sess.user_id, deployment.id, sess.message_type)
+    db.session.commit()
+    log.info("launch ok through a new window: user=%s deployment=%s type=%s", *ids)
+    return resp
+
+
+@bp.route("/lti/handoff/result", methods=["POST"])
+@_mark_checks_own_token
+def handoff_result() -> Response:
+    """The frame asks how the new window got on (it holds the ticket): waiting, open, or the signed
+    deep-linking response to post inside the platform's dialog (handed out once)."""
+    if not handoff.same_origin_request():
+        return make_response(jsonify({"state": "refused"}), 403)
+    state = handoff.poll(request.form.get("ticket"))
+    db.session.commit()
+    resp = make_response(jsonify(state or {"state": "expired"}), 200 if state else 410)
+    resp.headers["Cache-Control"] = "no-store"
     return resp

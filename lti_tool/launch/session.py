@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from lti_tool.launch.cookies import cookie_kwargs
 from lti_tool.launch.models import ToolSession
 from lti_tool.store.db import db, utcnow
 from lti_tool.web.errors import NotAllowed, UserError
@@ -45,17 +46,15 @@ def start_session(**fields: Any) -> ToolSession:
 
 
 def set_session_cookie(response: Response, sess: ToolSession) -> None:
-    secure = request.is_secure
+    # Inside an LMS iframe the tool is third-party: only a partitioned SameSite=None; Secure cookie is
+    # kept there by browsers that block third-party cookies (launch/cookies.py).
     response.set_cookie(
         COOKIE_NAME,
         sess.id,
         max_age=current_app.config["SESSION_HOURS"] * 3600,
         httponly=True,
-        secure=secure,
-        # Inside an LMS iframe the tool is third-party: only SameSite=None cookies are sent there,
-        # and browsers accept SameSite=None only with Secure.
-        samesite="None" if secure else "Lax",
         path="/",
+        **cookie_kwargs(),
     )
 
 

@@ -3,10 +3,19 @@ carry for browsers that block the tool's cookie in the LMS iframe."""
 
 from __future__ import annotations
 
-from flask import Flask, has_request_context
-from markupsafe import Markup, escape
+from urllib.parse import urlencode
 
-from lti_tool.launch.session import TOKEN_PARAM, current_session, session_needs_token
+from flask import Flask, has_request_context, redirect, request
+from markupsafe import Markup, escape
+from werkzeug.wrappers import Response
+
+from lti_tool.launch.session import (
+    COOKIE_NAME,
+    TOKEN_PARAM,
+    current_session,
+    session_needs_token,
+    set_session_cookie,
+)
 from lti_tool.web.security_headers import csp_nonce
 
 # Blueprints (and `static`) whose addresses are public or belong to another party: no session token in them.
@@ -21,6 +30,10 @@ def install_template_helpers(app: Flask) -> None:
         sess = current_session()
         return {"tool_session": sess, "session_param": TOKEN_PARAM, "form_auth": _form_auth, "csp_nonce": csp_nonce}
 
+    @app.before_request
+    def _session_id_out_of_window_addresses() -> Response | None:
+        return _strip_token_from_window_address()
+
     @app.url_defaults
     def _carry_session_token(endpoint: str, values: dict) -> None:
         # Browsers that block third-party cookies keep the session through the token in every link, but
@@ -33,6 +46,29 @@ def install_template_helpers(app: Flask) -> None:
             and session_needs_token()
         ):
             values[TOKEN_PARAM] = current_session().id  # type: ignore[union-attr]
+
+
+def _strip_token_from_window_address() -> Response | None:
+    """A top-level window (a tool link opened from the LMS frame in a new tab) needs no session id in its
+    address, where it can be copied or bookmarked: the window keeps the cookie. So the session moves into the
+    cookie, and the page reloads without `_s`. Only for the tool's own links (same-origin): a link from
+    elsewhere is never turned into a cookie, which would sign this browser in as someone else."""
+    if request.method != "GET" or TOKEN_PARAM not in request.args:
+        return None
+    if request.headers.get("Sec-Fetch-Dest") != "document":
+        return None
+    token = request.args.get(TOKEN_PARAM, "")
+    by_cookie = request.cookies.get(COOKIE_NAME) == token
+    if not by_cookie and request.headers.get("Sec-Fetch-Site") != "same-origin":
+        return None
+    sess = current_session()
+    if sess is None or sess.id != token:
+        return None
+    query = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != TOKEN_PARAM])
+    resp = redirect(request.script_root + request.path + ("?" + query if query else ""), code=303)
+    if not by_cookie:
+        set_session_cookie(resp, sess)
+    return resp
 
 
 def _form_auth() -> Markup:
