@@ -15,6 +15,8 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from lti_tool.audit.actor import Actor
+from lti_tool.grading import gradebook
 from lti_tool.grading.models import IN_PROGRESS, PENDING, GradeJob
 from lti_tool.grading.worker import process_due_jobs
 from lti_tool.launch.models import LtiUser, ResourceLink
@@ -102,6 +104,12 @@ def award(portfolio: Portfolio, certificate_number: str = "CMIACR-000042", credi
     db.session.flush()
     wf.transition(portfolio, wf.AWARDED, duty="independent_verifier")
     return row
+
+
+def opt_in_credits_column(link: ResourceLink, on: bool = True) -> None:
+    """The deployment's tool admin turns the separate credits column on (off by default), committed."""
+    gradebook.set_credits_column(Actor(label="test admin", role="tool_admin"), link.deployment, on)
+    db.session.commit()
 
 
 def jobs(**filters: Any) -> list[GradeJob]:

@@ -21,7 +21,17 @@ from lti_tool.grading.worker import Delivery, Settings, claim_batch, process_bat
 from lti_tool.launch.models import LtiUser, ResourceLink
 from lti_tool.portfolio import workflow as wf
 from lti_tool.store.db import db, utcnow
-from tests.grading_helpers import award, drain, jobs, live_app, make_certification, make_portfolio, refer, submit
+from tests.grading_helpers import (
+    award,
+    drain,
+    jobs,
+    live_app,
+    make_certification,
+    make_portfolio,
+    opt_in_credits_column,
+    refer,
+    submit,
+)
 from tests.lti_helpers import demo_launch
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
@@ -59,6 +69,7 @@ def test_every_state_reaches_the_gradebook_exactly_as_built_with_one_token(clien
     ada, link = _learner(client)
     sam, _ = _learner(client, "demo-assessor-sam")
     assert link.ags_lineitems_url.startswith("http://127.0.0.1:") and not link.ags_lineitem_url
+    opt_in_credits_column(link)
     portfolio = make_portfolio(ada, link, cert)
     enqueue_for_state(portfolio)
     submit(portfolio)
@@ -128,6 +139,7 @@ def test_the_launch_lineitem_claim_wins_and_found_items_are_reused(client):
     )
     db.session.add_all([linked, tagged])
     db.session.commit()
+    opt_in_credits_column(link)
     link.ags_lineitem_url = f"{base}/{linked.id}"  # as a platform sends when one line item is linked
     portfolio = make_portfolio(ada, link, cert)
     submit(portfolio)

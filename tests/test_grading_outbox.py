@@ -14,7 +14,7 @@ from lti_tool.grading.worker import Settings, claim_batch, claim_next
 from lti_tool.launch.models import LtiUser, ResourceLink
 from lti_tool.portfolio import workflow as wf
 from lti_tool.store.db import db, utcnow
-from tests.grading_helpers import award, jobs, make_certification, make_portfolio, refer, submit
+from tests.grading_helpers import award, jobs, make_certification, make_portfolio, opt_in_credits_column, refer, submit
 from tests.lti_helpers import demo_launch
 
 SETTINGS = Settings(lease_seconds=60, backoff_seconds=1, backoff_max_seconds=10, max_attempts=5, poll_seconds=1)
@@ -59,6 +59,7 @@ def test_job_is_written_in_the_transaction_of_the_change(client, cert):
 
 def test_a_whole_journey_gives_ordered_scores_and_credits_at_award(client, cert):
     user, link = _learner(client)
+    opt_in_credits_column(link)
     assessor, _ = _learner(client, "demo-assessor-sam")
     portfolio = make_portfolio(user, link, cert)
     enqueue_for_state(portfolio)

@@ -31,6 +31,9 @@ NOTICES = {
     "key-rotated": "A new signing key was generated; the previous keys stay published until you retire them.",
     "key-retired": "The key was retired: it is no longer published.",
     "invite-revoked": "The invite was revoked.",
+    "credits-column-on": "Awards in this deployment now also get a separate learning credits column (not on Open edX).",
+    "credits-column-off": "Awards in this deployment get no separate credits column; the credits stay in the score's "
+    "comment.",
 }
 
 

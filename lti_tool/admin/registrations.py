@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from lti_tool.admin import bp
 from lti_tool.admin.access import admin_who, back_to, current_notice
+from lti_tool.grading import gradebook
 from lti_tool.identity.partners import Partner
 from lti_tool.launch import counters as launch_counters
 from lti_tool.launch import registrations as rules
@@ -74,7 +75,10 @@ def index() -> tuple[str, int]:
 @bp.route("/registrations")
 def registrations() -> tuple[str, int]:
     rows = list(db.session.scalars(select(Registration).order_by(Registration.active, Registration.id.desc())))
-    return page("admin/registrations.html", "registrations", registrations=rows, partners=all_partners())
+    credits_on = gradebook.opted_in_deployments([d.id for r in rows for d in r.deployments])
+    return page(
+        "admin/registrations.html", "registrations", registrations=rows, partners=all_partners(), credits_on=credits_on
+    )
 
 
 MANUAL_FIELDS = (
@@ -189,6 +193,17 @@ def deployment_deactivate(dep_id: int) -> Response:
     rules.set_deployment_active(admin_who(), get_deployment(dep_id), False)
     db.session.commit()
     return back_to("admin.registrations", "deployment-deactivated")
+
+
+@bp.route("/deployments/<int:dep_id>/credits-column", methods=["POST"])
+def deployment_credits_column(dep_id: int) -> Response:
+    """Opt a deployment in to (or out of) a separate learning credits column (grading/gradebook.py)."""
+    value = request.form.get("credits_column", "")
+    if value not in ("on", "off"):
+        raise UserError("Choose 'on' or 'off' for the separate credits column.")
+    gradebook.set_credits_column(admin_who(), get_deployment(dep_id), value == "on")
+    db.session.commit()
+    return back_to("admin.registrations", f"credits-column-{value}")
 
 
 @bp.route("/deployments/<int:dep_id>/delete", methods=["GET", "POST"])

@@ -14,10 +14,13 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lti_tool.audit import trail as audit
+from lti_tool.audit.actor import cli_actor
+from lti_tool.grading import gradebook
 from lti_tool.grading.admin import list_jobs
 from lti_tool.grading.models import FAILED, JOB_STATUSES, GradeJob
 from lti_tool.grading.outbox import requeue
 from lti_tool.grading.worker import default_worker_id, run_worker
+from lti_tool.launch.registrations import find_registration
 from lti_tool.store.db import db
 from lti_tool.web.errors import UserError
 
@@ -94,6 +97,34 @@ def retry_command(job_ids: tuple[int, ...], all_failed: bool) -> None:
         done += 1
     db.session.commit()
     click.echo(f"{done} job(s) queued for delivery again.")
+
+
+@grading_cli.command("credits-column")
+@click.option("--issuer", required=True, help="The platform's issuer (iss).")
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", required=True)
+@click.option("--on/--off", "on", default=None, help="Turn the separate credits column on or off (default: show).")
+@with_appcontext
+def credits_column_command(issuer: str, client_id: str, deployment_id: str, on: bool | None) -> None:
+    """Whether awards also get a separate learning credits column in this deployment's gradebooks.
+
+    Off by default: the credits are always in the main score's comment. On Moodle a credits column counts
+    into the course total; on Open edX it is never made (it would overwrite the activity's grade).
+    """
+    reg = find_registration(issuer.strip(), client_id.strip())
+    if reg is None:
+        raise click.ClickException(f"No registration for issuer {issuer!r} and client ID {client_id!r}.")
+    dep = next((d for d in reg.deployments if d.deployment_id == deployment_id.strip()), None)
+    if dep is None:
+        raise click.ClickException(f"No deployment {deployment_id!r} on {reg.label()}.")
+    if on is not None:
+        gradebook.set_credits_column(cli_actor("tool_admin"), dep, on)
+        db.session.commit()
+    state = "on" if gradebook.credits_column_opted_in(dep.id) else "off"
+    click.echo(
+        f"Separate credits column for deployment {dep.deployment_id!r} of {reg.label()}: {state}. "
+        "The credits are always in the main score's comment; Open edX placements never get the column."
+    )
 
 
 @grading_cli.command("worker")

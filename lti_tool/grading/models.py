@@ -92,3 +92,18 @@ class ServiceToken(Model):
     access_token: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[dt.datetime] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GradebookOption(Model):
+    """What a deployment chose for its LMS gradebooks (no row: the defaults).
+
+    `credits_column`: a second line item with the learning credits earned, besides the main score (whose
+    comment always names the credits). Off by default: on Moodle it becomes a grade item that counts into
+    the course total; on Open edX it would overwrite the activity's grade, so it is never made there.
+    """
+
+    __tablename__ = "grade_gradebook_option"
+
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("lti_deployment.id", ondelete="CASCADE"), primary_key=True)
+    credits_column: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

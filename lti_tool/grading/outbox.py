@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lti_tool.grading import scores
+from lti_tool.grading import gradebook, scores
 from lti_tool.grading.models import CREDITS, DELIVERED, FAILED, IN_PROGRESS, MAIN, PENDING, GradeJob
 from lti_tool.launch.models import ResourceLink
 from lti_tool.portfolio import workflow as wf
@@ -34,6 +34,11 @@ def can_post_scores(link: ResourceLink) -> bool:
 
 def can_manage_line_items(link: ResourceLink) -> bool:
     return SCOPE_LINEITEM in (link.ags_scopes or []) and bool(link.ags_lineitems_url)
+
+
+def credits_column(link: ResourceLink) -> bool:
+    """Whether this placement's awards also get a separate learning credits column."""
+    return gradebook.credits_column_refusal(link, can_manage_line_items(link)) is None
 
 
 def _latest_job(link_id: int, user_id: int, target: str) -> GradeJob | None:
@@ -133,7 +138,9 @@ def enqueue_for_state(portfolio: Portfolio, state: str | None = None) -> list[Gr
         )
 
     jobs = [_add_job(portfolio, MAIN, state, scores.main_line_item(cert.code, cert.title), main)]
-    if award is not None and can_manage_line_items(link) and cert.credits > 0:
+    # The credits are always in the main score's comment; a column of their own only where the deployment
+    # opted in and it distorts nothing (gradebook.py says why it is off by default).
+    if award is not None and cert.credits > 0 and credits_column(link):
 
         def credits(timestamp: str) -> dict[str, Any]:
             return scores.credits_payload(

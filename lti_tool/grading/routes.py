@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from lti_tool.audit import trail as audit
 from lti_tool.grading import admin, deep_linking, roster
 from lti_tool.grading.models import JOB_STATUSES, GradeJob
-from lti_tool.grading.outbox import can_manage_line_items, can_post_scores, requeue
+from lti_tool.grading.outbox import can_post_scores, credits_column, requeue
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.staff import is_tool_admin
 from lti_tool.launch import roles as lti_roles
@@ -43,7 +43,7 @@ def roster_page() -> str:
         certification=latest_certification(code) if code else None,
         roster=roster.roster_for(sess.context, link, page_number()),
         grade_sync=link is not None and can_post_scores(link),
-        credits_column=link is not None and can_manage_line_items(link),
+        credits_column=link is not None and credits_column(link),
         is_admin=is_tool_admin(sess.user_id),
     )
 
