@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 import lti_tool.models  # noqa: F401  (every table is known to db.metadata before the schema check)
 from lti_tool.admin import bp as admin_bp
@@ -48,9 +47,11 @@ from lti_tool.web import dates
 from lti_tool.web.errors import register_error_handlers
 from lti_tool.web.form_parsing import init_app as init_form_parsing
 from lti_tool.web.observability import configure_logging, install_request_ids
+from lti_tool.web.proxies import TrustedProxyFix, parse_trusted_proxies
 from lti_tool.web.rate_limits import install_rate_limits
 from lti_tool.web.request_guard import install_request_guard
 from lti_tool.web.security_headers import install_security_headers
+from lti_tool.web.urls import ToolFlask
 
 # Where a launch lands, first match wins (see web.landing): a placement the catalogue cannot serve is
 # explained before anything else; deep linking and staff work come before the course roles they also hold.
@@ -76,16 +77,17 @@ TRANSITION_LISTENERS = (
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """App factory. `overrides` replace configuration values (used by tests)."""
-    app = Flask(__name__)
+    app = ToolFlask(__name__)  # external URLs on LTI_TOOL_PUBLIC_URL when set, never on the Host header
     init_form_parsing(app)  # before anything reads a form
     app.config.update(load_config(overrides))
     configure_logging(app.config["LOG_FORMAT"])
     install_request_ids(app)
 
+    # Behind a TLS-terminating proxy, trust its X-Forwarded-* so URLs, Secure cookies and rate limits are
+    # right; only from the configured proxy addresses, or any client could choose its own address.
+    trusted_proxies = parse_trusted_proxies(app.config["TRUSTED_PROXIES"])
     if app.config["TRUST_PROXY"]:
-        # Behind a TLS-terminating proxy, trust its X-Forwarded-* so URLs and Secure cookies are right.
-        n = app.config["TRUST_PROXY"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, trusted_proxies, app.config["TRUST_PROXY"])  # type: ignore[method-assign]
 
     db.init_app(app)
     migrate.init_app(app, db)

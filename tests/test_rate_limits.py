@@ -85,6 +85,66 @@ def test_client_ip_comes_from_the_trusted_proxy_only(tmp_path, keys_dir):
             db.session.remove()
 
 
+def test_a_client_reaching_the_tool_directly_cannot_choose_its_address(tmp_path, keys_dir):
+    """TRUST_PROXY with the default trusted proxies (loopback): a client connecting from elsewhere sends a new
+    X-Forwarded-For each time, and is still limited on its own address."""
+    app = limited_app(tmp_path, keys_dir, TRUST_PROXY=1)
+    with app.app_context():
+        client = app.test_client()
+        direct = {"REMOTE_ADDR": "203.0.113.7"}
+        for i in range(3):
+            resp = client.get(
+                "/lti/login", query_string=LOGIN, headers={"X-Forwarded-For": f"198.51.100.{i}"}, environ_base=direct
+            )
+            assert resp.status_code == 403
+        fourth = client.get(
+            "/lti/login", query_string=LOGIN, headers={"X-Forwarded-For": "198.51.100.99"}, environ_base=direct
+        )
+        assert fourth.status_code == 429
+        db.session.remove()
+
+
+def test_forwarded_headers_are_believed_from_the_configured_proxies(tmp_path, keys_dir):
+    app = limited_app(tmp_path, keys_dir, TRUST_PROXY=1, TRUSTED_PROXIES="10.0.0.0/8, 192.0.2.1")
+    with app.app_context():
+        client = app.test_client()
+        seen: list[tuple[str, str]] = []
+
+        @app.get("/_test/whoami")
+        def whoami() -> str:
+            from flask import request
+
+            seen.append((request.remote_addr or "", request.scheme))
+            return "ok"
+
+        headers = {"X-Forwarded-For": "198.51.100.5", "X-Forwarded-Proto": "https"}
+        client.get("/_test/whoami", headers=headers, environ_base={"REMOTE_ADDR": "10.4.5.6"})
+        client.get("/_test/whoami", headers=headers, environ_base={"REMOTE_ADDR": "192.0.2.1"})
+        client.get("/_test/whoami", headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})  # not listed now
+        client.get("/_test/whoami", headers=headers, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+        assert seen == [
+            ("198.51.100.5", "https"),
+            ("198.51.100.5", "https"),
+            ("127.0.0.1", "http"),
+            ("203.0.113.7", "http"),
+        ]
+        # Through the proxy, each client has its own budget.
+        for i in range(4):
+            resp = client.get(
+                "/lti/login",
+                query_string=LOGIN,
+                headers={"X-Forwarded-For": f"198.51.100.{i}"},
+                environ_base={"REMOTE_ADDR": "10.4.5.6"},
+            )
+            assert resp.status_code == 403
+        db.session.remove()
+
+
+def test_a_bad_trusted_proxy_setting_is_a_clear_configuration_error(tmp_path, keys_dir):
+    with pytest.raises(SystemExit, match="LTI_TOOL_TRUSTED_PROXIES must list IP addresses"):
+        limited_app(tmp_path, keys_dir, TRUST_PROXY=1, TRUSTED_PROXIES="proxy.internal")
+
+
 def test_bad_limit_setting_is_a_clear_configuration_error(tmp_path, keys_dir):
     with pytest.raises(SystemExit, match="RATE_LIMIT_LAUNCH must be a rate limit"):
         limited_app(tmp_path, keys_dir, RATE_LIMIT_LAUNCH="sixty a minute")

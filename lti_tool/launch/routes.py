@@ -25,6 +25,7 @@ from lti_tool.launch.session import TOKEN_PARAM, set_session_cookie, start_sessi
 from lti_tool.launch.tool_config import find_registration_row
 from lti_tool.store.db import db
 from lti_tool.web.security_headers import allow_form_target, content_security_policy, origin, platform_origins
+from lti_tool.web.urls import public_base
 
 LAUNCH_LISTENERS = "lti_tool.launch_listeners"
 LaunchListener = Callable[[LtiUser, list[str]], object]
@@ -63,7 +64,8 @@ def login() -> Response:
         target = urlsplit(_param("target_link_uri") or "")
     except ValueError as exc:
         raise LaunchError("The login's target_link_uri is not a valid URL.") from exc
-    if target.netloc and target.netloc != request.host:
+    # The tool's own host: LTI_TOOL_PUBLIC_URL's when set (behind a proxy the Host header may differ).
+    if target.netloc and target.netloc != urlsplit(public_base()).netloc:
         raise LaunchError(
             "The login's target_link_uri points to another site.",
             hint="Set the tool's target link URI in the LMS to this tool's launch URL.",

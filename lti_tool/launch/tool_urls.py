@@ -1,7 +1,7 @@
 """The tool's own public URLs, as platforms must be told them (config page, Canvas JSON, dynamic registration).
 
-Built from LTI_TOOL_PUBLIC_URL when it is set (behind a proxy the request may not know the public name),
-else from the current request.
+Built from LTI_TOOL_PUBLIC_URL when it is set (behind a proxy the request may not know the public name, and
+a forged Host header must not change them), else from the current request: web/urls.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, request, url_for
+from lti_tool.web.urls import external_url, public_base
 
 TOOL_NAME = "Accreditation portfolio"
 TOOL_DESCRIPTION = (
@@ -51,24 +51,11 @@ class ToolUrls:
         return list(dict.fromkeys([self.launch, self.deep_link]))
 
 
-def public_base() -> str:
-    configured = current_app.config.get("PUBLIC_URL") or ""
-    if configured:
-        return configured.rstrip("/")
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return f"http://{current_app.config['HOST']}:{current_app.config['PORT']}"
-
-
 def tool_urls() -> ToolUrls:
     base = public_base()
 
     def path(endpoint: str, **values: Any) -> str:
-        # url_for without _external: the path only (with any script root), joined to the public base.
-        if has_request_context():
-            return base + url_for(endpoint, **values)
-        with current_app.test_request_context("/"):
-            return base + url_for(endpoint, **values)
+        return external_url(endpoint, **values)  # on LTI_TOOL_PUBLIC_URL when set (web/urls.py)
 
     launch = path("launch.launch")
     return ToolUrls(

@@ -3,7 +3,8 @@ launch, dynamic registration and certificate verification. Flask-Limiter does th
 processes the counters must live in a shared store (Redis), since each process would otherwise count only its
 own share.
 
-Behind a proxy (LTI_TOOL_TRUST_PROXY) ProxyFix has already put the client's address in remote_addr.
+Behind a proxy (LTI_TOOL_TRUST_PROXY) web/proxies.py has already put the client's address in remote_addr, for
+connections from the proxies in LTI_TOOL_TRUSTED_PROXIES only (anyone else could pick a new address per request).
 A school behind one NAT address shares one budget: raise the limits for large classes launching at once.
 """
 
