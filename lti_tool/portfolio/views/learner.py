@@ -579,4 +579,5 @@ def submission(portfolio_id: int, attempt: int) -> str:
         codes=codes,
         kinds=EVIDENCE_KINDS,
         assessment=assessment,
+        chips_by_unit=chips_by_unit,
     )
