@@ -31,6 +31,7 @@ def launch_claims(
     target_link_uri: str,
     message_type: str,
     link: people.DemoPlacement | None,
+    deep_link_return_url: str | None = None,
 ) -> dict[str, Any]:
     now = int(time.time())
     base = demo_base()
@@ -79,7 +80,7 @@ def launch_claims(
             )
     if message_type == "LtiDeepLinkingRequest":
         claims["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"] = {
-            "deep_link_return_url": base + url_for("demo.deep_link_return"),
+            "deep_link_return_url": base + (deep_link_return_url or url_for("demo.deep_link_return")),
             "accept_types": ["ltiResourceLink"],
             "accept_presentation_document_targets": ["iframe", "window"],
             "accept_multiple": True,

@@ -87,3 +87,8 @@ def placement(link_id: str) -> DemoPlacement | None:
 
 def all_members() -> tuple[DemoUser, ...]:
     return USERS
+
+
+def may_add_activities(user: DemoUser) -> bool:
+    """Editing teachers add activities (deep linking); teaching assistants do not."""
+    return r.is_instructor(user.roles) and not any("TeachingAssistant" in role for role in user.roles)

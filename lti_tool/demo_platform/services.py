@@ -393,6 +393,10 @@ def deep_link_return() -> Response | str:
     items = claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/content_items") or []
     if not isinstance(items, list):
         return _oauth_error("invalid_request", "content_items must be a list.")
+    if request.args.get("moodle"):
+        # Moodle's contentitem_return.php only hands the choice to the activity form around its dialog
+        # (parent.processContentItemReturnData); the activity exists once the teacher saves that form.
+        return render_template("demo/moodle_contentitem_return.html", items=items, token=token)
     row = DemoDeepLink(items=items, message=str(claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/msg", "")))
     db.session.add(row)
     db.session.flush()
@@ -411,6 +415,9 @@ def deep_link_return() -> Response | str:
                 )
             )
     db.session.commit()
+    teacher = people.user(request.form.get("moodle_course", ""))
+    if teacher is not None:  # Moodle's "Save and return to course"
+        return redirect(url_for("demo.moodle_course", sub=teacher.sub), code=303)
     return render_template("demo/deep_link_return.html", items=items, message=row.message)
 
 

@@ -48,7 +48,7 @@
     if (state === "open") {
       form.hidden = true;
       say(d.deepLinking ? "Choose what to add in the other window. This dialog finishes by itself."
-                        : "The activity is open in another window. You can close this message.");
+                        : "The activity is open in another window. If you do not see it, look for it among your browser's windows or tabs.");
       if (!d.deepLinking) { return; }
     }
     later();

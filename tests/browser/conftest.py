@@ -15,6 +15,7 @@ under CI=true they fail instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -92,7 +93,22 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: floa
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    folder = tmp_path_factory.mktemp("browser-server")
+    # Without partitioned cookies (CHIPS) the tool's cookie is neither kept nor sent in the iframe: these tests
+    # exercise the hardest path (platform storage, the session in links, the new-window handoff).
+    with _serve(tmp_path_factory, "browser-server", {"LTI_TOOL_PARTITIONED_COOKIES": "0"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live_server_chips(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The tool as shipped: partitioned cookies, which Chromium keeps in the iframe (tests on http://localhost)."""
+    with _serve(tmp_path_factory, "browser-server-chips", {}) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, extra_env: dict[str, str]) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp(name)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LTI_TOOL_") and k != "DATABASE_URL"}
     env.update(
@@ -108,6 +124,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             "LTI_TOOL_GRADING_POLL_SECONDS": "0.2",
             "LTI_TOOL_LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
+            **extra_env,
         }
     )
     log_path = folder / "server.log"
@@ -140,7 +157,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             process.kill()
             process.wait(5)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(log_path, ARTIFACTS / "server.log")
+        shutil.copyfile(log_path, ARTIFACTS / ("server.log" if name == "browser-server" else f"{name}.log"))
 
 
 @pytest.fixture(scope="session")
