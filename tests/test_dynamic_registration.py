@@ -231,11 +231,50 @@ def test_missing_parameters(client):
     assert resp.status_code == 400
 
 
-def test_duplicate_issuer_and_client_id_is_refused(client, moodle):
+def test_registering_again_under_the_same_client_id_updates_in_place(client, moodle):
+    """Moodle's "Update" of a tool it already has re-registers under the same client ID (and deployment)."""
     assert dynamic_register(client, moodle, token=moodle.new_token(client_id="same")).status_code == 200
-    moodle.registered.clear()  # the platform forgot it was registered (e.g. its tool was deleted there)
+    reg = new_registration()
+    reg.active = True  # a tool admin activated it; launches were made
+    reg.key_set = {"keys": []}
+    db.session.commit()
+    first_id, deployments = reg.id, [d.deployment_id for d in reg.deployments]
+    moodle.registered.clear()  # Moodle accepts a new registration token for its existing tool
+    moodle.next_type_id = 7  # ... and keeps its type id: the same deployment ID
+    moodle.config_overrides["jwks_uri"] = moodle.issuer + "/mod/lti/certs.php?rotated=1"
     resp = dynamic_register(client, moodle, token=moodle.new_token(client_id="same"))
-    assert resp.status_code == 409 and "already exists" in error_text(resp)
+    html = resp.data.decode()
+    assert resp.status_code == 200, error_text(resp)
+    assert "registration is updated" in html and "updated in place" in html and "Nothing needs removing" in html
+    assert "certs.php?rotated=1" in html and "duplicate" not in html
+    db.session.expire_all()
+    regs = list(db.session.scalars(select(Registration).where(Registration.issuer == moodle.issuer)))
+    assert [r.id for r in regs] == [first_id]
+    reg = regs[0]
+    assert reg.key_set_url == moodle.issuer + "/mod/lti/certs.php?rotated=1" and reg.key_set is None
+    assert reg.active and [d.deployment_id for d in reg.deployments] == deployments
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "registration.dynamic_update"))
+    assert event.before["key_set_url"] == moodle.issuer + "/mod/lti/certs.php"
+    assert event.after["key_set_url"].endswith("rotated=1") and AGS + "score" in event.after["scopes_granted"]
+
+    # A new deployment ID (another tool type under the same client) is added, nothing removed.
+    moodle.registered.clear()
+    assert dynamic_register(client, moodle, token=moodle.new_token(client_id="same")).status_code == 200
+    db.session.expire_all()
+    assert [d.deployment_id for d in new_registration().deployments] == [*deployments, "8"]
+
+
+def test_a_real_conflict_is_409_with_advice_that_is_true(client, moodle, monkeypatch):
+    from lti_tool.launch import dynamic_registration
+
+    assert dynamic_register(client, moodle, token=moodle.new_token(client_id="same")).status_code == 200
+    moodle.registered.clear()
+    # Another registration of the same client ID is recorded while this one is in flight.
+    monkeypatch.setattr(dynamic_registration, "find_registration", lambda issuer, client_id: None)
+    resp = dynamic_register(client, moodle, token=moodle.new_token(client_id="same"))
+    text = error_text(resp)
+    assert resp.status_code == 409 and "already exists" in text and "ran at the same time" in text
+    assert "Nothing needs removing" in resp.data.decode() and "duplicate tool" not in resp.data.decode()
     assert len(list(db.session.scalars(select(Registration).where(Registration.issuer == moodle.issuer)))) == 1
 
 

@@ -22,7 +22,13 @@ from lti_tool.audit.actor import Actor
 from lti_tool.launch.claim_checks import contains_nul
 from lti_tool.launch.invites import RegistrationInvite, consume_invite
 from lti_tool.launch.models import Registration
-from lti_tool.launch.registrations import RegistrationError, create_registration
+from lti_tool.launch.registrations import (
+    RegistrationError,
+    RegistrationUpdate,
+    create_registration,
+    find_registration,
+    update_registration,
+)
 from lti_tool.launch.tool_urls import TOOL_CLAIMS, TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCOPES, ToolUrls
 from lti_tool.web import outbound
 from lti_tool.web.errors import UserError
@@ -312,15 +318,77 @@ def parse_registration_answer(data: Any) -> PlatformAnswer:
 # --- the whole exchange --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Registered:
+    """The outcome of a dynamic registration: the registration, and what changed when the platform
+    registered the tool again under a client ID the tool already had (`updated`)."""
+
+    registration: Registration
+    updated: RegistrationUpdate | None = None
+
+
 def register_platform(
     platform: PlatformConfiguration, registration_token: str | None, urls: ToolUrls, invite: RegistrationInvite | None
 ) -> Registration:
     """Post the registration and record it, in the caller's transaction (the caller commits)."""
+    return register_or_update(platform, registration_token, urls, invite).registration
+
+
+def register_or_update(
+    platform: PlatformConfiguration, registration_token: str | None, urls: ToolUrls, invite: RegistrationInvite | None
+) -> Registered:
+    """Post the registration and record it, or update the registration in place when the platform answers
+    with a client ID the tool already has for it (Moodle's "Update" of an existing tool re-registers under
+    the same client ID); in the caller's transaction (the caller commits)."""
     answer = post_registration(platform, client_registration(platform, urls), registration_token)
     who = Actor(label=f"dynamic registration from {platform.issuer}"[:300])
     partner = invite.partner if invite is not None else None
+    deployment_ids = [answer.deployment_id] if answer.deployment_id else []
+    updated: RegistrationUpdate | None = None
+    existing = find_registration(platform.issuer, answer.client_id)
+    if existing is not None:
+        # The platform proved it is the issuer (its configuration came from the issuer's site and its
+        # registration endpoint accepted the token) and owns this client ID: what it says now is the truth.
+        reg = existing
+        updated = update_registration(
+            who,
+            reg,
+            login_url=platform.authorization_endpoint,
+            token_url=platform.token_endpoint,
+            jwks_url=platform.jwks_uri,
+            audience=platform.authorization_server,
+            deployment_ids=deployment_ids,
+            partner=partner,
+            activate=invite is not None,
+            action="registration.dynamic_update",
+            details={"scopes_granted": str(answer.raw.get("scope") or "")[:2000]},
+        )
+    else:
+        reg = _create(who, platform, answer, deployment_ids, invite, partner)
+    if invite is not None:
+        consume_invite(invite, reg.id)
+        who.record("invite.use", subject=invite, after={"registration": reg.id})
+    log.info(
+        "dynamic registration%s: issuer=%s client_id=%s deployment=%s active=%s",
+        " (update in place)" if updated is not None else "",
+        reg.issuer,
+        reg.client_id,
+        answer.deployment_id,
+        reg.active,
+    )
+    return Registered(reg, updated)
+
+
+def _create(
+    who: Actor,
+    platform: PlatformConfiguration,
+    answer: PlatformAnswer,
+    deployment_ids: list[str],
+    invite: RegistrationInvite | None,
+    partner: Any,
+) -> Registration:
     try:
-        reg = create_registration(
+        return create_registration(
             who,
             issuer=platform.issuer,
             client_id=answer.client_id,
@@ -329,26 +397,21 @@ def register_platform(
             token_url=platform.token_endpoint,
             jwks_url=platform.jwks_uri,
             audience=platform.authorization_server,
-            deployment_ids=[answer.deployment_id] if answer.deployment_id else [],
+            deployment_ids=deployment_ids,
             active=invite is not None,
             partner=partner,
             action="registration.dynamic",
         )
     except RegistrationError as exc:
+        if exc.status != 409:
+            raise DynamicRegistrationError(exc.message, status=exc.status) from exc
+        # A real conflict: the same platform and client ID were recorded a moment ago, by a registration that
+        # ran at the same time as this one. The tool is registered; nothing in the LMS needs removing.
         raise DynamicRegistrationError(
-            f"{exc.message} The platform has just registered the tool again under that client ID.",
-            status=exc.status,
-            hint="Remove the new duplicate tool in the LMS, or ask the tool administrator to remove the old "
-            "registration first and register again.",
+            f"{exc.message} It was recorded a moment ago by a registration that ran at the same time as this "
+            "one, so this one was not recorded twice.",
+            status=409,
+            hint="Nothing needs removing: the tool is registered. Close this window and look at the tool in "
+            "the LMS; to bring its settings up to date, register it again from the LMS (a registration "
+            "under the same client ID updates the existing one).",
         ) from exc
-    if invite is not None:
-        consume_invite(invite, reg.id)
-        who.record("invite.use", subject=invite, after={"registration": reg.id})
-    log.info(
-        "dynamic registration: issuer=%s client_id=%s deployment=%s active=%s",
-        reg.issuer,
-        reg.client_id,
-        answer.deployment_id,
-        reg.active,
-    )
-    return reg

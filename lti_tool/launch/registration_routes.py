@@ -48,7 +48,8 @@ def register(invite_token: str | None = None) -> str:
                 tool_name=TOOL_NAME,
                 request_body=dynreg.client_registration(platform, urls),
             )
-        reg = dynreg.register_platform(platform, token, urls, invite)
+        registered = dynreg.register_or_update(platform, token, urls, invite)
+        reg = registered.registration
         db.session.commit()
     except UserError:
         db.session.rollback()
@@ -59,6 +60,7 @@ def register(invite_token: str | None = None) -> str:
         platform=platform,
         invite=invite,
         deployment=reg.deployments[0] if reg.deployments else None,
+        updated=registered.updated,
     )
 
 

@@ -4,6 +4,7 @@ registration: input checks, duplicates, (de)activation, and refusing to delete w
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -111,6 +112,73 @@ def create_registration(
         raise duplicate_error(issuer, client_id) from exc
     who.record(action, subject=reg, after={**registration_summary(reg), "partner": partner.slug if partner else None})
     return reg
+
+
+@dataclass
+class RegistrationUpdate:
+    """What re-registering changed: fields as (before, after), and the deployment IDs added."""
+
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    added_deployments: list[str] = field(default_factory=list)
+
+
+def update_registration(
+    who: Actor,
+    reg: Registration,
+    *,
+    login_url: str,
+    token_url: str,
+    jwks_url: str,
+    audience: str | None = None,
+    deployment_ids: Iterable[str] = (),
+    partner: Partner | None = None,
+    activate: bool = False,
+    action: str = "registration.update",
+    details: dict[str, Any] | None = None,
+) -> RegistrationUpdate:
+    """Bring a registration up to date with what its platform says now, in the caller's transaction, audited.
+
+    For a platform that registers the tool again under the same client ID (Moodle's "Update" of a tool it
+    already has): its endpoints and keyset URL may have changed, and it may name a new deployment. Nothing is
+    removed: deployments, partner, name and launch records stay; the registration stays (in)active unless
+    `activate` (a tool admin's invite) says otherwise.
+    """
+    new = {
+        "auth_login_url": check_url(login_url, "Login (authentication request) URL"),
+        "auth_token_url": check_url(token_url, "Access token URL"),
+        "key_set_url": check_url(jwks_url, "Keyset (JWKS) URL"),
+        "auth_audience": check_url(audience, "Token audience", required=False),
+    }
+    result = RegistrationUpdate()
+    for name, value in new.items():
+        if getattr(reg, name) != value:
+            result.changes[name] = (getattr(reg, name), value)
+            setattr(reg, name, value)
+    if reg.key_set is not None:
+        # A pasted keyset would keep answering for the platform's keys: its keyset URL is now the truth.
+        result.changes["key_set"] = ("pasted keyset", None)
+        reg.key_set = None
+    if activate and not reg.active:
+        result.changes["active"] = (False, True)
+        reg.active = True
+    for deployment_id in dict.fromkeys(d.strip() for d in deployment_ids if d and d.strip()):
+        if not any(d.deployment_id == deployment_id for d in reg.deployments):
+            reg.deployments.append(
+                Deployment(deployment_id=check_text(deployment_id, "Deployment ID", 255), partner=partner)
+            )
+            result.added_deployments.append(deployment_id)
+    db.session.flush()
+    who.record(
+        action,
+        subject=reg,
+        before={name: before for name, (before, _) in result.changes.items()},
+        after={
+            **{name: after for name, (_, after) in result.changes.items()},
+            "deployments_added": result.added_deployments,
+            **(details or {}),
+        },
+    )
+    return result
 
 
 def duplicate_error(issuer: str, client_id: str) -> RegistrationError:
