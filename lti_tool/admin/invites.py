@@ -12,6 +12,7 @@ from lti_tool.launch.invites import RegistrationInvite, create_invite, list_invi
 from lti_tool.launch.tool_urls import invite_url
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.form_parsing import whole_number
 
 
 @bp.route("/invites", methods=["GET", "POST"])
@@ -19,11 +20,11 @@ def invites() -> tuple[str, int] | Response:
     error, status = None, 200
     if request.method == "POST":
         try:
-            hours_raw = (request.form.get("hours") or "72").strip()
-            if not hours_raw.isdigit():
+            hours = whole_number(request.form.get("hours") or "72")
+            if hours is None:
                 raise UserError("The validity must be a whole number of hours.")
             invite, token = create_invite(
-                admin_who(), hours=int(hours_raw), partner=partner_from_form(), note=request.form.get("note", "")
+                admin_who(), hours=hours, partner=partner_from_form(), note=request.form.get("note", "")
             )
             db.session.commit()
             # The token exists only now (the database keeps its hash): show the URL once, no redirect.

@@ -13,6 +13,7 @@ from lti_tool.identity.partners import PARTNER_KINDS, Partner, add_partner, set_
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.form_parsing import whole_number
 
 
 def get_partner(partner_id: int) -> Partner:
@@ -53,10 +54,10 @@ def partners() -> tuple[str, int] | Response:
 @bp.route("/partners/<int:partner_id>/attach", methods=["POST"])
 def partner_attach(partner_id: int) -> Response:
     partner = get_partner(partner_id)
-    raw = request.form.get("deployment_id", "")
-    if not raw.isdigit():
+    deployment_id = whole_number(request.form.get("deployment_id", ""))
+    if deployment_id is None:
         raise UserError("Choose a deployment to attach.")
-    set_deployment_partner(admin_who(), get_deployment(int(raw)), partner)
+    set_deployment_partner(admin_who(), get_deployment(deployment_id), partner)
     db.session.commit()
     return back_to("admin.partners", "deployment-attached")
 

@@ -18,6 +18,7 @@ from lti_tool.launch.invites import RegistrationInvite
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.form_parsing import whole_number
 
 
 def page(template: str, section: str, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -46,7 +47,8 @@ def partner_from_form(field: str = "partner_id") -> Partner | None:
     raw = (request.form.get(field) or "").strip()
     if not raw:
         return None
-    partner = db.session.get(Partner, int(raw)) if raw.isdigit() else None
+    partner_id = whole_number(raw)
+    partner = db.session.get(Partner, partner_id) if partner_id is not None else None
     if partner is None:
         raise UserError("The chosen partner does not exist.")
     return partner

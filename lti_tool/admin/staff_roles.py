@@ -25,6 +25,7 @@ from lti_tool.launch.session import login_required, require_session
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.form_parsing import whole_number
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/staff/admin")
 USERS_SHOWN = 50
@@ -79,9 +80,10 @@ def _optional_int(name: str) -> int | None:
     raw = request.form.get(name, "")
     if not raw:
         return None
-    if not raw.isdigit():
+    value = whole_number(raw)
+    if value is None:
         raise UserError(f"{name} must be chosen from the list.")
-    return int(raw)
+    return value
 
 
 def _partner_id(name: str) -> int | None:

@@ -138,7 +138,8 @@ def check_csrf(sess: ToolSession) -> None:
     # A body cut short loses the token with the rest of the form: say what really happened.
     check_form_complete()
     token = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    if not hmac.compare_digest(token, sess.csrf_token):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500).
+    if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), sess.csrf_token.encode()):
         raise UserError(
             "This form has expired or did not come from the tool. Reload the page and try again.",
             status=400,

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from lti_tool.store.db import db
@@ -68,9 +69,40 @@ def error_response(
     return resp
 
 
+def _recover_session(always: bool = False) -> None:
+    """Make the database session usable again before an error page is rendered.
+
+    After a failed flush (a row another request changed or removed meanwhile) the session refuses every
+    query until it is rolled back, and the error page's layout reads the person's session: rendering it
+    then raised PendingRollbackError inside the error handler, and the person got a bare 500. A refusal
+    (`always=False`) rolls back only such a failed transaction; an unexpected error rolls back in any case.
+    Nothing is lost: no handler commits after an error, so the transaction was to be discarded anyway.
+    """
+    try:
+        if always or not db.session.is_active:
+            db.session.rollback()
+    except SQLAlchemyError:
+        log.warning("rollback before an error page failed", exc_info=True)
+        request.environ["lti_tool.session"] = None  # the page must render without asking the database
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(StaleDataError)
+    def _changed_meanwhile(exc: StaleDataError) -> Response:
+        # Two requests changed or removed the same row at once (two tabs, a double click): the later one
+        # finds it gone. Nothing of this request was saved; the person reloads and sees the current state.
+        log.info("conflict on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
+        _recover_session(always=True)
+        return error_response(
+            409,
+            "Changed meanwhile",
+            "This was changed or removed by another request at the same moment, so nothing was saved here.",
+            hint="Reload the page to see the current state, then try again if you still need to.",
+        )
+
     @app.errorhandler(UserError)
     def _user_error(exc: UserError) -> Response:
+        _recover_session()
         log.info("refused %s %s: %s (%s)", request.method, request.path, exc.message, exc.status)
         action = (exc.action_url, exc.action_label or "Continue") if exc.action_url else None
         resp = error_response(exc.status, exc.title, exc.message, exc.hint, action)
@@ -88,6 +120,7 @@ def register_error_handlers(app: Flask) -> None:
             429: "Too many requests came from your network in a short time. Please wait a minute and try again.",
         }
         code = exc.code or 400
+        _recover_session()
         return error_response(code, exc.name, messages.get(code, exc.description or exc.name))
 
     @app.errorhandler(OperationalError)
@@ -118,6 +151,7 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         # Last resort: logged with the traceback for us, a calm page for the person.
         log.exception("unexpected error on %s %s", request.method, request.path)
+        _recover_session(always=True)
         return error_response(
             500,
             "Something went wrong on our side",

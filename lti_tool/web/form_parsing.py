@@ -13,6 +13,7 @@ from typing import IO, Any
 from flask import Flask, Request, request
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.formparser import FormDataParser
+from werkzeug.routing import IntegerConverter
 
 from lti_tool.web.errors import UserError
 
@@ -63,5 +64,36 @@ def check_form_complete() -> None:
         raise IncompleteForm()
 
 
+# Row ids are PostgreSQL `integer` columns: no row has an id beyond this, and a larger number sent to the
+# database is an overflow error there (or in SQLite beyond 64 bits), not "not found".
+MAX_ID = 2**31 - 1
+
+
+def whole_number(raw: object, *, maximum: int = MAX_ID) -> int | None:
+    """The whole number `raw` spells in ASCII digits, from 0 to `maximum`; None for anything else.
+
+    The one way request data becomes a number that may reach the database: str.isdigit() accepts '²' and
+    '١' (int() refuses the first), int() accepts '-1', ' 1', '1_000' and 4,000-digit numbers, none of which
+    a page of the tool sends.
+    """
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if not text or len(text) > len(str(maximum)) or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= maximum else None
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:...>` in routes, up to MAX_ID: a larger number in a URL is a 404 like any other missing row."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002  (werkzeug's name)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    """Before any route is added: the routes' int converter is the bounded one."""
     app.request_class = ToolRequest
+    app.url_map.converters["int"] = BoundedIntConverter

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from sqlalchemy import String, cast, exists, select
+from sqlalchemy import String, cast, exists, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from lti_tool.audit import trail as audit
 from lti_tool.portfolio.evidence.file_checks import UploadRefused, check_upload
@@ -24,7 +25,7 @@ from lti_tool.portfolio.evidence.storage import FileTooLarge, storage
 from lti_tool.portfolio.evidence.storage_faults import storage_faults
 from lti_tool.portfolio.models import EVIDENCE_KINDS, EvidenceFile, EvidenceItem, Portfolio, StoredFile, Submission
 from lti_tool.store.db import db, utcnow
-from lti_tool.web.errors import UserError
+from lti_tool.web.errors import NotFound, UserError
 
 log = logging.getLogger(__name__)
 
@@ -281,8 +282,35 @@ def update_item(
 
 
 def delete_item(item: EvidenceItem, *, actor: Any) -> list[str]:
+    """Remove the item (the caller commits); NotFound when another request removed it first.
+
+    Two removals of one item at once (a double click, two tabs) both load it. A no-op UPDATE of its row
+    first takes the row's lock (PostgreSQL: waits for the other removal to commit, then matches nothing) so
+    the later one is a clear 404 before it writes anything; a DELETE that still finds no row (StaleDataError
+    at the flush) is the same 404, its audit entry rolled back with it."""
+    locked = db.session.execute(
+        update(EvidenceItem)
+        .where(EvidenceItem.id == item.id)
+        .values(portfolio_id=EvidenceItem.portfolio_id)
+        .execution_options(synchronize_session=False)
+    )
+    if locked.rowcount == 0:  # type: ignore[attr-defined]
+        raise ItemGone()
     shas = [f.sha256 for f in item.files]
     audit.record("evidence.removed", actor=actor, role="learner", subject=item, before=item_summary(item))
     item.portfolio.updated_at = utcnow()
     db.session.delete(item)
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise ItemGone() from None
     return shas
+
+
+class ItemGone(NotFound):
+    def __init__(self) -> None:
+        super().__init__(
+            "This evidence item was already removed, perhaps from another tab or by a double click.",
+            hint="Go back to your portfolio: it shows what is there now.",
+        )

@@ -37,7 +37,7 @@ from lti_tool.portfolio.review.assessment_models import Assessment, Award
 from lti_tool.portfolio.snapshot import snapshot_criteria
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
-from lti_tool.web.form_parsing import check_form_complete
+from lti_tool.web.form_parsing import check_form_complete, whole_number
 
 bp = Blueprint("learner", __name__, url_prefix="/portfolio")
 log = logging.getLogger(__name__)
@@ -303,7 +303,7 @@ def _posted_values() -> dict[str, Any]:
         "title": request.form.get("title", ""),
         "description": request.form.get("description", ""),
         "evidence_date": request.form.get("evidence_date", ""),
-        "criteria": {int(v) for v in request.form.getlist("criteria") if v.isdigit()},
+        "criteria": {n for n in map(whole_number, request.form.getlist("criteria")) if n is not None},
     }
 
 
@@ -389,7 +389,7 @@ def edit_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
     criteria = learner.criteria_by_id(portfolio)
     fields, errors = evidence.clean_item_fields(request.form, criteria)
     uploads = _uploads()
-    remove_ids = {int(v) for v in request.form.getlist("remove_files") if v.isdigit()}
+    remove_ids = {n for n in map(whole_number, request.form.getlist("remove_files")) if n is not None}
     remaining = [f for f in item.files if f.id not in remove_ids]
     if not remaining and not uploads:
         errors["files"] = "Keep at least one file, or attach a new one."
@@ -521,10 +521,9 @@ def download_submitted_file(portfolio_id: int, attempt: int, sha256: str) -> Res
 def submit(portfolio_id: int) -> ResponseReturnValue:
     sess, portfolio = _own_portfolio(portfolio_id)
     if request.method == "POST":
-        try:
-            attempt = int(request.form.get("attempt", ""))
-        except ValueError:
-            raise UserError("The submit form is incomplete. Reload the page and try again.") from None
+        attempt = whole_number(request.form.get("attempt", ""))
+        if attempt is None:
+            raise UserError("The submit form is incomplete. Reload the page and try again.")
         try:
             _, created = learner.submit(portfolio.id, attempt, request.form.get("note", ""), actor=sess.user)
             db.session.commit()

@@ -29,6 +29,7 @@ from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPE
 from lti_tool.portfolio.review.lookup import get_portfolio, last_decision, latest_submission
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.form_parsing import whole_number
 from lti_tool.web.paging import page_number
 
 bp = Blueprint("staff_work", __name__, url_prefix="/staff")
@@ -56,7 +57,7 @@ def _redirect(endpoint: str, **values: Any) -> Response:
 def _filters() -> queues.Filters:
     code = (request.args.get("certification") or "").strip() or None
     partner = request.args.get("partner") or ""
-    return queues.Filters(certification_code=code, partner_id=int(partner) if partner.isdigit() else None)
+    return queues.Filters(certification_code=code, partner_id=whole_number(partner))
 
 
 def _filter_options() -> dict[str, Any]:
