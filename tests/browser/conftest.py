@@ -106,6 +106,14 @@ def live_server_chips(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
         yield server
 
 
+@pytest.fixture(scope="session")
+def live_server_moodle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Without partitioned cookies, for the Moodle-mode tests only: the activities they add by deep linking
+    must not appear in the other tests' demo course."""
+    with _serve(tmp_path_factory, "browser-server-moodle", {"LTI_TOOL_PARTITIONED_COOKIES": "0"}) as server:
+        yield server
+
+
 @contextlib.contextmanager
 def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, extra_env: dict[str, str]) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp(name)

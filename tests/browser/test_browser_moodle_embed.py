@@ -169,9 +169,9 @@ def _continue_in_new_window(user: MoodleUser, frame: FrameLocator, who: str) -> 
 
 
 def test_learner_through_a_new_window_without_partitioned_cookies(
-    browser: Browser, live_server: LiveServer, shots: Shots
+    browser: Browser, live_server_moodle: LiveServer, shots: Shots
 ) -> None:
-    ben = MoodleUser(browser, live_server, "demo-learner-ben", shots)
+    ben = MoodleUser(browser, live_server_moodle, "demo-learner-ben", shots)
     try:
         frame = ben.open_activity()
         window = _continue_in_new_window(ben, frame, "Ben Carter")
@@ -185,7 +185,7 @@ def test_learner_through_a_new_window_without_partitioned_cookies(
         assert len(ben.auth_requests()) == 1
         assert not [p for p in ben.context.pages if "Invalid request" in p.content()]
         # The window's session works on, by its first-party cookie.
-        window.goto(f"{live_server.tool_url}/start")
+        window.goto(f"{live_server_moodle.tool_url}/start")
         expect(window.get_by_text("Signed in as")).to_contain_text("Ben Carter")
         _no_token_in(window.url)
     finally:
@@ -193,9 +193,9 @@ def test_learner_through_a_new_window_without_partitioned_cookies(
 
 
 def test_instructor_on_a_phone_through_a_new_window_without_partitioned_cookies(
-    browser: Browser, live_server: LiveServer, shots: Shots
+    browser: Browser, live_server_moodle: LiveServer, shots: Shots
 ) -> None:
-    iris = MoodleUser(browser, live_server, "demo-instructor-iris", shots, phone=True)
+    iris = MoodleUser(browser, live_server_moodle, "demo-instructor-iris", shots, phone=True)
     try:
         frame = iris.open_activity()
         window = _continue_in_new_window(iris, frame, "Iris Novak")
@@ -207,11 +207,11 @@ def test_instructor_on_a_phone_through_a_new_window_without_partitioned_cookies(
 
 
 def test_deep_linking_through_a_new_window_without_partitioned_cookies(
-    browser: Browser, live_server: LiveServer, shots: Shots
+    browser: Browser, live_server_moodle: LiveServer, shots: Shots
 ) -> None:
-    iris = MoodleUser(browser, live_server, "demo-instructor-iris", shots)
+    iris = MoodleUser(browser, live_server_moodle, "demo-instructor-iris", shots)
     try:
-        iris.page.goto(f"{live_server.demo_url}/demo/moodle/add/{iris.sub}")
+        iris.page.goto(f"{live_server_moodle.demo_url}/demo/moodle/add/{iris.sub}")
         iris.page.get_by_role("button", name="Select content").click()
         dialog_tool = iris.page.frame_locator(DIALOG_FRAME)
         expect(dialog_tool.get_by_text("This dialog finishes by itself")).to_be_visible()
@@ -228,13 +228,13 @@ def test_deep_linking_through_a_new_window_without_partitioned_cookies(
         iris.close()
 
 
-def test_a_reused_login_hint_gets_moodles_invalid_request(browser: Browser, live_server: LiveServer) -> None:
+def test_a_reused_login_hint_gets_moodles_invalid_request(browser: Browser, live_server_moodle: LiveServer) -> None:
     """The demo's Moodle mode refuses a login hint used twice, as Moodle 4.5 does (mod/lti/auth.php)."""
     context = browser.new_context()
     try:
         page = context.new_page()
-        with page.expect_request(lambda r: r.url.startswith(live_server.demo_url + "/demo/auth")) as first:
-            page.goto(f"{live_server.demo_url}/demo/moodle/view/demo-learner-ada/{PLACEMENT}")
+        with page.expect_request(lambda r: r.url.startswith(live_server_moodle.demo_url + "/demo/auth")) as first:
+            page.goto(f"{live_server_moodle.demo_url}/demo/moodle/view/demo-learner-ada/{PLACEMENT}")
         expect(page.frame_locator(CONTENT_FRAME).get_by_role("heading", level=1)).to_have_text(
             "Continue in a new window"
         )
