@@ -1,7 +1,12 @@
 """The instructor's view of a course: the LMS roster (NRPS) merged with each learner's portfolio.
 
 Learners who have not opened the tool yet are in the roster but have no portfolio; learners with a
-portfolio who have left the course are shown too, marked as no longer in the roster.
+portfolio who have left the course are shown too, marked as no longer in the roster (only when the roster
+was read: when the LMS roster cannot be fetched the page says so once and marks nobody).
+
+Staff are not learners, whatever NRPS says: Moodle lists non-editing teachers as `Learner` although their
+launches say `Instructor`. People who launched in this course with an instructor or staff role, or who hold
+a tool role, are listed as staff (unless they have a portfolio: then they are doing the work).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from sqlalchemy.orm import joinedload
 
 from lti_tool.grading.models import MAIN, GradeJob
 from lti_tool.grading.services import fetch_members
+from lti_tool.identity.staff import STAFF_ROLES, StaffGrant, is_inert
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.cache import cache_get, cache_set
-from lti_tool.launch.models import LtiContext, ResourceLink, ToolSession
+from lti_tool.launch.models import LtiContext, LtiUser, Membership, ResourceLink, ToolSession
 from lti_tool.portfolio import workflow as wf
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review.assessment_models import Award
@@ -43,7 +49,7 @@ class RosterRow:
     name: str
     email: str = ""
     member_status: str = "Active"  # NRPS status: Active, Inactive, Deleted
-    in_roster: bool = True
+    in_roster: bool | None = True  # None: the LMS roster could not be read, so nobody can be said to have left
     portfolio: Portfolio | None = None
     attempts: int = 0
     award: Award | None = None
@@ -66,9 +72,17 @@ class RosterRow:
 
 
 @dataclass
+class StaffRow:
+    lms_user_id: str
+    name: str
+    why: str  # "launched as Instructor", "tool role: Assessor"
+
+
+@dataclass
 class Roster:
     rows: list[RosterRow] = field(default_factory=list)  # this page's
     notice: str = ""  # why the LMS roster is missing, if it is
+    staff: list[StaffRow] = field(default_factory=list)
     total: int = 0  # learners on every page
     page: int = 1
     per_page: int = PER_PAGE
@@ -95,6 +109,46 @@ def is_learner_member(member: dict[str, Any]) -> bool:
     return lti_roles.is_learner([r for r in member.get("roles") or [] if isinstance(r, str)])
 
 
+def is_staff_roles(roles: list[str]) -> bool:
+    """Roles that make someone course staff: instructor, teaching assistant, content developer, admin."""
+    return lti_roles.is_instructor(roles) or lti_roles.is_lms_admin(roles)
+
+
+def member_name(member: dict[str, Any], sub: str) -> str:
+    return str(
+        member.get("name")
+        or " ".join(p for p in (member.get("given_name"), member.get("family_name")) if p)
+        or member.get("email")
+        or f"User {sub}"
+    )
+
+
+def known_staff(context: LtiContext) -> dict[str, StaffRow]:
+    """By `sub`: who launched in this course with a staff role, or holds a tool role (of this platform)."""
+    staff: dict[str, StaffRow] = {}
+    launched = db.session.execute(
+        select(LtiUser, Membership.roles)
+        .join(Membership, Membership.user_id == LtiUser.id)
+        .where(Membership.context_id == context.id)
+    )
+    for user, roles in launched:
+        if is_staff_roles(list(roles or [])):
+            why = "launched as " + ", ".join(lti_roles.describe(roles))
+            staff[user.sub] = StaffRow(user.sub, user.display_name(), why)
+    issuer = context.deployment.registration.issuer
+    granted = db.session.execute(
+        select(LtiUser, StaffGrant).join(StaffGrant, StaffGrant.user_id == LtiUser.id).where(LtiUser.issuer == issuer)
+    )
+    for user, grant in granted:
+        if is_inert(grant):
+            continue
+        row = staff.setdefault(user.sub, StaffRow(user.sub, user.display_name(), ""))
+        label = "tool role: " + STAFF_ROLES.get(grant.role, grant.role)
+        if label not in row.why:
+            row.why = f"{row.why}; {label}" if row.why else label
+    return staff
+
+
 def merge(
     members: list[dict[str, Any]],
     portfolios: list[Portfolio],
@@ -109,9 +163,18 @@ def merge(
     return rows
 
 
-def learner_rows(members: list[dict[str, Any]], portfolios: list[Portfolio]) -> list[RosterRow]:
-    """The rows of merge, in their order, without each portfolio's submissions, award and gradebook status."""
+def learner_rows(
+    members: list[dict[str, Any]],
+    portfolios: list[Portfolio],
+    staff: Mapping[str, object] | None = None,
+    roster_read: bool = True,
+) -> list[RosterRow]:
+    """The rows of merge, in their order, without each portfolio's submissions, award and gradebook status.
+
+    Members in `staff` (by sub) are left out unless they have a portfolio; without `roster_read` (the LMS
+    roster could not be fetched) nobody is marked as no longer in the roster."""
     by_sub = {p.user.sub: p for p in portfolios}
+    staff = staff or {}
     rows: list[RosterRow] = []
     seen: set[str] = set()
     for member in members:
@@ -119,16 +182,12 @@ def learner_rows(members: list[dict[str, Any]], portfolios: list[Portfolio]) -> 
         if not sub or sub in seen or not is_learner_member(member):
             continue
         seen.add(sub)
-        name = (
-            member.get("name")
-            or " ".join(p for p in (member.get("given_name"), member.get("family_name")) if p)
-            or member.get("email")
-            or f"User {sub}"
-        )
+        if sub in staff and sub not in by_sub:
+            continue  # listed as staff (NRPS may say Learner: Moodle's non-editing teachers)
         rows.append(
             RosterRow(
                 lms_user_id=sub,
-                name=str(name),
+                name=member_name(member, sub),
                 email=str(member.get("email") or ""),
                 member_status=str(member.get("status") or "Active"),
                 portfolio=by_sub.get(sub),
@@ -141,11 +200,11 @@ def learner_rows(members: list[dict[str, Any]], portfolios: list[Portfolio]) -> 
                     lms_user_id=sub,
                     name=portfolio.user.display_name(),
                     email=portfolio.user.email,
-                    in_roster=False,
+                    in_roster=False if roster_read else None,
                     portfolio=portfolio,
                 )
             )
-    rows.sort(key=lambda r: (not r.in_roster, r.name.lower()))
+    rows.sort(key=lambda r: (r.in_roster is False, r.name.lower()))
     return rows
 
 
@@ -201,7 +260,10 @@ def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, pe
     )
     # Each row names its learner: the users come with the portfolios (one query, not one per row).
     portfolios = list(db.session.scalars(query.options(joinedload(Portfolio.user)).order_by(Portfolio.id)))
-    rows = learner_rows(members, portfolios)
+    staff = known_staff(context)
+    rows = learner_rows(members, portfolios, staff, roster_read=not notice)
+    with_work = {p.user.sub for p in portfolios}
+    staff_rows = sorted((s for sub, s in staff.items() if sub not in with_work), key=lambda s: s.name.lower())
     page = min(max(1, page), max(1, math.ceil(len(rows) / per_page)))
     shown = rows[(page - 1) * per_page : page * per_page]
     ids = [r.portfolio.id for r in shown if r.portfolio is not None]
@@ -219,7 +281,7 @@ def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, pe
         awards = {a.portfolio_id: a for a in db.session.scalars(select(Award).where(Award.portfolio_id.in_(ids)))}
         jobs = {job.portfolio_id: job for job in db.session.execute(latest_main_jobs(ids))}
     attach_progress(shown, attempts=attempts, awards=awards, jobs=jobs)
-    return Roster(shown, notice, total=len(rows), page=page, per_page=per_page)
+    return Roster(shown, notice, staff_rows, total=len(rows), page=page, per_page=per_page)
 
 
 def latest_main_jobs(portfolio_ids: list[int]) -> Select[int, str, str]:

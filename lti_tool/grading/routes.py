@@ -15,7 +15,7 @@ from lti_tool.identity.staff import is_tool_admin
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.handoff import return_through_frame
 from lti_tool.launch.models import ToolSession
-from lti_tool.launch.session import deny, login_required, require_session
+from lti_tool.launch.session import current_session, deny, login_required, require_session
 from lti_tool.portfolio.catalogue.placement import certification_code_for
 from lti_tool.portfolio.catalogue.queries import latest_certification
 from lti_tool.store.db import db
@@ -135,6 +135,15 @@ def retry_job(job_id: int) -> Response:
     db.session.commit()
     flash(f"Job {job_id} will be delivered again shortly.", "info")
     return redirect(url_for("grading.jobs_page", status=request.form.get("status") or None), code=303)
+
+
+@bp.app_template_global()
+def roster_link() -> str | None:
+    """The course roster's address for a page's current session that may see it (staff landing pages link it)."""
+    sess = current_session()
+    if sess is None or not roster.may_view_roster(sess):
+        return None
+    return url_for("grading.roster_page")
 
 
 def land_deep_linking(sess: ToolSession) -> Response | None:
