@@ -326,6 +326,21 @@ def _rules() -> list[Case]:
             label="a portfolio of no partner",
         )
     )
+    # Evidence shown beside the criteria: exactly who may download it (access.may_download).
+    for label, expected, values in (
+        ("", ACADEMY_FILE, lambda w: {"portfolio_id": w.ids[wf.SUBMITTED], "attempt": 1, "sha256": w.owner_sha}),
+        (
+            "another partner's portfolio",
+            NORTH_FILE,
+            lambda w: {"portfolio_id": w.north_submitted, "attempt": 1, "sha256": w.north_sha},
+        ),
+        (
+            "a portfolio of no partner",
+            NO_PARTNER_FILE,
+            lambda w: {"portfolio_id": w.no_partner, "attempt": 1, "sha256": w.owner_sha},
+        ),
+    ):
+        r.append(case("staff_work.view_file", "GET", expected, values, label=label))
     r.append(case("appeals.appeal", "GET", expect(404, learner=200), lambda w: {"portfolio_id": w.ids[wf.APPEALED]}))
     r.append(
         case(
@@ -432,8 +447,19 @@ def _rules() -> list[Case]:
             "POST",
             only((IV,), 303),
             lambda w: {"portfolio_id": w.fresh_portfolio(wf.VERIFICATION_1)},
-            lambda w: {"outcome": "agree"},
+            lambda w: {"outcome": "agree", "declaration": "accepted"},
             label="step 1",
+        )
+    )
+    # Without the declaration the verifier is asked to confirm (nothing is recorded yet).
+    r.append(
+        case(
+            "staff_work.verify",
+            "POST",
+            only((IV,), 200),
+            lambda w: {"portfolio_id": w.fresh_portfolio(wf.VERIFICATION_1)},
+            lambda w: {"outcome": "agree"},
+            label="step 1, not yet confirmed",
         )
     )
     r.append(
@@ -451,7 +477,7 @@ def _rules() -> list[Case]:
             "POST",
             only((EV,), 303),
             lambda w: {"portfolio_id": w.fresh_portfolio(wf.VERIFICATION_2)},
-            lambda w: {"outcome": "confirm"},
+            lambda w: {"outcome": "confirm", "declaration": "accepted"},
             label="step 2",
         )
     )

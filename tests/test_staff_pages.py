@@ -23,7 +23,8 @@ def _as(client, person, roles=None):
 
 
 def _form(sess, **data):
-    return {"csrf_token": sess.csrf_token, **data}
+    # Decisions are confirmed with the declaration (tests of the confirmation step leave it out).
+    return {"csrf_token": sess.csrf_token, "declaration": "accepted", **data}
 
 
 def _judgement_form(sess, ids, action, met=True, feedback="Seen in the plan", **extra):

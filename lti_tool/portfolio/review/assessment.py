@@ -28,6 +28,12 @@ from lti_tool.web.errors import UserError
 ASSESSABLE = frozenset({workflow.SUBMITTED, workflow.SENT_BACK})
 DECISIONS = {COMPETENT: "Competent", NOT_YET_COMPETENT: "Not yet competent"}
 MAX_TEXT = 20000
+# What a judge confirms before a final decision; the words accepted go into the decision's audit event, so the
+# trail shows what was declared, not only that a box was ticked.
+DECLARATION = (
+    "This judgement is my own, made on the evidence submitted alone, and I have no personal or professional "
+    "interest in this learner's result."
+)
 
 _system_rng = random.SystemRandom()
 
@@ -41,6 +47,16 @@ class Judgement:
 class IncompleteDecision(UserError):
     status = 422
     title = "The decision is not complete"
+
+    def __init__(self, message: str, criterion_ids: list[int] | None = None) -> None:
+        super().__init__(message)
+        # Which criteria need attention, so the page can link each one to its field.
+        self.criterion_ids = list(criterion_ids or [])
+
+
+def declaration_details(declared: bool) -> dict[str, object]:
+    """Audit details of the declaration: its exact words when accepted."""
+    return {"declaration_accepted": declared, **({"declaration": DECLARATION} if declared else {})}
 
 
 def check_may_assess(portfolio: Portfolio, user: LtiUser) -> Submission:
@@ -125,6 +141,18 @@ def save_draft(
     return assessment
 
 
+def prepare_decision(
+    portfolio_id: int, user: LtiUser, decision: str, judgements: Mapping[int, Judgement], summary: str | None
+) -> Assessment:
+    """The step before a decision: save the judgements as the draft and refuse (IncompleteDecision) unless
+    `decision` could be made on them, so the confirmation asked for is one that can succeed. The caller commits."""
+    if decision not in DECISIONS:
+        raise UserError("Choose competent or not yet competent.")
+    assessment = save_draft(portfolio_id, user, judgements, summary)
+    _check_complete(assessment, latest_submission(get_portfolio(portfolio_id)), decision)
+    return assessment
+
+
 def decide(
     portfolio_id: int,
     user: LtiUser,
@@ -133,8 +161,10 @@ def decide(
     summary: str | None = None,
     *,
     rng: random.Random | None = None,
+    declared: bool = False,
 ) -> Assessment:
-    """Record the overall decision and move the portfolio on. The caller commits."""
+    """Record the overall decision and move the portfolio on. The caller commits. `declared`: the assessor
+    accepted DECLARATION (the pages require it; recorded in the decision's audit event either way)."""
     if decision not in DECISIONS:
         raise UserError("Choose competent or not yet competent.")
     portfolio = get_portfolio(portfolio_id, lock=True)
@@ -159,6 +189,7 @@ def decide(
         "decision": decision,
         "criteria_met": met,
         "criteria_not_yet_met": not_met,
+        **declaration_details(declared),
     }
     if decision == NOT_YET_COMPETENT:
         workflow.transition(
@@ -175,14 +206,20 @@ def decide(
 def _check_complete(assessment: Assessment, submission: Submission, decision: str) -> None:
     by_id = {j.criterion_id: j for j in assessment.judgements}
     codes = snap.criterion_codes(submission.snapshot)
-    missing = [codes[cid] for cid in snap.criterion_ids(submission.snapshot) if cid not in by_id]
-    if missing:
-        raise IncompleteDecision(f"Judge every criterion before deciding; not judged yet: {', '.join(missing)}.")
-    not_met = [codes[cid] for cid in snap.criterion_ids(submission.snapshot) if not by_id[cid].met]
+    ids = snap.criterion_ids(submission.snapshot)
+    missing_ids = [cid for cid in ids if cid not in by_id]
+    if missing_ids:
+        missing = [codes[cid] for cid in missing_ids]
+        raise IncompleteDecision(
+            f"Judge every criterion before deciding; not judged yet: {', '.join(missing)}.", missing_ids
+        )
+    not_met_ids = [cid for cid in ids if not by_id[cid].met]
+    not_met = [codes[cid] for cid in not_met_ids]
     if decision == COMPETENT and not_met:
         raise IncompleteDecision(
             f"Competent needs every criterion met; not yet met: {', '.join(not_met)}. Decide 'not yet competent' "
-            "to refer the portfolio back to the learner with your feedback."
+            "to refer the portfolio back to the learner with your feedback.",
+            not_met_ids,
         )
     if decision == NOT_YET_COMPETENT:
         if not not_met:
@@ -190,13 +227,10 @@ def _check_complete(assessment: Assessment, submission: Submission, decision: st
                 "Every criterion is marked met: the decision would be competent. Mark the "
                 "criteria that are not yet met, with feedback."
             )
-        silent = [
-            codes[cid]
-            for cid in snap.criterion_ids(submission.snapshot)
-            if not by_id[cid].met and not by_id[cid].feedback.strip()
-        ]
-        if silent:
-            raise IncompleteDecision(f"Tell the learner what is missing: feedback is needed for {', '.join(silent)}.")
+        silent_ids = [cid for cid in ids if not by_id[cid].met and not by_id[cid].feedback.strip()]
+        if silent_ids:
+            silent = ", ".join(codes[cid] for cid in silent_ids)
+            raise IncompleteDecision(f"Tell the learner what is missing: feedback is needed for {silent}.", silent_ids)
 
 
 def _route_to_verification(

@@ -17,7 +17,7 @@ from lti_tool.portfolio import workflow
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review import duties
 from lti_tool.portfolio.review.appeal_models import Appeal
-from lti_tool.portfolio.review.assessment import DECISIONS
+from lti_tool.portfolio.review.assessment import DECISIONS, declaration_details
 from lti_tool.portfolio.review.assessment_models import Assessment, Award
 from lti_tool.portfolio.review.awards import make_award
 from lti_tool.portfolio.review.lookup import get_portfolio, last_decision, latest_submission
@@ -58,9 +58,11 @@ def check_may_verify(portfolio: Portfolio, user: LtiUser, step: int) -> tuple[Su
     return submission, assessment
 
 
-def verify(portfolio_id: int, user: LtiUser, step: int, agree: bool, rationale: str = "") -> VerificationRecord:
+def verify(
+    portfolio_id: int, user: LtiUser, step: int, agree: bool, rationale: str = "", *, declared: bool = False
+) -> VerificationRecord:
     """Record a verifier's outcome and move the portfolio on (making the award on step-2 confirmation).
-    The caller commits."""
+    The caller commits. `declared`: the verifier accepted assessment.DECLARATION (recorded in the audit event)."""
     rationale = (rationale or "").strip()
     if not agree and not rationale:
         raise UserError("Say why you send the decision back: the assessor needs your rationale.", status=422)
@@ -85,6 +87,7 @@ def verify(portfolio_id: int, user: LtiUser, step: int, agree: bool, rationale: 
         "step": step,
         "outcome": outcome,
         "assessor_id": assessment.assessor_id,
+        **declaration_details(declared),
     }
     if not agree:
         target = workflow.SENT_BACK

@@ -6,9 +6,10 @@ this portfolio now; a refusal is a 403/409 page, never a hidden button only.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -17,10 +18,13 @@ from lti_tool.identity.partners import Partner
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser, ToolSession
 from lti_tool.launch.session import deny, login_required, require_session
-from lti_tool.portfolio import access, workflow
+from lti_tool.portfolio import access, learner, workflow
 from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.catalogue.models import Certification
-from lti_tool.portfolio.models import EVIDENCE_KINDS, Submission
+from lti_tool.portfolio.evidence.file_checks import media_type_info
+from lti_tool.portfolio.evidence.file_names import content_disposition
+from lti_tool.portfolio.evidence.storage import StorageError, check_address, storage
+from lti_tool.portfolio.models import EVIDENCE_KINDS, Portfolio, Submission
 from lti_tool.portfolio.review import appeals, queues
 from lti_tool.portfolio.review import assessment as assessment_service
 from lti_tool.portfolio.review import verification as verification_service
@@ -31,8 +35,17 @@ from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.form_parsing import whole_number
 from lti_tool.web.paging import page_number
+from lti_tool.web.security_headers import content_security_policy
 
 bp = Blueprint("staff_work", __name__, url_prefix="/staff")
+
+# Shown inside the tool beside the criteria; anything else is a download. SVG is left out on purpose: it is
+# a document that can carry script, and is not an accepted upload type anyway.
+INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
+# The file's own policy: a sandboxed document (no script, no forms, an opaque origin) that may show itself
+# (an image, or a PDF in the browser's viewer) and load nothing else. frame-ancestors is the tool's own (the
+# file is framed by the judging page, itself framed by the LMS).
+INLINE_CSP = "sandbox; default-src 'none'; img-src 'self'; object-src 'self'"
 
 
 @bp.app_template_global()
@@ -44,6 +57,15 @@ def evidence_file_url(portfolio_id: int, submission_id: int, sha256: str) -> str
     return url_for(
         "learner.download_submitted_file", portfolio_id=portfolio_id, attempt=submission.attempt, sha256=sha256
     )
+
+
+@bp.app_template_global()
+def evidence_view_url(portfolio_id: int, submission_id: int, sha256: str, media_type: str) -> str | None:
+    """Where a submitted image or PDF is shown inside the tool (None for types that are only downloaded)."""
+    submission = db.session.get(Submission, submission_id)
+    if media_type not in INLINE_TYPES or submission is None or submission.portfolio_id != portfolio_id:
+        return None
+    return url_for("staff_work.view_file", portfolio_id=portfolio_id, attempt=submission.attempt, sha256=sha256)
 
 
 def _me() -> LtiUser:
@@ -134,14 +156,20 @@ def record(portfolio_id: int) -> str:
 
 
 def _snapshot_view(submission: Submission) -> dict[str, Any]:
-    """The frozen snapshot arranged for reading: criteria by unit, each with the evidence mapped to it."""
+    """The frozen snapshot arranged for reading: criteria by unit and outcome, each with the evidence mapped
+    to it."""
     evidence = snap.evidence(submission.snapshot)
     units: list[dict[str, Any]] = []
     for c in snap.criteria(submission.snapshot):
         if not units or units[-1]["code"] != c["unit_code"]:
-            units.append({"code": c["unit_code"], "title": c["unit_title"], "criteria": []})
+            units.append({"code": c["unit_code"], "title": c["unit_title"], "criteria": [], "outcomes": []})
+        unit = units[-1]
+        if not unit["outcomes"] or unit["outcomes"][-1]["code"] != c["outcome_code"]:
+            unit["outcomes"].append({"code": c["outcome_code"], "text": c["outcome_text"], "criteria": []})
         mapped = [e for e in evidence if c["id"] in e.get("criteria", [])]
-        units[-1]["criteria"].append({**c, "evidence": mapped})
+        row = {**c, "evidence": mapped}
+        unit["criteria"].append(row)
+        unit["outcomes"][-1]["criteria"].append(row)
     return {
         "certification": snap.certification(submission.snapshot),
         "units": units,
@@ -159,32 +187,108 @@ def _parse_judgements(submission: Submission) -> dict[int, Judgement]:
     return out
 
 
+DECISION_ACTIONS = {"competent": COMPETENT, "not_yet_competent": NOT_YET_COMPETENT}
+DECLARATION_MISSING = "Tick the declaration to confirm that this judgement is your own."
+
+
+def _declared() -> bool:
+    return request.form.get("declaration") == "accepted"
+
+
+def _confirming() -> bool:
+    """The post comes from the confirmation step (not from the judging form)."""
+    return request.form.get("step") == "confirm"
+
+
+def _unit_in_hand(units: list[dict[str, Any]], values: dict[int, Judgement], error_ids: list[int]) -> int:
+    """Which unit starts unfolded (1-based): the first with a criterion in error, else the first with one not
+    judged yet, else the first."""
+    for wanted in (
+        lambda c: c["id"] in error_ids,
+        lambda c: values.get(c["id"]) is None or values[c["id"]].met is None,
+    ):
+        for i, unit in enumerate(units, start=1):
+            if any(wanted(c) for c in unit["criteria"]):
+                return i
+    return 1
+
+
+def _confirm_page(
+    portfolio: Portfolio, kind: str, fields: dict[str, str], facts: list[str], error: str | None = None
+) -> tuple[str, int]:
+    page = render_template(
+        "staff/confirm.html",
+        portfolio=portfolio,
+        kind=kind,
+        fields=fields,
+        facts=facts,
+        error=error,
+        declaration=assessment_service.DECLARATION,
+    )
+    return page, 422 if error else 200
+
+
+def _assessment_facts(values: dict[int, Judgement], decision: str) -> list[str]:
+    met = sum(1 for j in values.values() if j.met)
+    not_met = sum(1 for j in values.values() if j.met is False)
+    after = (
+        "The portfolio goes to verification."
+        if decision == COMPETENT
+        else "The portfolio goes back to the learner with your feedback."
+    )
+    return [
+        f"Your decision: {assessment_service.DECISIONS[decision].lower()}.",
+        f"{met} met, {not_met} not yet met.",
+        after,
+    ]
+
+
 @bp.route("/portfolios/<int:portfolio_id>/assess", methods=["GET", "POST"])
 @login_required
 def assess(portfolio_id: int) -> str | Response | tuple[str, int]:
+    """Judge, save the draft, then decide in two steps: the judging form asks for a decision, the
+    confirmation step (with the declaration) makes it. Without the declaration nothing is decided."""
     user = _me()
     portfolio = get_portfolio(portfolio_id)
     submission = assessment_service.check_may_assess(portfolio, user)
     values, summary = assessment_service.starting_values(portfolio, submission, user.id)
-    error = None
+    error, error_ids = None, []
     if request.method == "POST":
         action = request.form.get("action", "save")
-        judgements = _parse_judgements(submission)
-        summary = request.form.get("summary", "")
+        decision = DECISION_ACTIONS.get(action)
+        judgements = {} if _confirming() else _parse_judgements(submission)
+        if not _confirming():
+            summary = request.form.get("summary", "")
         try:
             if action == "save":
                 assessment_service.save_draft(portfolio.id, user, judgements, summary)
                 db.session.commit()
                 flash("Draft saved. Nothing is decided until you choose an overall decision.", "info")
                 return _redirect("staff_work.assess", portfolio_id=portfolio.id)
-            decision = {"competent": COMPETENT, "not_yet_competent": NOT_YET_COMPETENT}.get(action, action)
-            assessment_service.decide(portfolio.id, user, decision, judgements, summary)
+            if decision is None:
+                raise UserError("Choose competent or not yet competent.")
+            if not _declared():
+                if _confirming():
+                    facts = _assessment_facts(values, decision)
+                    return _confirm_page(portfolio, "assess", {"action": action}, facts, DECLARATION_MISSING)
+                # The judging form asked for a decision: save what was judged, check that the decision can be
+                # made on it, and ask for confirmation.
+                draft = assessment_service.prepare_decision(portfolio.id, user, decision, judgements, summary)
+                db.session.commit()
+                saved = {j.criterion_id: Judgement(j.met, j.feedback) for j in draft.judgements}
+                return _confirm_page(portfolio, "assess", {"action": action}, _assessment_facts(saved, decision))
+            # From the confirmation step the judgements are the saved draft; a client that posts everything
+            # at once, declaration included, decides on what it posted.
+            assessment_service.decide(portfolio.id, user, decision, judgements, summary, declared=True)
             db.session.commit()
         except UserError as exc:
             db.session.rollback()
             if exc.status not in (400, 422):
                 raise
-            error, values = exc.message, judgements
+            error = exc.message
+            error_ids = list(getattr(exc, "criterion_ids", []))
+            if not _confirming():
+                values = judgements
         else:
             flash(
                 f"Decision recorded: {assessment_service.DECISIONS[decision].lower()}. "
@@ -193,14 +297,22 @@ def assess(portfolio_id: int) -> str | Response | tuple[str, int]:
             )
             return _redirect("staff_work.home")
     previous = last_decision(submission) if portfolio.state == workflow.SENT_BACK else None
+    view = _snapshot_view(submission)
+    codes = snap.criterion_codes(submission.snapshot)
     page = render_template(
         "staff/assess.html",
         portfolio=portfolio,
         submission=submission,
-        snapshot=_snapshot_view(submission),
+        snapshot=view,
         values=values,
         summary=summary,
         error=error,
+        error_links=[(cid, codes.get(cid, str(cid))) for cid in error_ids],
+        error_ids=set(error_ids),
+        open_unit=_unit_in_hand(view["units"], values, error_ids),
+        judged=sum(1 for j in values.values() if j.met is not None),
+        judged_ids={cid for cid, j in values.items() if j.met is not None},
+        total=len(codes),
         previous=previous,
         trail=verification_service.decision_trail(portfolio),
         state_labels=workflow.STATE_LABELS,
@@ -208,21 +320,39 @@ def assess(portfolio_id: int) -> str | Response | tuple[str, int]:
     return (page, 422) if error else page
 
 
+VERIFY_OUTCOMES = {"agree": True, "confirm": True, "disagree": False, "send_back": False}
+OUTCOME_LABELS = {
+    "agree": "Agree with the decision: it goes to independent verification.",
+    "disagree": "Disagree: the decision goes back to the assessor.",
+    "confirm": "Confirm: the award is made.",
+    "send_back": "Send it back to the assessor.",
+}
+
+
 @bp.route("/portfolios/<int:portfolio_id>/verify", methods=["GET", "POST"])
 @login_required
 def verify(portfolio_id: int) -> str | Response | tuple[str, int]:
+    """Read the decision, choose an outcome, then confirm it with the declaration."""
     user = _me()
     portfolio, step = verification_service.portfolio_for_step(portfolio_id, user)
     submission, assessment = verification_service.check_may_verify(portfolio, user, step)
-    error, rationale = None, ""
+    error, rationale, outcome = None, "", ""
     if request.method == "POST":
         outcome = request.form.get("outcome", "")
         rationale = request.form.get("rationale", "")
-        agree = {"agree": True, "confirm": True, "disagree": False, "send_back": False}.get(outcome)
+        agree = VERIFY_OUTCOMES.get(outcome) if outcome in _step_outcomes(step) else None
         try:
             if agree is None:
                 raise UserError("Choose an outcome.")
-            record = verification_service.verify(portfolio.id, user, step, agree, rationale)
+            if not agree and not rationale.strip():
+                raise UserError("Say why you send the decision back: the assessor needs your rationale.", status=422)
+            if not _declared():
+                facts = [f"Your outcome: {OUTCOME_LABELS[outcome]}"] + (
+                    [f"Rationale: {rationale}"] if rationale else []
+                )
+                fields = {"outcome": outcome, "rationale": rationale}
+                return _confirm_page(portfolio, "verify", fields, facts, DECLARATION_MISSING if _confirming() else None)
+            record = verification_service.verify(portfolio.id, user, step, agree, rationale, declared=True)
             db.session.commit()
         except UserError as exc:
             db.session.rollback()
@@ -232,20 +362,74 @@ def verify(portfolio_id: int) -> str | Response | tuple[str, int]:
         else:
             flash(f"Verification step {step}: {record.outcome_label.lower()}.", "info")
             return _redirect("staff_work.home")
+    view = _snapshot_view(submission)
     page = render_template(
         "staff/verify.html",
         portfolio=portfolio,
         submission=submission,
         decision=assessment,
         step=step,
-        snapshot=_snapshot_view(submission),
+        snapshot=view,
         error=error,
         rationale=rationale,
+        outcome=outcome,
         trail=verification_service.decision_trail(portfolio),
         judgements={j.criterion_id: j for j in assessment.judgements},
         decisions=assessment_service.DECISIONS,
     )
     return (page, 422) if error else page
+
+
+def _step_outcomes(step: int) -> tuple[str, str]:
+    return ("agree", "disagree") if step == 1 else ("confirm", "send_back")
+
+
+@bp.route("/portfolios/<int:portfolio_id>/attempts/<int:attempt>/files/<sha256>/view")
+@login_required
+def view_file(portfolio_id: int, attempt: int, sha256: str) -> Response:
+    """A submitted file shown inside the tool, beside the criteria. Who may: exactly who may download it
+    (access.may_download); images and PDFs inline under a sandboxing policy, anything else as a download."""
+    sess = require_session()
+    portfolio = db.session.get(Portfolio, portfolio_id)
+    if portfolio is None or not access.may_download(sess, portfolio):
+        raise NotFound(
+            "There is no file you may open at this address.",
+            hint="Open the portfolio from your course and follow the link to the file there.",
+        )
+    submission = learner.find_submission(portfolio.id, attempt)
+    try:
+        check_address(sha256)
+    except StorageError:
+        submission = None
+    entry = None
+    if submission is not None:
+        entry = next((f for f in snap.files(submission.snapshot) if f.get("sha256") == sha256), None)
+    if entry is None:
+        raise NotFound("This file is not part of that submission.", hint="Go back to the submission.")
+    try:
+        stream = storage().get(sha256)
+    except StorageError:
+        raise UserError(
+            "This file cannot be read from storage right now.",
+            status=503,
+            title="File unavailable",
+            hint="Try again later; if it persists, tell the tool administrator.",
+        ) from None
+    info = media_type_info(entry.get("media_type", ""))
+    media_type = info.media_type if info else "application/octet-stream"
+    resp = send_file(stream, mimetype=media_type, conditional=False, etag=False, max_age=0)
+    disposition = content_disposition(entry["filename"])
+    if media_type in INLINE_TYPES:
+        disposition = re.sub(r"^attachment", "inline", disposition)
+    resp.headers["Content-Disposition"] = disposition
+    if entry.get("size") is not None:
+        resp.content_length = entry["size"]
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    # The tool's own frame-ancestors (the LMS frames the judging page that frames the file).
+    ancestors = re.search(r"frame-ancestors [^;]*", content_security_policy())
+    resp.headers["Content-Security-Policy"] = INLINE_CSP + (f"; {ancestors.group(0)}" if ancestors else "")
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 @bp.route("/portfolios/<int:portfolio_id>/appeal", methods=["GET", "POST"])

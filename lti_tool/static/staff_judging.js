@@ -1,0 +1,62 @@
+// The judging page (staff/assess.html): a live "judged N of M" count, per-unit counts, an "All met" button per
+// outcome, and error links that unfold their unit. Without this script the form works as it is: the counts are
+// those the server rendered and every choice is made one by one.
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-judging]");
+  if (!form) { return; }
+
+  function judged(scope) {
+    var fieldsets = scope.querySelectorAll("fieldset[data-criterion]");
+    var done = 0;
+    fieldsets.forEach(function (fs) {
+      if (fs.querySelector("input[type=radio]:checked")) { done += 1; }
+    });
+    return [done, fieldsets.length];
+  }
+
+  function refresh() {
+    var all = judged(form);
+    var counter = form.querySelector("[data-judged-count]");
+    if (counter) { counter.textContent = "Judged " + all[0] + " of " + all[1]; }
+    form.querySelectorAll("details[data-unit]").forEach(function (unit) {
+      var n = judged(unit);
+      var label = unit.querySelector("[data-unit-count]");
+      if (label) { label.textContent = n[0] + " of " + n[1] + " judged"; }
+    });
+  }
+
+  form.addEventListener("change", function (event) {
+    if (event.target && event.target.type === "radio") { refresh(); }
+  });
+
+  form.querySelectorAll("[data-outcome]").forEach(function (outcome) {
+    var button = outcome.querySelector("button[data-all-met]");
+    if (!button) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      outcome.querySelectorAll("input[type=radio][value=met]").forEach(function (radio) { radio.checked = true; });
+      refresh();
+    });
+  });
+
+  // A link to a field inside a folded unit (the error list, the evidence links) unfolds it first.
+  function reveal(id) {
+    var target = id && document.getElementById(id);
+    if (!target) { return; }
+    var details = target.closest("details");
+    while (details) {
+      details.open = true;
+      details = details.parentElement && details.parentElement.closest("details");
+    }
+    target.focus();
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[href^='#']");
+    if (link && link.getAttribute("href").length > 1) { reveal(link.getAttribute("href").slice(1)); }
+  });
+
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+  refresh();
+})();
