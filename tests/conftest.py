@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
+from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import text
 
 from lti_tool.app import create_app
@@ -27,11 +28,15 @@ if TYPE_CHECKING:
 TEST_EVIDENCE_KEY = "mZ9b2Zr6v3JmQp6b7Qk9y3K1o8x9dVf2h4c6e8g0i2k="
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# `make test-fast` leaves PostgreSQL out: it deselects the tests marked `postgres`, and this guards the rest.
+NO_POSTGRES = os.environ.get("LTI_TEST_NO_POSTGRES", "") not in ("", "0")
 _pg_state: dict[str, object] = {}
 
 
 def _postgres_schema() -> str:
     """Create this session's schema once; return its name, or skip/fail with the reason."""
+    if NO_POSTGRES:
+        pytest.skip("PostgreSQL left out (LTI_TEST_NO_POSTGRES, as in `make test-fast`): mark this test `postgres`")
     if "schema" in _pg_state:
         return str(_pg_state["schema"])
     if "error" in _pg_state:
@@ -55,6 +60,23 @@ def _pg_unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true requires PostgreSQL: {reason}")
     pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgres: runs against PostgreSQL (set on every backend=postgresql parametrization by conftest)"
+    )
+    config.addinivalue_line(
+        "markers", "slow: seconds each (subprocesses, large files, whole matrices); `make test-fast` leaves it out"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the PostgreSQL runs of backend-parametrized tests (the `backend` fixture, or a module's own)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -101,7 +123,28 @@ def make_test_app(backend: str, tmp_path: Path, keys_dir: Path, **extra: object)
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema}"}}
         _truncate_all(PG_URL, schema)
     config.update(extra)
-    return create_app(config)
+    application = create_app(config)
+    application.jinja_env.bytecode_cache = TEMPLATE_CACHE
+    return application
+
+
+class _SharedTemplateCache(BytecodeCache):
+    """Compiled templates shared by the apps of one test process. Each test makes its own app, and compiling
+    the same templates again for every one of them cost more than most tests did. Jinja keys a template by
+    name and checks its source's checksum, so an edited template is compiled again."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self._compiled:
+            bucket.bytecode_from_string(self._compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CACHE = _SharedTemplateCache()
 
 
 _sqlite_templates: dict[str, Path | None] = {}

@@ -707,6 +707,7 @@ def _run(w: World, c: Case, role: str, matched: set[str], seen: set[tuple[str, s
     return f"{c.name()} as {role} ({url}): " + "; ".join(problems)
 
 
+@pytest.mark.slow
 def test_authorization_matrix(matrix_app, jwks_server):
     w = aw.build_world(matrix_app, jwks_server)
     first, last = [], []

@@ -228,6 +228,7 @@ def test_a_prefix_keeps_evidence_apart_in_a_shared_bucket(endpoint, s3, bucket):
     assert object_keys(s3, bucket) == [f"tenant-a/blobs/{result.sha256[:2]}/{result.sha256[2:4]}/{result.sha256}"]
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_both_ways_for_a_64_mb_file(endpoint, bucket, tmp_path):
     """The upload holds about one part (5 MiB) and the download one record, whatever the file's size.
 

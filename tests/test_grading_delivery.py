@@ -352,6 +352,7 @@ def test_the_background_worker_delivers_and_stops(client, live):
     assert not background.is_alive()
 
 
+@pytest.mark.slow
 def test_two_workers_at_once_create_the_column_only_once(client, live, monkeypatch):
     from lti_tool.grading import lineitems
 
@@ -459,6 +460,7 @@ def test_claimed_jobs_go_back_unattempted_when_stopping_or_the_lease_runs_short(
     assert _count(DemoScore) == 0
 
 
+@pytest.mark.slow
 def test_two_workers_at_once_remember_the_launch_column_only_once(client, live, monkeypatch):
     from lti_tool.grading import lineitems
 

@@ -30,6 +30,8 @@ from tests.conftest import PG_URL, _postgres_schema
 from tests.grading_helpers import jobs, live_app, make_certification, make_portfolio, submit
 from tests.lti_helpers import demo_launch
 
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
 LEARNERS = 100  # two jobs each (started, submitted): 200 jobs
 WORKERS = 3
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,6 +37,7 @@ def test_postgresql_pool_sizes_come_from_the_environment(monkeypatch, tmp_path):
         _options(monkeypatch, tmp_path, "postgresql://db/lti", LTI_TOOL_DB_POOL_SIZE="lots")
 
 
+@pytest.mark.postgres
 def test_the_engine_uses_the_pool_settings(monkeypatch, tmp_path, keys_dir):
     options = _options(monkeypatch, tmp_path, PG_URL, LTI_TOOL_DB_POOL_SIZE="3", LTI_TOOL_DB_MAX_OVERFLOW="2")
     options["connect_args"] = {"options": f"-csearch_path={_postgres_schema()}"}  # this run's schema

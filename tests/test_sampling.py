@@ -114,6 +114,7 @@ def _simulate(policy: Policy, seed: int, decisions: int) -> tuple[list, dict]:
     return outcomes, longest
 
 
+@pytest.mark.slow
 def test_sampling_rate_is_within_tolerance_over_many_decisions():
     policy = Policy(new_assessor_threshold=5, share=0.2, coverage_decisions=40, coverage_days=120)
     outcomes, longest = _simulate(policy, seed=7, decisions=6000)

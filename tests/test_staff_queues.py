@@ -162,6 +162,7 @@ def _busy_world() -> tuple[f.World, list[LtiUser], Partner]:
     return w, people, w.partner
 
 
+@pytest.mark.slow
 def test_sql_queues_agree_with_the_rules_item_by_item(app):
     w, people, acme = _busy_world()
     filter_sets = [

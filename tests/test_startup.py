@@ -76,6 +76,8 @@ def _check_one_of_everything(results: list[dict], tmp_path: Path) -> None:
     assert not list((tmp_path / "keys").glob(".tmp-*"))
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_workers_starting_at_once_on_an_empty_postgresql_schema(tmp_path: Path) -> None:
     _postgres_schema()  # skips (or fails under CI) when PostgreSQL is unreachable
     import psycopg
@@ -95,6 +97,7 @@ def test_workers_starting_at_once_on_an_empty_postgresql_schema(tmp_path: Path) 
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+@pytest.mark.slow
 def test_workers_starting_at_once_on_a_new_sqlite_file(tmp_path: Path) -> None:
     config = {**_config(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db' / 'tool.sqlite3'}"}
     _check_one_of_everything(_start_at_once(config), tmp_path)
