@@ -27,7 +27,14 @@
   }
 
   form.addEventListener("change", function (event) {
-    if (event.target && event.target.type === "radio") { refresh(); }
+    var target = event.target;
+    if (!target || target.type !== "radio") { return; }
+    if (target.value === "not_met") {
+      // Not yet met needs feedback for the learner: show its field.
+      var feedback = target.closest("fieldset").querySelector("details[data-feedback]");
+      if (feedback) { feedback.open = true; }
+    }
+    refresh();
   });
 
   form.querySelectorAll("[data-outcome]").forEach(function (outcome) {

@@ -117,13 +117,22 @@ def _journey(browser: Browser, server: LiveServer, shots: Shots, tmp_path: Path)
     sam.step("assessor-queue")
     sam.tool.get_by_role("link", name="Open the portfolio of Ada Mensah").click()
     sam.heading(re.compile("Assess"))
-    met = sam.tool.get_by_role("radio", name="Met", exact=True)
-    assert met.count() == count
-    for i in range(count):
-        met.nth(i).check()
+    assert sam.tool.locator("fieldset[data-criterion]").count() == count
+    # Units start folded but the one in hand: open each, then "All met" in every outcome.
+    units = sam.tool.locator("details[data-unit]")
+    for i in range(units.count()):
+        if units.nth(i).get_attribute("open") is None:
+            units.nth(i).locator(":scope > summary").click()
+    all_met = sam.tool.get_by_role("button", name=re.compile("^All met in"))
+    for i in range(all_met.count()):
+        all_met.nth(i).click()
+    expect(sam.tool.locator("[data-judged-count]")).to_have_text(f"Judged {count} of {count}")
     sam.tool.get_by_label("Overall feedback to the learner").fill("Competent in every criterion; clear evidence.")
     sam.step("assessor-assess", scroll_to=sam.tool.get_by_role("button", name="Decide: competent"))
     sam.tool.get_by_role("button", name="Decide: competent").click()
+    sam.heading(re.compile("^Confirm your decision"))
+    sam.tool.get_by_label(re.compile("^This judgement is my own")).check()
+    sam.tool.get_by_role("button", name="Confirm and record").click()
     sam.heading("Your work")
     expect(sam.tool.get_by_role("status")).to_contain_text("Decision recorded: competent")  # no cookie needed
     sam.close()
@@ -170,6 +179,10 @@ def _verify(person: Person, queue: str, outcome: str, name: str) -> None:
     person.step(f"{name}-decision")
     person.tool.get_by_label(outcome).check()
     person.tool.get_by_role("button", name="Record the outcome").click()
+    person.heading(re.compile("^Confirm your outcome"))
+    person.step(f"{name}-confirm")
+    person.tool.get_by_label(re.compile("^This judgement is my own")).check()
+    person.tool.get_by_role("button", name="Confirm and record").click()
     person.heading("Your work")
     expect(person.tool.get_by_role("status")).to_contain_text("Verification step")
 
