@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from lti_tool.admin.nav import NAV
 from lti_tool.audit.trail import AuditEvent
 from lti_tool.identity.partners import Partner
 from lti_tool.identity.staff import TOOL_ADMIN
@@ -328,3 +329,14 @@ def test_console_works_without_cookies_via_the_session_token(app, client, admin)
     assert resp.status_code == 303 and f"_s={admin.id}" in resp.location
     # With the cookie, links carry no token.
     assert 'href="/admin/partners"' in client.get("/admin/registrations").data.decode()
+
+
+def test_every_admin_page_shows_the_whole_menu(client):
+    """The menu is the same on every administration page, the other modules' pages included (issue 17)."""
+    launch_as(client, "demo-admin-alex", tool_admin=True)
+    for path in ("/admin/", "/admin/partners", "/staff/admin/", "/grading/jobs", "/admin/credentials"):
+        html = client.get(path).data.decode()
+        menu = html[html.index('<nav class="admin-nav"') : html.index("</nav>", html.index('<nav class="admin-nav"'))]
+        for item in NAV:
+            assert f">{item.label}</a>" in menu, f"{path}: {item.label}"
+        assert menu.count('aria-current="page"') == 1, path

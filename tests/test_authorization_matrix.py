@@ -364,7 +364,18 @@ def _rules() -> list[Case]:
             "POST",
             ADMIN_POST,
             lambda w: {"number": w.fresh_award()},
+            lambda w: {"reason": "Evidence found to be copied.", "confirm": "revoke"},
+        )
+    )
+    # Without the confirmation step's confirm=revoke: the confirmation page, nothing revoked.
+    r.append(
+        case(
+            "credentials.admin_award",
+            "POST",
+            ADMIN_PAGE,
+            lambda w: {"number": w.fresh_award()},
             lambda w: {"reason": "Evidence found to be copied."},
+            label="not yet confirmed",
         )
     )
 

@@ -252,7 +252,16 @@ def test_admin_revokes_with_a_reason(app, ada):
     admin = _launched(app, "demo-admin-alex", admin=True)
     assert NUMBER in admin.get("/admin/credentials").get_data(as_text=True)
     path = f"/admin/credentials/{NUMBER}"
-    resp = admin.post(path, data={**_csrf(admin, path), "reason": "Evidence found to be plagiarised"})
+    token = _csrf(admin, path)
+    # The reason first: a confirmation step says what will happen, and nothing is revoked yet.
+    resp = admin.post(path, data={**token, "reason": "Evidence found to be plagiarised"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "Confirm the revocation" in html and "This cannot be undone" in html
+    assert 'name="confirm" value="revoke"' in html and "Evidence found to be plagiarised" in html
+    db.session.refresh(award)
+    assert award.revoked_at is None
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "award.revoked")) is None
+    resp = admin.post(path, data={**token, "reason": "Evidence found to be plagiarised", "confirm": "revoke"})
     assert resp.status_code == 303
     db.session.refresh(award)
     assert award.revoked_at is not None and award.revocation_reason == "Evidence found to be plagiarised"
@@ -279,9 +288,10 @@ def test_revoking_twice_is_refused(app, ada):
     admin = _launched(app, "demo-admin-alex", admin=True)
     path = f"/admin/credentials/{NUMBER}"
     token = _csrf(admin, path)
-    admin.post(path, data={**token, "reason": "Evidence found to be plagiarised"})
-    resp = admin.post(path, data={**token, "reason": "Another reason entirely"})
+    admin.post(path, data={**token, "reason": "Evidence found to be plagiarised", "confirm": "revoke"})
+    resp = admin.post(path, data={**token, "reason": "Another reason entirely", "confirm": "revoke"})
     assert resp.status_code == 409
+    assert admin.post(path, data={**token, "reason": "Another reason entirely"}).status_code == 409
     db.session.refresh(award)
     assert award.revocation_reason == "Evidence found to be plagiarised"
 

@@ -27,7 +27,9 @@ NAV: tuple[NavItem, ...] = (
     # Pages of other modules: give the page one of these endpoint names (or add yours here).
     NavItem("staff", "Staff roles", ("admin.staff", "staff_admin.index", "staff.admin")),
     NavItem("grading", "Grade sync", ("admin.grade_sync", "grading_admin.index", "grading.jobs_page")),
+    NavItem("certificates", "Certificates", ("credentials.admin_list",)),
 )
+# Every page behind these links extends admin/layout.html (and sets `section`), so the menu is the same on each.
 
 
 def nav_items() -> list[tuple[NavItem, str | None]]:

@@ -124,19 +124,28 @@ def admin_list() -> Any:
 @bp.route("/admin/credentials/<number>", methods=["GET", "POST"])
 @login_required
 def admin_award(number: str) -> Any:
+    """The certificate; revoking it takes two steps: the reason, then a confirmation showing what will happen
+    (revocation is final). Only a post carrying confirm=revoke, sent by the confirmation step, revokes."""
     sess = _require_admin()
     award = get_award(number)
-    error = None
+    error, confirming = None, False
     if request.method == "POST":
         try:
-            revocation.revoke(award, request.form.get("reason"), actor=sess.user)
+            if request.form.get("confirm") != "revoke":
+                revocation.clean_reason(request.form.get("reason"))  # a bad reason is said before confirming
+                if award.revoked_at is not None:
+                    raise revocation.RevocationRefused(f"Certificate {award.certificate_number} is already revoked.")
+                confirming = True
+            else:
+                revocation.revoke(award, request.form.get("reason"), actor=sess.user)
         except UserError as exc:
             db.session.rollback()
             error = exc
         else:
-            db.session.commit()
-            flash(f"Certificate {award.certificate_number} is revoked. Verifiers see it from now on.", "success")
-            return redirect(url_for("credentials.admin_award", number=award.certificate_number), code=303)
+            if not confirming:
+                db.session.commit()
+                flash(f"Certificate {award.certificate_number} is revoked. Verifiers see it from now on.", "success")
+                return redirect(url_for("credentials.admin_award", number=award.certificate_number), code=303)
     page = render_template(
         "credentials/admin_award.html",
         award=award,
@@ -144,6 +153,7 @@ def admin_award(number: str) -> Any:
         learner_name=content.learner_name(award.portfolio.user),
         verify_url=issuer.verify_url(award.certificate_number),
         error=error,
+        confirming=confirming,
         reason=request.form.get("reason", ""),
     )
     return (page, error.status) if error else page
