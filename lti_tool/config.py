@@ -118,6 +118,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "S3_REGION": os.environ.get("LTI_TOOL_S3_REGION", ""),
         "S3_PREFIX": os.environ.get("LTI_TOOL_S3_PREFIX", ""),
         "MAX_UPLOAD_MB": _env_int("LTI_TOOL_MAX_UPLOAD_MB", 25),
+        # Work queues flag an item as overdue once it has waited this many days (the service level promised to
+        # learners for each step: assessment, each verification, an appeal).
+        "SERVICE_LEVEL_DAYS": _env_int("LTI_TOOL_SERVICE_LEVEL_DAYS", 10),
         "HTTP_TIMEOUT": _env_int("LTI_TOOL_HTTP_TIMEOUT", 10),
         # Dynamic registration with a platform on plain http or a loopback/link-local address (development
         # and tests only: tokens travel in those requests, and the URLs come from whoever opens the page).

@@ -3,6 +3,7 @@
 import lti_tool.portfolio.models  # noqa: F401
 import lti_tool.portfolio.review.appeal_models  # noqa: F401
 import lti_tool.portfolio.review.assessment_models  # noqa: F401
+import lti_tool.portfolio.review.claim_models  # noqa: F401
 import lti_tool.portfolio.review.verification_models  # noqa: F401
 from lti_tool.audit import trail as audit  # noqa: F401
 from lti_tool.credentials import models as credential_models  # noqa: F401

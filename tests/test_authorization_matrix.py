@@ -420,6 +420,30 @@ def _rules() -> list[Case]:
             label="another partner's portfolio",
         )
     )
+    # Claims (assessment queue): only someone the item waits for takes it; the holder or an admin releases
+    # it; only an admin reassigns. Staff whose queues do not include it are told there is no such queue.
+    claim_on = lambda w: {"name": "assessment", "portfolio_id": w.fresh_portfolio(wf.SUBMITTED)}  # noqa: E731
+    not_theirs = {IV: 404, EV: 404}
+    r.append(case("staff_work.claim", "POST", expect(403, assessor=303, **not_theirs), claim_on))
+    r.append(case("staff_work.release", "POST", expect(403, assessor=303, admin=303, **not_theirs), claim_on))
+    r.append(
+        case(
+            "staff_work.reassign",
+            "POST",
+            expect(403, admin=303, **not_theirs),
+            claim_on,
+            lambda w: {"user_id": str(w.user(ASSESSOR).id)},
+        )
+    )
+    r.append(
+        case(
+            "staff_work.queue",
+            "GET",
+            expect(403, assessor=200, internal_verifier=404, independent_verifier=404, admin=200),
+            lambda w: {"name": "assessment", "all": "1"},
+            label="every item (admins allocating)",
+        )
+    )
     # Refused for who they are before anything about the portfolio's state is told; staff who could act on
     # it hear that it is not waiting for them (409).
     on_draft = lambda w: {"portfolio_id": w.draft}  # noqa: E731

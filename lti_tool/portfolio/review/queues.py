@@ -32,15 +32,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased, contains_eager, defer, joinedload
 
+from lti_tool.audit import trail as audit
 from lti_tool.identity import staff
+from lti_tool.launch.models import LtiUser
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review import duties
 from lti_tool.portfolio.review.appeal_models import UPHELD, Appeal
-from lti_tool.portfolio.review.assessment_models import Assessment
+from lti_tool.portfolio.review.assessment_models import Assessment, Award
+from lti_tool.portfolio.review.claim_models import WorkClaim
+from lti_tool.portfolio.review.lookup import get_portfolio, latest_submission
 from lti_tool.portfolio.review.verification_models import NOT_SAMPLED, VerificationRecord
 from lti_tool.store.db import db, utcnow
+from lti_tool.web.errors import NotAllowed, NotFound, UserError
 
 Refusal = Callable[[int, Iterable[duties.GrantLike], duties.Chain], "str | None"]
 PER_PAGE = 50
@@ -106,6 +111,10 @@ BY_NAME = {q.name: q for q in QUEUES}
 class Filters:
     certification_code: str | None = None
     partner_id: int | None = None
+    search: str | None = None  # part of the learner's name or e-mail, or a whole certificate number
+
+
+MAX_SEARCH = 100
 
 
 @dataclass(frozen=True)
@@ -114,10 +123,14 @@ class Item:
     submission: Submission | None
     waiting_since: dt.datetime
     drafts_by: tuple[str, ...] = ()  # assessors with a draft in progress (so two do not do the same work)
+    claim: WorkClaim | None = None  # who has taken it, while it waits in this state
 
     @property
     def waiting_days(self) -> int:
         return (utcnow() - self.waiting_since).days
+
+    def overdue(self, service_level_days: int) -> bool:
+        return self.waiting_days > service_level_days
 
 
 @dataclass(frozen=True)
@@ -255,18 +268,27 @@ def _latest_join() -> tuple[type[Submission], ColumnElement[bool]]:
 
 
 def _waiting(
-    queue: Queue, filters: Filters, grants: list[staff.StaffGrant], *columns: SQLColumnExpression[Any] | type[Any]
+    queue: Queue,
+    filters: Filters,
+    grants: list[staff.StaffGrant],
+    *columns: SQLColumnExpression[Any] | type[Any],
+    oversee: bool = False,
 ) -> Select:
-    """The queue's items for the person whose grants these are (bind ME to their id when executing)."""
+    """The queue's items for the person whose grants these are (bind ME to their id when executing); with
+    `oversee` (tool administrators allocating work) every item in the queue's state."""
     # Every portfolio in these states has been submitted (only a submission leads to them), so the count
     # need not look for its submission; the page joins the latest one to show it.
     query = (
         select(*columns)
         .select_from(Portfolio)
         .join(Certification, Portfolio.certification_id == Certification.id)
-        .where(Portfolio.state == queue.state, _scope_condition(grants, queue.roles), _duty_rules(queue.refusal))
+        .where(Portfolio.state == queue.state)
     )
-    if queue.refusal is duties.step2_refusal:
+    if oversee:
+        query = query.where(bindparam(ME, type_=Integer).is_not(None))  # ME is bound either way
+    else:
+        query = query.where(_scope_condition(grants, queue.roles), _duty_rules(queue.refusal))
+    if queue.refusal is duties.step2_refusal and not oversee:
         # Independent verifiers never verify the learners of a partner they belong to.
         homes = sorted({g.home_partner_id for g in grants if g.home_partner_id is not None})
         if homes:
@@ -275,7 +297,28 @@ def _waiting(
         query = query.where(Certification.code == filters.certification_code)
     if filters.partner_id is not None:
         query = query.where(Portfolio.partner_id == filters.partner_id)
+    if filters.search:
+        query = query.where(_search_condition(filters.search))
     return query
+
+
+def _search_condition(text: str) -> ColumnElement[bool]:
+    """The learner's name (as the LMS sent it, or given + family name) or e-mail contains the text, or the
+    text is the portfolio's certificate number (case and surrounding spaces ignored)."""
+    needle = " ".join(text.split())[:MAX_SEARCH].lower()
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    learner = aliased(LtiUser, name="learner")
+    full_name = func.lower(learner.given_name + " " + learner.family_name)
+    by_name = exists().where(
+        learner.id == Portfolio.user_id,
+        or_(
+            func.lower(learner.name).like(pattern, escape="\\"),
+            full_name.like(pattern, escape="\\"),
+            func.lower(learner.email).like(pattern, escape="\\"),
+        ),
+    )
+    by_number = exists().where(Award.portfolio_id == Portfolio.id, func.lower(Award.certificate_number) == needle)
+    return or_(by_name, by_number)
 
 
 def count(
@@ -285,31 +328,39 @@ def count(
     grants: list[staff.StaffGrant] | None = None,
     *,
     exact: bool = False,
+    oversee: bool = False,
 ) -> int:
     """How many items wait for this person, counted up to COUNT_LIMIT + 1 (more reads "1000+", see
     count_label) unless `exact`. Counting every item of a queue tens of thousands long would cost more than
     the page it is shown on, and grow with it; nobody works through more than a thousand items from one count."""
     grants = staff.grants_for(user_id) if grants is None else grants
-    query = _waiting(queue, filters, grants, Portfolio.id)
+    query = _waiting(queue, filters, grants, Portfolio.id, oversee=oversee)
     if not exact:
         query = query.limit(COUNT_LIMIT + 1)
     return db.session.scalar(select(func.count()).select_from(query.subquery()), {ME: user_id}) or 0
 
 
 def page(
-    user_id: int, queue: Queue, filters: Filters = Filters(), number: int = 1, per_page: int | None = None
+    user_id: int,
+    queue: Queue,
+    filters: Filters = Filters(),
+    number: int = 1,
+    per_page: int | None = None,
+    *,
+    oversee: bool = False,
 ) -> Page:
     """One page of the queue, oldest first (PER_PAGE items unless told). A number past the end gives the
-    last page when the total is known (up to COUNT_LIMIT items), else an empty page."""
+    last page when the total is known (up to COUNT_LIMIT items), else an empty page. `oversee`: every item
+    in the queue's state (tool administrators allocating work; the caller checks who may)."""
     per_page = per_page or PER_PAGE
     grants = staff.grants_for(user_id)
-    total = count(user_id, queue, filters, grants)
+    total = count(user_id, queue, filters, grants, oversee=oversee)
     number = max(1, number)
     if total <= COUNT_LIMIT:
         number = min(number, max(1, math.ceil(total / per_page)))
     s, latest = _latest_join()
     query = (
-        _waiting(queue, filters, grants, Portfolio, s)
+        _waiting(queue, filters, grants, Portfolio, s, oversee=oversee)
         .join(s, latest)
         .options(
             contains_eager(Portfolio.certification),
@@ -325,11 +376,12 @@ def page(
     has_next, rows = len(rows) > per_page, rows[:per_page]
     chains = duties.load_chains(rows)
     drafts = _drafts_by([sub.id for _, sub in rows]) if queue.state in (workflow.SUBMITTED, workflow.SENT_BACK) else {}
+    claims = _claims([p for p, _ in rows])
     out = [
-        Item(p, sub, p.state_changed_at, drafts.get(sub.id, ()))
+        Item(p, sub, p.state_changed_at, drafts.get(sub.id, ()), claims.get(p.id))
         for p, sub in rows
         # The rules have the last word on every item shown (the SQL above only narrows).
-        if queue.refusal(user_id, grants, chains[sub.id]) is None
+        if oversee or queue.refusal(user_id, grants, chains[sub.id]) is None
     ]
     return Page(out, total, number, per_page, has_next)
 
@@ -369,3 +421,128 @@ def visible_queues(user_id: int) -> list[Queue]:
     """The queues this person's grants can ever fill (the others are not shown)."""
     roles = {g.role for g in staff.grants_for(user_id)}
     return [q for q in QUEUES if roles & set(q.roles)]
+
+
+# --- claims: who has taken an item (claim_models.WorkClaim) --------------------------------------------------
+
+CLAIMABLE = frozenset({"assessment", "sent_back", "verification_1", "verification_2"})
+# The duty each claimable queue's work is (duties.standing_refusal: could this person ever do it here).
+_QUEUE_DUTIES = {
+    "assessment": staff.ASSESSOR,
+    "sent_back": staff.ASSESSOR,
+    "verification_1": staff.INTERNAL_VERIFIER,
+    "verification_2": staff.INDEPENDENT_VERIFIER,
+}
+
+
+class ClaimTaken(UserError):
+    status = 409
+    title = "Already claimed"
+
+
+def _holds(claim: WorkClaim, portfolio: Portfolio) -> bool:
+    """A claim counts while the portfolio waits in the state it was made in."""
+    return claim.state == portfolio.state and claim.claimed_at >= portfolio.state_changed_at
+
+
+def _claims(portfolios: Sequence[Portfolio]) -> dict[int, WorkClaim]:
+    """The claims that hold on these portfolios (one query)."""
+    if not portfolios:
+        return {}
+    by_id = {p.id: p for p in portfolios}
+    rows = db.session.scalars(
+        select(WorkClaim).options(joinedload(WorkClaim.user)).where(WorkClaim.portfolio_id.in_(list(by_id)))
+    )
+    return {c.portfolio_id: c for c in rows if _holds(c, by_id[c.portfolio_id])}
+
+
+def claim_holder(portfolio: Portfolio) -> WorkClaim | None:
+    return _claims([portfolio]).get(portfolio.id)
+
+
+def work_refusal(user_id: int, queue: Queue, portfolio: Portfolio) -> str | None:
+    """None when this item waits in this queue for this person (grants and separation of duties, as the
+    queue itself selects it); otherwise why not."""
+    if queue.name not in CLAIMABLE:
+        return "Items of this queue are not claimed."
+    grants = staff.grants_for(user_id)
+    refusal = duties.standing_refusal(user_id, grants, _QUEUE_DUTIES[queue.name], portfolio)
+    if refusal:
+        return refusal
+    if portfolio.state != queue.state:
+        return f"This portfolio is no longer waiting in '{queue.title}'."
+    return queue.refusal(user_id, grants, duties.load_chain(portfolio, latest_submission(portfolio)))
+
+
+def _set_claim(portfolio: Portfolio, holder: LtiUser) -> WorkClaim:
+    row = db.session.scalar(select(WorkClaim).where(WorkClaim.portfolio_id == portfolio.id))
+    if row is None:
+        row = WorkClaim(portfolio_id=portfolio.id, user_id=holder.id, state=portfolio.state)
+        db.session.add(row)
+    row.user_id, row.state, row.claimed_at = holder.id, portfolio.state, utcnow()
+    db.session.flush()
+    db.session.refresh(row)
+    return row
+
+
+def claim(portfolio_id: int, user: LtiUser, queue: Queue) -> WorkClaim:
+    """Take an item: only someone it waits for; not one another person holds. The caller commits."""
+    portfolio = get_portfolio(portfolio_id, lock=True)
+    duties.require(work_refusal(user.id, queue, portfolio))
+    current = claim_holder(portfolio)
+    if current is not None and current.user_id != user.id:
+        raise ClaimTaken(
+            f"{current.user.display_name()} has claimed this already.",
+            hint="They can release it, or a tool administrator can reassign it.",
+        )
+    row = _set_claim(portfolio, user)
+    audit.record("work.claimed", actor=user, subject=portfolio, after={"queue": queue.name, "holder_id": user.id})
+    return row
+
+
+def release(portfolio_id: int, user: LtiUser) -> None:
+    """Give an item back: the holder, or a tool administrator. Nothing held: nothing to do. The caller commits."""
+    portfolio = get_portfolio(portfolio_id, lock=True)
+    current = claim_holder(portfolio)
+    if current is None:
+        return
+    if current.user_id != user.id and not staff.is_tool_admin(user.id):
+        raise NotAllowed(f"{current.user.display_name()} holds this; only they or a tool administrator can release it.")
+    audit.record("work.released", actor=user, subject=portfolio, before={"holder_id": current.user_id})
+    db.session.delete(current)
+    db.session.flush()
+
+
+def reassign(portfolio_id: int, admin: LtiUser, queue: Queue, to_user_id: int | None) -> WorkClaim:
+    """A tool administrator gives an item to someone it waits for. The caller commits."""
+    if not staff.is_tool_admin(admin.id):
+        raise NotAllowed("Only tool administrators can reassign work.")
+    portfolio = get_portfolio(portfolio_id, lock=True)
+    target = db.session.get(LtiUser, to_user_id) if to_user_id is not None else None
+    if target is None:
+        raise NotFound("Choose a member of staff to give this work to.")
+    why = work_refusal(target.id, queue, portfolio)
+    if why:
+        raise UserError(f"{target.display_name()} cannot take this work: {why}", status=422)
+    current = claim_holder(portfolio)
+    row = _set_claim(portfolio, target)
+    audit.record(
+        "work.reassigned",
+        actor=admin,
+        role=staff.TOOL_ADMIN,
+        subject=portfolio,
+        before={"holder_id": current.user_id if current else None},
+        after={"queue": queue.name, "holder_id": target.id},
+    )
+    return row
+
+
+def staff_for(queue: Queue) -> list[LtiUser]:
+    """People holding a role this queue's work needs (choices for reassigning; each is checked on submit)."""
+    roles = [r for r in queue.roles if r != staff.TOOL_ADMIN]
+    query = (
+        select(LtiUser)
+        .where(exists().where(staff.StaffGrant.user_id == LtiUser.id, staff.StaffGrant.role.in_(roles)))
+        .order_by(LtiUser.name, LtiUser.id)
+    )
+    return list(db.session.scalars(query))

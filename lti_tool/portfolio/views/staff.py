@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -79,7 +79,8 @@ def _redirect(endpoint: str, **values: Any) -> Response:
 def _filters() -> queues.Filters:
     code = (request.args.get("certification") or "").strip() or None
     partner = request.args.get("partner") or ""
-    return queues.Filters(certification_code=code, partner_id=whole_number(partner))
+    search = " ".join((request.args.get("q") or "").split())[: queues.MAX_SEARCH] or None
+    return queues.Filters(certification_code=code, partner_id=whole_number(partner), search=search)
 
 
 def _filter_options() -> dict[str, Any]:
@@ -103,13 +104,15 @@ def home() -> str:
     filters = _filters()
     grants = staff.grants_for(user.id)
     counts = {q.name: queues.count(user.id, q, filters, grants) for q in visible}
+    is_admin = staff.is_tool_admin(user.id)
     return render_template(
         "staff/home.html",
         queues=visible,
+        allocation=[q for q in queues.QUEUES if q.name in queues.CLAIMABLE] if is_admin else [],
         counts=counts,
         count_label=queues.count_label,
         filters=filters,
-        is_admin=staff.is_tool_admin(user.id),
+        is_admin=is_admin,
         **_filter_options(),
     )
 
@@ -117,13 +120,17 @@ def home() -> str:
 @bp.route("/queue/<name>")
 @login_required
 def queue(name: str) -> str:
+    """A queue as it waits for this person; for a tool administrator with ?all=1, every item of a claimable
+    queue (to see who holds what and reassign)."""
     user = _me()
     visible = _require_staff(user)
+    is_admin = staff.is_tool_admin(user.id)
     q = queues.BY_NAME.get(name)
-    if q is None or q not in visible:
+    oversee = is_admin and request.args.get("all") == "1" and q is not None and q.name in queues.CLAIMABLE
+    if q is None or (q not in visible and not oversee):
         raise NotFound("There is no such work queue for you.")
     filters = _filters()
-    page = queues.page(user.id, q, filters, page_number())
+    page = queues.page(user.id, q, filters, page_number(), oversee=oversee)
     return render_template(
         "staff/queue.html",
         queue=q,
@@ -131,8 +138,64 @@ def queue(name: str) -> str:
         items=page.items,
         filters=filters,
         state_labels=workflow.STATE_LABELS,
+        me=user.id,
+        oversee=oversee,
+        claimable=q.name in queues.CLAIMABLE,
+        is_admin=is_admin,
+        reassign_to=queues.staff_for(q) if is_admin and q.name in queues.CLAIMABLE else [],
+        service_level_days=current_app.config.get("SERVICE_LEVEL_DAYS", 10),
         **_filter_options(),
     )
+
+
+def _claimable_queue(user: LtiUser, name: str) -> queues.Queue:
+    q = queues.BY_NAME.get(name)
+    visible = _require_staff(user)
+    if q is None or q.name not in queues.CLAIMABLE or (q not in visible and not staff.is_tool_admin(user.id)):
+        raise NotFound("There is no such work queue for you.")
+    return q
+
+
+def _back_to_queue(q: queues.Queue) -> Response:
+    # Back to the queue as it was filtered (the form carries the filters along).
+    values = {k: request.form.get(k) for k in ("certification", "partner", "q", "all") if request.form.get(k)}
+    return _redirect("staff_work.queue", name=q.name, **values)
+
+
+@bp.route("/queue/<name>/<int:portfolio_id>/claim", methods=["POST"])
+@login_required
+def claim(name: str, portfolio_id: int) -> Response:
+    """Take an item of the queue, so that others see who is on it."""
+    user = _me()
+    q = _claimable_queue(user, name)
+    queues.claim(portfolio_id, user, q)
+    db.session.commit()
+    flash("Claimed: others see that you are on it.", "info")
+    return _back_to_queue(q)
+
+
+@bp.route("/queue/<name>/<int:portfolio_id>/release", methods=["POST"])
+@login_required
+def release(name: str, portfolio_id: int) -> Response:
+    """Give an item back (its holder, or a tool administrator)."""
+    user = _me()
+    q = _claimable_queue(user, name)
+    queues.release(portfolio_id, user)
+    db.session.commit()
+    flash("Released: anyone it waits for can take it.", "info")
+    return _back_to_queue(q)
+
+
+@bp.route("/queue/<name>/<int:portfolio_id>/reassign", methods=["POST"])
+@login_required
+def reassign(name: str, portfolio_id: int) -> Response:
+    """A tool administrator gives an item to someone it waits for."""
+    user = _me()
+    q = _claimable_queue(user, name)
+    holder = queues.reassign(portfolio_id, user, q, whole_number(request.form.get("user_id", "")))
+    db.session.commit()
+    flash(f"Given to {holder.user.display_name()}.", "info")
+    return _back_to_queue(q)
 
 
 @bp.route("/portfolios/<int:portfolio_id>")
