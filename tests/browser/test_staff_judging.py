@@ -22,7 +22,7 @@ from tests.browser.conftest import _serve
 from tests.browser.pages import LiveServer, Person, Shots
 
 LEARNER = {"desktop": ("demo-learner-ada", "Ada Mensah"), "phone": ("demo-learner-ben", "Ben Carter")}
-SAM = "demo-assessor-sam"
+SAM, VERA, ELI, ALEX = "demo-assessor-sam", "demo-verifier-vera", "demo-verifier-eli", "demo-admin-alex"
 DESKTOP_800 = {"width": 1280, "height": 800}
 
 
@@ -78,6 +78,13 @@ def _submit_portfolio(browser: Browser, server: LiveServer, sub: str, shots: Sho
         learner.close()
 
 
+def _fits(person: Person) -> None:
+    """Nothing sideways: the tool's page is no wider than the frame showing it."""
+    wide = person.frame.evaluate("() => document.documentElement.scrollWidth")
+    shown = person.frame.evaluate("() => document.documentElement.clientWidth")
+    assert wide <= shown, f"{person.frame.url} is {wide} px wide in a {shown} px frame"
+
+
 def _whole_page(person: Person, name: str) -> None:
     """The tool's page on its own, whole (the LMS frame shows only part of it): for looking at the layout."""
     page = person.context.new_page()
@@ -98,20 +105,39 @@ def test_judging_page(browser: Browser, own_server: LiveServer, axe_script: Path
     try:
         count = _submit_portfolio(browser, own_server, sub, shots, tmp_path)
         assert count == 38, "the shipped CMIACR catalogue with the Demo Academy's own criterion"
-        _judge(Person(browser, own_server, SAM, shots, phone=size == "phone"), name, count, size)
+        phone = size == "phone"
+        _judge(_person(browser, own_server, SAM, shots, phone), name, count, size)
+        _verify(browser, own_server, shots, phone, name)
+        _revoke(_person(browser, own_server, ALEX, shots, phone))
     finally:
         shots.save_findings()
 
 
+def _person(browser: Browser, server: LiveServer, sub: str, shots: Shots, phone: bool) -> Person:
+    person = Person(browser, server, sub, shots, phone=phone)
+    if not phone:
+        person.page.set_viewport_size(DESKTOP_800)
+    return person
+
+
 def _judge(sam: Person, learner_name: str, count: int, size: str) -> None:
-    if size == "desktop":
-        sam.page.set_viewport_size(DESKTOP_800)
     viewport_height = sam.page.viewport_size["height"]
     tool = sam.tool
     try:
         sam.launch()
         tool.get_by_role("link", name="Awaiting assessment").click()
         sam.heading(re.compile(r"^Awaiting assessment"))
+        # Sam claims the portfolio: the queue says so, and offers to release it.
+        tool.get_by_role("button", name=f"Claim the portfolio of {learner_name}").click()
+        expect(tool.get_by_role("status")).to_contain_text("Claimed")
+        expect(tool.get_by_role("button", name=f"Release the portfolio of {learner_name}")).to_be_visible()
+        open_link = tool.get_by_role("link", name=f"Open the portfolio of {learner_name}")
+        # The action is within the frame's width, on a phone too (not in a column scrolled off to the side).
+        right = open_link.evaluate("e => e.getBoundingClientRect().right")
+        assert right <= sam.frame.evaluate("() => document.documentElement.clientWidth"), "Open is off-screen"
+        sam.step("queue-claimed", scroll_to=open_link)
+        _fits(sam)
+        _whole_page(sam, "queue-claimed")
         tool.get_by_role("link", name=f"Open the portfolio of {learner_name}").click()
         sam.heading(re.compile("^Assess"))
         counter = tool.locator("[data-judged-count]")
@@ -122,6 +148,7 @@ def _judge(sam: Person, learner_name: str, count: int, size: str) -> None:
         # The script has run once the "All met" buttons show.
         expect(tool.get_by_role("button", name=re.compile("^All met in")).first).to_be_visible()
         sam.step("assess-folded")
+        _fits(sam)
         _whole_page(sam, "assess-folded")
         height = sam.frame.evaluate("() => document.documentElement.scrollHeight")
         if size == "desktop":
@@ -161,3 +188,65 @@ def _judge(sam: Person, learner_name: str, count: int, size: str) -> None:
         sam.step("assess-done")
     finally:
         sam.close()
+
+
+def _verify(browser: Browser, server: LiveServer, shots: Shots, phone: bool, learner_name: str) -> None:
+    """Step 1 when the decision was sampled (a new assessor's always are), then step 2: each confirmed with
+    the declaration."""
+    steps = (
+        (VERA, "verification_1", "Awaiting internal verification (step 1)", "Agree with the decision"),
+        (ELI, "verification_2", "Awaiting independent verification (step 2)", "Confirm: the award is made"),
+    )
+    for sub, queue, title, outcome in steps:
+        person = _person(browser, server, sub, shots, phone)
+        tool = person.tool
+        try:
+            person.launch()
+            person.heading("Your work")
+            if int(tool.locator(f'[data-queue="{queue}"]').inner_text()) == 0:
+                continue
+            tool.get_by_role("link", name=title).click()
+            tool.get_by_role("link", name=f"Open the portfolio of {learner_name}").click()
+            person.heading(re.compile("^Verification step"))
+            person.step(f"{queue}-page")
+            _fits(person)
+            tool.get_by_label(outcome).check()
+            tool.get_by_role("button", name="Record the outcome…").click()
+            person.heading(re.compile("^Confirm your outcome"))
+            person.step(f"{queue}-confirm")
+            tool.get_by_label(re.compile("^This judgement is my own")).check()
+            tool.get_by_role("button", name="Confirm and record").click()
+            person.heading("Your work")
+            expect(tool.get_by_role("status")).to_contain_text("Verification step")
+        finally:
+            person.close()
+
+
+def _revoke(alex: Person) -> None:
+    """The tool administrator: the same menu on every admin page, and revocation asks for confirmation."""
+    tool = alex.tool
+    try:
+        alex.launch()
+        tool.get_by_role("link", name="Administration").click()
+        menu = tool.get_by_role("navigation", name="Administration")
+        for label in ("Staff roles", "Grade sync", "Certificates"):
+            expect(menu.get_by_role("link", name=label)).to_be_visible()
+        menu.get_by_role("link", name="Staff roles").click()
+        alex.heading("Staff roles")
+        expect(menu.get_by_role("link", name="Certificates")).to_be_visible()
+        alex.step("admin-staff-roles")
+        menu.get_by_role("link", name="Certificates").click()
+        alex.heading("Certificates")
+        expect(menu.get_by_role("link", name="Staff roles")).to_be_visible()
+        alex.step("admin-certificates")
+        tool.get_by_role("link", name=re.compile(r"^CMIACR-")).first.click()
+        alex.heading(re.compile("^Certificate CMIACR-"))
+        tool.get_by_label("Reason (shown publicly)").fill("Awarded by mistake during a browser test.")
+        tool.get_by_role("button", name=re.compile("^Revoke certificate .*…$")).click()
+        expect(tool.get_by_role("heading", name="Confirm the revocation")).to_be_visible()
+        alex.step("admin-revoke-confirm", scroll_to=tool.get_by_role("button", name=re.compile("for good$")))
+        tool.get_by_role("button", name=re.compile("for good$")).click()
+        expect(tool.get_by_role("status").first).to_contain_text("is revoked")
+        alex.step("admin-revoked")
+    finally:
+        alex.close()
