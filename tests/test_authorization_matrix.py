@@ -610,6 +610,7 @@ def _rules() -> list[Case]:
     # The roster is for the course's staff as the LMS names them: Instructor, its TeachingAssistant sub-role
     # (the demo's assessor and verifiers) and the course Administrator.
     r.append(case("grading.roster_page", "GET", expect(200, learner=403, other_learner=403, learner_other_partner=403)))
+    r.append(case("grading.roster_csv", "GET", expect(200, learner=403, other_learner=403, learner_other_partner=403)))
     # Deep linking: refused by role first; course staff whose session is no deep-linking request are told so.
     deep_link = expect(400, learner=403, other_learner=403, learner_other_partner=403, instructor=200)
     r.append(case("grading.deep_link", "GET", deep_link))

@@ -31,12 +31,14 @@ from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.cache import cache_get, cache_set
 from lti_tool.launch.models import LtiContext, LtiUser, Membership, ResourceLink, ToolSession
 from lti_tool.portfolio import workflow as wf
-from lti_tool.portfolio.models import Portfolio, Submission
-from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.portfolio.catalogue.queries import criteria_for
+from lti_tool.portfolio.models import EvidenceItem, Portfolio, Submission, evidence_criterion
+from lti_tool.portfolio.review.assessment_models import Assessment, Award, CriterionJudgement
 from lti_tool.store.db import db
 
 log = logging.getLogger(__name__)
 PER_PAGE = 100
+CSV_LIMIT = 100_000  # the export is every learner (one page of this size)
 
 
 def may_view_roster(sess: ToolSession) -> bool:
@@ -55,6 +57,16 @@ class RosterRow:
     award: Award | None = None
     sync_status: str | None = None  # status of the learner's latest main-column grade job
     sync_error: str = ""
+    criteria_total: int = 0  # the criteria the learner is held to
+    evidenced: int = 0  # of those, with evidence mapped in the portfolio as it is now
+    met: int | None = None  # met in the latest decision (None: not decided yet)
+
+    @property
+    def progress_percent(self) -> int:
+        """Criteria with evidence, in percent; an award is 100."""
+        if self.award is not None:
+            return 100
+        return round(100 * self.evidenced / self.criteria_total) if self.criteria_total else 0
 
     @property
     def state_label(self) -> str:
@@ -281,6 +293,7 @@ def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, pe
         awards = {a.portfolio_id: a for a in db.session.scalars(select(Award).where(Award.portfolio_id.in_(ids)))}
         jobs = {job.portfolio_id: job for job in db.session.execute(latest_main_jobs(ids))}
     attach_progress(shown, attempts=attempts, awards=awards, jobs=jobs)
+    attach_criteria(shown)
     return Roster(shown, notice, staff_rows, total=len(rows), page=page, per_page=per_page)
 
 
@@ -301,3 +314,102 @@ def latest_main_jobs(portfolio_ids: list[int]) -> Select[int, str, str]:
             GradeJob.target == MAIN,
         ),
     )
+
+
+def attach_criteria(rows: list[RosterRow]) -> None:
+    """Each row's criteria: how many it is held to, how many have evidence, how many the latest decision found
+    met. A few queries for the whole page (the criteria once per certification and partner)."""
+    portfolios = [r.portfolio for r in rows if r.portfolio is not None]
+    if not portfolios:
+        return
+    held: dict[tuple[int, int | None], set[int]] = {}
+    for p in portfolios:
+        key = (p.certification_id, p.partner_id)
+        if key not in held:
+            held[key] = {c.id for c in criteria_for(p.certification, p.partner_id)}
+    ids = [p.id for p in portfolios]
+    mapped: dict[int, set[int]] = {}
+    pairs = db.session.execute(
+        select(EvidenceItem.portfolio_id, evidence_criterion.c.criterion_id)
+        .join(evidence_criterion, evidence_criterion.c.evidence_id == EvidenceItem.id)
+        .where(EvidenceItem.portfolio_id.in_(ids))
+        .distinct()
+    )
+    for pid, cid in pairs:
+        mapped.setdefault(pid, set()).add(cid)
+    latest = (
+        select(Submission.portfolio_id, func.max(Assessment.id).label("assessment_id"))
+        .join(Assessment, Assessment.submission_id == Submission.id)
+        .where(Submission.portfolio_id.in_(ids), Assessment.decision.is_not(None))
+        .group_by(Submission.portfolio_id)
+        .subquery()
+    )
+    met: dict[int, int] = dict(
+        db.session.execute(
+            select(latest.c.portfolio_id, func.count(CriterionJudgement.criterion_id))
+            .select_from(latest)
+            .outerjoin(
+                CriterionJudgement,
+                and_(CriterionJudgement.assessment_id == latest.c.assessment_id, CriterionJudgement.met.is_(True)),
+            )
+            .group_by(latest.c.portfolio_id)
+        ).all()
+    )
+    for row in rows:
+        if row.portfolio is None:
+            continue
+        criteria = held[(row.portfolio.certification_id, row.portfolio.partner_id)]
+        row.criteria_total = len(criteria)
+        row.evidenced = len(mapped.get(row.portfolio.id, set()) & criteria)
+        row.met = met.get(row.portfolio.id)
+
+
+CSV_COLUMNS = (
+    "Learner",
+    "E-mail",
+    "LMS user id",
+    "In the course roster",
+    "State",
+    "Progress %",
+    "Criteria with evidence",
+    "Criteria",
+    "Criteria met (latest decision)",
+    "Submissions",
+    "Certificate",
+    "Awarded on",
+    "Gradebook",
+)
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading =, +, -, @ (or tab, CR) would start a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_rows(roster: Roster) -> list[list[str]]:
+    """The roster as CSV rows (header first), for the instructor's export."""
+    out = [list(CSV_COLUMNS)]
+    for r in roster.rows:
+        in_roster = {True: "yes", False: "no", None: "unknown (the LMS roster could not be read)"}[r.in_roster]
+        out.append(
+            [
+                _cell(v)
+                for v in (
+                    r.name,
+                    r.email,
+                    r.lms_user_id,
+                    in_roster,
+                    r.state_label,
+                    r.progress_percent if r.portfolio else "",
+                    r.evidenced if r.portfolio else "",
+                    r.criteria_total if r.portfolio else "",
+                    "" if r.met is None else r.met,
+                    r.attempts if r.portfolio else "",
+                    r.award.certificate_number if r.award else "",
+                    r.award.awarded_on.isoformat() if r.award else "",
+                    r.sync_status or "",
+                )
+            ]
+        )
+    return out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
@@ -46,6 +49,23 @@ def roster_page() -> str:
         credits_column=link is not None and credits_column(link),
         is_admin=is_tool_admin(sess.user_id),
     )
+
+
+@bp.route("/roster.csv")
+@login_required
+def roster_csv() -> Response:
+    """The whole roster (every page) as CSV: the same people may download it as may read the page."""
+    sess = require_session()
+    if not roster.may_view_roster(sess):
+        raise deny("The course roster is for the course's instructors.")
+    assert sess.context is not None
+    whole = roster.roster_for(sess.context, sess.resource_link, 1, per_page=roster.CSV_LIMIT)
+    out = io.StringIO()
+    csv.writer(out).writerows(roster.csv_rows(whole))
+    resp = Response(out.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = 'attachment; filename="course-roster.csv"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 @bp.route("/deep-link", methods=["GET", "POST"])
