@@ -334,7 +334,14 @@ def test_console_works_without_cookies_via_the_session_token(app, client, admin)
 def test_every_admin_page_shows_the_whole_menu(client):
     """The menu is the same on every administration page, the other modules' pages included (issue 17)."""
     launch_as(client, "demo-admin-alex", tool_admin=True)
-    for path in ("/admin/", "/admin/partners", "/staff/admin/", "/grading/jobs", "/admin/credentials"):
+    for path in (
+        "/admin/",
+        "/admin/partners",
+        "/staff/admin/",
+        "/grading/jobs",
+        "/admin/credentials",
+        "/staff/sampling",
+    ):
         html = client.get(path).data.decode()
         menu = html[html.index('<nav class="admin-nav"') : html.index("</nav>", html.index('<nav class="admin-nav"'))]
         for item in NAV:

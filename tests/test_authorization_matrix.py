@@ -381,6 +381,7 @@ def _rules() -> list[Case]:
 
     # --- staff work -----------------------------------------------------------------------------------------
     r.append(case("staff_work.home", "GET", only(STAFF, 200)))
+    r.append(case("staff_work.sampling_report", "GET", ADMIN_PAGE))
     queue_roles = {
         "assessment": (ASSESSOR,),
         "sent_back": (ASSESSOR,),

@@ -179,3 +179,22 @@ def test_evidence_is_shown_inline_only_to_who_may_download_it(app, client):
     assert client.get(f"/staff/portfolios/{pid}/attempts/1/files/nothex/view").status_code == 404
     assert client.get(f"/staff/portfolios/{pid}/attempts/9/files/{shas['image/png']}/view").status_code == 404
     assert client.get(f"/staff/portfolios/999999/attempts/1/files/{shas['image/png']}/view").status_code == 404
+
+
+def test_sampling_report_for_tool_admins(app, client):
+    w = f.world(threshold=5)  # a new assessor's competent decisions are all sampled
+    assessing.decide(w.portfolio.id, w.assessor, COMPETENT, f.all_met(w.criteria_ids()), "Fine")
+    db.session.commit()
+    sess = f.sign_in(client, w.iv)
+    url = f"/staff/portfolios/{w.portfolio.id}/verify"
+    data = {"csrf_token": sess.csrf_token, "outcome": "agree", "step": "confirm", "declaration": "accepted"}
+    assert client.post(url, data=data).status_code == 303
+
+    assert client.get("/staff/sampling").status_code == 403  # a verifier, not a tool administrator
+    f.sign_in(client, w.admin, [lti_roles.INSTITUTION_ADMIN])
+    html = client.get("/staff/sampling").data.decode()
+    row = html[html.index("Sam Assessor") :]
+    row = row[: row.index("</tr>")]
+    assert "CMIACR" in row and "1 of 1 (100%)" in row and "<td>1 / 0</td>" in row
+    assert 'aria-current="page"' in html and ">Sampling report</a>" in html
+    assert "No decisions yet for NOPE" in client.get("/staff/sampling?certification=NOPE").data.decode()

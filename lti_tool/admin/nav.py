@@ -28,6 +28,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("staff", "Staff roles", ("admin.staff", "staff_admin.index", "staff.admin")),
     NavItem("grading", "Grade sync", ("admin.grade_sync", "grading_admin.index", "grading.jobs_page")),
     NavItem("certificates", "Certificates", ("credentials.admin_list",)),
+    NavItem("sampling", "Sampling report", ("staff_work.sampling_report",)),
 )
 # Every page behind these links extends admin/layout.html (and sets `section`), so the menu is the same on each.
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from lti_tool.identity import staff
+from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.partners import Partner
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser, ToolSession
@@ -25,7 +26,7 @@ from lti_tool.portfolio.evidence.file_checks import media_type_info
 from lti_tool.portfolio.evidence.file_names import content_disposition
 from lti_tool.portfolio.evidence.storage import StorageError, check_address, storage
 from lti_tool.portfolio.models import EVIDENCE_KINDS, Portfolio, Submission
-from lti_tool.portfolio.review import appeals, queues
+from lti_tool.portfolio.review import appeals, queues, reports
 from lti_tool.portfolio.review import assessment as assessment_service
 from lti_tool.portfolio.review import verification as verification_service
 from lti_tool.portfolio.review.assessment import Judgement
@@ -534,6 +535,18 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
         decisions=assessment_service.DECISIONS,
     )
     return (page, 422) if error else page
+
+
+@bp.route("/sampling")
+@login_required
+def sampling_report() -> str:
+    """Tool administrators: decisions per assessor, how many were sampled, what the verifiers said."""
+    require_tool_admin("The sampling report is for tool administrators.")
+    code = (request.args.get("certification") or "").strip()[:40] or None
+    codes = sorted(set(db.session.scalars(select(Certification.code))))
+    return render_template(
+        "staff/sampling_report.html", lines=reports.assessor_lines(code), code=code, certification_codes=codes
+    )
 
 
 def staff_work(sess: ToolSession) -> Response | None:
