@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 AXE := node_modules/axe-core/axe.min.js
 
-.PHONY: run test install lint clean bench bench-scale browser-deps
+.PHONY: run test test-fast install lint clean bench bench-scale browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,15 @@ $(AXE): package.json package-lock.json
 		echo "warning: no npm; the browser tests will skip (and fail under CI=true)"; \
 	fi
 
-test: $(STAMP) browser-deps
-	$(BIN)/ruff check lti_tool tests bench
+# Everything: lint, then every test (SQLite and PostgreSQL, browser, slow). CI runs this.
+test: $(STAMP) browser-deps lint
 	$(BIN)/python -m pytest -q -n $${PYTEST_WORKERS:-auto} --dist loadgroup
+
+# The inner loop: SQLite only (tests marked `postgres` deselected; LTI_TEST_NO_POSTGRES skips any other that
+# would reach it), no browser tests, none marked `slow`, and 5 cases per fuzz test instead of 25.
+test-fast: $(STAMP)
+	LTI_TEST_NO_POSTGRES=1 LTI_FUZZ_EXAMPLES=$${LTI_FUZZ_EXAMPLES:-5} $(BIN)/python -m pytest -q \
+		-n $${PYTEST_WORKERS:-auto} --dist worksteal --ignore=tests/browser -m "not postgres and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python bench/launch_bench.py
@@ -59,6 +65,8 @@ bench-scale: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lti_tool tests bench
+	$(BIN)/ruff format --check lti_tool tests bench
+	$(BIN)/mypy lti_tool
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules test-artifacts
