@@ -23,6 +23,7 @@ from tests.browser.pages import LiveServer, Person, Shots
 
 LEARNER = {"desktop": ("demo-learner-ada", "Ada Mensah"), "phone": ("demo-learner-ben", "Ben Carter")}
 SAM, VERA, ELI, ALEX = "demo-assessor-sam", "demo-verifier-vera", "demo-verifier-eli", "demo-admin-alex"
+IRIS = "demo-instructor-iris"
 DESKTOP_800 = {"width": 1280, "height": 800}
 
 
@@ -109,6 +110,7 @@ def test_judging_page(browser: Browser, own_server: LiveServer, axe_script: Path
         _judge(_person(browser, own_server, SAM, shots, phone), name, count, size)
         _verify(browser, own_server, shots, phone, name)
         _revoke(_person(browser, own_server, ALEX, shots, phone))
+        _roster(_person(browser, own_server, IRIS, shots, phone), name)
     finally:
         shots.save_findings()
 
@@ -248,5 +250,25 @@ def _revoke(alex: Person) -> None:
         tool.get_by_role("button", name=re.compile("for good$")).click()
         expect(tool.get_by_role("status").first).to_contain_text("is revoked")
         alex.step("admin-revoked")
+        menu.get_by_role("link", name="Sampling report").click()
+        alex.heading("Sampling report")
+        expect(tool.get_by_role("row", name=re.compile("Sam Okafor"))).to_be_visible()
+        alex.step("admin-sampling-report")
+        _fits(alex)
     finally:
         alex.close()
+
+
+def _roster(iris: Person, learner_name: str) -> None:
+    """The instructor's roster: each learner's progress, and the CSV export."""
+    tool = iris.tool
+    try:
+        iris.launch()
+        iris.heading(re.compile("learners and portfolios"))
+        row = tool.get_by_role("row", name=re.compile(learner_name))
+        expect(row).to_contain_text("100%")  # awarded (then revoked: the award stays on record)
+        expect(tool.get_by_role("link", name="Download the roster as CSV")).to_be_visible()
+        iris.step("instructor-roster", scroll_to=row)
+        _fits(iris)
+    finally:
+        iris.close()
