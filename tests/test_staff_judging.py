@@ -198,3 +198,19 @@ def test_sampling_report_for_tool_admins(app, client):
     assert "CMIACR" in row and "1 of 1 (100%)" in row and "<td>1 / 0</td>" in row
     assert 'aria-current="page"' in html and ">Sampling report</a>" in html
     assert "No decisions yet for NOPE" in client.get("/staff/sampling?certification=NOPE").data.decode()
+
+
+def test_the_draft_is_saved_in_the_background(app, client):
+    w = f.world()
+    ids = w.criteria_ids()
+    sess = f.sign_in(client, w.assessor)
+    url = f"/staff/portfolios/{w.portfolio.id}/assess"
+    data = _form(sess, action="save", summary="", **{f"met-{ids[0]}": "met"})
+    resp = client.post(url, data=data, headers={"X-Requested-With": "autosave"})
+    assert resp.status_code == 204 and resp.data == b""
+    page = client.get(url).data.decode()
+    assert "Judged 1 of 4" in page and "Draft saved." not in page  # no message left for the next page
+    # What cannot be saved is refused as for the button (feedback before a judgement), and nothing changes.
+    data = _form(sess, action="save", **{f"feedback-{ids[1]}": "Orphan"})
+    assert client.post(url, data=data, headers={"X-Requested-With": "autosave"}).status_code == 422
+    assert "Judged 1 of 4" in client.get(url).data.decode()

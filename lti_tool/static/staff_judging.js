@@ -1,6 +1,7 @@
 // The judging page (staff/assess.html): a live "judged N of M" count, per-unit counts, an "All met" button per
-// outcome, and error links that unfold their unit. Without this script the form works as it is: the counts are
-// those the server rendered and every choice is made one by one.
+// outcome, error links that unfold their unit, and the draft saved as the assessor goes. Without this script the
+// form works as it is: the counts are those the server rendered, every choice is made one by one, and the draft
+// is saved with "Save draft".
 (function () {
   "use strict";
   var form = document.querySelector("form[data-judging]");
@@ -44,6 +45,7 @@
     button.addEventListener("click", function () {
       outcome.querySelectorAll("input[type=radio][value=met]").forEach(function (radio) { radio.checked = true; });
       refresh();
+      form.dispatchEvent(new Event("change"));
     });
   });
 
@@ -62,6 +64,32 @@
     var link = event.target.closest && event.target.closest("a[href^='#']");
     if (link && link.getAttribute("href").length > 1) { reveal(link.getAttribute("href").slice(1)); }
   });
+
+  // Drafts saved as the assessor goes: a few seconds after the last change, the form is posted as "Save
+  // draft" in the background (the server answers 204). A failed save says so; "Save draft" still works.
+  var status = form.querySelector("[data-autosave-status]");
+  var timer = null;
+  function autosave() {
+    var data = new FormData(form);
+    data.set("action", "save");
+    fetch(form.getAttribute("action") || window.location.href, {
+      method: "POST", body: data, credentials: "same-origin", headers: {"X-Requested-With": "autosave"}
+    }).then(function (response) {
+      if (!status) { return; }
+      status.textContent = response.status === 204
+        ? "Draft saved at " + new Date().toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) + "."
+        : "Not saved yet: use Save draft to see why.";
+    }).catch(function () {
+      if (status) { status.textContent = "Not saved: the connection failed."; }
+    });
+  }
+  function later() {
+    if (timer) { clearTimeout(timer); }
+    timer = setTimeout(autosave, 2000);
+  }
+  form.addEventListener("change", later);
+  form.addEventListener("input", later);
+  form.addEventListener("submit", function () { if (timer) { clearTimeout(timer); } });
 
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }

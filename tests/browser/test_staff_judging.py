@@ -161,6 +161,8 @@ def _judge(sam: Person, learner_name: str, count: int, size: str) -> None:
         in_outcome = first_open.locator("[data-outcome]").first.locator("fieldset[data-criterion]").count()
         first_open.get_by_role("button", name=re.compile("^All met in")).first.click()
         expect(counter).to_have_text(f"Judged {in_outcome} of {count}")
+        # The draft is saved in the background as the assessor goes.
+        expect(tool.locator("[data-autosave-status]")).to_contain_text("Draft saved at")
 
         # Every unit opened and every outcome marked met.
         for i in range(units.count()):

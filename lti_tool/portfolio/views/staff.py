@@ -252,6 +252,7 @@ def _parse_judgements(submission: Submission) -> dict[int, Judgement]:
 
 
 DECISION_ACTIONS = {"competent": COMPETENT, "not_yet_competent": NOT_YET_COMPETENT}
+AUTOSAVE = "autosave"  # the X-Requested-With of the judging page's background draft saves
 DECLARATION_MISSING = "Tick the declaration to confirm that this judgement is your own."
 
 
@@ -327,6 +328,8 @@ def assess(portfolio_id: int) -> str | Response | tuple[str, int]:
             if action == "save":
                 assessment_service.save_draft(portfolio.id, user, judgements, summary)
                 db.session.commit()
+                if request.headers.get("X-Requested-With") == AUTOSAVE:
+                    return "", 204  # staff_judging.js saves as the assessor goes: no page, no message
                 flash("Draft saved. Nothing is decided until you choose an overall decision.", "info")
                 return _redirect("staff_work.assess", portfolio_id=portfolio.id)
             if decision is None:
