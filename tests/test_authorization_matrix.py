@@ -221,6 +221,22 @@ def _rules() -> list[Case]:
     r += public("demo.scores", 401, DEMO + ": a tool session is no bearer token", methods=("POST",), values=item)
     r += public("demo.memberships", 401, DEMO + ": a tool session is no bearer token", values=ctx)
     r += public("demo.deep_link_return", 400, DEMO + ": only a JWT signed by the tool is accepted", methods=("POST",))
+    ada, iris = {"sub": "demo-learner-ada"}, {"sub": "demo-instructor-iris"}
+    r += public("demo.moodle_course", 200, DEMO + " (Moodle mode)", values=lambda w: ada)
+    r += public("demo.moodle_view", 200, DEMO + " (Moodle mode)", values=lambda w: {**ada, "link": "demo-link-cmiacr"})
+    r += public("demo.moodle_add", 200, DEMO + " (Moodle mode)", values=lambda w: iris)
+    r += public(
+        "demo.moodle_launch",
+        200,
+        DEMO + " (Moodle mode)",
+        values=lambda w: {"user": "demo-learner-ada", "link": "demo-link-cmiacr"},
+    )
+    r += public(
+        "demo.moodle_contentitem", 200, DEMO + " (Moodle mode)", values=lambda w: {"user": "demo-instructor-iris"}
+    )
+    handoff = "the new-window handoff: a verified launch's one-time token, posted from the tool's own page (none here)"
+    for endpoint in ("launch.handoff_page", "launch.handoff_confirm", "launch.handoff_result"):
+        r += public(endpoint, 403, handoff, methods=("POST",))
 
     # --- anyone who launched --------------------------------------------------------------------------------
     r.append(case("home.start", "GET", expect(303)))
@@ -582,6 +598,7 @@ def _rules() -> list[Case]:
     )
     for endpoint in ("admin.deployment_activate", "admin.deployment_deactivate", "admin.deployment_detach"):
         r.append(case(endpoint, "POST", ADMIN_POST, fresh_dep))
+    r.append(case("admin.deployment_credits_column", "POST", ADMIN_POST, fresh_dep, lambda w: {"credits_column": "on"}))
     r.append(case("admin.deployment_delete", "GET", ADMIN_PAGE, fresh_dep))
     r.append(case("admin.deployment_delete", "POST", ADMIN_POST, fresh_dep))
     r.append(

@@ -219,7 +219,7 @@ def test_appeal_over_http(app, client):
     assert resp.status_code == 303
     db.session.expire_all()
     assert w.portfolio.state == workflow.APPEALED
-    assert "Waiting for a decision" in client.get(url).data.decode()
+    assert "Your appeal is being decided" in client.get(url).data.decode()
 
     # The assessor is involved: no appeal in the queue, the page refuses.
     f.grant(w.assessor, staff.TOOL_ADMIN)
