@@ -158,3 +158,19 @@ def test_importing_the_package_wires_nothing():
         "if isinstance(v, (list, dict)) and not k.startswith('__') and not k.isupper()]"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT.parent)
+
+
+def test_templates_are_pages_not_accidents():
+    """Each template is one page or fragment: a botched edit once repeated verify.html 2,118 times (5.5 MB),
+    and every test that rendered it paid 46 s to compile it."""
+    templates = ROOT / "templates"
+    too_big = [
+        f"{p.relative_to(templates)}: {p.stat().st_size} bytes"
+        for p in templates.rglob("*.html")
+        if p.stat().st_size > 30_000
+    ]
+    assert not too_big
+    for path in templates.rglob("*.html"):
+        text = path.read_text()
+        if "{% extends" in text:
+            assert text.count("{% extends") == 1 and text.lstrip().startswith("{% extends"), path
