@@ -179,9 +179,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     # test platforms live on this machine. Never in production (metadata services live there too).
     config.setdefault(
         "OUTBOUND_ALLOW_LOCAL",
-        _env_bool(
-            "LTI_TOOL_OUTBOUND_ALLOW_LOCAL", bool(config["DEMO_PLATFORM"] or config["REGISTRATION_ALLOW_LOCAL"])
-        ),
+        _env_bool("LTI_TOOL_OUTBOUND_ALLOW_LOCAL", bool(config["DEMO_PLATFORM"] or config["REGISTRATION_ALLOW_LOCAL"])),
     )
     # The demo platform and the tool sit on different origins (127.0.0.1 vs localhost), as an LMS and
     # a tool do, so the demo shows the tool as a third party in an iframe.
