@@ -22,7 +22,6 @@ platform's response posted inside the frame (Moodle's "Select content" dialog ca
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.cache import cache_consume, cache_get, cache_set
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.launch.records import CLAIM
+from lti_tool.web.compare import same_secret
 
 HANDOFF_PREFIX = "handoff:"
 TICKET_PREFIX = "handoff-ticket:"
@@ -135,10 +135,10 @@ def take(token: str | None, bound: str | None, cookie: str | None) -> dict[str, 
     """Use the handoff up, if this browser is the one it was bound to (cookie and form agree); else None."""
     if not (_valid_secret(token) and _valid_secret(bound) and _valid_secret(cookie)):
         return None
-    if not hmac.compare_digest(str(bound), str(cookie)):
+    if not same_secret(bound, cookie):
         return None
     record = peek(token)
-    if record is None or not record.get("bind") or not hmac.compare_digest(record["bind"], _digest(str(bound))):
+    if record is None or not record.get("bind") or not same_secret(record["bind"], _digest(str(bound))):
         return None
     # Atomic: of two concurrent confirmations only one gets the record.
     return cache_consume(HANDOFF_PREFIX + _digest(str(token)), commit=False)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ from lti_tool.launch.models import Deployment, Registration
 from lti_tool.launch.platform_keys import find_platform_key, public_key
 from lti_tool.launch.tool_config import DbToolConf, find_deployment_row, find_registration_row, to_pylti_registration
 from lti_tool.store.db import db
+from lti_tool.web.compare import same_secret
 
 ALLOWED_ALGORITHMS = ("RS256",)
 # The login parameters a platform sends (their length is checked at login).
@@ -177,7 +177,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
             # another site posting someone's id_token, state and proof would sign its victim in as them.
             if not same_origin_request():
                 raise LaunchError("Only the tool's own page may check this login with the platform.", status=403)
-            if hmac.compare_digest(str(proof), str(storage["secret"])):
+            if same_secret(proof, storage["secret"]):
                 self.state_proof = "storage"
                 return self
             # One try: a wrong value uses the login up (committed by the caller), so it cannot be guessed at.
@@ -280,7 +280,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         if not params:
             raise SessionExpiredLaunch("This login was already used or has expired.")
         # The state's record is gone now, and its nonce with it: a replayed id_token finds neither.
-        if not hmac.compare_digest(str(params.get("nonce", "")), nonce):
+        if not same_secret(params.get("nonce", ""), nonce):
             raise LaunchError("The id_token's nonce does not belong to this login.", status=401)
         return self
 

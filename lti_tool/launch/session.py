@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from werkzeug.wrappers import Response
 from lti_tool.launch.cookies import cookie_kwargs
 from lti_tool.launch.models import ToolSession
 from lti_tool.store.db import db, utcnow
+from lti_tool.web.compare import same_secret
 from lti_tool.web.errors import NotAllowed, UserError
 from lti_tool.web.form_parsing import check_form_complete
 
@@ -138,8 +138,7 @@ def check_csrf(sess: ToolSession) -> None:
     # A body cut short loses the token with the rest of the form: say what really happened.
     check_form_complete()
     token = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500).
-    if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), sess.csrf_token.encode()):
+    if not same_secret(token, sess.csrf_token):
         raise UserError(
             "This form has expired or did not come from the tool. Reload the page and try again.",
             status=400,
