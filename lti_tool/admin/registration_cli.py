@@ -298,7 +298,11 @@ def keys_rotate() -> None:
     click.echo(f"New signing key {key.kid}. Older keys stay in the JWKS until you retire them.")
 
 
-@keys_cli.command("retire")
+@keys_cli.command(
+    "retire",
+    help="Stop publishing the key KID (see 'keys list'). A key id may start with '-' (ids are base64url "
+    "thumbprints): then write it after '--', as in: lti-tool keys retire -- -Iq3...",
+)
 @click.argument("kid")
 @with_appcontext
 def keys_retire(kid: str) -> None:
