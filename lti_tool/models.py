@@ -8,6 +8,7 @@ import lti_tool.portfolio.review.verification_models  # noqa: F401
 from lti_tool.audit import trail as audit  # noqa: F401
 from lti_tool.credentials import models as credential_models  # noqa: F401
 from lti_tool.demo_platform import models as demo_models  # noqa: F401
+from lti_tool.eqa import models as eqa_models  # noqa: F401
 from lti_tool.grading import models as grading_models  # noqa: F401
 from lti_tool.identity import partners, staff  # noqa: F401
 from lti_tool.launch import invites  # noqa: F401

@@ -28,6 +28,7 @@ LAYERS = [
     "grading",
     "credentials",
     "portfolio.views",
+    "eqa",
     "admin",
     "demo_platform",
     "root",  # app, cli, commands, config, models, housekeeping, wsgi: the wiring

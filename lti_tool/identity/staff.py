@@ -13,12 +13,15 @@ ASSESSOR = "assessor"
 INTERNAL_VERIFIER = "internal_verifier"
 INDEPENDENT_VERIFIER = "independent_verifier"
 TOOL_ADMIN = "tool_admin"
+# Read-only: portfolios, decisions, sampling reports and packs within the grant (lti_tool/eqa); never acts.
+EXTERNAL_QUALITY_ASSURER = "external_quality_assurer"
 
 STAFF_ROLES: dict[str, str] = {
     ASSESSOR: "Assessor",
     INTERNAL_VERIFIER: "Internal verifier (step 1)",
     INDEPENDENT_VERIFIER: "Independent verifier (step 2)",
     TOOL_ADMIN: "Tool administrator",
+    EXTERNAL_QUALITY_ASSURER: "External quality assurer (read-only)",
 }
 
 
