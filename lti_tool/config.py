@@ -173,6 +173,47 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # mid-batch leaves at most this many scores to be delivered again after the lease.
         "GRADING_BATCH_SIZE": _env_int("LTI_TOOL_GRADING_BATCH_SIZE", 50),
         "GRADING_ROSTER_CACHE_SECONDS": _env_int("LTI_TOOL_GRADING_ROSTER_CACHE_SECONDS", 60),
+        # EQA packs (lti_tool/eqa): where the ZIPs are written, how long a ready pack can be downloaded before
+        # housekeeping deletes it, the most portfolios in one pack, and the background builder (`lti-tool serve`
+        # runs it in a thread; production runs `lti-tool pack work` and sets LTI_TOOL_PACK_THREAD=0). A build
+        # whose worker stopped beating for PACK_LEASE_SECONDS is taken over by another worker.
+        "PACK_DIR": os.environ.get("LTI_TOOL_PACK_DIR") or str(instance_dir / "packs"),
+        "PACK_TTL_HOURS": _env_number("LTI_TOOL_PACK_TTL_HOURS", 72),
+        "PACK_MAX_PORTFOLIOS": _env_int("LTI_TOOL_PACK_MAX_PORTFOLIOS", 500),
+        "PACK_WORKER_THREAD": _env_bool("LTI_TOOL_PACK_THREAD", True),
+        "PACK_POLL_SECONDS": _env_number("LTI_TOOL_PACK_POLL_SECONDS", 3),
+        "PACK_LEASE_SECONDS": _env_number("LTI_TOOL_PACK_LEASE_SECONDS", 600),
+        # Notifications by e-mail (lti_tool/notifications): the SMTP server the delivery worker hands mail to.
+        # No host: no e-mail (people get the notices in the tool), except with the demo platform, whose mailbox
+        # page (/demo/mailbox) receives them. Security: starttls (default, port 587), tls (implicit, port 465)
+        # or none (port 25; only for a relay on this machine or a trusted network).
+        "MAIL_SMTP_HOST": os.environ.get("LTI_TOOL_MAIL_SMTP_HOST", "").strip(),
+        "MAIL_SMTP_PORT": _env_int("LTI_TOOL_MAIL_SMTP_PORT", 0),  # 0: 587, 465 or 25 by MAIL_SMTP_SECURITY
+        "MAIL_SMTP_SECURITY": os.environ.get("LTI_TOOL_MAIL_SMTP_SECURITY", "starttls").strip().lower() or "starttls",
+        "MAIL_SMTP_USER": os.environ.get("LTI_TOOL_MAIL_SMTP_USER", ""),
+        "MAIL_SMTP_PASSWORD": os.environ.get("LTI_TOOL_MAIL_SMTP_PASSWORD", ""),
+        # Certificates the SMTP server's is checked against, besides the system's (a relay with a private CA).
+        "MAIL_SMTP_CA_FILE": os.environ.get("LTI_TOOL_MAIL_SMTP_CA_FILE", ""),
+        "MAIL_SMTP_TIMEOUT": _env_number("LTI_TOOL_MAIL_SMTP_TIMEOUT", 20),
+        # The sender, e.g. "Accreditation portfolio <no-reply@accreditation.example>"; empty: no-reply at the
+        # public URL's host.
+        "MAIL_FROM": os.environ.get("LTI_TOOL_MAIL_FROM", "").strip(),
+        # Mail delivery, as grade delivery: `lti-tool serve` runs the worker in a thread (embedded setup);
+        # production runs `lti-tool notifications worker` and sets LTI_TOOL_MAIL_THREAD=0.
+        "MAIL_WORKER_THREAD": _env_bool("LTI_TOOL_MAIL_THREAD", True),
+        "MAIL_POLL_SECONDS": _env_number("LTI_TOOL_MAIL_POLL_SECONDS", 5),
+        # Longer than one batch of messages can take to hand over (each SMTP step waits MAIL_SMTP_TIMEOUT).
+        "MAIL_LEASE_SECONDS": _env_number("LTI_TOOL_MAIL_LEASE_SECONDS", 300),
+        "MAIL_BACKOFF_SECONDS": _env_number("LTI_TOOL_MAIL_BACKOFF_SECONDS", 60),
+        "MAIL_BACKOFF_MAX_SECONDS": _env_number("LTI_TOOL_MAIL_BACKOFF_MAX_SECONDS", 6 * 3600),
+        # About three days of retries with the defaults before a message counts as failed.
+        "MAIL_MAX_ATTEMPTS": _env_int("LTI_TOOL_MAIL_MAX_ATTEMPTS", 20),
+        "MAIL_BATCH_SIZE": _env_int("LTI_TOOL_MAIL_BATCH_SIZE", 20),
+        # How often the worker looks for what time alone brings: appeal deadlines coming up, overdue work,
+        # daily digests (`lti-tool notifications scan` does one look, for cron).
+        "NOTIFY_SCAN_SECONDS": _env_number("LTI_TOOL_NOTIFY_SCAN_SECONDS", 900),
+        # Learners are reminded this many days before their appeal period ends.
+        "NOTIFY_APPEAL_REMINDER_DAYS": _env_int("LTI_TOOL_NOTIFY_APPEAL_REMINDER_DAYS", 7),
     }
     config.update(overrides)
     # Calls to registered platforms on loopback, link-local and other local addresses: the demo platform and
@@ -215,6 +256,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if config["EVIDENCE_STORAGE"] not in ("local", "s3"):
         raise SystemExit(
             f"Configuration error: LTI_TOOL_EVIDENCE_STORAGE must be local or s3, got {config['EVIDENCE_STORAGE']!r}"
+        )
+    if config["MAIL_SMTP_SECURITY"] not in ("starttls", "tls", "none"):
+        raise SystemExit(
+            "Configuration error: LTI_TOOL_MAIL_SMTP_SECURITY must be starttls, tls or none, "
+            f"got {config['MAIL_SMTP_SECURITY']!r}"
         )
     if config["EVIDENCE_STORAGE"] == "s3" and not config["S3_BUCKET"]:
         raise SystemExit("Configuration error: LTI_TOOL_EVIDENCE_STORAGE=s3 needs LTI_TOOL_S3_BUCKET")
