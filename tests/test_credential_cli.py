@@ -80,7 +80,7 @@ def test_verify_refuses_unsigned_json_and_missing_files(run, tmp_path):
     path = tmp_path / "credential.json"
     path.write_text('{"id": "urn:uuid:x"}')
     result = run("verify", str(path))
-    assert result.exit_code != 0 and "carries no signature" in result.output
+    assert result.exit_code != 0 and "carries no embedded proof" in result.output
     result = run("verify", str(tmp_path / "missing.jwt"))
     assert result.exit_code != 0 and "neither a readable file nor a compact JWT" in result.output
     assert "Traceback" not in result.output

@@ -56,6 +56,7 @@ def test_credential_content(app):
     assert credential["@context"] == [
         "https://www.w3.org/ns/credentials/v2",
         "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+        "https://purl.imsglobal.org/spec/ob/v3p0/extensions.json",
     ]
     assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
     assert credential["issuer"]["type"] == ["Profile"] and credential["issuer"]["name"]
@@ -107,9 +108,8 @@ def test_each_credential_gets_its_own_status_slot(app):
     a = award_through_workflow(number="N-1")
     b = award_through_workflow(user=learner(sub="other", name="Ben Carter"), number="N-2")
     slots = {(credential_for(x).status_list, credential_for(x).status_index) for x in (a, b)}
-    # Slots follow the credential rows: distinct, consecutive, in the first list for a small registry.
-    (list_a, index_a), (list_b, index_b) = sorted(slots, key=lambda s: s[1])
-    assert list_a == list_b == 1 and index_b == index_a + 1
+    # Distinct slots in the first list; the indexes are random (tests/test_credential_proofs.py checks how).
+    assert len(slots) == 2 and {lst for lst, _ in slots} == {1}
 
 
 def test_other_transitions_issue_nothing(app):
@@ -144,6 +144,7 @@ def test_issuer_profile_is_served_at_its_id(client):
     body = resp.get_json()
     assert body["id"] == issuer.issuer_id() and body["type"] == ["Profile"]
     assert body["jwks_uri"] == issuer.issuer_jwks_url()
+    assert body["@context"][-1]["jwks_uri"]["@id"].endswith("#jwks_uri")  # defined, for strict JSON-LD
 
 
 def test_achievement_is_served_at_its_id(app, client):

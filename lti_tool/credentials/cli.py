@@ -12,12 +12,17 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from lti_tool.audit.actor import cli_actor_label
-from lti_tool.credentials import issuer, revocation
+from lti_tool.credentials import issuer, revocation, vc_jwt
 from lti_tool.credentials.issuance import award_by_number, credential_for, issue_for_award
 from lti_tool.credentials.verify import (
+    Verification,
+    fetch_json,
     fetch_jwks,
     http_status_fetcher,
+    issuer_key_resolver,
+    local_key_resolver,
     local_status_fetcher,
+    verify_credential_json,
     verify_vc_jwt,
 )
 from lti_tool.portfolio.review.assessment_models import Award
@@ -46,13 +51,33 @@ def _read_token(source: str) -> str:
             raise click.ClickException(
                 f"Cannot read {source}: it is neither a readable file nor a compact JWT ({exc.__class__.__name__})."
             ) from exc
-    text = text.strip()
-    if text.startswith("{"):
+    return text.strip()
+
+
+def _verify_json(text: str, jwks_url: str | None, timeout: float) -> Verification:
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise click.ClickException(f"This is neither a compact JWT nor JSON ({exc}).") from exc
+    if not isinstance(document, dict) or "proof" not in document:
         raise click.ClickException(
-            "This is the readable credential JSON, which carries no signature. "
+            "This credential JSON carries no embedded proof (credentials issued before embedded proofs existed). "
             "Verify the signed .jwt file (or its text) instead."
         )
-    return text
+    claimed = vc_jwt.issuer_of(document)
+    status = local_status_fetcher(http_status_fetcher(timeout))
+    if claimed == issuer.issuer_id() and not jwks_url:
+        return verify_credential_json(document, local_key_resolver, issuer.issuer_jwks(), fetch_status_list=status)
+    jwks = _jwks(jwks_url, timeout) if jwks_url else {"keys": []}
+    resolver = issuer_key_resolver(claimed, lambda url: fetch_json(url, timeout))
+    return verify_credential_json(document, resolver, jwks, fetch_status_list=status)
+
+
+def _jwks(url: str, timeout: float) -> dict[str, object]:
+    try:
+        return fetch_jwks(url, timeout)
+    except Exception as exc:  # network, HTTP or JSON errors all mean: no keys to check against
+        raise click.ClickException(f"Could not fetch the JWKS from {url}: {exc}") from exc
 
 
 @click.group("credential", help="Signed award credentials (Open Badges 3.0): issue, revoke, verify.")
@@ -90,25 +115,26 @@ def revoke(number: str, reason: str) -> None:
 
 @credential_cli.command(
     "verify",
-    help="Verify a signed credential (a .jwt file, its text, or - for stdin). "
-    "Exits non-zero unless every check passes.",
+    help="Verify a signed credential: a .jwt file (VC-JWT) or a .json file with an embedded Data Integrity "
+    "proof, their text, or - for stdin. Exits non-zero unless every check passes.",
 )
 @click.argument("source")
 @click.option(
-    "--jwks", "jwks_url", default=None, help="Issuer JWKS URL to check against (default: this tool's own issuer keys)."
+    "--jwks",
+    "jwks_url",
+    default=None,
+    help="Issuer JWKS URL to check a VC-JWT (and a status list) against (default: this tool's own issuer keys). "
+    "An embedded proof's key is found from its verification method and the issuer's profile.",
 )
 @with_appcontext
 def verify(source: str, jwks_url: str | None) -> None:
     token = _read_token(source)
     timeout = current_app.config["HTTP_TIMEOUT"]
-    if jwks_url:
-        try:
-            jwks = fetch_jwks(jwks_url, timeout)
-        except Exception as exc:  # network, HTTP or JSON errors all mean: no keys to check against
-            raise click.ClickException(f"Could not fetch the JWKS from {jwks_url}: {exc}") from exc
+    if token.startswith("{"):
+        result = _verify_json(token, jwks_url, timeout)
     else:
-        jwks = issuer.issuer_jwks()
-    result = verify_vc_jwt(token, jwks, fetch_status_list=local_status_fetcher(http_status_fetcher(timeout)))
+        jwks = _jwks(jwks_url, timeout) if jwks_url else issuer.issuer_jwks()
+        result = verify_vc_jwt(token, jwks, fetch_status_list=local_status_fetcher(http_status_fetcher(timeout)))
     credential = result.credential or {}
     if credential:
         subject = credential.get("credentialSubject") or {}

@@ -18,10 +18,12 @@ from typing import Any
 
 from flask import current_app
 
-from lti_tool.credentials import issuer, vc_jwt
+from lti_tool.credentials import issuer, jsonld_docs, vc_jwt
 from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT, Certification
 
-CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+# The extensions context defines 1EdTechJsonSchemaValidator2019 (the credentialSchema type), as OB 3.0's own
+# examples do: without it strict JSON-LD processors refuse the credential.
+CONTEXT = [jsonld_docs.VC_V2, jsonld_docs.OB_V3, jsonld_docs.OB_EXTENSIONS]
 CREDENTIAL_SCHEMA = {
     "id": "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json",
     "type": "1EdTechJsonSchemaValidator2019",

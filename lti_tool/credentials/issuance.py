@@ -7,15 +7,16 @@ issues the credential inside that transaction, so an award and its credential co
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import secrets
 import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from lti_tool.audit import trail as audit
-from lti_tool.credentials import content, issuer, status_list, vc_jwt
+from lti_tool.credentials import content, data_integrity, issuer, status_list, vc_jwt
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.review.assessment_models import Award
@@ -54,18 +55,7 @@ def issue_for_award(award: Award) -> IssuedCredential:
     if award.revoked_at is not None:
         raise UserError("This award has been revoked; no credential is issued for it.", status=409)
     name = content.learner_name(award.portfolio.user)
-    # A random placeholder slot, so concurrent issuers never wait on each other's unique (list, index) entry.
-    row = IssuedCredential(
-        award_id=award.id,
-        credential_id=f"urn:uuid:{uuid.uuid4()}",
-        subject_id=f"urn:uuid:{uuid.uuid4()}",
-        learner_name=name,
-        status_list=0,
-        status_index=-1 - secrets.randbelow(2**30),
-    )
-    db.session.add(row)
-    db.session.flush()  # the row id fixes the status list slot
-    row.status_list, row.status_index = status_list.slot_for(row.id)
+    row = _insert_with_random_slot(award, name)
     credential = content.award_credential(
         award,
         credential_id=row.credential_id,
@@ -77,6 +67,13 @@ def issue_for_award(award: Award) -> IssuedCredential:
     row.kid = issuer.key_url(key.kid)
     row.credential = credential
     row.jwt = vc_jwt.sign(credential, key, row.kid)
+    ed_key = issuer.ed25519_signing_key()
+    row.proofed = data_integrity.add_proof(
+        credential,
+        ed_key.private_key,
+        issuer.verification_method_url(ed_key),
+        created=vc_jwt.format_datetime(dt.datetime.now(dt.UTC)),
+    )
     audit.record(
         "credential.issued",
         subject=award,
@@ -84,12 +81,40 @@ def issue_for_award(award: Award) -> IssuedCredential:
             "certificate_number": award.certificate_number,
             "credential_id": row.credential_id,
             "kid": row.kid,
+            "verification_method": row.proofed["proof"]["verificationMethod"],
             "status_list": row.status_list,
             "status_index": row.status_index,
         },
     )
     db.session.flush()
     return row
+
+
+def _insert_with_random_slot(award: Award, name: str) -> IssuedCredential:
+    """The credential's row at a random free status slot. Two issuers drawing the same slot at once: the unique
+    (list, index) constraint refuses the second, whose savepoint rolls back and which draws again."""
+    lost: list[tuple[int, int]] = []
+    for _ in range(status_list.RANDOM_TRIES):
+        slot = status_list.random_slot(avoid=lost)
+        row = IssuedCredential(
+            award_id=award.id,
+            credential_id=f"urn:uuid:{uuid.uuid4()}",
+            subject_id=f"urn:uuid:{uuid.uuid4()}",
+            learner_name=name,
+            status_list=slot[0],
+            status_index=slot[1],
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(row)
+                db.session.flush()
+        except IntegrityError:
+            if credential_for(award) is not None:
+                raise  # another process issued this award's credential meanwhile: not a slot collision
+            lost.append(slot)
+            continue
+        return row
+    raise status_list.StatusListError("no free status slot could be claimed")
 
 
 def on_portfolio_transition(portfolio: Any, from_state: str, to_state: str) -> None:

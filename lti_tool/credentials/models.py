@@ -28,6 +28,9 @@ class IssuedCredential(Model):
     kid: Mapped[str] = mapped_column(String(500), default="")
     credential: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
     jwt: Mapped[str] = mapped_column(Text, default="")
+    # The same credential with an embedded Data Integrity proof (eddsa-rdfc-2022), for wallets that need one.
+    # None for credentials issued before embedded proofs existed.
+    proofed: Mapped[dict[str, Any] | None] = mapped_column(JSONText, nullable=True, default=None)
     issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     award = relationship("Award")

@@ -69,14 +69,8 @@ def certificate_json(number: str) -> Response:
 
 @bp.route("/credentials/issuer")
 def issuer_profile() -> Response:
-    profile = {
-        "@context": list(content.CONTEXT),
-        **issuer.issuer_profile(),
-        "description": "Issuer of the signed Open Badges 3.0 credentials of awards made through this tool.",
-        # Not an OB 3.0 term: where verifiers find every key this issuer has ever signed with.
-        "jwks_uri": issuer.issuer_jwks_url(),
-    }
-    return _json(profile, max_age=3600)
+    # Lists the Ed25519 verification methods (assertionMethod) and the JWKS of the VC-JWT keys (jwks_uri).
+    return _json(issuer.issuer_profile_document(), max_age=300)
 
 
 @bp.route("/credentials/issuer/jwks.json")
@@ -89,6 +83,9 @@ def issuer_key(kid: str) -> Response:
     for key in issuer.issuer_key_store().active_keys():
         if key.kid == kid:
             return _json(issuer.public_jwk(key), max_age=3600)
+    for ed_key in issuer.ed25519_keys():
+        if ed_key.multibase == kid:  # a verification method of the embedded proofs
+            return _json(issuer.multikey_document(ed_key), max_age=3600)
     raise NotFound("The issuer has no key with this id.")
 
 

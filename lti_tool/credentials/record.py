@@ -12,7 +12,7 @@ from flask import current_app
 
 from lti_tool.credentials import content, issuer
 from lti_tool.credentials.issuance import credential_for
-from lti_tool.credentials.verify import verify_here
+from lti_tool.credentials.verify import verify_here, verify_json_here
 from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT
 from lti_tool.portfolio.review.assessment_models import Award
 
@@ -32,7 +32,14 @@ def public_record(award: Award) -> dict[str, Any]:
     issued = credential_for(award)
     if issued is not None:
         result = verify_here(issued.jwt)
-        signature: dict[str, Any] = {"checked": True, **result.as_dict()}
+        signature: dict[str, Any] = {"checked": True, **result.as_dict(), "embedded_proof": None}
+        if issued.proofed is not None:
+            # Both proofs are checked: a wallet may hold either form of the credential.
+            embedded = verify_json_here(issued.proofed)
+            signature["embedded_proof"] = embedded.as_dict()
+            signature["checks"] += [c for c in embedded.checks if c.startswith("Embedded proof")]
+            signature["problems"] += [p for p in embedded.problems if p not in signature["problems"]]
+            signature["valid"] = result.valid and embedded.valid
         name = issued.learner_name
     else:
         signature = {
@@ -42,6 +49,7 @@ def public_record(award: Award) -> dict[str, Any]:
             "key": None,
             "checks": [],
             "problems": ["No signed credential is on record for this award yet."],
+            "embedded_proof": None,
         }
         name = content.learner_name(award.portfolio.user)
     if award.revoked_at is not None:

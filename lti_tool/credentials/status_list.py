@@ -1,7 +1,10 @@
 """Revocation status as a W3C Bitstring Status List (the status method Open Badges 3.0 names).
 
-Each credential gets a fixed slot (list number, bit index) from its row id; the bit is 1 once the award is
-revoked. The list is built from the database on request and served as a BitstringStatusListCredential signed
+Each credential gets a fixed slot (list number, bit index); the bit is 1 once the award is revoked. New
+credentials get a random free index (the specification asks for random indexes: sequential ones reveal the
+order of issue); credentials issued before that keep the sequential slot their row id gave them.
+
+The list is built from the database on request and served as a BitstringStatusListCredential signed
 as a VC-JWT with the issuer key, so nothing lives in process memory and every process serves the same list.
 """
 
@@ -10,11 +13,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
+import secrets
 import zlib
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lti_tool.credentials import issuer, vc_jwt
 from lti_tool.credentials.models import IssuedCredential
@@ -23,6 +27,9 @@ from lti_tool.store.db import db
 
 # The specification's minimum length: each credential hides among 131,072 slots (herd privacy).
 LIST_SIZE = 131_072
+# A list takes new credentials until half its slots are used, so a random pick is free at least half the time.
+LIST_FILL = LIST_SIZE // 2
+RANDOM_TRIES = 64
 # A status list credential is valid for a day after it was produced, so an old copy cannot be replayed forever.
 VALIDITY = dt.timedelta(days=1)
 # Refuse to inflate more than this from a fetched list (a gzip bomb would otherwise exhaust memory).
@@ -36,6 +43,33 @@ class StatusListError(Exception):
 def slot_for(row_id: int) -> tuple[int, int]:
     """(list number starting at 1, bit index) for the credential stored in row `row_id`."""
     return (row_id - 1) // LIST_SIZE + 1, (row_id - 1) % LIST_SIZE
+
+
+def open_list() -> int:
+    """The list new credentials go into: the newest one, until it holds LIST_FILL credentials."""
+    newest = db.session.scalar(select(func.max(IssuedCredential.status_list))) or 1
+    newest = max(newest, 1)
+    used = db.session.scalar(select(func.count()).where(IssuedCredential.status_list == newest)) or 0
+    return newest + 1 if used >= LIST_FILL else newest
+
+
+def random_slot(avoid: Iterable[tuple[int, int]] = ()) -> tuple[int, int]:
+    """A random free (list number, index) in the open list. A pick already in use (or in `avoid`: slots that
+    lost a race with another issuer) is drawn again."""
+    list_no = open_list()
+    avoided = set(avoid)
+    for _ in range(RANDOM_TRIES):
+        index = secrets.randbelow(LIST_SIZE)
+        if (list_no, index) in avoided:
+            continue
+        taken = db.session.scalar(
+            select(IssuedCredential.id).where(
+                IssuedCredential.status_list == list_no, IssuedCredential.status_index == index
+            )
+        )
+        if taken is None:
+            return list_no, index
+    raise StatusListError(f"no free status slot found in list {list_no} after {RANDOM_TRIES} random picks")
 
 
 def entry(list_no: int, index: int) -> dict[str, Any]:

@@ -7,8 +7,13 @@
 4. the dates: not before validFrom, not after validUntil;
 5. the status: a BitstringStatusListEntry is looked up in the issuer's signed status list.
 
-`verify_vc_jwt` needs no Flask app: give it the JWKS and a function that returns a status list credential
-(compact JWT) for a URL. `verify_here` wires in this tool's own keys and status lists.
+The same credential as JSON with an embedded Data Integrity proof (eddsa-rdfc-2022) goes through
+`verify_credential_json`: the proof instead of step 1 (the verification method must be an assertionMethod
+of the credential's issuer), no JWT claims, then steps 3 to 5 alike.
+
+`verify_vc_jwt` and `verify_credential_json` need no Flask app: give them the keys and a function that returns
+a status list credential (compact JWT) for a URL. `verify_here` and `verify_json_here` wire in this tool's own
+keys and status lists.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 
 import requests
 
-from lti_tool.credentials import issuer, status_list, vc_jwt
+from lti_tool.credentials import data_integrity, issuer, status_list, vc_jwt
 
 StatusFetcher = Callable[[str], str]
 CREDENTIAL_TYPES = {"OpenBadgeCredential", "AchievementCredential"}
@@ -55,6 +60,19 @@ def _types(value: Any) -> set[str]:
 
 def _when(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _check_shape(credential: dict[str, Any], result: Verification) -> None:
+    if not vc_jwt.issuer_of(credential):
+        result.problems.append("The credential names no issuer.")
+    subject = vc_jwt.subject_of(credential)
+    if not subject.get("id") and not subject.get("identifier"):
+        result.problems.append("The credential subject has neither an id nor an identifier.")
+    if not credential.get("id"):
+        result.problems.append("The credential has no id.")
+    types = _types(credential.get("type"))
+    if "VerifiableCredential" not in types or not types & CREDENTIAL_TYPES:
+        result.problems.append("The credential is not typed as a VerifiableCredential and an OpenBadgeCredential.")
 
 
 def _check_claims(payload: dict[str, Any], credential: dict[str, Any], result: Verification) -> None:
@@ -232,6 +250,76 @@ def verify_vc_jwt(
     return result
 
 
+def verify_credential_json(
+    document: Any,
+    resolve_key: data_integrity.KeyResolver,
+    jwks: dict[str, Any],
+    *,
+    fetch_status_list: StatusFetcher | None = None,
+    now: dt.datetime | None = None,
+    leeway: int = 60,
+) -> Verification:
+    """The credential as JSON with its embedded eddsa-rdfc-2022 proof. `resolve_key` gives the raw Ed25519 key
+    of a verification method, and must refuse one that the credential's issuer does not control (see
+    `issuer_key_resolver`); `jwks` checks the signed status list."""
+    now = now or dt.datetime.now(dt.UTC)
+    result = Verification()
+    if not isinstance(document, dict):
+        result.problems.append("This is not a credential (a JSON object).")
+        return result
+    credential = {k: v for k, v in document.items() if k != "proof"}
+    result.credential = credential
+    try:
+        method = data_integrity.verify_proof(document, resolve_key)
+    except data_integrity.ProofError as exc:
+        result.problems.append(f"Embedded proof: {str(exc)[0].upper()}{str(exc)[1:]}.")
+        return result
+    result.kid = method
+    result.checks.append(f"Embedded proof ({data_integrity.CRYPTOSUITE}): verified with the issuer's key {method}")
+    _check_shape(credential, result)
+    try:
+        claims = vc_jwt.claims_for(credential)
+    except (KeyError, TypeError, ValueError):
+        claims = {}
+    _dates(claims, credential, now, leeway, result)
+    _check_status(credential, jwks, fetch_status_list, now, leeway, result)
+    result.valid = not result.problems
+    return result
+
+
+def issuer_key_resolver(issuer_id: str | None, fetch_json: Callable[[str], Any]) -> data_integrity.KeyResolver:
+    """Resolves a verification method over HTTP(S): its document must be a Multikey controlled by `issuer_id`,
+    and the issuer's profile must list it under assertionMethod (so nobody else's key can sign as the issuer)."""
+
+    def resolve(method: str) -> bytes:
+        if not issuer_id:
+            raise data_integrity.ProofError("the credential names no issuer to check the key against")
+        doc = fetch_json(method.split("#", 1)[0])
+        if isinstance(doc, dict) and "#" in method:
+            listed = doc.get("assertionMethod") or doc.get("verificationMethod") or []
+            doc = next((m for m in listed if isinstance(m, dict) and m.get("id") == method), doc)
+        if not isinstance(doc, dict) or doc.get("type") != "Multikey" or doc.get("id") != method:
+            raise data_integrity.ProofError(f"{method} is not a Multikey verification method")
+        if doc.get("controller") != issuer_id:
+            raise data_integrity.ProofError(f"the key {method} is not controlled by the issuer {issuer_id}")
+        profile = fetch_json(issuer_id)
+        listed = profile.get("assertionMethod") if isinstance(profile, dict) else None
+        ids = {m if isinstance(m, str) else m.get("id") for m in listed or [] if isinstance(m, str | dict)}
+        if method not in ids:
+            raise data_integrity.ProofError(f"the issuer's profile does not list {method} as an assertionMethod")
+        return data_integrity.public_key_from_multibase(doc.get("publicKeyMultibase"))
+
+    return resolve
+
+
+def local_key_resolver(method: str) -> bytes:
+    """This tool's own Ed25519 issuer keys (needs an app context)."""
+    try:
+        return issuer.ed25519_public_key(method)
+    except KeyError as exc:
+        raise data_integrity.ProofError(f"the key {method} is not one of this issuer's keys") from exc
+
+
 def _read_limited(resp: requests.Response) -> str:
     body = b""
     for chunk in resp.iter_content(64 * 1024):
@@ -247,6 +335,10 @@ def http_get(url: str, timeout: float = 10, accept: str = "application/json") ->
     with requests.get(url, timeout=timeout, headers={"Accept": accept}, stream=True) as resp:
         resp.raise_for_status()
         return _read_limited(resp)
+
+
+def fetch_json(url: str, timeout: float = 10) -> Any:
+    return json.loads(http_get(url, timeout, "application/ld+json, application/json"))
 
 
 def fetch_jwks(url: str, timeout: float = 10) -> dict[str, Any]:
@@ -282,3 +374,17 @@ def local_status_fetcher(fallback: StatusFetcher | None = None) -> StatusFetcher
 def verify_here(token: str, *, now: dt.datetime | None = None) -> Verification:
     """Verify against this tool's own issuer keys and status lists (the public verification page uses it)."""
     return verify_vc_jwt(token, issuer.issuer_jwks(), fetch_status_list=local_status_fetcher(), now=now)
+
+
+def verify_json_here(document: Any, *, now: dt.datetime | None = None) -> Verification:
+    """The embedded proof against this tool's own Ed25519 keys, and its own status lists."""
+    claimed = vc_jwt.issuer_of(document) if isinstance(document, dict) else None
+
+    def resolve(method: str) -> bytes:
+        if claimed != issuer.issuer_id():
+            raise data_integrity.ProofError(f"the credential's issuer ({claimed}) is not this tool's issuer")
+        return local_key_resolver(method)
+
+    return verify_credential_json(
+        document, resolve, issuer.issuer_jwks(), fetch_status_list=local_status_fetcher(), now=now
+    )

@@ -1,6 +1,4 @@
-"""credential proofs
-
-Reserved slot: filled in by the change that adds these tables (kept in order so parallel work needs no merge).
+"""credential proofs: the credential with its embedded Data Integrity proof (eddsa-rdfc-2022)
 
 Revision ID: 0009
 Revises: 0008
@@ -8,8 +6,10 @@ Create Date: 2026-12-07 04:20:00.000000
 
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
+
+import lti_tool.store.db  # noqa: F401  (custom column types such as JSONText)
 
 # revision identifiers, used by Alembic.
 revision = "0009"
@@ -19,8 +19,10 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table("issued_credential") as batch_op:
+        batch_op.add_column(sa.Column("proofed", lti_tool.store.db.JSONText(), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("issued_credential") as batch_op:
+        batch_op.drop_column("proofed")
