@@ -24,6 +24,7 @@ from lti_tool.credentials.public import bp as verify_bp
 from lti_tool.demo_platform import services as demo_services  # noqa: F401  (its service routes join the demo blueprint)
 from lti_tool.demo_platform.routes import bp as demo_bp
 from lti_tool.demo_platform.setup import ensure_demo_platform
+from lti_tool.eqa import views as eqa_views
 from lti_tool.grading import outbox as grading_outbox
 from lti_tool.grading import routes as grading_routes
 from lti_tool.identity.grants import apply_pending_grants
@@ -58,6 +59,7 @@ from lti_tool.web.urls import ToolFlask
 LANDINGS = (
     learner_views.placement_without_certification,
     grading_routes.land_deep_linking,
+    eqa_views.land_eqa,
     staff_views.staff_work,
     grading_routes.land_instructor_roster,
     learner_views.learner_portfolio,
@@ -107,6 +109,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         staff_views.bp,
         staff_admin_bp,
         appeals_bp,
+        eqa_views.bp,
     ):
         app.register_blueprint(blueprint)
     if app.config["DEMO_PLATFORM"]:

@@ -12,6 +12,8 @@ from lti_tool.admin.registration_cli import deployment_cli, keys_cli, registrati
 from lti_tool.admin.staff_cli import staff_cli
 from lti_tool.audit.cli import audit_cli
 from lti_tool.credentials.cli import credential_cli
+from lti_tool.eqa import jobs as eqa_jobs
+from lti_tool.eqa.cli import pack_cli
 from lti_tool.grading.cli import grading_cli
 from lti_tool.grading.worker import start_background_worker
 from lti_tool.housekeeping import housekeeping_cli
@@ -34,6 +36,9 @@ def serve(host: str | None, port: int | None) -> None:
     if app.config["GRADING_WORKER_THREAD"]:
         start_background_worker(app)
         click.echo("Grade delivery runs in the background (LTI_TOOL_GRADING_THREAD=0 to use 'grading worker').")
+    if app.config["PACK_WORKER_THREAD"]:
+        eqa_jobs.start_background_worker(app)
+        click.echo("EQA packs are built in the background (LTI_TOOL_PACK_THREAD=0 to use 'pack work').")
     # Not app.run(): Flask ignores it when called from its own command line (FLASK_RUN_FROM_CLI).
 
     run_simple(host, port, app, threaded=True, use_reloader=False)
@@ -53,4 +58,5 @@ COMMANDS: tuple[click.Command, ...] = (
     sampling_cli,
     housekeeping_cli,
     evidence_cli,
+    pack_cli,
 )

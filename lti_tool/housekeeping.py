@@ -1,4 +1,5 @@
-"""`lti-tool housekeeping`: routine clean-up, run from cron. `purge` removes expired rows that nothing reads again.
+"""`lti-tool housekeeping`: routine clean-up, run from cron. `purge` removes expired rows that nothing reads again,
+and deletes the files of EQA packs past their expiry (lti_tool/eqa/jobs.py).
 
 Abandoned logins leave their state and nonce in the shared cache, and every launch leaves a session row;
 both expire but are only skipped, not removed, when read. `sweep-evidence` removes evidence files that
@@ -13,6 +14,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import delete
 
+from lti_tool.eqa.jobs import expire_packs
 from lti_tool.launch.cache import cache_purge_expired
 from lti_tool.launch.models import ToolSession
 from lti_tool.portfolio.evidence.storage import storage
@@ -21,11 +23,12 @@ from lti_tool.store.db import db, rowcount, utcnow
 
 
 def purge_expired() -> dict[str, int]:
-    """Delete expired cache entries and sessions; how many of each."""
+    """Delete expired cache entries and sessions, and the files of expired EQA packs; how many of each."""
     cache = cache_purge_expired()
     sessions = rowcount(db.session.execute(delete(ToolSession).where(ToolSession.expires_at < utcnow()))) or 0
+    packs = expire_packs()
     db.session.commit()
-    return {"cache": cache, "sessions": sessions}
+    return {"cache": cache, "sessions": sessions, "packs": packs.packs, "pack_files": packs.files}
 
 
 @click.group("housekeeping", help="Routine clean-up for production (run from cron or a timer).")
@@ -37,7 +40,10 @@ def housekeeping_cli() -> None:
 @with_appcontext
 def purge_command() -> None:
     counts = purge_expired()
-    click.echo(f"Removed {counts['cache']} expired cache entries and {counts['sessions']} expired sessions.")
+    click.echo(
+        f"Removed {counts['cache']} expired cache entries and {counts['sessions']} expired sessions; "
+        f"{counts['packs']} EQA packs expired ({counts['pack_files']} files deleted)."
+    )
 
 
 @housekeeping_cli.command(

@@ -25,7 +25,9 @@ def eqa_grants(user_id: int) -> list[staff.StaffGrant]:
     return [g for g in staff.grants_for(user_id) if g.role == staff.EXTERNAL_QUALITY_ASSURER]
 
 
-def require_eqa(refusal: str = "Only external quality assurers and tool administrators may use this page.") -> ToolSession:
+def require_eqa(
+    refusal: str = "Only external quality assurers and tool administrators may use this page.",
+) -> ToolSession:
     """The signed-in session of an external quality assurer or a tool administrator; otherwise a 403."""
     sess = require_session()
     if not (staff.is_tool_admin(sess.user_id) or eqa_grants(sess.user_id)):

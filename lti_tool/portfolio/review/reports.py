@@ -48,8 +48,10 @@ class AssessorLine:
         return round(100 * self.sampled / judged) if judged else 0
 
 
-def assessor_lines(certification_code: str | None = None) -> list[AssessorLine]:
-    """One line per assessor and certification with a decision, by certification then assessor name."""
+def assessor_lines(certification_code: str | None = None, *, partner_id: int | None = None) -> list[AssessorLine]:
+    """One line per assessor and certification with a decision, by certification then assessor name; with
+    `partner_id`, only the decisions on that partner's portfolios (what an external quality assurer limited to
+    the partner may read)."""
     lines: dict[tuple[int, str], AssessorLine] = {}
     names: dict[int, str] = {}
 
@@ -69,6 +71,8 @@ def assessor_lines(certification_code: str | None = None) -> list[AssessorLine]:
     )
     if certification_code:
         decided = decided.where(Certification.code == certification_code)
+    if partner_id is not None:
+        decided = decided.where(Portfolio.partner_id == partner_id)
     for assessor_id, code, total, competent, last in db.session.execute(decided):
         lines[(assessor_id, code)] = AssessorLine("", code, total, int(competent or 0), last_decision=last)
         names[assessor_id] = ""
@@ -79,6 +83,13 @@ def assessor_lines(certification_code: str | None = None) -> list[AssessorLine]:
         func.sum(case((SamplingDecision.sampled.is_(True), 1), else_=0)),
         func.sum(case((SamplingDecision.sampled.is_(True), 0), else_=1)),
     ).group_by(SamplingDecision.assessor_id, SamplingDecision.certification_code)
+    if partner_id is not None:
+        sampled = (
+            sampled.join(Assessment, SamplingDecision.assessment_id == Assessment.id)
+            .join(Submission, Assessment.submission_id == Submission.id)
+            .join(Portfolio, Submission.portfolio_id == Portfolio.id)
+            .where(Portfolio.partner_id == partner_id)
+        )
     for assessor_id, code, yes, no in db.session.execute(sampled):
         line = lines.get((assessor_id, code))
         if line is not None:
@@ -93,6 +104,8 @@ def assessor_lines(certification_code: str | None = None) -> list[AssessorLine]:
         .where(VerificationRecord.verifier_id.is_not(None))
         .group_by(Assessment.assessor_id, Certification.code, VerificationRecord.outcome)
     )
+    if partner_id is not None:
+        verified = verified.where(Portfolio.partner_id == partner_id)
     fields = {AGREED: "agreed", DISAGREED: "disagreed", CONFIRMED: "confirmed", SENT_BACK: "sent_back"}
     for assessor_id, code, outcome, n in db.session.execute(verified):
         line = lines.get((assessor_id, code))
