@@ -21,10 +21,12 @@ from sqlalchemy import select
 
 from lti_tool.audit import actor as acting
 from lti_tool.demo_platform import people
+from lti_tool.eqa import jobs as eqa_jobs
 from lti_tool.grading.models import GradeJob
 from lti_tool.identity import staff
 from lti_tool.identity.grants import Scope, add_pending_grant
 from lti_tool.identity.partners import Partner
+from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.invites import create_invite
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ResourceLink, ToolSession
@@ -51,7 +53,9 @@ ASSESSOR = "assessor"
 IV = "internal_verifier"
 EV = "independent_verifier"
 ADMIN = "admin"
-ROLES = (ANON, OWNER, OTHER, PARTNER2, INSTRUCTOR, ASSESSOR, IV, EV, ADMIN)
+# An external quality assurer (read only) limited to the academy, launched from a regulator's own LMS.
+EQA = "external_quality_assurer"
+ROLES = (ANON, OWNER, OTHER, PARTNER2, INSTRUCTOR, ASSESSOR, IV, EV, ADMIN, EQA)
 
 DEMO_PEOPLE = {
     OWNER: "demo-learner-ada",
@@ -70,6 +74,7 @@ PARTNER2_SECRET = "North-hub-escalation-log-4KM"
 PARTNER2_NAME = "Noor Northcott"
 NO_PARTNER_NAME = "Lou Loosely"
 NORTH_ISSUER = "https://lms.north-hub.test"
+EQA_ISSUER = "https://lms.regulator.test"
 CERT = "CMIACR"
 
 
@@ -383,12 +388,32 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
     )
     assert resp.status_code == 303, resp.data[:500]
     w.actors[PARTNER2] = _actor(PARTNER2, client)
+    regulator = TestPlatform(jwks, issuer=EQA_ISSUER, client_id="eqa-client", deployment_id="eqa-dep")
+    client = app.test_client()
+    resp = regulator.launch(
+        client,
+        sub="eqa-erin",
+        name="Erin External",
+        CLAIM_roles=[lti_roles.TEACHING_ASSISTANT],
+        CLAIM_resource_link={"id": "eqa-link", "title": "Quality assurance"},
+        CLAIM_custom={"certification": CERT},
+    )
+    assert resp.status_code == 303, resp.data[:500]
+    w.actors[EQA] = _actor(EQA, client)
 
     # Staff scopes: the assessor and the internal verifier work for the academy only; the independent
     # verifier for everyone but belongs to North Hub; the admin is tool-wide.
     for role, partner_id, home in ((ASSESSOR, academy.id, None), (IV, academy.id, academy.id), (EV, None, north.id)):
         for grant in staff.grants_for(w.actors[role].user_id):
             grant.partner_id, grant.home_partner_id = partner_id, home
+    db.session.add(
+        staff.StaffGrant(
+            user_id=w.actors[EQA].user_id,
+            role=staff.EXTERNAL_QUALITY_ASSURER,
+            partner_id=academy.id,
+            granted_by="matrix test",
+        )
+    )
     db.session.commit()
     assert staff.is_tool_admin(w.actors[ADMIN].user_id)
 
@@ -425,6 +450,13 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
         w.ids[state] = w.fresh_portfolio(state)
     award = db.session.scalar(select(Award).where(Award.portfolio_id == w.ids[workflow.AWARDED]))
     w.ids["award_number"] = award.certificate_number
+    # A ready EQA pack of the awarded portfolio, asked for by the external quality assurer.
+    job = eqa_jobs.request_pack(
+        acting.Actor(actor=w.user(EQA), role=staff.EXTERNAL_QUALITY_ASSURER), [award.portfolio_id], kind="portfolio"
+    )
+    db.session.commit()
+    assert eqa_jobs.process_queue("matrix") == 1
+    w.ids["eqa_pack"] = job.id
 
     # A portfolio of a deployment that belongs to no partner, with the owner's file.
     loose_dep = assessment_factories.deployment(None)

@@ -34,6 +34,7 @@ from tests.authz_world import (
     ADMIN,
     ANON,
     ASSESSOR,
+    EQA,
     EV,
     IV,
     OWNER,
@@ -624,6 +625,48 @@ def _rules() -> list[Case]:
     r.append(case("admin.key_retire", "GET", ADMIN_PAGE, lambda w: {"kid": w.spare_kid}))
     r.append(case("admin.key_retire", "POST", ADMIN_POST, lambda w: {"kid": w.spare_kid}))
 
+    # --- external quality assurance (read only, within the grant; every view and download audited) ------------
+    eqa_roles = (EQA, ADMIN)
+    academy = lambda w: {"portfolio_id": w.ids[wf.SUBMITTED]}  # noqa: E731
+    north = lambda w: {"portfolio_id": w.north_submitted}  # noqa: E731
+    r.append(case("eqa.home", "GET", only(eqa_roles, 200)))
+    r.append(case("eqa.sampling_report", "GET", only(eqa_roles, 200)))
+    r.append(case("eqa.packs", "GET", only(eqa_roles, 200)))
+    r.append(case("eqa.packs", "POST", only(eqa_roles, 303), data=lambda w: {"share": "50"}))
+    r.append(case("eqa.portfolio", "GET", only(eqa_roles, 200), academy))
+    r.append(case("eqa.portfolio", "GET", only((ADMIN,), 200), north, label="another partner's portfolio"))
+    r.append(
+        case(
+            "eqa.portfolio",
+            "GET",
+            only((ADMIN,), 200),
+            lambda w: {"portfolio_id": w.no_partner},
+            label="a portfolio of no partner",
+        )
+    )
+    r.append(
+        case(
+            "eqa.evidence_file",
+            "GET",
+            only(eqa_roles, 200),
+            lambda w: {"portfolio_id": w.ids[wf.SUBMITTED], "attempt": 1, "sha256": w.owner_sha},
+        )
+    )
+    r.append(
+        case(
+            "eqa.evidence_file",
+            "GET",
+            only((ADMIN,), 200),
+            lambda w: {"portfolio_id": w.north_submitted, "attempt": 1, "sha256": w.north_sha},
+            label="another partner's portfolio",
+        )
+    )
+    r.append(case("eqa.request_portfolio_pack", "POST", only(eqa_roles, 303), academy))
+    r.append(
+        case("eqa.request_portfolio_pack", "POST", only((ADMIN,), 303), north, label="another partner's portfolio")
+    )
+    r.append(case("eqa.download", "GET", only(eqa_roles, 200), lambda w: {"job_id": w.eqa_pack}))
+
     # --- grading --------------------------------------------------------------------------------------------
     # The roster is for the course's staff as the LMS names them: Instructor, its TeachingAssistant sub-role
     # (the demo's assessor and verifiers) and the course Administrator.
@@ -717,7 +760,7 @@ def matrix_app(backend, tmp_path, keys_dir):
 
 # Whose evidence each role may see anywhere in the tool; any other response showing it is a leak.
 SECRETS = {
-    aw.OWNER_SECRET: {OWNER, ASSESSOR, IV, EV, ADMIN},
+    aw.OWNER_SECRET: {OWNER, ASSESSOR, IV, EV, ADMIN, EQA},
     aw.PARTNER2_SECRET: {PARTNER2, EV, ADMIN},
     aw.PARTNER2_NAME: {PARTNER2, EV, ADMIN},
     aw.NO_PARTNER_NAME: {EV, ADMIN},
