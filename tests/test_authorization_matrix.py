@@ -24,6 +24,7 @@ from flask import Flask, url_for
 from sqlalchemy import func, select
 
 from lti_tool.audit.trail import AuditEvent
+from lti_tool.credentials.share import handoff_token
 from lti_tool.demo_platform import people
 from lti_tool.demo_platform.setup import demo_issuer
 from lti_tool.portfolio import workflow as wf
@@ -198,6 +199,12 @@ def _rules() -> list[Case]:
         "the public description of a certification in credentials",
         values=lambda w: {"code": w.cert_code, "version": w.cert_version},
     )
+    r += public(
+        "verify.wallet_credential",
+        200,
+        "the wallet hand-off: a signed, expiring link the holder gave a wallet app is the permission",
+        values=lambda w: {"token": handoff_token(w.award_number)},
+    )
     r += public("demo.index", 200, DEMO)
     r += public("demo.course", 200, DEMO, values=lambda w: {"sub": "demo-learner-ada"})
     r += public("demo.start_launch", 302, DEMO, values=lambda w: {"user": "demo-learner-ada"})
@@ -371,7 +378,12 @@ def _rules() -> list[Case]:
 
     # --- certificates ---------------------------------------------------------------------------------------
     number = lambda w: {"number": w.award_number}  # noqa: E731
-    for endpoint in ("credentials.certificate", "credentials.download_json", "credentials.download_jwt"):
+    for endpoint in (
+        "credentials.award_page",
+        "credentials.certificate",
+        "credentials.download_json",
+        "credentials.download_jwt",
+    ):
         r.append(case(endpoint, "GET", expect(403, learner=200, admin=200), number))
     r.append(case("credentials.admin_list", "GET", ADMIN_PAGE))
     r.append(case("credentials.admin_award", "GET", ADMIN_PAGE, number))

@@ -166,9 +166,12 @@ def test_owner_downloads_json_and_jwt(ada):
     issued = credential_for(award)
     resp = client.get(f"/awards/{NUMBER}/credential.jwt")
     assert resp.status_code == 200 and resp.get_data(as_text=True) == issued.jwt
+    assert resp.mimetype == "text/plain"  # OB 3.0 document formats: a VC-JWT SHOULD be served as text/plain
     assert resp.headers["Content-Disposition"] == f'attachment; filename="certificate-{NUMBER}.jwt"'
     resp = client.get(f"/awards/{NUMBER}/credential.json")
-    assert resp.status_code == 200 and resp.get_json() == issued.credential
+    # For wallets: the credential with its embedded Data Integrity proof
+    assert resp.status_code == 200 and resp.get_json() == issued.proofed
+    assert {k: v for k, v in resp.get_json().items() if k != "proof"} == issued.credential
     assert resp.headers["Content-Disposition"] == f'attachment; filename="certificate-{NUMBER}.json"'
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from markupsafe import Markup
 from sqlalchemy import select
 
-from lti_tool.credentials import access, content, issuer, revocation
+from lti_tool.credentials import access, content, issuer, revocation, share
 from lti_tool.credentials.issuance import credential_for, get_award, issue_for_award
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.identity.access import require_tool_admin
@@ -66,11 +66,32 @@ def mine() -> str:
     return render_template("credentials/mine.html", awards=awards, sess=sess)
 
 
+@bp.route("/awards/<number>")
+@login_required
+def award_page(number: str) -> str:
+    """One award and what its holder can do with it: share, add to LinkedIn, download, hand to a wallet."""
+    award, issued = _award_for_download(number)
+    verify_url = issuer.verify_url(award.certificate_number)
+    wallet_url = share.handoff_url(award.certificate_number) if issued.proofed and not award.revoked_at else None
+    return render_template(
+        "credentials/award.html",
+        award=award,
+        cert=award.portfolio.certification,
+        issued=issued,
+        verify_url=verify_url,
+        linkedin_url=share.linkedin_url(award),
+        wallet_url=wallet_url,
+        wallet_qr=qr_svg(wallet_url, "QR code of the wallet link") if wallet_url else None,
+        wallet_minutes=share.HANDOFF_SECONDS // 60,
+    )
+
+
 @bp.route("/awards/<number>/credential.json")
 @login_required
 def download_json(number: str) -> Response:
+    """For wallets: the credential with its embedded proof (without one for credentials issued before)."""
     award, issued = _award_for_download(number)
-    body = json.dumps(issued.credential, indent=2, ensure_ascii=False)
+    body = json.dumps(issued.proofed or issued.credential, indent=2, ensure_ascii=False)
     return _attachment(body, "application/json", _file_stem(award.certificate_number) + ".json")
 
 
@@ -78,12 +99,13 @@ def download_json(number: str) -> Response:
 @login_required
 def download_jwt(number: str) -> Response:
     award, issued = _award_for_download(number)
-    return _attachment(issued.jwt, "application/jwt", _file_stem(award.certificate_number) + ".jwt")
+    # Open Badges 3.0 (document formats): a VC-JWT served as a web resource SHOULD be text/plain.
+    return _attachment(issued.jwt, "text/plain", _file_stem(award.certificate_number) + ".jwt")
 
 
-def qr_svg(url: str) -> Markup:
+def qr_svg(url: str, title: str = "QR code of the verification address") -> Markup:
     """An inline SVG QR code (segno escapes the title; the SVG is our own markup)."""
-    svg = segno.make(url, error="m").svg_inline(scale=4, border=2, title="QR code of the verification address")
+    svg = segno.make(url, error="m").svg_inline(scale=4, border=2, title=title)
     return Markup(svg)
 
 

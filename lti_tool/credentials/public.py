@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from lti_tool.credentials import content, issuer, status_list
-from lti_tool.credentials.issuance import award_by_number
+from lti_tool.credentials import content, issuer, share, status_list
+from lti_tool.credentials.issuance import award_by_number, credential_for
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.credentials.record import public_record
 from lti_tool.portfolio.catalogue.models import Certification
@@ -107,3 +107,20 @@ def achievement(code: str, version: int) -> Response:
     if cert is None:
         raise NotFound("There is no certification with this code and version.")
     return _json({"@context": list(content.CONTEXT), **content.achievement(cert)}, max_age=3600)
+
+
+@bp.route("/credentials/wallet/<token>")
+def wallet_credential(token: str) -> Response:
+    """The wallet hand-off: the credential with its embedded proof, for the wallet app that opened the link
+    (the signed, expiring token in the link is the permission; see share.py)."""
+    try:
+        number = share.number_from_token(token)
+    except share.HandoffRefused as exc:
+        return _json({"error": exc.message}, status=exc.status)
+    award = award_by_number(number)
+    issued = credential_for(award) if award is not None else None
+    if award is None or issued is None or issued.proofed is None:
+        return _json({"error": "This certificate has no credential with an embedded proof to hand over."}, 404)
+    if award.revoked_at is not None:
+        return _json({"error": "This certificate has been revoked; it cannot be added to a wallet."}, 410)
+    return _json(issued.proofed)
