@@ -4,15 +4,17 @@ shows, and who is refused."""
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import segno
 from sqlalchemy import select
 
 from lti_tool.audit.trail import AuditEvent
-from lti_tool.credentials import issuer
+from lti_tool.credentials import issuer, share
 from lti_tool.credentials.issuance import credential_for
 from lti_tool.credentials.revocation import revoke
+from lti_tool.credentials.share import handoff_url
 from lti_tool.identity.staff import TOOL_ADMIN, StaffGrant
 from lti_tool.launch.models import LtiUser, ToolSession
 from lti_tool.store.db import db
@@ -319,3 +321,77 @@ def test_learner_cannot_revoke_or_list(app, ada, method):
     assert client.get("/admin/credentials").status_code == 403
     db.session.refresh(award)
     assert award.revoked_at is None
+
+
+# ---- the award page: share, LinkedIn, wallet -----------------------------------------------------------
+
+
+def test_award_page_offers_linkedin_share_link_and_wallet(ada):
+    client, award = ada
+    resp = client.get(f"/awards/{NUMBER}")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    verify_url = issuer.verify_url(NUMBER)
+    # the share link sits in a read-only field (works without JavaScript); the copy button is revealed by JS
+    assert re.search(rf'<input id="share-link" type="text" readonly value="{re.escape(verify_url)}"', html)
+    assert 'data-target="share-link" hidden' in html and "award_share.js" in html
+    linkedin = re.search(r'href="(https://www\.linkedin\.com/profile/add\?[^"]+)"', html).group(1)
+    query = parse_qs(urlsplit(linkedin.replace("&amp;", "&")).query)
+    assert query == {
+        "startTask": ["CERTIFICATION_NAME"],
+        "name": ["Qualified Clinical Research Central Monitor"],
+        "organizationName": [client.application.config["ISSUER_NAME"]],
+        "issueYear": [str(award.awarded_on.year)],
+        "issueMonth": [str(award.awarded_on.month)],
+        "certUrl": [verify_url],
+        "certId": [NUMBER],
+    }
+    wallet_url = re.search(r'<input id="wallet-link" type="text" readonly value="([^"]+)"', html).group(1)
+    assert wallet_url.startswith(issuer.base_url() + "/credentials/wallet/")
+    qr = segno.make(wallet_url, error="m").svg_inline(scale=4, border=2, title="QR code of the wallet link")
+    assert qr in html
+    assert f"/awards/{NUMBER}/credential.json" in html and f"/awards/{NUMBER}/credential.jwt" in html
+    assert EMAIL not in html and LMS_SUB not in html
+    assert f'/awards/{NUMBER}"' in client.get("/awards").get_data(as_text=True)  # linked from My certificates
+
+
+def test_wallet_link_hands_over_the_credential_with_its_proof(ada, app):
+    client, award = ada
+    html = client.get(f"/awards/{NUMBER}").get_data(as_text=True)
+    wallet_url = re.search(r'id="wallet-link" type="text" readonly value="([^"]+)"', html).group(1)
+    wallet = app.test_client()  # the wallet app: no session, no cookie
+    resp = wallet.get(wallet_url.removeprefix(issuer.base_url()))
+    assert resp.status_code == 200 and resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert resp.get_json() == credential_for(award).proofed and resp.get_json()["proof"]["proofValue"]
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+def test_wallet_links_that_are_forged_expired_or_revoked_are_refused(ada, app, monkeypatch):
+    client, award = ada
+    path = handoff_url(NUMBER).removeprefix(issuer.base_url())
+    wallet = app.test_client()
+    forged = wallet.get(path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB"))
+    assert forged.status_code == 404 and "not a wallet link" in forged.get_json()["error"]
+    assert wallet.get("/credentials/wallet/" + "x" * 40).status_code == 404
+    monkeypatch.setattr(share, "HANDOFF_SECONDS", -1)
+    expired = wallet.get(path)
+    assert expired.status_code == 410 and "expired" in expired.get_json()["error"]
+    monkeypatch.setattr(share, "HANDOFF_SECONDS", 3600)
+    revoke(award, "Evidence found to be plagiarised", actor_label="test")
+    db.session.commit()
+    resp = wallet.get(path)
+    assert resp.status_code == 410 and "revoked" in resp.get_json()["error"]
+    html = client.get(f"/awards/{NUMBER}").get_data(as_text=True)
+    assert "Revoked on" in html and "wallet-link" not in html and "linkedin.com" not in html
+
+
+def test_a_credential_without_an_embedded_proof_has_no_wallet_link(ada, app):
+    client, award = ada
+    issued = credential_for(award)
+    issued.proofed = None  # as for credentials issued before embedded proofs existed
+    db.session.commit()
+    html = client.get(f"/awards/{NUMBER}").get_data(as_text=True)
+    assert "wallet-link" not in html and "issued before the tool added the embedded signature" in html
+    resp = app.test_client().get(handoff_url(NUMBER).removeprefix(issuer.base_url()))
+    assert resp.status_code == 404
+    assert client.get(f"/awards/{NUMBER}/credential.json").get_json() == issued.credential
