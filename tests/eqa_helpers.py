@@ -87,6 +87,8 @@ def eqa_world(outcome: str = workflow.AWARDED) -> EqaWorld:
     af.grant(eqa, staff.EXTERNAL_QUALITY_ASSURER, w.partner)
     other_learner = af.user("Olga Other")
     other = af.portfolio(other_learner, w.cert, w.other_partner, with_file=False)
+    other.evidence.clear()
+    db.session.flush()
     add_evidence(other, "Elsewhere log", pdf_bytes("elsewhere-secret"))
     af.submit(other)
     db.session.commit()
