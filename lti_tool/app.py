@@ -21,14 +21,17 @@ from lti_tool.config import load_config
 from lti_tool.credentials import issuance as credential_issuance
 from lti_tool.credentials.pages import bp as credentials_bp
 from lti_tool.credentials.public import bp as verify_bp
+from lti_tool.demo_platform import mailbox as demo_mailbox  # (its mailbox pages join the demo blueprint)
 from lti_tool.demo_platform import services as demo_services  # noqa: F401  (its service routes join the demo blueprint)
 from lti_tool.demo_platform.routes import bp as demo_bp
 from lti_tool.demo_platform.setup import ensure_demo_platform
 from lti_tool.eqa import views as eqa_views
 from lti_tool.grading import outbox as grading_outbox
 from lti_tool.grading import routes as grading_routes
+from lti_tool.grading import worker as grading_worker
 from lti_tool.identity.grants import apply_pending_grants
 from lti_tool.launch import frame_origins
+from lti_tool.launch import registrations as launch_registrations
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.landing import bp as home_bp
 from lti_tool.launch.landing import set_landings
@@ -37,6 +40,10 @@ from lti_tool.launch.registration_routes import bp as registration_bp
 from lti_tool.launch.routes import bp as launch_bp
 from lti_tool.launch.routes import set_launch_listeners
 from lti_tool.launch.templating import install_template_helpers
+from lti_tool.notifications import delivery as mail_delivery
+from lti_tool.notifications import events as notification_events
+from lti_tool.notifications.views import bp as notifications_bp
+from lti_tool.notifications.views import mail_bp
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.views import learner as learner_views
 from lti_tool.portfolio.views import staff as staff_views
@@ -70,11 +77,17 @@ LANDINGS = (
 LAUNCH_LISTENERS = (apply_pending_grants,)
 
 # Told about every portfolio transition inside its transaction. The credential is signed first, so the
-# grade job written next reports an award that already carries it.
+# grade job written next reports an award that already carries it; the notices (and their mail) come last.
 TRANSITION_LISTENERS = (
     credential_issuance.on_portfolio_transition,
     grading_outbox.on_portfolio_transition,
+    notification_events.on_portfolio_transition,
 )
+
+# Told, in its transaction, when a grade job fails for good and when a platform registers itself and waits
+# for activation: tool administrators are notified.
+GRADE_FAILURE_LISTENERS = (notification_events.on_grade_job_failed,)
+REGISTRATION_WAITING_LISTENERS = (notification_events.on_registration_waiting,)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -110,14 +123,23 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         staff_admin_bp,
         appeals_bp,
         eqa_views.bp,
+        notifications_bp,
+        mail_bp,
     ):
         app.register_blueprint(blueprint)
     if app.config["DEMO_PLATFORM"]:
         app.register_blueprint(demo_bp)
+        if not app.config["MAIL_SMTP_HOST"]:
+            # The demo's mailbox page stands in for a mail server: `make run` shows the mails sent.
+            mail_delivery.install_transport(app, demo_mailbox.transport)
     set_landings(app, LANDINGS)
     set_launch_listeners(app, LAUNCH_LISTENERS)
     for listener in TRANSITION_LISTENERS:
         workflow.add_listener(app, listener)
+    for failure_listener in GRADE_FAILURE_LISTENERS:
+        grading_worker.add_failure_listener(app, failure_listener)
+    for waiting_listener in REGISTRATION_WAITING_LISTENERS:
+        launch_registrations.add_waiting_listener(app, waiting_listener)
     install_template_helpers(app)
     dates.install(app)  # the `when` filter: one date format on every page
     install_security_headers(app)

@@ -17,6 +17,8 @@ from lti_tool.eqa.cli import pack_cli
 from lti_tool.grading.cli import grading_cli
 from lti_tool.grading.worker import start_background_worker
 from lti_tool.housekeeping import housekeeping_cli
+from lti_tool.notifications import delivery as mail_delivery
+from lti_tool.notifications.cli import notifications_cli
 from lti_tool.portfolio.catalogue.cli import catalogue_cli
 from lti_tool.portfolio.evidence.keys import evidence_cli
 from lti_tool.portfolio.review.sampling_cli import sampling_cli
@@ -39,6 +41,12 @@ def serve(host: str | None, port: int | None) -> None:
     if app.config["PACK_WORKER_THREAD"]:
         eqa_jobs.start_background_worker(app)
         click.echo("EQA packs are built in the background (LTI_TOOL_PACK_THREAD=0 to use 'pack work').")
+    if app.config["MAIL_WORKER_THREAD"]:
+        mail_delivery.start_background_worker(app)
+        click.echo(
+            f"Notification e-mail goes to {mail_delivery.destination(app)} (LTI_TOOL_MAIL_THREAD=0 to use "
+            "'notifications worker')."
+        )
     # Not app.run(): Flask ignores it when called from its own command line (FLASK_RUN_FROM_CLI).
 
     run_simple(host, port, app, threaded=True, use_reloader=False)
@@ -59,4 +67,5 @@ COMMANDS: tuple[click.Command, ...] = (
     housekeeping_cli,
     evidence_cli,
     pack_cli,
+    notifications_cli,
 )

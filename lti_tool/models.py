@@ -13,6 +13,7 @@ from lti_tool.grading import models as grading_models  # noqa: F401
 from lti_tool.identity import partners, staff  # noqa: F401
 from lti_tool.launch import invites  # noqa: F401
 from lti_tool.launch import models as launch_models  # noqa: F401
+from lti_tool.notifications import models as notification_models  # noqa: F401
 from lti_tool.portfolio import models as portfolio_models  # noqa: F401
 from lti_tool.portfolio.catalogue import models as catalogue_models  # noqa: F401
 from lti_tool.portfolio.review import assessment_models  # noqa: F401

@@ -27,6 +27,7 @@ LAYERS = [
     "portfolio.review",
     "grading",
     "credentials",
+    "notifications",
     "portfolio.views",
     "eqa",
     "admin",

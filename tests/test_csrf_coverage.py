@@ -28,6 +28,9 @@ NO_CSRF = {
     "demo.lineitems": "Demo platform: AGS API, authenticated by a bearer access token, never by cookies.",
     "demo.scores": "Demo platform: AGS API, authenticated by a bearer access token, never by cookies.",
     "demo.deep_link_return": "Demo platform: receives the tool's deep linking response, a JWT signed by the tool.",
+    "mail.unsubscribe": "The unsubscribe link of an e-mail (and a mail program's one-click unsubscribe, RFC 8058, "
+    "which posts without any session): the signed token in the address names the one person and kind of e-mail "
+    "it stops; it only turns that person's e-mails off (their notices stay in the tool).",
     "demo.outage": "Demo platform (LMS side): a switch that makes its own services answer 503/429 for a while, to "
     "show grade-sync retries; it changes nothing in the tool, and the demo is off in production.",
 }

@@ -324,7 +324,7 @@ def test_a_deep_linked_activity_scores_into_the_column_the_lms_made_for_it(clien
     learner = live[0].test_client()
     demo_launch(learner, "demo-learner-ada", link=column.resource_link_id)
     link = db.session.scalar(select(ResourceLink).where(ResourceLink.resource_link_id == column.resource_link_id))
-    assert link.custom == {"certification": "CMIACR"} and link.ags_lineitem_url.endswith(f"/lineitems/{column.id}")
+    assert link.custom["certification"] == "CMIACR" and link.ags_lineitem_url.endswith(f"/lineitems/{column.id}")
     enqueue_for_state(
         make_portfolio(db.session.scalar(select(LtiUser).where(LtiUser.sub == "demo-learner-ada")), link, cert)
     )

@@ -64,7 +64,11 @@ def launch_claims(
             "product_family_code": "demo",
             "version": "1",
         },
-        CLAIM + "launch_presentation": {"document_target": "iframe", "return_url": base + "/demo/"},
+        CLAIM + "launch_presentation": {
+            "document_target": "iframe",
+            "return_url": base + "/demo/",
+            "locale": user.locale,
+        },
         NRPS_CLAIM: {
             "context_memberships_url": base + url_for("demo.memberships", context_id=people.COURSE_ID),
             "service_versions": ["2.0"],
@@ -73,7 +77,10 @@ def launch_claims(
     }
     if message_type == "LtiResourceLinkRequest" and link is not None:
         claims[CLAIM + "resource_link"] = {"id": link.id, "title": link.title}
-        claims[CLAIM + "custom"] = dict(link.custom)
+        # Where the activity opens in this LMS, as an administrator sets it up in a real one (Moodle:
+        # activity_url=https://moodle.example/mod/lti/view.php?l=$ResourceLink.id): the tool's e-mails link
+        # there. The demo's course page is per person, so its people's list.
+        claims[CLAIM + "custom"] = {**link.custom, "activity_url": base + url_for("demo.index")}
         if link.line_item_id is not None:
             claims[AGS_CLAIM]["lineitem"] = base + url_for(
                 "demo.lineitem", context_id=people.COURSE_ID, item_id=link.line_item_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lti_tool.store.db import JSONText, Model, utcnow
@@ -63,3 +63,16 @@ class DemoOutage(Model):
     remaining: Mapped[int] = mapped_column(default=0)
     retry_after: Mapped[int | None] = mapped_column(nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DemoMail(Model):
+    """A message the tool sent while the demo platform stood in for a mail server (no SMTP host configured):
+    the demo's mailbox page shows them, so the mails of a demo journey can be read."""
+
+    __tablename__ = "demo_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(320), index=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    raw: Mapped[str] = mapped_column(Text)  # the whole message as it would travel (RFC 5322)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

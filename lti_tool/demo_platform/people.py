@@ -23,6 +23,7 @@ class DemoUser:
     roles: tuple[str, ...]
     summary: str
     tool_role: str | None = None  # granted in the tool by the demo setup (assessor, verifiers, admin)
+    locale: str = "en-GB"  # the language the demo LMS launches them in (their notifications are written in it)
 
     @property
     def name(self) -> str:
@@ -43,7 +44,14 @@ class DemoPlacement:
 
 USERS: tuple[DemoUser, ...] = (
     DemoUser("demo-learner-ada", "Ada", "Mensah", (r.LEARNER,), "Learner on the training route"),
-    DemoUser("demo-learner-ben", "Ben", "Carter", (r.LEARNER,), "Another learner in the same course"),
+    DemoUser(
+        "demo-learner-ben",
+        "Ben",
+        "Carter",
+        (r.LEARNER,),
+        "Another learner in the same course; his LMS speaks French, and so do the tool's e-mails to him",
+        locale="fr-FR",
+    ),
     DemoUser("demo-instructor-iris", "Iris", "Novak", (r.INSTRUCTOR,), "Course instructor at the academy"),
     DemoUser("demo-assessor-sam", "Sam", "Okafor", (r.TEACHING_ASSISTANT,), "Assessor", "assessor"),
     DemoUser(

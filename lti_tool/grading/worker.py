@@ -33,6 +33,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -442,7 +443,28 @@ def read_results(ags: AssignmentsGradesService, line_item_url: str, user_id: str
     return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
 
 
-def _finish(job_ids: list[int], worker_id: str, **values: Any) -> int:
+FAILURE_LISTENERS = "lti_tool.grade_failure_listeners"
+FailureListener = Callable[[int], object]
+
+
+def add_failure_listener(app: Flask, listener: FailureListener) -> None:
+    """Have listener(job_id) called in the transaction that records a job as failed for good (create_app:
+    the tool administrators' notification); nothing registers on import."""
+    listeners: list[FailureListener] = app.extensions.setdefault(FAILURE_LISTENERS, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def _tell_failure_listeners(job_id: int) -> None:
+    for listener in list(current_app.extensions.get(FAILURE_LISTENERS, ())):
+        try:
+            with db.session.begin_nested():  # a listener's trouble never keeps the failure from being recorded
+                listener(job_id)
+        except Exception:
+            log.exception("grade job %s: a failure listener failed", job_id)
+
+
+def _finish(job_ids: list[int], worker_id: str, *, commit: bool = True, **values: Any) -> int:
     """Record the outcome of the jobs this worker still holds the lease of (whoever took one over records
     theirs); how many were recorded."""
     if not job_ids:
@@ -453,7 +475,8 @@ def _finish(job_ids: list[int], worker_id: str, **values: Any) -> int:
         .values(lease_until=None, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return rowcount(result)
 
 
@@ -503,7 +526,12 @@ def _record_failure(job: Claimed, exc: Exception, worker_id: str, settings: Sett
         )
         log.warning("grade job %s: attempt %s failed, retry in %.1fs: %s", job.id, job.attempts, delay, failure.message)
         return PENDING, failure
-    _finish([job.id], worker_id, status=FAILED, last_status=failure.status, last_error=failure.message)
+    recorded = _finish(
+        [job.id], worker_id, commit=False, status=FAILED, last_status=failure.status, last_error=failure.message
+    )
+    if recorded:
+        _tell_failure_listeners(job.id)
+    db.session.commit()
     log.error("grade job %s failed: %s", job.id, failure.message)
     return FAILED, failure
 

@@ -25,6 +25,7 @@ from lti_tool.launch.models import Registration
 from lti_tool.launch.registrations import (
     RegistrationError,
     RegistrationUpdate,
+    announce_waiting,
     create_registration,
     find_registration,
     update_registration,
@@ -368,6 +369,8 @@ def register_or_update(
     if invite is not None:
         consume_invite(invite, reg.id)
         who.record("invite.use", subject=invite, after={"registration": reg.id})
+    if not reg.active:
+        announce_waiting(reg)
     log.info(
         "dynamic registration%s: issuer=%s client_id=%s deployment=%s active=%s",
         " (update in place)" if updated is not None else "",

@@ -68,6 +68,9 @@ class LtiUser(Model):
     given_name: Mapped[str] = mapped_column(String(200), default="")
     family_name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(320), default="")
+    # The language the platform last launched the person in (launch_presentation.locale, e.g. "fr-FR"):
+    # notifications are written in it where the tool has the words (notifications/messages.py).
+    locale: Mapped[str] = mapped_column(String(35), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -82,6 +82,9 @@ def record_launch(claims: Mapping[str, Any], deployment: Deployment) -> LaunchRe
         for field, limit in (("name", 300), ("given_name", 200), ("family_name", 200), ("email", 320)):
             if claims.get(field):
                 setattr(u, field, _text(claims.get(field), limit))
+        presentation = claims.get(CLAIM + "launch_presentation")
+        if isinstance(presentation, dict) and presentation.get("locale"):
+            u.locale = _text(presentation.get("locale"), 35)
         u.last_seen_at = utcnow()
 
     user = _get_or_create(LtiUser, {"issuer": claims["iss"], "sub": str(claims["sub"])}, update_user, known_user)

@@ -3,11 +3,12 @@ registration: input checks, duplicates, (de)activation, and refusing to delete w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from flask import Flask, current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -62,6 +63,23 @@ def registration_summary(reg: Registration) -> dict[str, Any]:
         "active": reg.active,
         "deployments": [d.deployment_id for d in reg.deployments],
     }
+
+
+WAITING_LISTENERS = "lti_tool.registration_waiting_listeners"
+WaitingListener = Callable[[Registration], object]
+
+
+def add_waiting_listener(app: Flask, listener: WaitingListener) -> None:
+    """Have listener(registration) called, in its transaction, when a platform registers itself and waits
+    for a tool administrator to activate it (create_app: the administrators' notification)."""
+    listeners: list[WaitingListener] = app.extensions.setdefault(WAITING_LISTENERS, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def announce_waiting(reg: Registration) -> None:
+    for listener in list(current_app.extensions.get(WAITING_LISTENERS, ())):
+        listener(reg)
 
 
 def find_registration(issuer: str, client_id: str) -> Registration | None:

@@ -18,8 +18,9 @@ from lti_tool.launch.session import (
 )
 from lti_tool.web.security_headers import csp_nonce
 
-# Blueprints (and `static`) whose addresses are public or belong to another party: no session token in them.
-PUBLIC_ENDPOINTS = frozenset({"static", "demo", "verify", "launch", "registration", "health"})
+# Blueprints (and `static`) whose addresses are public or belong to another party: no session token in them
+# ("mail": the pages e-mails link to, notifications/views.py).
+PUBLIC_ENDPOINTS = frozenset({"static", "demo", "verify", "launch", "registration", "health", "mail"})
 
 
 def install_template_helpers(app: Flask) -> None:
