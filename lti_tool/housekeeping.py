@@ -40,10 +40,8 @@ def housekeeping_cli() -> None:
 @with_appcontext
 def purge_command() -> None:
     counts = purge_expired()
-    click.echo(
-        f"Removed {counts['cache']} expired cache entries and {counts['sessions']} expired sessions; "
-        f"{counts['packs']} EQA packs expired ({counts['pack_files']} files deleted)."
-    )
+    click.echo(f"Removed {counts['cache']} expired cache entries and {counts['sessions']} expired sessions.")
+    click.echo(f"Expired {counts['packs']} EQA packs and deleted {counts['pack_files']} pack files.")
 
 
 @housekeeping_cli.command(
