@@ -281,8 +281,10 @@ def _record_sent(row_id: int, worker_id: str) -> bool:
     return True
 
 
-def _record_failure(row: mail.Outgoing, failure: Failure, worker_id: str, settings: Settings) -> tuple[str, float]:
-    """Back to pending with backoff, or failed for good; (status, seconds until the next attempt)."""
+def _record_failure(
+    row: mail.Outgoing, failure: Failure, worker_id: str, settings: Settings
+) -> tuple[str, dt.datetime | None]:
+    """Back to pending with backoff, or failed for good; (status, when it is due again)."""
     db.session.rollback()
     now = utcnow()
     if failure.retry and row.attempts >= settings.max_attempts:
@@ -293,7 +295,7 @@ def _record_failure(row: mail.Outgoing, failure: Failure, worker_id: str, settin
         values: dict[str, Any] = {"status": PENDING, "next_attempt_at": now + dt.timedelta(seconds=delay)}
         log.warning("mail %s: attempt %s failed, retry in %.0fs: %s", row.id, row.attempts, delay, failure.message)
     else:
-        delay, values = 0.0, {"status": FAILED}
+        values = {"status": FAILED}
         log.error("mail %s failed: %s", row.id, failure.message)
     db.session.execute(
         update(MailOutbox)
@@ -302,7 +304,7 @@ def _record_failure(row: mail.Outgoing, failure: Failure, worker_id: str, settin
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return values["status"], delay
+    return values["status"], values.get("next_attempt_at")
 
 
 def _hand_back(ids: list[int], worker_id: str, due: dt.datetime | None = None) -> None:
@@ -346,12 +348,12 @@ def process_batch(
             transport.send(mail.build_message(row, sender))
         except Exception as exc:  # every failure is recorded on its message; none stops the worker
             failure = classify(exc)
-            status, delay = _record_failure(row, failure, worker_id, settings)
+            status, due = _record_failure(row, failure, worker_id, settings)
             counts[status] += 1
             if failure.server:
                 transport.close()
                 rest = [r.id for r in rows[i + 1 :]]
-                _hand_back(rest, worker_id, utcnow() + dt.timedelta(seconds=delay))
+                _hand_back(rest, worker_id, due)
                 counts[PENDING] += len(rest)
                 return counts, True
             continue
