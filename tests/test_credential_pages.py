@@ -15,6 +15,7 @@ from lti_tool.credentials import issuer, share
 from lti_tool.credentials.issuance import credential_for
 from lti_tool.credentials.revocation import revoke
 from lti_tool.credentials.share import handoff_url
+from lti_tool.credentials.verify import verify_json_here
 from lti_tool.identity.staff import TOOL_ADMIN, StaffGrant
 from lti_tool.launch.models import LtiUser, ToolSession
 from lti_tool.store.db import db
@@ -385,13 +386,41 @@ def test_wallet_links_that_are_forged_expired_or_revoked_are_refused(ada, app, m
     assert "Revoked on" in html and "wallet-link" not in html and "linkedin.com" not in html
 
 
-def test_a_credential_without_an_embedded_proof_has_no_wallet_link(ada, app):
+def test_a_credential_from_before_embedded_proofs_gets_one_on_first_view(ada, app):
     client, award = ada
     issued = credential_for(award)
-    issued.proofed = None  # as for credentials issued before embedded proofs existed
+    # As issued before: no extensions context (so not strict JSON-LD), no embedded proof; the JWT stays.
+    issued.credential = {**issued.credential, "@context": issued.credential["@context"][:2]}
+    issued.proofed = None
+    jwt_before = issued.jwt
+    db.session.commit()
+    html = client.get(f"/awards/{NUMBER}").get_data(as_text=True)
+    assert 'id="wallet-link"' in html
+    db.session.expire_all()
+    issued = credential_for(award)
+    assert issued.jwt == jwt_before and len(issued.credential["@context"]) == 2
+    assert issued.proofed["@context"][-1] == "https://purl.imsglobal.org/spec/ob/v3p0/extensions.json"
+    assert {k: v for k, v in issued.proofed.items() if k not in ("proof", "@context")} == {
+        k: v for k, v in issued.credential.items() if k != "@context"
+    }
+    assert verify_json_here(issued.proofed).valid
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "credential.proof_added"))
+    assert len(list(events)) == 1
+    client.get(f"/awards/{NUMBER}")  # once only
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "credential.proof_added"))
+    assert len(list(events)) == 1
+
+
+def test_a_credential_that_cannot_take_an_embedded_proof_offers_the_jwt(ada, app):
+    client, award = ada
+    issued = credential_for(award)
+    # Not strict JSON-LD even with today's contexts (a term no context defines): it cannot be signed as JSON-LD.
+    issued.credential = {**issued.credential, "homepage": "https://example.org"}
+    issued.proofed = None
     db.session.commit()
     html = client.get(f"/awards/{NUMBER}").get_data(as_text=True)
     assert "wallet-link" not in html and "issued before the tool added the embedded signature" in html
+    assert credential_for(award).proofed is None
     resp = app.test_client().get(handoff_url(NUMBER).removeprefix(issuer.base_url()))
     assert resp.status_code == 404
-    assert client.get(f"/awards/{NUMBER}/credential.json").get_json() == issued.credential
+    assert client.get(f"/awards/{NUMBER}/credential.json").get_json() == credential_for(award).credential

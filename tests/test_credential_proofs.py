@@ -27,12 +27,12 @@ from nacl.signing import VerifyKey
 from pyld import jsonld
 from sqlalchemy import select
 
-from lti_tool.credentials import issuer, status_list
+from lti_tool.credentials import data_integrity, issuer, status_list
 from lti_tool.credentials.cli import credential_cli
 from lti_tool.credentials.issuance import credential_for, issue_for_award
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.credentials.revocation import revoke
-from lti_tool.credentials.verify import verify_json_here
+from lti_tool.credentials.verify import issuer_key_resolver, verify_credential_json, verify_json_here
 from lti_tool.store.db import db
 from tests.credential_helpers import award_through_workflow, learner, ready_for_award
 
@@ -299,3 +299,54 @@ def test_a_broken_embedded_proof_shows_on_the_verification_page(issued, client):
     db.session.commit()
     record = client.get(f"/verify/{issued.award.certificate_number}.json").get_json()
     assert record["status"] == "not_verified" and not record["signature"]["embedded_proof"]["valid"]
+
+
+def test_cli_adds_proofs_to_older_credentials_and_rotates_both_keys(app, client):
+    runner = app.test_cli_runner()
+    old = credential_for(award_through_workflow(number="OLD-1"))
+    old.credential = {**old.credential, "@context": old.credential["@context"][:2]}
+    old.proofed = None
+    db.session.commit()
+    result = runner.invoke(credential_cli, ["add-proofs"])
+    assert result.exit_code == 0 and "Embedded proofs added: 1; refused: 0." in result.output
+    db.session.expire_all()
+    old = credential_for(old.award)
+    first_method = old.proofed["proof"]["verificationMethod"]
+    check_proof(old.proofed, published_key(client, first_method))
+    assert runner.invoke(credential_cli, ["add-proofs"]).output.strip() == "Embedded proofs added: 0; refused: 0."
+    result = runner.invoke(credential_cli, ["rotate-key"])
+    assert result.exit_code == 0 and "New embedded-proof key" in result.output
+    new = credential_for(award_through_workflow(user=learner(sub="b", name="Ben Carter"), number="NEW-1"))
+    second_method = new.proofed["proof"]["verificationMethod"]
+    assert second_method != first_method
+    # both keys stay published: what was signed before still verifies, with PyNaCl and with ours
+    check_proof(old.proofed, published_key(client, first_method))
+    check_proof(new.proofed, published_key(client, second_method))
+    assert verify_json_here(old.proofed).valid and verify_json_here(new.proofed).valid
+    listed = runner.invoke(credential_cli, ["keys"]).output
+    assert f"{first_method}\t" in listed and f"{second_method}\t" in listed and "signing embedded proofs" in listed
+
+
+# ---- another issuer's credential: finding its key over HTTP ---------------------------------------------
+
+
+def test_resolver_accepts_only_keys_the_issuer_lists(issued, client):
+    method = issued.proofed["proof"]["verificationMethod"]
+
+    def served(url: str):
+        return client.get(url.removeprefix(issuer.base_url())).get_json()
+
+    resolve = issuer_key_resolver(issuer.issuer_id(), served)
+    assert len(resolve(method)) == 32
+    other = issuer_key_resolver("https://elsewhere.example/issuer", served)
+    with pytest.raises(data_integrity.ProofError, match="not controlled by the issuer"):
+        other(method)
+
+    def unlisted(url: str):
+        doc = served(url)
+        return {**doc, "assertionMethod": []} if url == issuer.issuer_id() else doc
+
+    with pytest.raises(data_integrity.ProofError, match="does not list"):
+        issuer_key_resolver(issuer.issuer_id(), unlisted)(method)
+    result = verify_credential_json(issued.proofed, resolve, issuer.issuer_jwks(), fetch_status_list=None)
+    assert result.kid == method and any("could not be checked" in p for p in result.problems)  # no status fetcher

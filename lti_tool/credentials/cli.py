@@ -10,10 +10,13 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
 from lti_tool.audit.actor import cli_actor_label
 from lti_tool.credentials import issuer, revocation, vc_jwt
-from lti_tool.credentials.issuance import award_by_number, credential_for, issue_for_award
+from lti_tool.credentials.data_integrity import ProofError
+from lti_tool.credentials.issuance import award_by_number, credential_for, ensure_embedded_proof, issue_for_award
+from lti_tool.credentials.models import IssuedCredential
 from lti_tool.credentials.verify import (
     Verification,
     fetch_json,
@@ -157,13 +160,46 @@ def keys() -> None:
         click.echo("No issuer key yet: one is created with the first credential.")
     for i, key in enumerate(found):
         click.echo(f"{issuer.key_url(key.kid)}\tcreated {key.created}\t{'signing' if i == len(found) - 1 else ''}")
+    ed_keys = issuer.ed25519_keys()
+    for i, ed_key in enumerate(ed_keys):
+        signing = "signing embedded proofs" if i == len(ed_keys) - 1 else "embedded proofs"
+        click.echo(f"{issuer.verification_method_url(ed_key)}\tcreated {ed_key.created}\t{signing}")
 
 
-@credential_cli.command("rotate-key", help="Sign new credentials with a new issuer key; old keys stay published.")
+@credential_cli.command(
+    "rotate-key",
+    help="Sign new credentials with new issuer keys (RSA for the VC-JWT, Ed25519 for the embedded proof); "
+    "old keys stay published.",
+)
 @with_appcontext
 def rotate_key() -> None:
     key = issuer.issuer_key_store().rotate()
     click.echo(f"New issuer signing key {issuer.key_url(key.kid)}")
+    ed_key = issuer.rotate_ed25519_key()
+    click.echo(f"New embedded-proof key {issuer.verification_method_url(ed_key)}")
+
+
+@credential_cli.command(
+    "add-proofs",
+    help="Give credentials issued before embedded proofs existed their Data Integrity form (wallets need it). "
+    "Their signed JWT is unchanged. Revoked awards are left alone.",
+)
+@with_appcontext
+def add_proofs() -> None:
+    added = refused = 0
+    rows = db.session.scalars(select(IssuedCredential).where(IssuedCredential.proofed.is_(None)))
+    for row in list(rows):
+        if row.award.revoked_at is not None:
+            continue
+        try:
+            ensure_embedded_proof(row)
+        except ProofError as exc:
+            refused += 1
+            click.echo(f"{row.award.certificate_number}: not signed ({exc})", err=True)
+            continue
+        added += 1
+    db.session.commit()
+    click.echo(f"Embedded proofs added: {added}; refused: {refused}.")
 
 
 @credential_cli.command("show", help="Print the stored credential JSON of an award.")

@@ -67,13 +67,7 @@ def issue_for_award(award: Award) -> IssuedCredential:
     row.kid = issuer.key_url(key.kid)
     row.credential = credential
     row.jwt = vc_jwt.sign(credential, key, row.kid)
-    ed_key = issuer.ed25519_signing_key()
-    row.proofed = data_integrity.add_proof(
-        credential,
-        ed_key.private_key,
-        issuer.verification_method_url(ed_key),
-        created=vc_jwt.format_datetime(dt.datetime.now(dt.UTC)),
-    )
+    row.proofed = _with_proof(credential)
     audit.record(
         "credential.issued",
         subject=award,
@@ -88,6 +82,38 @@ def issue_for_award(award: Award) -> IssuedCredential:
     )
     db.session.flush()
     return row
+
+
+def _with_proof(credential: dict[str, Any]) -> dict[str, Any]:
+    key = issuer.ed25519_signing_key()
+    created = vc_jwt.format_datetime(dt.datetime.now(dt.UTC))
+    return data_integrity.add_proof(credential, key.private_key, issuer.verification_method_url(key), created)
+
+
+def ensure_embedded_proof(row: IssuedCredential) -> bool:
+    """Give a credential issued before embedded proofs existed its Data Integrity form (caller commits).
+
+    Its stored JSON and JWT stay as issued. The proofed copy lists the contexts new credentials list (the
+    old ones left the credentialSchema type undefined, which strict JSON-LD refuses and so cannot be signed);
+    every other field is the same. True if a proof was added now."""
+    if row.proofed is not None:
+        return False
+    upgraded = dict(row.credential)
+    listed = upgraded.get("@context")
+    if isinstance(listed, list) and listed == content.CONTEXT[: len(listed)]:
+        upgraded["@context"] = list(content.CONTEXT)
+    row.proofed = _with_proof(upgraded)
+    audit.record(
+        "credential.proof_added",
+        subject=row.award,
+        after={
+            "certificate_number": row.award.certificate_number,
+            "credential_id": row.credential_id,
+            "verification_method": row.proofed["proof"]["verificationMethod"],
+        },
+    )
+    db.session.flush()
+    return True
 
 
 def _insert_with_random_slot(award: Award, name: str) -> IssuedCredential:

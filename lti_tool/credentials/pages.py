@@ -10,8 +10,8 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from markupsafe import Markup
 from sqlalchemy import select
 
-from lti_tool.credentials import access, content, issuer, revocation, share
-from lti_tool.credentials.issuance import credential_for, get_award, issue_for_award
+from lti_tool.credentials import access, content, data_integrity, issuer, revocation, share
+from lti_tool.credentials.issuance import credential_for, ensure_embedded_proof, get_award, issue_for_award
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.launch.models import ToolSession
@@ -36,6 +36,14 @@ def _award_for_download(number: str) -> tuple[Award, IssuedCredential]:
         # Awards made before credentials existed get theirs on first download (idempotent, audited).
         issued = issue_for_award(award)
         db.session.commit()
+    elif issued.proofed is None and award.revoked_at is None:
+        # Credentials issued before embedded proofs get one on first view (wallets need it; audited).
+        try:
+            ensure_embedded_proof(issued)
+        except data_integrity.ProofError:
+            db.session.rollback()  # not strict JSON-LD even with today's contexts: offer the .jwt only
+        else:
+            db.session.commit()
     return award, issued
 
 
