@@ -350,3 +350,9 @@ def test_resolver_accepts_only_keys_the_issuer_lists(issued, client):
         issuer_key_resolver(issuer.issuer_id(), unlisted)(method)
     result = verify_credential_json(issued.proofed, resolve, issuer.issuer_jwks(), fetch_status_list=None)
     assert result.kid == method and any("could not be checked" in p for p in result.problems)  # no status fetcher
+
+
+def test_verification_page_says_both_signatures_were_checked(issued, client):
+    html = client.get(f"/verify/{issued.award.certificate_number}").get_data(as_text=True)
+    assert "signatures were\n  checked just now: the certificate is authentic" in html
+    assert "Embedded proof (eddsa-rdfc-2022): verified with the issuer&#39;s key" in html
