@@ -144,14 +144,14 @@ def build(
             for r in attempt.verifications:
                 rows.append(
                     [
-                        _p(f"{r.step} ({'internal' if r.step == 1 else 'independent'})", s["cell"]),
+                        _p(f"{r.step}: {'internal' if r.step == 1 else 'independent'}", s["cell"]),
                         _p(r.outcome_label, s["cell"]),
                         _p(r.verifier.display_name() if r.verifier else "system (sampling)", s["cell"]),
                         _p(when(r.created_at), s["cell"]),
                         _p(r.rationale or "—", s["cell"]),
                     ]
                 )
-            out.append(_table(rows, [22 * mm, 32 * mm, 30 * mm, 28 * mm, 58 * mm]))
+            out.append(_table(rows, [27 * mm, 30 * mm, 30 * mm, 27 * mm, 56 * mm]))
     if not record.attempts:
         out.append(_p("Not submitted yet: there is no decision to show.", s["body"]))
 
