@@ -277,3 +277,13 @@ def test_build_command_for_operators(sqlite_app, tmp_path):
     assert requested.actor_label.startswith("cli:")
     result = CliRunner().invoke(pack_cli, ["build", "--portfolio", "999999"])
     assert result.exit_code == 1 and "No portfolio with id 999999" in result.output
+
+
+def test_work_command_builds_what_is_queued(sqlite_app):
+    world = eqa_world()
+    job = jobs.request_pack(Actor(label="test"), [world.w.portfolio.id], kind="portfolio")
+    db.session.commit()
+    result = CliRunner().invoke(pack_cli, ["work", "--once"])
+    assert result.exit_code == 0 and "Built 1 pack(s)." in result.output, result.output
+    db.session.expire_all()
+    assert db.session.get(PackJob, job.id).state == READY
