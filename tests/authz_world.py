@@ -14,6 +14,7 @@ import io
 import itertools
 import random
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 from flask import Flask
@@ -21,6 +22,7 @@ from sqlalchemy import select
 
 from lti_tool.audit import actor as acting
 from lti_tool.demo_platform import people
+from lti_tool.demo_platform.models import DemoMail
 from lti_tool.eqa import jobs as eqa_jobs
 from lti_tool.grading.models import GradeJob
 from lti_tool.identity import staff
@@ -31,6 +33,8 @@ from lti_tool.launch.invites import create_invite
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ResourceLink, ToolSession
 from lti_tool.launch.session import COOKIE_NAME
+from lti_tool.notifications import kinds, links
+from lti_tool.notifications.models import MailOutbox, Notification
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import EvidenceFile, EvidenceItem, Portfolio, Submission
@@ -502,7 +506,31 @@ def build_world(app: Flask, jwks: JwksServer) -> World:
     from lti_tool.credentials.issuer import issuer_key_store
 
     w.ids["issuer_kid"] = issuer_key_store().active_keys()[0].kid
+    _notification_objects(w)
     return w
+
+
+def _notification_objects(w: World) -> None:
+    """A notice of the owner's (their submission's, made by the workflow above), the signed tokens its e-mail
+    carries, a queued message, and a message in the demo's mailbox (written here, with no one's evidence or
+    name in it: the mailbox page is public)."""
+    owner = w.user(OWNER)
+    w.ids["notification"] = db.session.scalar(
+        select(Notification.id).where(Notification.user_id == owner.id).order_by(Notification.id).limit(1)
+    )
+    assert w.ids["notification"] is not None
+    w.ids["open_token"] = links.open_token(w.ids["notification"])
+    w.ids["unsubscribe_token"] = links.unsubscribe_token(owner.id, kinds.DECISION)
+    w.ids["mail"] = db.session.scalar(select(MailOutbox.id).order_by(MailOutbox.id).limit(1))
+    assert w.ids["mail"] is not None
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = "Matrix mail", "tool@example.org", "nobody@example.org"
+    message.set_content("Plain words.")
+    message.add_alternative("<p>Plain words.</p>", subtype="html")
+    row = DemoMail(to_address="nobody@example.org", subject="Matrix mail", raw=message.as_string())
+    db.session.add(row)
+    db.session.commit()
+    w.ids["demo_mail"] = row.id
 
 
 def _invite_token() -> str:

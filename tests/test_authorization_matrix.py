@@ -679,6 +679,31 @@ def _rules() -> list[Case]:
     )
     r.append(case("eqa.download", "GET", only(eqa_roles, 200), lambda w: {"job_id": w.eqa_pack}))
 
+    # --- notifications ---------------------------------------------------------------------------------------
+    # Everyone who launched has their own list and choices; a notice is its recipient's only.
+    r.append(case("notifications.index", "GET", expect(200)))
+    r.append(case("notifications.read_all", "POST", expect(303)))
+    notice = lambda w: {"notification_id": w.notification}  # noqa: E731
+    r.append(case("notifications.open_item", "GET", expect(404, learner=303), notice))
+    r.append(case("notifications.mark_read", "POST", expect(404, learner=303), notice))
+    r.append(case("notifications.preferences", "GET", expect(200)))
+    r.append(case("notifications.preferences", "POST", expect(303), data=lambda w: {"digest": "1"}))
+    r.append(case("notifications.outbox_page", "GET", ADMIN_PAGE))
+    r.append(case("notifications.outbox_retry", "POST", ADMIN_POST, lambda w: {"mail_id": w.mail}))
+    # An e-mail's link to a notice: its own reader, signed in, goes on to it; anyone else holding the link is
+    # told to open the activity from their course.
+    r.append(case("mail.open_notice", "GET", expect(200, anon=200, learner=303), lambda w: {"token": w.open_token}))
+    r += public(
+        "mail.unsubscribe",
+        200,
+        "an e-mail's unsubscribe link: the signed token names one person and kind, and only stops those e-mails",
+        methods=("GET", "POST"),
+        values=lambda w: {"token": w.unsubscribe_token},
+    )
+    r += public("demo.mailbox", 200, DEMO + " (the mailbox standing in for a mail server)")
+    r += public("demo.mailbox_message", 200, DEMO, values=lambda w: {"mail_id": w.demo_mail})
+    r += public("demo.mailbox_html", 200, DEMO, values=lambda w: {"mail_id": w.demo_mail})
+
     # --- grading --------------------------------------------------------------------------------------------
     # The roster is for the course's staff as the LMS names them: Instructor, its TeachingAssistant sub-role
     # (the demo's assessor and verifiers) and the course Administrator.
