@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
 from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import text
+from werkzeug.routing import Rule
 
 from lti_tool.app import create_app
 from lti_tool.store.db import db
@@ -62,7 +63,28 @@ def _pg_unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _share_url_builders() -> None:
+    """Every test makes its own app, and werkzeug compiles a URL builder (Python source, through `ast` and
+    `compile`) for each of its ~100 rules: a third of an app's start-up. The code depends only on the rule's
+    parsed parts and defaults, so one process compiles each once; each rule still binds its own copy."""
+    original = Rule._compile_builder
+    if getattr(original, "shared_by_tests", False):
+        return
+    compiled: dict[tuple, Callable[..., Any]] = {}
+
+    def shared(self: Rule, append_unknown: bool = True) -> Callable[..., Any]:
+        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())), append_unknown)
+        func = compiled.get(key)
+        if func is None:
+            func = compiled[key] = original(self, append_unknown)
+        return func
+
+    shared.shared_by_tests = True  # type: ignore[attr-defined]
+    Rule._compile_builder = shared  # type: ignore[method-assign]
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _share_url_builders()
     config.addinivalue_line(
         "markers", "postgres: runs against PostgreSQL (set on every backend=postgresql parametrization by conftest)"
     )
@@ -113,7 +135,10 @@ def make_test_app(backend: str, tmp_path: Path, keys_dir: Path, **extra: object)
     }
     if backend == "sqlite":
         db_file = tmp_path / "test.sqlite3"
-        template = _sqlite_template(keys_dir)
+        # The demo platform's rows are the same for every test that keeps the demo settings: copied with the
+        # tables instead of seeded again by each app (create_app still checks them, finding them there).
+        seeded = not any(k.startswith(("DEMO_", "CATALOGUE")) or k in _SEED_SETTINGS for k in extra)
+        template = _sqlite_template(keys_dir, config if seeded else None)
         if template and not db_file.exists():
             shutil.copyfile(template, db_file)  # a copy is much faster than creating every table
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_file}"
@@ -147,12 +172,15 @@ class _SharedTemplateCache(BytecodeCache):
 TEMPLATE_CACHE = _SharedTemplateCache()
 
 
-_sqlite_templates: dict[str, Path | None] = {}
+_sqlite_templates: dict[tuple[str, bool], Path | None] = {}
+# Settings that change what the demo seed writes (or whether it runs): a test setting one gets unseeded tables.
+_SEED_SETTINGS = frozenset({"SCHEMA_MODE", "KEYS_DIR", "SQLALCHEMY_DATABASE_URI", "PUBLIC_URL", "EVIDENCE_KEY"})
 
 
-def _sqlite_template(keys_dir: Path) -> Path | None:
-    """An empty schema made once per run (tables only, no rows), copied for each SQLite test."""
-    key = str(keys_dir)
+def _sqlite_template(keys_dir: Path, seed_with: dict[str, object] | None = None) -> Path | None:
+    """A schema made once per run, copied for each SQLite test: tables only, or (given the test's own
+    settings) tables and the demo platform's rows as create_app seeds them."""
+    key = (str(keys_dir), seed_with is not None)
     if key not in _sqlite_templates:
         import tempfile
 
@@ -160,18 +188,19 @@ def _sqlite_template(keys_dir: Path) -> Path | None:
 
         folder = Path(tempfile.mkdtemp(prefix="lti-template-"))
         path = folder / "template.sqlite3"
-        template_app = create_app(
-            {
-                "TESTING": True,
-                "SCHEMA_MODE": "create",
-                "INSTANCE_DIR": str(folder),
-                "KEYS_DIR": key,
-                "DEMO_PLATFORM": False,
-                "SECRET_KEY": "x",
-                "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-            }
-        )
+        config: dict[str, object] = {
+            "TESTING": True,
+            "SCHEMA_MODE": "create",
+            "KEYS_DIR": str(keys_dir),
+            "DEMO_PLATFORM": False,
+            "SECRET_KEY": "x",
+            "EVIDENCE_KEY": TEST_EVIDENCE_KEY,
+        }
+        if seed_with is not None:
+            config.update(seed_with)
+        config["INSTANCE_DIR"] = str(folder)
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+        template_app = create_app(config)
         with template_app.app_context():
             _db.engine.dispose()
         _sqlite_templates[key] = path

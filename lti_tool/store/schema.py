@@ -3,6 +3,7 @@ database that is behind the code."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -21,7 +22,9 @@ class SchemaBehind(SystemExit):
     pass
 
 
+@functools.cache
 def head_revision() -> str | None:
+    # The migrations ship with the code: read once per process (alembic loads every revision file to know).
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
