@@ -287,3 +287,17 @@ def test_work_command_builds_what_is_queued(sqlite_app):
     assert result.exit_code == 0 and "Built 1 pack(s)." in result.output, result.output
     db.session.expire_all()
     assert db.session.get(PackJob, job.id).state == READY
+
+
+def test_a_worker_taken_over_drops_its_own_build(sqlite_app):
+    world = eqa_world()
+    job = jobs.request_pack(Actor(label="test"), [world.w.portfolio.id], kind="portfolio")
+    db.session.commit()
+    assert jobs.claim_next("slow-worker") == job.id
+    job.worker_id = "new-worker"  # as if the lease ran out and another worker claimed it meanwhile
+    db.session.commit()
+    jobs.build(job.id, "slow-worker")
+    db.session.expire_all()
+    job = db.session.get(PackJob, job.id)
+    assert job.state == BUILDING and job.worker_id == "new-worker" and not job.file_path
+    assert list(Path(sqlite_app.config["PACK_DIR"]).glob("*.zip")) == []

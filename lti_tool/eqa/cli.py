@@ -40,7 +40,10 @@ def build_command(portfolio_ids: tuple[int, ...], out: Path | None) -> None:
         job = jobs.request_pack(cli_actor(), ids, kind=PORTFOLIO if len(ids) == 1 else SAMPLE)
         db.session.commit()
         job_id = job.id
-    job = jobs.build(job_id, jobs.default_worker_id())
+    worker_id = jobs.default_worker_id()
+    if not jobs.claim(job_id, worker_id):  # a background worker took it first: it builds it
+        raise click.ClickException(f"Pack {job_id} is being built by the background worker; see 'pack work'.")
+    job = jobs.build(job_id, worker_id)
     if job.state != READY:
         raise click.ClickException(f"Pack {job.id} failed: {job.error}")
     click.echo(f"Pack {job.id}: {job.file_path} ({job.size} bytes, sha256 {job.sha256}).")

@@ -11,6 +11,7 @@ expired packs and of failed builds.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -81,19 +82,27 @@ def pack_dir(app: Flask | None = None) -> Path:
     return path
 
 
+def _takeable(now: dt.datetime) -> Any:
+    lease = timedelta(seconds=float(current_app.config["PACK_LEASE_SECONDS"]))
+    return or_(PackJob.state == QUEUED, (PackJob.state == BUILDING) & (PackJob.heartbeat_at < now - lease))
+
+
+def claim(job_id: int, worker_id: str) -> bool:
+    """Take this job if it is queued, or building under a worker that stopped beating; committed."""
+    now = utcnow()
+    taken = db.session.execute(
+        update(PackJob)
+        .where(PackJob.id == job_id, _takeable(now))
+        .values(state=BUILDING, worker_id=worker_id, heartbeat_at=now, started_at=now, done=0)
+    )
+    db.session.commit()
+    return rowcount(taken) == 1
+
+
 def claim_next(worker_id: str) -> int | None:
     """Take the oldest queued job, or a building one whose worker stopped beating; its id (committed)."""
-    lease = timedelta(seconds=float(current_app.config["PACK_LEASE_SECONDS"]))
-    now = utcnow()
-    takeable = or_(PackJob.state == QUEUED, (PackJob.state == BUILDING) & (PackJob.heartbeat_at < now - lease))
-    for job_id in db.session.scalars(select(PackJob.id).where(takeable).order_by(PackJob.id).limit(5)):
-        taken = db.session.execute(
-            update(PackJob)
-            .where(PackJob.id == job_id, takeable)
-            .values(state=BUILDING, worker_id=worker_id, heartbeat_at=now, started_at=now, done=0)
-        )
-        db.session.commit()
-        if rowcount(taken) == 1:
+    for job_id in db.session.scalars(select(PackJob.id).where(_takeable(utcnow())).order_by(PackJob.id).limit(5)):
+        if claim(job_id, worker_id):
             return job_id
     return None
 
@@ -147,8 +156,14 @@ def build(job_id: int, worker_id: str = "") -> PackJob:
         audit.record("eqa.pack_failed", role="system", subject=job, after={"error": job.error})
         db.session.commit()
         return job
-    job = db.session.get(PackJob, job_id)
+    job = db.session.get(PackJob, job_id, with_for_update=True, populate_existing=True)
     assert job is not None
+    if worker_id and job.worker_id != worker_id:
+        # This worker was presumed dead and another took the job over: its pack stands, this one goes.
+        db.session.rollback()
+        final.unlink(missing_ok=True)
+        log.warning("pack job %s was taken over by %s; dropping this build", job_id, job.worker_id)
+        return job
     now = utcnow()
     job.state, job.file_path, job.finished_at = READY, str(final), now
     job.size = final.stat().st_size
