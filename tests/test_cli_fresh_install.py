@@ -43,6 +43,7 @@ def _every_command(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tup
     return out
 
 
+@pytest.mark.slow  # a fresh Python process: seconds
 def test_top_level_help_works_without_a_database(backend, tmp_path):
     for args in ((), ("--help",)):
         result = _lti_tool(tmp_path, *args)
@@ -67,6 +68,7 @@ def test_every_commands_help_works_without_a_database(backend, tmp_path, monkeyp
     assert not (tmp_path / "instance" / "lti_tool.sqlite3").exists()
 
 
+@pytest.mark.slow  # a fresh Python process: seconds
 def test_a_command_on_a_fresh_embedded_database_brings_the_schema_up_to_date(backend, tmp_path):
     result = _lti_tool(tmp_path, "grading", "jobs")
     assert result.returncode == 0, result.stderr
@@ -75,6 +77,7 @@ def test_a_command_on_a_fresh_embedded_database_brings_the_schema_up_to_date(bac
     assert again.returncode == 0 and "schema upgraded" not in again.stderr
 
 
+@pytest.mark.slow  # a fresh Python process: seconds
 def test_where_the_schema_is_checked_the_cli_says_what_to_run(backend, tmp_path):
     result = _lti_tool(tmp_path, "grading", "jobs", LTI_TOOL_SCHEMA_MODE="check")
     assert result.returncode != 0

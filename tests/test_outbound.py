@@ -97,6 +97,7 @@ def outbound_app() -> Iterator[Any]:
         yield app
 
 
+@pytest.mark.slow  # waits out a real 2.5 s deadline
 @pytest.mark.parametrize("server", ["drip", "drip_body"])
 def test_a_server_sending_one_byte_a_second_is_cut_off_at_the_deadline(outbound_app, server, request):
     slow: DripServer = request.getfixturevalue(server)
@@ -108,6 +109,7 @@ def test_a_server_sending_one_byte_a_second_is_cut_off_at_the_deadline(outbound_
     assert str(caught.value) == "The server did not answer completely in time."
 
 
+@pytest.mark.slow  # waits out a real 2.5 s deadline
 def test_the_service_session_has_the_same_deadline(outbound_app, drip_body):
     session = outbound.session_for(outbound_app.config)
     started = time.monotonic()
@@ -116,6 +118,7 @@ def test_the_service_session_has_the_same_deadline(outbound_app, drip_body):
     assert time.monotonic() - started < 3.5
 
 
+@pytest.mark.slow  # waits out a real 2.5 s deadline
 def test_a_kept_alive_connection_is_watched_by_each_call_that_uses_it(outbound_app):
     """A second call on a pooled connection is cut off at its own deadline too."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -180,6 +183,7 @@ def test_a_fast_answer_is_unaffected_and_nothing_is_left_watched(outbound_app):
         server.server_close()
 
 
+@pytest.mark.slow  # waits out a real 2.5 s deadline
 def test_registration_fetches_beyond_the_cap_get_a_503_at_once(outbound_app, drip):
     results: list[Any] = []
 
