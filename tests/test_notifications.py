@@ -381,3 +381,34 @@ def test_the_demo_mailbox_receives_what_the_worker_sends(sqlite_app):
     html = client.get(f"/demo/mailbox/{mail_id}/html")
     assert html.status_code == 200 and "sandbox" in html.headers["Content-Security-Policy"]
     assert '<base target="_top">' in html.data.decode()
+
+
+def test_the_course_roster_fills_in_addresses_the_launches_did_not_give(sqlite_app):
+    from lti_tool.grading import roster
+    from lti_tool.launch.models import LtiContext
+
+    w = f.world(submitted=False)
+    w.assessor.email = "kept@staff.example"
+    db.session.commit()
+    context = db.session.scalar(select(LtiContext).where(LtiContext.id == _context_of(w.learner)))
+    members = [
+        {"user_id": w.learner.sub, "email": "lee@roster.example"},
+        {"user_id": w.assessor.sub, "email": "other@roster.example"},
+        {"user_id": "not-known-here", "email": "x@roster.example"},
+        {"user_id": w.iv.sub},
+    ]
+    assert roster.remember_addresses(context, members) == 1
+    db.session.commit()
+    db.session.expire_all()
+    assert w.learner.email == "lee@roster.example" and w.assessor.email == "kept@staff.example"
+    f.submit(w.portfolio)
+    db.session.commit()
+    assert db.session.scalar(select(MailOutbox.to_address).where(MailOutbox.user_id == w.learner.id)) == (
+        "lee@roster.example"
+    )
+
+
+def _context_of(user: LtiUser) -> int:
+    from lti_tool.launch.models import Membership
+
+    return db.session.scalar(select(Membership.context_id).where(Membership.user_id == user.id))

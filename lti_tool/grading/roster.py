@@ -252,8 +252,31 @@ def course_members(context: LtiContext) -> tuple[list[dict[str, Any]], str]:
             "The LMS roster could not be fetched just now, so only learners who have opened the activity "
             "are listed. Reload the page in a minute."
         )
+    remember_addresses(context, members)  # committed with the cached roster
     cache_set(key, members, current_app.config["GRADING_ROSTER_CACHE_SECONDS"])
     return members, ""
+
+
+def remember_addresses(context: LtiContext, members: list[dict[str, Any]]) -> int:
+    """E-mail addresses the roster gives for people the tool knows without one (their launches sent none), so
+    that notifications reach them by e-mail too; how many were filled in. An address a launch gave stays."""
+    given = {
+        str(m.get("user_id")): str(m.get("email")).strip()[:320]
+        for m in members
+        if m.get("user_id") and isinstance(m.get("email"), str) and m.get("email", "").strip()
+    }
+    issuer = context.deployment.registration.issuer
+    filled = 0
+    subs = list(given)
+    for start in range(0, len(subs), 500):
+        for user in db.session.scalars(
+            select(LtiUser).where(
+                LtiUser.issuer == issuer, LtiUser.sub.in_(subs[start : start + 500]), LtiUser.email == ""
+            )
+        ):
+            user.email = given[user.sub]
+            filled += 1
+    return filled
 
 
 def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, per_page: int | None = None) -> Roster:
