@@ -4,8 +4,12 @@
 // (the issuer profile must list the key under assertionMethod). Offline: contexts come from tests/contexts,
 // the issuer's documents from the input file.
 //
+// The revocation status is checked with Digital Bazaar's vc-bitstring-status-list, which loads the status list
+// credential as a document (the input gives it under its URL) and verifies its embedded proof too.
+//
 // Input (argv[2]): {"documents": {url: document}, "cases": {name: credential}}
-// Output (stdout): {name: {"safe": "ok" | error message, "verified": bool, "errors": [messages]}}
+// Output (stdout): {name: {"safe": "ok" | error message, "verified": bool, "errors": [messages],
+//                          "status": {"verified": bool, "revoked": bool} | null}}
 import fs from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -13,6 +17,7 @@ import jsonld from 'jsonld';
 import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {cryptosuite} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
+import {checkStatus} from '@digitalbazaar/vc-bitstring-status-list';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const contexts = {
@@ -45,9 +50,19 @@ for (const [name, credential] of Object.entries(input.cases)) {
   }
   const suite = new DataIntegrityProof({cryptosuite});
   const result = await vc.verifyCredential({
-    credential, suite, documentLoader, checkStatus: async () => ({verified: true}),
+    credential, suite, documentLoader,
+    checkStatus: (options) => checkStatus({...options, suite: new DataIntegrityProof({cryptosuite})}),
   });
-  out[name] = {safe, verified: result.verified, errors: [...new Set(messages(result))]};
+  const status = result.statusResult ?? null;
+  out[name] = {
+    safe,
+    verified: result.verified,
+    errors: [...new Set(messages(result))],
+    status: status && {
+      verified: status.verified,
+      revoked: (status.results ?? []).some(r => r.verified && r.status === true),
+    },
+  };
 }
 for (const [url, document] of Object.entries(input.documents)) {
   try {

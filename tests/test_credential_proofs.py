@@ -356,3 +356,24 @@ def test_verification_page_says_both_signatures_were_checked(issued, client):
     html = client.get(f"/verify/{issued.award.certificate_number}").get_data(as_text=True)
     assert "signatures were\n  checked just now: the certificate is authentic" in html
     assert "Embedded proof (eddsa-rdfc-2022): verified with the issuer&#39;s key" in html
+
+
+def test_status_list_as_json_ld_carries_an_embedded_proof(issued, client):
+    url = issued.credential["credentialStatus"]["statusListCredential"]
+    path = url.removeprefix(issuer.base_url())
+    as_jwt = client.get(path)  # what VC-JWT verifiers (and ours) get, as before
+    assert as_jwt.mimetype == "application/vc+jwt" and as_jwt.get_data(as_text=True).count(".") == 2
+    resp = client.get(path, headers={"Accept": "application/ld+json, application/json"})
+    assert resp.mimetype == "application/json" and resp.headers["Vary"] == "Accept"
+    listing = resp.get_json()
+    assert listing["id"] == url and listing["issuer"] == issuer.issuer_id()
+    assert_strict(listing)
+    check_proof(listing, published_key(client, listing["proof"]["verificationMethod"]))
+    index = issued.status_index
+    bits = lambda doc: gzip.decompress(base64.urlsafe_b64decode(doc[1:] + "=" * (-len(doc[1:]) % 4)))  # noqa: E731
+    assert (bits(listing["credentialSubject"]["encodedList"])[index // 8] >> (7 - index % 8)) & 1 == 0
+    revoke(issued.award, "Evidence found to be plagiarised", actor_label="test")
+    db.session.commit()
+    listing = client.get(path, headers={"Accept": "application/ld+json"}).get_json()
+    check_proof(listing, published_key(client, listing["proof"]["verificationMethod"]))
+    assert (bits(listing["credentialSubject"]["encodedList"])[index // 8] >> (7 - index % 8)) & 1 == 1

@@ -18,6 +18,10 @@ from lti_tool.web.errors import NotFound
 
 bp = Blueprint("verify", __name__)
 
+JSON_FORMATS = ("application/vc+ld+json", "application/vc", "application/ld+json", "application/json")
+# The first is the default for "*/*" and for clients that say nothing: the VC-JWT, as before.
+STATUS_FORMATS = ["application/vc+jwt", "application/jwt", *JSON_FORMATS]
+
 UNKNOWN = "No certificate with this number was issued here."
 UNKNOWN_HINT = (
     "Check the number printed on the certificate (letters, digits and dashes). If it is right, the "
@@ -94,10 +98,16 @@ def status(list_no: int) -> Response:
     highest = db.session.scalar(select(func.max(IssuedCredential.status_list))) or 0
     if not 1 <= list_no <= highest:
         raise NotFound("There is no status list with this number.")
-    resp = Response(status_list.signed_status_list(list_no), mimetype="application/vc+jwt")
+    # VC-JWT unless JSON is asked for: Data Integrity verifiers load the list as a JSON-LD document.
+    wanted = request.accept_mimetypes.best_match(STATUS_FORMATS, default="application/vc+jwt")
+    if wanted in JSON_FORMATS:
+        resp = _json(status_list.proofed_status_list(list_no))
+    else:
+        resp = Response(status_list.signed_status_list(list_no), mimetype="application/vc+jwt")
     # Short: a revocation must reach verifiers quickly.
     resp.headers["Cache-Control"] = "public, max-age=60"
     resp.headers["Access-Control-Allow-Origin"] = "*"
+    resp.headers["Vary"] = "Accept"
     return resp
 
 

@@ -6,6 +6,8 @@ order of issue); credentials issued before that keep the sequential slot their r
 
 The list is built from the database on request and served as a BitstringStatusListCredential signed
 as a VC-JWT with the issuer key, so nothing lives in process memory and every process serves the same list.
+A verifier that asks for JSON (wallets checking Data Integrity credentials fetch the list as a document and
+verify its embedded proof) gets the same credential with an eddsa-rdfc-2022 proof instead.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from lti_tool.credentials import issuer, vc_jwt
+from lti_tool.credentials import data_integrity, issuer, vc_jwt
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.portfolio.review.assessment_models import Award
 from lti_tool.store.db import db
@@ -148,3 +150,15 @@ def status_list_credential(list_no: int, now: dt.datetime | None = None) -> dict
 def signed_status_list(list_no: int) -> str:
     key = issuer.signing_key()
     return vc_jwt.sign(status_list_credential(list_no), key, issuer.key_url(key.kid))
+
+
+def proofed_status_list(list_no: int) -> dict[str, Any]:
+    """The status list credential with an embedded Data Integrity proof (issuer's Ed25519 key)."""
+    now = dt.datetime.now(dt.UTC)
+    key = issuer.ed25519_signing_key()
+    return data_integrity.add_proof(
+        status_list_credential(list_no, now),
+        key.private_key,
+        issuer.verification_method_url(key),
+        created=vc_jwt.format_datetime(now),
+    )
