@@ -265,3 +265,27 @@ def test_an_eqa_lands_on_the_eqa_pages(sqlite_app):
         learner_sess = start_session(user=world.w.learner, deployment=dep, roles=[lti_roles.LEARNER])
         db.session.commit()
         assert land_eqa(learner_sess) is None
+
+
+def test_a_tool_administrator_grants_the_role_in_the_console(sqlite_app):
+    world = eqa_world()
+    person = af.user("Rita Regulator")
+    db.session.commit()
+    client = sqlite_app.test_client()
+    sess = af.sign_in(client, world.w.admin, [lti_roles.INSTITUTION_ADMIN])
+    assert "External quality assurer (read-only)" in client.get("/staff/admin/").get_data(as_text=True)
+    resp = client.post(
+        "/staff/admin/grant",
+        data={
+            "csrf_token": sess.csrf_token,
+            "user_id": str(person.id),
+            "role": staff.EXTERNAL_QUALITY_ASSURER,
+            "partner_id": str(world.w.partner.id),
+        },
+    )
+    assert resp.status_code == 303
+    [grant] = identity_access.eqa_grants(person.id)
+    assert grant.partner_id == world.w.partner.id
+    assert access.eqa_may_view(person.id, world.w.portfolio)
+    assert not access.eqa_may_view(person.id, world.other_portfolio)
+    assert _events("staff.role_granted")[-1].after["role"] == staff.EXTERNAL_QUALITY_ASSURER
