@@ -246,7 +246,8 @@ def packs() -> str | Response:
         chosen = sampling.draw(user.id, criteria)
         job = jobs.request_pack(_who(user), chosen, kind=SAMPLE, criteria=criteria.as_dict())
         db.session.commit()
-        flash(f"Pack {job.id} of {len(chosen)} portfolios is being prepared.", "info")
+        count = "1 portfolio" if len(chosen) == 1 else f"{len(chosen)} portfolios"
+        flash(f"Pack {job.id} of {count} is being prepared; it appears below when ready.", "info")
         return redirect(url_for("eqa.packs"), code=303)
     rows = list(
         db.session.scalars(
