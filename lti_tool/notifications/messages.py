@@ -331,12 +331,23 @@ def _value(value: Any, language: str) -> str:
     return str(value)
 
 
+class _Values(dict[str, str]):
+    """A value the event could not give (say, a state reached without its record) reads as a dash: a notice
+    with a gap beats a decision refused because its notice could not be written."""
+
+    def __missing__(self, key: str) -> str:
+        return MISSING
+
+
+MISSING = "—"
+
+
 def render(template: str, language: str, params: Mapping[str, Any]) -> Text:
     """The notice `template` in `language` (English when the language lacks it), with `params` filled in."""
     found = CATALOGUES.get(language, EN).get(template)
     if found is None:
         language, found = DEFAULT_LANGUAGE, EN[template]
-    values = {k: _value(v, language) for k, v in params.items()}
+    values = _Values({k: _value(v, language) for k, v in params.items()})
     return Text(found.title.format_map(values), found.body.format_map(values), found.action.format_map(values))
 
 
