@@ -2,9 +2,10 @@
    fields to select and copy. (A static file: the Content-Security-Policy allows no inline script.) */
 document.addEventListener("DOMContentLoaded", function () {
   "use strict";
-  var status = document.querySelector(".copy-status");
   document.querySelectorAll("button.copy[data-target]").forEach(function (button) {
     var field = document.getElementById(button.dataset.target);
+    var section = button.closest("section");
+    var status = section ? section.querySelector(".copy-status") : null;
     if (!field) { return; }
     button.hidden = false;
     button.addEventListener("click", function () {
