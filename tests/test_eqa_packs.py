@@ -301,3 +301,20 @@ def test_a_worker_taken_over_drops_its_own_build(sqlite_app):
     job = db.session.get(PackJob, job.id)
     assert job.state == BUILDING and job.worker_id == "new-worker" and not job.file_path
     assert list(Path(sqlite_app.config["PACK_DIR"]).glob("*.zip")) == []
+
+
+def test_the_audit_events_can_be_rehashed_from_the_pack_alone(sqlite_app):
+    """What the pack's README.txt says about the events' hashes is enough to recompute them."""
+    world = eqa_world()
+    job = _build([world.w.portfolio.id])
+    with zipfile.ZipFile(job.file_path) as zf:
+        events = json.loads(zf.read(f"portfolio-{world.w.portfolio.id}/audit-events.json"))["events"]
+        assert "keys sorted" in zf.read("README.txt").decode()
+    assert events
+    for e in events:
+        fields = ("at", "actor_id", "actor_label", "role", "action", "subject_type", "subject_id", "before", "after")
+        body = {k: e[k] for k in (*fields, "rationale", "prev_hash")}
+        if e["hash_format"] == 2:
+            body.update(id=e["id"], format=2)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+        assert hashlib.sha256(canonical).hexdigest() == e["hash"], e["action"]

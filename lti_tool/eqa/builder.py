@@ -58,6 +58,15 @@ the issuer key whose public half is issuer-key.jwk.json (thumbprint {thumbprint}
 checks every file's hash and size, that no file is missing or added, and the signature. To be sure that the
 key is the issuer's, compare its thumbprint with the keys published at {jwks_url}
 (`lti-tool pack verify THIS.zip --trusted-jwks SAVED_JWKS.json` does this offline).
+
+The audit events
+----------------
+Each event in audit-events.json carries its hash: sha256 of the JSON object of its fields at, actor_id,
+actor_label, role, action, subject_type, subject_id, before, after, rationale and prev_hash (plus id and
+format: 2 when hash_format is 2), keys sorted, separators "," and ":" (no spaces), so each can be recomputed
+here. The events of one portfolio are not neighbours in the tool's chain, so their prev_hash links are checked
+in the tool: `lti-tool audit verify --head <chain_head.hash>` shows that the whole chain is intact and still
+holds the head recorded in this pack.
 """
 
 
