@@ -133,7 +133,9 @@ class _Event:
         return out
 
     def chain(self) -> duties.Chain:
-        assert self.submission is not None
+        if self.submission is None:  # a state set without a submission (never through the services)
+            p = self.portfolio
+            return duties.Chain(learner_id=p.user_id, partner_id=p.partner_id, certification_code=p.certification.code)
         return duties.load_chain(self.portfolio, self.submission)
 
     def audience(self, audience: str) -> list[int]:
