@@ -16,6 +16,8 @@ import copy
 import gzip
 import hashlib
 import json
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 from pyld import jsonld
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from lti_tool.credentials import data_integrity, issuer, status_list
 from lti_tool.credentials.cli import credential_cli
@@ -33,7 +36,9 @@ from lti_tool.credentials.issuance import credential_for, issue_for_award
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.credentials.revocation import revoke
 from lti_tool.credentials.verify import issuer_key_resolver, verify_credential_json, verify_json_here
+from lti_tool.portfolio.review.assessment_models import Award
 from lti_tool.store.db import db
+from tests.conftest import make_test_app
 from tests.credential_helpers import award_through_workflow, learner, ready_for_award
 
 HERE = Path(__file__).parent
@@ -377,3 +382,46 @@ def test_status_list_as_json_ld_carries_an_embedded_proof(issued, client):
     listing = client.get(path, headers={"Accept": "application/ld+json"}).get_json()
     check_proof(listing, published_key(client, listing["proof"]["verificationMethod"]))
     assert (bits(listing["credentialSubject"]["encodedList"])[index // 8] >> (7 - index % 8)) & 1 == 1
+
+
+def test_cli_verifies_another_issuers_json_over_http(tmp_path):
+    """Another installation's credential: the key, the issuer profile (assertionMethod, jwks_uri) and the status
+    list are fetched over HTTP from the issuer, as any verifier would."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name in ("issuer", "verifier"):
+        (tmp_path / name).mkdir()
+    issuer_app = make_test_app(
+        "sqlite", tmp_path / "issuer", tmp_path / "issuer-keys", DEMO_BASE_URL=f"http://127.0.0.1:{port}"
+    )
+    with issuer_app.app_context():
+        award = award_through_workflow()
+        document, award_id = credential_for(award).proofed, award.id
+        db.session.remove()
+    server = make_server("127.0.0.1", port, issuer_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        verifier_app = make_test_app("sqlite", tmp_path / "verifier", tmp_path / "verifier-keys")
+        with verifier_app.app_context():
+            assert issuer.issuer_id() != document["issuer"]["id"]
+            runner = verifier_app.test_cli_runner()
+            path = tmp_path / "certificate.json"
+            path.write_text(json.dumps(document))
+            result = runner.invoke(credential_cli, ["verify", str(path)])
+            assert result.exit_code == 0, result.output
+            assert f"verified with the issuer's key http://127.0.0.1:{port}/" in result.output
+            assert "ok: Status: not revoked" in result.output
+            db.session.remove()
+        with issuer_app.app_context():
+            revoke(db.session.get(Award, award_id), "Evidence found to be plagiarised", actor_label="test")
+            db.session.commit()
+            db.session.remove()
+        with verifier_app.app_context():
+            result = verifier_app.test_cli_runner().invoke(credential_cli, ["verify", str(path)])
+            assert result.exit_code != 0 and "The issuer has revoked this credential." in result.output
+            db.session.remove()
+    finally:
+        server.shutdown()
+        thread.join(10)

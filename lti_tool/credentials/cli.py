@@ -71,7 +71,14 @@ def _verify_json(text: str, jwks_url: str | None, timeout: float) -> Verificatio
     status = local_status_fetcher(http_status_fetcher(timeout))
     if claimed == issuer.issuer_id() and not jwks_url:
         return verify_credential_json(document, local_key_resolver, issuer.issuer_jwks(), fetch_status_list=status)
-    jwks = _jwks(jwks_url, timeout) if jwks_url else {"keys": []}
+    if not jwks_url and claimed:
+        # The status list is a VC-JWT: its keys are where the issuer's profile says (jwks_uri).
+        try:
+            profile = fetch_json(claimed, timeout)
+        except Exception:  # network, HTTP or JSON errors: the status check will say it could not be done
+            profile = None
+        jwks_url = profile.get("jwks_uri") if isinstance(profile, dict) else None
+    jwks = _jwks(jwks_url, timeout) if isinstance(jwks_url, str) and jwks_url else {"keys": []}
     resolver = issuer_key_resolver(claimed, lambda url: fetch_json(url, timeout))
     return verify_credential_json(document, resolver, jwks, fetch_status_list=status)
 
