@@ -43,7 +43,8 @@ class StatusListError(Exception):
 
 
 def slot_for(row_id: int) -> tuple[int, int]:
-    """(list number starting at 1, bit index) for the credential stored in row `row_id`."""
+    """(list number starting at 1, bit index) for the credential stored in row `row_id`: how credentials issued
+    before random indexes got their slot (they keep it)."""
     return (row_id - 1) // LIST_SIZE + 1, (row_id - 1) % LIST_SIZE
 
 

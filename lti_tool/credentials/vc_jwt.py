@@ -3,6 +3,9 @@
 The JWT payload is the credential itself (VCDM 2.0: no `vc` wrapper) plus the registered claims
 iss = issuer.id, sub = credentialSubject.id, nbf = validFrom, jti = id, and exp = validUntil only when the
 credential has one. The JOSE header holds alg RS256, typ JWT and a `kid` URL that dereferences to the key.
+typ stays "JWT": OB 3.0 says it MUST be "JWT" when present; "vc+jwt" belongs to VC-JOSE-COSE, a different
+format (its payload rules differ), which OB 3.0 verifiers do not expect. Wallets that want a proof inside the
+JSON get the Data Integrity form (data_integrity.py) instead.
 PyJWT does the signing and the signature check; this module only maps credential fields to claims.
 """
 
