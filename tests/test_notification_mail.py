@@ -451,3 +451,35 @@ def test_a_certificate_the_tool_cannot_check_is_refused(app_on, tmp_path):
         assert "CERTIFICATE_VERIFY_FAILED" in outbox()[0].last_error and server.inbox.messages() == []
     finally:
         server.stop()
+
+
+def test_the_command_line_checks_settings_sends_lists_and_retries(app_on, smtp):
+    app = app_on(smtp.port)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["notifications", "test-mail", "ops@tool.example"])
+    assert result.exit_code == 0, result.output
+    [test_message] = smtp.inbox.messages()
+    assert test_message["To"].addresses[0].addr_spec == "ops@tool.example"
+    assert test_message.get_body(preferencelist=("html",)) is not None
+
+    smtp.inbox.refuse.add("lee@learner.example")
+    submitted_world()
+    result = runner.invoke(args=["notifications", "worker", "--once"])
+    assert result.exit_code == 0 and "Sent 0, to retry later 0, failed 1." in result.output
+    listed = runner.invoke(args=["notifications", "outbox", "--status", "failed"]).output
+    assert "lee@learner.example" in listed and "550" in listed
+
+    smtp.inbox.refuse.clear()
+    assert "1 message(s) queued" in runner.invoke(args=["notifications", "retry", "--all-failed"]).output
+    result = runner.invoke(args=["notifications", "worker", "--once"])
+    assert "Sent 1, to retry later 0, failed 0." in result.output
+    assert [m["To"].addresses[0].addr_spec for m in smtp.inbox.messages()] == [
+        "ops@tool.example",
+        "lee@learner.example",
+    ]
+
+
+def test_the_test_message_says_why_it_was_not_sent(app_on):
+    app = app_on(free_port())  # nothing listens
+    result = app.test_cli_runner().invoke(args=["notifications", "test-mail", "ops@tool.example"])
+    assert result.exit_code == 1 and "Not sent: ConnectionRefusedError" in result.output
