@@ -483,3 +483,18 @@ def test_the_test_message_says_why_it_was_not_sent(app_on):
     app = app_on(free_port())  # nothing listens
     result = app.test_cli_runner().invoke(args=["notifications", "test-mail", "ops@tool.example"])
     assert result.exit_code == 1 and "Not sent: ConnectionRefusedError" in result.output
+
+
+def test_the_background_worker_of_lti_tool_serve_delivers_and_stops(app_on, smtp):
+    app = app_on(smtp.port, MAIL_POLL_SECONDS=0.05)
+    submitted_world()
+    worker = delivery.start_background_worker(app)
+    try:
+        for _ in range(400):  # wait for the state, not for a time: at most a few seconds on a busy machine
+            if smtp.inbox.received:
+                break
+            worker.stop_event.wait(0.025)
+    finally:
+        worker.stop()
+    assert not worker.is_alive()
+    assert len(smtp.inbox.messages()) == 1 and outbox()[0].status == SENT
