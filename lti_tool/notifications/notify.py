@@ -8,7 +8,6 @@ keeps it for their daily digest.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,7 +139,7 @@ def queue_mail(notice: Notification, user: LtiUser, text: Text, language: str) -
     return _add_mail(f"n:{notice.id}", user, composed, language, unsubscribe, notice.id)
 
 
-def queue_digest(user: LtiUser, notices: list[Notification], now: dt.datetime | None = None) -> MailOutbox | None:
+def queue_digest(user: LtiUser, notices: list[Notification]) -> MailOutbox | None:
     """One message with every notice kept for the person's digest (the caller marks them and commits)."""
     if not notices:
         return None

@@ -130,7 +130,7 @@ def digests(now: dt.datetime) -> int:
         if mail.usable_address(user.email) and mail_service():
             try:
                 with db.session.begin_nested():
-                    queue_digest(user, notices, now)
+                    queue_digest(user, notices)
             except IntegrityError:  # another process sent this digest a moment ago
                 db.session.rollback()
                 continue
