@@ -212,6 +212,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # How often the worker looks for what time alone brings: appeal deadlines coming up, overdue work,
         # daily digests (`lti-tool notifications scan` does one look, for cron).
         "NOTIFY_SCAN_SECONDS": _env_number("LTI_TOOL_NOTIFY_SCAN_SECONDS", 900),
+        # Sent e-mails (their words and addresses) are kept this many days, then `lti-tool housekeeping purge`
+        # removes them; the notices stay in the tool.
+        "MAIL_KEEP_DAYS": _env_int("LTI_TOOL_MAIL_KEEP_DAYS", 90),
         # Learners are reminded this many days before their appeal period ends.
         "NOTIFY_APPEAL_REMINDER_DAYS": _env_int("LTI_TOOL_NOTIFY_APPEAL_REMINDER_DAYS", 7),
     }

@@ -17,6 +17,7 @@ from sqlalchemy import delete
 from lti_tool.eqa.jobs import expire_packs
 from lti_tool.launch.cache import cache_purge_expired
 from lti_tool.launch.models import ToolSession
+from lti_tool.notifications.delivery import purge_sent
 from lti_tool.portfolio.evidence.storage import storage
 from lti_tool.portfolio.evidence.sweep import sweep_evidence
 from lti_tool.store.db import db, rowcount, utcnow
@@ -28,7 +29,8 @@ def purge_expired() -> dict[str, int]:
     sessions = rowcount(db.session.execute(delete(ToolSession).where(ToolSession.expires_at < utcnow()))) or 0
     packs = expire_packs()
     db.session.commit()
-    return {"cache": cache, "sessions": sessions, "packs": packs.packs, "pack_files": packs.files}
+    counts = {"cache": cache, "sessions": sessions, "packs": packs.packs, "pack_files": packs.files}
+    return {**counts, "mails": purge_sent()}
 
 
 @click.group("housekeeping", help="Routine clean-up for production (run from cron or a timer).")
@@ -42,6 +44,7 @@ def purge_command() -> None:
     counts = purge_expired()
     click.echo(f"Removed {counts['cache']} expired cache entries and {counts['sessions']} expired sessions.")
     click.echo(f"Expired {counts['packs']} EQA packs and deleted {counts['pack_files']} pack files.")
+    click.echo(f"Removed {counts['mails']} sent e-mails kept past LTI_TOOL_MAIL_KEEP_DAYS.")
 
 
 @housekeeping_cli.command(

@@ -498,3 +498,20 @@ def test_the_background_worker_of_lti_tool_serve_delivers_and_stops(app_on, smtp
         worker.stop()
     assert not worker.is_alive()
     assert len(smtp.inbox.messages()) == 1 and outbox()[0].status == SENT
+
+
+def test_housekeeping_removes_sent_mail_past_its_keeping(app_on, smtp):
+    from lti_tool.housekeeping import housekeeping_cli
+
+    app = app_on(smtp.port, MAIL_KEEP_DAYS=30)
+    submitted_world()
+    deliver()
+    submitted_world("lou@learner.example")  # a second message, still waiting
+    old = outbox()[0]
+    old.sent_at = utcnow() - dt.timedelta(days=31)
+    notice_id = old.notification_id
+    db.session.commit()
+    result = app.test_cli_runner().invoke(housekeeping_cli, ["purge"])
+    assert result.exit_code == 0 and "Removed 1 sent e-mails" in result.output
+    assert [r.to_address for r in outbox()] == ["lou@learner.example"]
+    assert db.session.get(Notification, notice_id) is not None  # the notice stays in the tool

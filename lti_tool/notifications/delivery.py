@@ -43,7 +43,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from flask import Flask, current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from lti_tool.notifications import mail, scan
 from lti_tool.notifications.models import FAILED, PENDING, SENDING, SENT, MailOutbox
@@ -446,6 +446,15 @@ def start_background_worker(app: Flask) -> BackgroundWorker:
     worker = BackgroundWorker(app)
     worker.start()
     return worker
+
+
+def purge_sent(now: dt.datetime | None = None) -> int:
+    """Remove sent messages older than MAIL_KEEP_DAYS (a copy of what a notice said, and an address: kept no
+    longer than needed); how many. The notices themselves stay."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=int(current_app.config["MAIL_KEEP_DAYS"]))
+    result = db.session.execute(delete(MailOutbox).where(MailOutbox.status == SENT, MailOutbox.sent_at < cutoff))
+    db.session.commit()
+    return rowcount(result)
 
 
 class RetryRefused(UserError):
