@@ -412,3 +412,37 @@ def _context_of(user: LtiUser) -> int:
     from lti_tool.launch.models import Membership
 
     return db.session.scalar(select(Membership.context_id).where(Membership.user_id == user.id))
+
+
+def test_a_grade_job_failing_for_good_in_the_worker_tells_the_administrators_in_its_transaction(sqlite_app):
+    from pylti1p3.exception import LtiException
+
+    from lti_tool.grading import worker
+    from lti_tool.grading.models import FAILED, IN_PROGRESS
+
+    w = f.world()
+    job = GradeJob(
+        portfolio_id=w.portfolio.id,
+        resource_link_id=w.portfolio.resource_link_id,
+        user_id=w.learner.id,
+        lms_user_id=w.learner.sub,
+        target="main",
+        state="submitted",
+        sequence=1,
+        payload={},
+        line_item={},
+        status=IN_PROGRESS,
+        leased_by="grade-worker",
+        attempts=1,
+    )
+    db.session.add(job)
+    db.session.commit()
+    claimed = worker.Claimed(job.id, 1, None, "main", {}, {}, job.resource_link_id, 0)
+    status, _ = worker._record_failure(
+        claimed, LtiException("The line item is gone"), "grade-worker", worker.Settings.from_app()
+    )
+    assert status == FAILED
+    db.session.expire_all()
+    assert db.session.get(GradeJob, job.id).status == FAILED
+    [notice] = notices(w.admin, kinds.GRADE_JOBS_FAILED)
+    assert "The line item is gone" in notice.body and notice.target_values == {"status": "failed"}
