@@ -243,7 +243,7 @@ def _rules() -> list[Case]:
         "demo.moodle_contentitem", 200, DEMO + " (Moodle mode)", values=lambda w: {"user": "demo-instructor-iris"}
     )
     handoff = "the new-window handoff: a verified launch's one-time token, posted from the tool's own page (none here)"
-    for endpoint in ("launch.handoff_page", "launch.handoff_confirm", "launch.handoff_result"):
+    for endpoint in ("launch.handoff_page", "launch.handoff_confirm", "launch.handoff_here", "launch.handoff_result"):
         r += public(endpoint, 403, handoff, methods=("POST",))
 
     # --- anyone who launched --------------------------------------------------------------------------------

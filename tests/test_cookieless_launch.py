@@ -369,3 +369,76 @@ def test_admin_console_counts_launches_that_needed_a_new_window(client, platform
     launch_as(client, "demo-admin-alex", tool_admin=True)
     page = html.unescape(client.get("/admin/", follow_redirects=True).data.decode())
     assert "1 needed a new window" in page and "0 completed it" in page and "1 failed" in page
+
+
+# --- the Storage Access API: the frame completes the verified launch itself -------------------------------
+
+FRAME_SAME_ORIGIN = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}
+
+
+def test_frame_offers_to_stay_in_the_page_where_the_browser_can_grant_storage_access(client, platform):
+    resp, _, _ = _frame_launch(client, platform)
+    page = resp.data.decode()
+    # The button is hidden until lti_handoff.js finds document.requestStorageAccess; the new window stays.
+    assert re.search(r'<form id="lti-handoff-here" method="post" action="/lti/handoff/here" hidden>', page)
+    assert _field(page, "ticket") == _data(page, "ticket")
+    assert "Continue in this page" in page and "Continue in a new window" in page
+
+
+def test_storage_access_completes_the_launch_in_the_frame_once(client, platform, app, caplog):
+    resp, _, _ = _frame_launch(client, platform)
+    page = resp.data.decode()
+    token, ticket = _field(page, "token"), _data(page, "ticket")
+    with caplog.at_level(logging.INFO, logger="lti_tool.launch"):
+        done = client.post("/lti/handoff/here", data={"token": token, "ticket": ticket}, headers=FRAME_SAME_ORIGIN)
+    assert done.status_code == 303
+    assert urlsplit(done.location).path == "/start"
+    # The session id rides along in the frame's address in case the browser still keeps the cookie from it.
+    sid = parse_qs(urlsplit(done.location).query)["_s"][0]
+    [cookie] = _set_cookies(done, "lti_tool_session=")
+    assert sid in cookie and db.session.get(ToolSession, sid) is not None
+    assert any("in the frame after storage access" in r.getMessage() for r in caplog.records)
+    other = app.test_client()  # even without the cookie, the frame's next page goes on by the token
+    landed = other.get(done.location, headers={"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "cross-site"})
+    assert landed.status_code == 200 and b"Lee Learner" in landed.data
+    assert counters.recent()["handoff_in_frame"] == 1 and counters.recent()["handoff_completed"] == 0
+    # Single use: neither the frame again nor the new window can use it.
+    again = client.post("/lti/handoff/here", data={"token": token, "ticket": ticket}, headers=FRAME_SAME_ORIGIN)
+    assert again.status_code == 410 and b"reload your course" in again.data
+    assert "frame-ancestors 'none'" not in again.headers["Content-Security-Policy"]  # shown in the frame
+    window = client.post("/lti/handoff", data={"token": token}, headers=SAME_ORIGIN)
+    assert window.status_code == 410 and table_count(ToolSession) == 1
+
+
+def test_staying_in_the_frame_needs_the_frames_ticket_its_own_site_and_a_frame(client, platform):
+    resp, _, _ = _frame_launch(client, platform)
+    page = resp.data.decode()
+    token, ticket = _field(page, "token"), _data(page, "ticket")
+    refusals = [
+        ({"token": token}, FRAME_SAME_ORIGIN),  # no ticket: not the frame that was offered it
+        ({"token": token, "ticket": "not-it"}, FRAME_SAME_ORIGIN),
+        ({"token": token, "ticket": ticket}, {**FRAME_SAME_ORIGIN, "Sec-Fetch-Site": "cross-site"}),
+        ({"token": token, "ticket": ticket}, {"Origin": "https://evil.test"}),
+        ({"token": token, "ticket": ticket}, SAME_ORIGIN),  # a top-level window: it has the new-window path
+    ]
+    for data, headers in refusals:
+        refused = client.post("/lti/handoff/here", data=data, headers=headers)
+        assert refused.status_code == 403, (data, headers)
+        assert b"Traceback" not in refused.data
+    assert table_count(ToolSession) == 0
+    # None of that used the handoff up.
+    ok = client.post("/lti/handoff/here", data={"token": token, "ticket": ticket}, headers=FRAME_SAME_ORIGIN)
+    assert ok.status_code == 303 and table_count(ToolSession) == 1
+
+
+def test_admin_console_counts_launches_that_stayed_in_the_frame(client, platform):
+    resp, _, _ = _frame_launch(client, platform)
+    page = resp.data.decode()
+    client.post(
+        "/lti/handoff/here",
+        data={"token": _field(page, "token"), "ticket": _data(page, "ticket")},
+        headers=FRAME_SAME_ORIGIN,
+    )
+    launch_as(client, "demo-admin-alex", tool_admin=True)
+    console = html.unescape(client.get("/admin/", follow_redirects=True).data.decode())
+    assert "1 needed a new window" in console and "1 stayed in the page once the browser allowed" in console

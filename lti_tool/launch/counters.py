@@ -21,10 +21,11 @@ from lti_tool.store.db import db, rowcount, utcnow
 log = logging.getLogger(__name__)
 
 # The launches an operator should know of. handoff_*: the frame could not keep the sign-in and offered the
-# new window, which was then completed or found expired; failed: refused (bad token, expired login, a
+# new window, which was then completed, or completed in the frame once the browser granted storage access
+# (handoff_in_frame), or found expired; failed: refused (bad token, expired login, a
 # top-level launch without the cookie...). Launches that simply work are not counted: every one of them
 # would update the same row, and concurrent launches would wait for each other on its lock.
-OUTCOMES = ("handoff_offered", "handoff_completed", "handoff_expired", "failed")
+OUTCOMES = ("handoff_offered", "handoff_completed", "handoff_in_frame", "handoff_expired", "failed")
 
 
 def count(outcome: str) -> None:

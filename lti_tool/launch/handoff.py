@@ -9,6 +9,10 @@ handed to a new, top-level window through a one-time token:
    That page binds the handoff to this browser: a SameSite=Strict cookie plus the same value in the form.
 3. Continue consumes the handoff (single use) and starts the session, first-party, where cookies work.
 
+Where the browser offers the Storage Access API (Safari, Firefox, Chromium), the frame first offers to stay
+in the page: the person's tap asks the browser for the tool's cookies there; once granted, the frame posts
+the token with its ticket and the session starts in the frame itself (`take_in_frame`), no window needed.
+
 Login CSRF is stopped at each step: the launch is refused when a top-level window arrives without the state
 cookie; the handoff pages answer only same-origin POSTs (an attacker's page is cross-site, and the tool's
 frame page renders only inside registered platforms); the token expires in minutes, is stored hashed and
@@ -141,6 +145,19 @@ def take(token: str | None, bound: str | None, cookie: str | None) -> dict[str, 
     if record is None or not record.get("bind") or not same_secret(record["bind"], _digest(str(bound))):
         return None
     # Atomic: of two concurrent confirmations only one gets the record.
+    return cache_consume(HANDOFF_PREFIX + _digest(str(token)), commit=False)
+
+
+def take_in_frame(token: str | None, ticket: str | None) -> dict[str, Any] | None:
+    """Use the handoff up in the frame that was offered it, once the browser let that frame keep cookies
+    (Storage Access API): the page holds both secrets, the token and the ticket, and no other page has the
+    ticket. None when unknown, used, expired or the secrets do not belong together."""
+    if not (_valid_secret(token) and _valid_secret(ticket)):
+        return None
+    record = peek(token)
+    if record is None or not same_secret(record["ticket"], _digest(str(ticket))):
+        return None
+    # Atomic: a second tap, or the new window confirming at the same moment, finds nothing.
     return cache_consume(HANDOFF_PREFIX + _digest(str(token)), commit=False)
 
 

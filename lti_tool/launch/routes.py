@@ -271,11 +271,14 @@ def _not_framable(resp: Response) -> None:
     resp.headers["Cache-Control"] = "no-store"
 
 
-def _handoff_expired() -> Response:
+def _handoff_expired(*, framed: bool = False) -> Response:
     counters.count_now("handoff_expired")
     log.warning("handoff refused: unknown, used or expired")
-    resp = make_response(render_template("launch/handoff_expired.html"), 410)
-    _not_framable(resp)
+    resp = make_response(render_template("launch/handoff_expired.html", framed=framed), 410)
+    if framed:  # the frame's own page: it stays framable by the platform, like the page that posted it
+        resp.headers["Cache-Control"] = "no-store"
+    else:
+        _not_framable(resp)
     return resp
 
 
@@ -333,6 +336,42 @@ def handoff_confirm() -> Response:
     ids = (sess.user_id, deployment.id, sess.message_type)
     db.session.commit()
     log.info("launch ok through a new window: user=%s deployment=%s type=%s", *ids)
+    return resp
+
+
+@bp.route("/lti/handoff/here", methods=["POST"])
+@_mark_checks_own_token
+def handoff_here() -> Response:
+    """The frame, once the browser granted it storage access: complete the verified launch right here."""
+    _same_origin_only()
+    if not handoff.framed_or_unknown():
+        _launch_failed("an in-frame handoff was posted by a top-level window")
+        raise LaunchError("This page only opens inside your course's page.", status=403)
+    token = request.form.get("token", "")
+    record = handoff.take_in_frame(token, request.form.get("ticket"))
+    if record is None:
+        if handoff.peek(token) is None:
+            return _handoff_expired(framed=True)
+        _launch_failed("an in-frame handoff came without the frame's ticket")
+        raise LaunchError(
+            "This page did not come from the tool's own button.",
+            status=403,
+            hint="Go back to your course and open the activity again.",
+        )
+    deployment = db.session.get(Deployment, record["deployment_id"])
+    if deployment is None or not deployment.active or not deployment.registration.active:
+        db.session.commit()  # the handoff stays used
+        _launch_failed("the handoff's deployment was removed or deactivated")
+        raise LaunchError("The tool's registration for your learning platform was deactivated.", status=403)
+    sess, target = _start_session(record["claims"], deployment, record["launch_id"])
+    counters.count("handoff_in_frame")
+    # The cookie is granted, but a browser may still keep it from this frame: the token carries the session
+    # on then (in a frame's address, which nobody sees or copies).
+    resp = redirect(with_session_token(target, sess.id), code=303)
+    set_session_cookie(resp, sess)
+    ids = (sess.user_id, deployment.id, sess.message_type)
+    db.session.commit()
+    log.info("launch ok in the frame after storage access: user=%s deployment=%s type=%s", *ids)
     return resp
 
 

@@ -64,6 +64,34 @@
     }).catch(later);
   }
 
+  // Storage Access API (Safari, Firefox, Chromium): with the person's tap, the browser may let the tool keep
+  // its cookie in this page; then the launch completes here. Refused or unavailable: the new window.
+  var here = document.getElementById("lti-handoff-here");
+  var where = document.getElementById("lti-handoff-where");
+  var hint = document.getElementById("lti-handoff-here-hint");
+  if (here && typeof document.requestStorageAccess === "function") {
+    here.hidden = false;
+    hint.hidden = false;
+    where.hidden = true;
+    form.querySelector("button").classList.add("secondary");
+    here.addEventListener("submit", function (event) {
+      if (here.dataset.granted) { return; }
+      event.preventDefault();
+      say("Asking your browser…");
+      document.requestStorageAccess().then(function () {
+        here.dataset.granted = "1";
+        say("Signing you in…");
+        here.submit();
+      }, function () {
+        here.hidden = true;
+        hint.hidden = true;
+        where.hidden = false;
+        say("Your browser did not allow it here. Use \u201cContinue in a new window\u201d.");
+        form.querySelector("button").focus();
+      });
+    });
+  }
+
   form.addEventListener("submit", function () {
     say("Continue in the new window.");
     if (!polling) { polling = true; setTimeout(poll, delay); }

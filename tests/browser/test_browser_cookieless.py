@@ -76,7 +76,7 @@ def test_without_platform_storage_the_new_window_completes_the_verified_launch(
     try:
         iris.open_course()
         iris.page.get_by_role("link", name="Open in the page without postMessage storage").click()
-        iris.heading("Continue in a new window")
+        iris.heading("Continue to the activity")
         iris.step("frame-offers-new-window")
         assert not [r for r in iris.tool_requests() if "lti_storage_target" in r.url]
 

@@ -3,7 +3,8 @@ Moodle's embedded launch container (an iframe that auto-POSTs the login), a logi
 deep linking in the "Select content" dialog whose return page calls parent.processContentItemReturnData.
 
 With partitioned cookies (the tool as shipped) everything happens inside the frame. Without them (forced off)
-the frame verifies the launch and offers one button, "Continue in a new window"; the new window shows who is
+the frame verifies the launch and offers "Continue in a new window" (and "Continue in this page" where the
+browser offers the Storage Access API and grants it); the new window shows who is
 signing in and completes that launch without repeating Moodle's login; deep linking's response goes back
 through the dialog's frame, and the activity is created.
 """
@@ -153,7 +154,9 @@ def test_deep_linking_inside_the_dialog_with_partitioned_cookies(
 
 
 def _continue_in_new_window(user: MoodleUser, frame: FrameLocator, who: str) -> Page:
-    expect(frame.get_by_role("heading", level=1)).to_have_text("Continue in a new window")
+    expect(frame.get_by_role("heading", level=1)).to_have_text(
+        re.compile("^Continue to (the activity|add activities)$")
+    )
     expect(frame.locator(".error")).to_have_count(0)  # calm: not the red error page
     user.shot("frame-offers-new-window")
     user.check_axe("frame-offers-new-window", user.page)
@@ -214,7 +217,7 @@ def test_deep_linking_through_a_new_window_without_partitioned_cookies(
         iris.page.goto(f"{live_server_moodle.demo_url}/demo/moodle/add/{iris.sub}")
         iris.page.get_by_role("button", name="Select content").click()
         dialog_tool = iris.page.frame_locator(DIALOG_FRAME)
-        expect(dialog_tool.get_by_text("This dialog finishes by itself")).to_be_visible()
+        expect(dialog_tool.get_by_text("This dialog finishes by itself").filter(visible=True)).to_have_count(1)
         window = _continue_in_new_window(iris, dialog_tool, "Iris Novak")
         expect(window.get_by_role("heading", level=1)).to_have_text("Add an accreditation activity to your course")
         window.get_by_role("checkbox").first.check()
@@ -236,10 +239,62 @@ def test_a_reused_login_hint_gets_moodles_invalid_request(browser: Browser, live
         with page.expect_request(lambda r: r.url.startswith(live_server_moodle.demo_url + "/demo/auth")) as first:
             page.goto(f"{live_server_moodle.demo_url}/demo/moodle/view/demo-learner-ada/{PLACEMENT}")
         expect(page.frame_locator(CONTENT_FRAME).get_by_role("heading", level=1)).to_have_text(
-            "Continue in a new window"
+            "Continue to the activity"
         )
         again = context.new_page()
         again.goto(first.value.url)
         expect(again.get_by_role("heading", level=1)).to_have_text("Invalid request")
     finally:
         context.close()
+
+
+# --- the Storage Access API: staying in Moodle's page -----------------------------------------------------
+
+# Chromium grants storage access only after a prompt, to a site the person has used as a top-level site
+# before: a headless run can do neither, so each test decides the browser's answer (granted or refused).
+STORAGE_ACCESS = "document.requestStorageAccess = () => Promise.{answer}();"
+
+
+def test_learner_stays_in_the_frame_when_the_browser_grants_storage_access(
+    browser: Browser, live_server_moodle: LiveServer, shots: Shots
+) -> None:
+    ben = MoodleUser(browser, live_server_moodle, "demo-learner-ben", shots)
+    try:
+        ben.context.add_init_script(STORAGE_ACCESS.format(answer="resolve"))
+        frame = ben.open_activity()
+        stay = frame.get_by_role("button", name="Continue in this page")
+        expect(stay).to_be_visible()
+        expect(frame.get_by_role("button", name="Continue in a new window")).to_be_visible()
+        ben.shot("frame-offers-to-stay")
+        ben.check_axe("frame-offers-to-stay", ben.page)
+        stay.click()
+        expect(frame.get_by_role("heading", level=1)).to_contain_text("Your portfolio for")
+        expect(frame.get_by_text("Signed in as")).to_contain_text("Ben Carter")
+        ben.shot("frame-after-storage-access")
+        assert len(ben.context.pages) == 1, "no new window was needed"
+        assert len(ben.auth_requests()) == 1, "Moodle's login hint was used once"
+        # The frame works on (here by the token: this Chromium still keeps the unpartitioned cookie out).
+        frame.get_by_label("Portfolio-only route").check()
+        frame.get_by_role("button", name="Start my portfolio").click()
+        expect(frame.get_by_text("Your portfolio is ready")).to_be_visible()
+    finally:
+        ben.close()
+
+
+def test_a_refused_storage_access_leaves_the_new_window(
+    browser: Browser, live_server_moodle: LiveServer, shots: Shots
+) -> None:
+    iris = MoodleUser(browser, live_server_moodle, "demo-instructor-iris", shots, phone=True)
+    try:
+        iris.context.add_init_script(STORAGE_ACCESS.format(answer="reject"))
+        frame = iris.open_activity()
+        frame.get_by_role("button", name="Continue in this page").click()
+        expect(frame.get_by_role("status")).to_have_text(re.compile("did not allow it here"))
+        expect(frame.get_by_role("button", name="Continue in this page")).to_be_hidden()
+        expect(frame.get_by_role("button", name="Continue in a new window")).to_be_focused()
+        iris.shot("frame-storage-access-refused-phone")
+        window = _continue_in_new_window(iris, frame, "Iris Novak")
+        expect(window.get_by_role("heading", level=1)).to_contain_text("learners and portfolios")
+        assert len(iris.auth_requests()) == 1
+    finally:
+        iris.close()
