@@ -1,0 +1,26 @@
+"""staff oversight
+
+Reserved slot: filled in by the change that adds these tables (kept in order so parallel work needs no merge).
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-07 04:50:00.000000
+
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+# revision identifiers, used by Alembic.
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
