@@ -98,6 +98,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "LTI_JWKS_CACHE_SECONDS": _env_int("LTI_TOOL_JWKS_CACHE_SECONDS", 3600),
         # How long the last fetched platform JWKS may stand in while the platform's JWKS URL is down.
         "LTI_JWKS_STALE_SECONDS": _env_int("LTI_TOOL_JWKS_STALE_SECONDS", 86400),
+        # Registrations, deployments and platform key sets are kept in each process's memory this many seconds
+        # (store/memo.py): a registration or deployment deactivated (or changed) in another process stops
+        # launching here within this bound; in the process that made the change, at once. 0: not kept.
+        # Partners' own criteria added or removed show on learner pages of other processes within it too.
+        "LAUNCH_CACHE_SECONDS": _env_int("LTI_TOOL_LAUNCH_CACHE_SECONDS", 30),
         # How long a login's state/nonce stays usable: the user must come back from the LMS within it.
         "LTI_LOGIN_TTL": _env_int("LTI_TOOL_LOGIN_TTL", 600),
         # Login state and session cookies are partitioned (CHIPS) so they work inside an LMS iframe in
@@ -225,6 +230,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "OUTBOUND_ALLOW_LOCAL",
         _env_bool("LTI_TOOL_OUTBOUND_ALLOW_LOCAL", bool(config["DEMO_PLATFORM"] or config["REGISTRATION_ALLOW_LOCAL"])),
     )
+    # The right-to-left pseudo-locale (launch/language.py) in the language switch: a check of layouts and of
+    # strings not marked for translation, on with the demo platform, never wanted by real people.
+    config.setdefault("PSEUDO_LOCALE", _env_bool("LTI_TOOL_PSEUDO_LOCALE", bool(config["DEMO_PLATFORM"])))
     # The demo platform and the tool sit on different origins (127.0.0.1 vs localhost), as an LMS and
     # a tool do, so the demo shows the tool as a third party in an iframe.
     config.setdefault(
