@@ -10,9 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,11 +99,79 @@ def pg_backend_pids(url: str, application_name: str) -> list[int]:
     return [r[0] for r in rows]
 
 
+def pg_backend_finder(url: str, application_name: str) -> tuple[Callable[[], list[int]], Callable[[], None]]:
+    """(find, close): `find` lists the backends of `application_name` over one kept connection (a
+    connection per poll would itself cost the server a backend start each time)."""
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    lock = threading.Lock()
+
+    def find() -> list[int]:
+        with lock:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    return find, conn.close
+
+
+class FollowedProcesses:
+    """CPU of a set of processes that changes while it is measured (PostgreSQL backends: the tool's pool
+    opens and closes connections during the run), found by `find_pids` every `interval` seconds.
+
+    A process there at start() counts from its reading then; one that appears later counts from zero (all
+    its CPU was used during the run, as it did not exist before). Each process's last reading is kept, so
+    one that ends during the run still counts up to its last poll (at most `interval` of its CPU is lost).
+    """
+
+    def __init__(self, find_pids: Callable[[], list[int]], interval: float = 0.2) -> None:
+        self.find_pids = find_pids
+        self.interval = interval
+        self.base: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _poll(self, first: bool = False) -> None:
+        for pid in self.find_pids():
+            reading = cpu_seconds(pid)
+            if reading == 0.0 and pid not in self.last:
+                continue  # gone before it could be read
+            if pid not in self.base:
+                self.base[pid] = reading if first else 0.0
+            self.last[pid] = reading
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._poll()
+
+    def start(self) -> None:
+        self._poll(first=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._poll()
+        return sum(self.last[pid] - self.base[pid] for pid in self.last)
+
+    @property
+    def seen(self) -> int:
+        return len(self.last)
+
+
 @dataclass
 class CpuMeter:
-    """CPU used between start() and stop() by named groups of processes, and by the machine as a whole."""
+    """CPU used between start() and stop() by named groups of processes, and by the machine as a whole.
+
+    `followed` groups are sets of processes that change during the run (see FollowedProcesses)."""
 
     groups: dict[str, list[int]] = field(default_factory=dict)
+    followed: dict[str, FollowedProcesses] = field(default_factory=dict)
     _start: dict[str, float] = field(default_factory=dict)
     used: dict[str, float] = field(default_factory=dict)
     _machine: tuple[float, float] = (0.0, 0.0)
@@ -117,10 +186,14 @@ class CpuMeter:
 
     def start(self) -> None:
         self._start = {name: self._read(name) for name in [*self.groups, "client"]}
+        for followed in self.followed.values():
+            followed.start()
         self._machine = machine_cpu()
 
     def stop(self) -> None:
         self.used = {name: self._read(name) - self._start[name] for name in self._start}
+        for name, followed in self.followed.items():
+            self.used[name] = followed.stop()
         busy, total = machine_cpu()
         self.machine_busy = busy - self._machine[0]
         self.machine_total = total - self._machine[1]

@@ -9,12 +9,15 @@ GET /lti/login (third-party initiated login) -> read state and nonce from the re
 the platform signs an id_token (RS256, inside the client: it carries the nonce, so it cannot be signed ahead;
 its time is in the latency and also printed apart) -> POST /lti/launch with the state cookie -> GET the page
 the launch redirects to, with the session it set, following the redirects to the learner's portfolio page
-(created on the first launch). Latency is that whole flow.
+(created on the first launch). Latency is that whole flow. Each learner comes with a new browser (no cookies,
+a new connection, kept alive for that learner's requests), so the gunicorn workers share the load as they
+accept connections; the warm-up is repeated until every worker has had a fair share of it.
 
 The platform registers with its JWKS URL, served by a small local server (bench/jwks_server.py): the tool
 caches the key set in its database, the baseline fetches it at every launch as pylti1p3 does without a cache.
 Also printed: the cost of the RS256 verification alone (jwt.decode of the same tokens, in this process),
-the CPU each party used during the timed run, and the resident memory of each gunicorn worker at rest.
+the CPU each party used during the timed run (PostgreSQL: every backend of the tool's connections seen
+during it, those opened meanwhile too), and the resident memory of each gunicorn worker at rest.
 Numbers vary with the machine and with whatever else runs on it: the machine's own load is printed too.
 """
 
@@ -31,7 +34,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
@@ -46,10 +48,12 @@ from harness import (  # noqa: E402
     DEFAULT_PG_URL,
     ROOT,
     CpuMeter,
+    FollowedProcesses,
     Gunicorn,
     GunicornSettings,
+    cpu_seconds,
     jwks_server,
-    pg_backend_pids,
+    pg_backend_finder,
     pg_schema,
     pss_kib,
     rss_kib,
@@ -129,7 +133,7 @@ class FlowError(Exception):
 
 class Browser:
     """Just enough browser for a launch, on http.client: one connection (kept alive when the server allows)
-    and the cookies of one site.
+    and the cookies of one site. `new_learner` makes it a new browser: no cookies, a new connection.
 
     Not requests: it cost about 1.3 ms of CPU per request here, and the client shares the machine's two
     cores with the server, so every millisecond the client saves is one the server gets.
@@ -140,6 +144,16 @@ class Browser:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port
         self.conn: http.client.HTTPConnection | None = None
         self.cookies: dict[str, str] = {}
+
+    def new_learner(self) -> None:
+        """Each learner comes with their own browser, so with their own connection: gunicorn's workers then
+        share the learners as they accept connections, rather than one worker keeping every kept-alive
+        connection it accepted first (the warm-up then warmed one worker only, and the timed run's load
+        stayed wherever the first connections landed)."""
+        self.cookies.clear()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
     def request(self, method: str, url: str, form: dict[str, str] | None = None) -> http.client.HTTPResponse:
         parts = urlsplit(url)
@@ -167,13 +181,17 @@ class Browser:
             self.conn.close()
             self.conn = None
         for header in resp.headers.get_all("Set-Cookie") or []:
-            jar: SimpleCookie = SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                if morsel["max-age"] in ("0", "-1"):
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.coded_value
+            # By hand: http.cookies drops a whole header with an attribute it does not know (Partitioned).
+            pair, _, attributes = header.partition(";")
+            name, _, value = pair.strip().partition("=")
+            max_age = next(
+                (a.split("=", 1)[1].strip() for a in attributes.split(";") if a.strip().lower().startswith("max-age=")),
+                None,
+            )
+            if max_age in ("0", "-1"):
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
         return resp
 
 
@@ -181,7 +199,7 @@ def one_flow(
     browser: Browser, base: str, platform: Platform, learner: int, mark: bytes = PAGE_MARK
 ) -> tuple[float, float, str]:
     """One learner's launch, as a browser does it: (latency, seconds spent signing, the id_token)."""
-    browser.cookies.clear()  # a new browser each time: nothing carried over from the previous learner
+    browser.new_learner()  # nothing carried over from the previous learner: cookies, connection
     launch_url = base + "/lti/launch"
     start = time.perf_counter()
     resp = browser.request(
@@ -313,7 +331,8 @@ def start_ours(
 def register_platform(overrides: dict[str, Any], jwks_url: str) -> None:
     """What `lti-tool registration add` does, in this process (the schema is only reachable this way)."""
     from lti_tool.app import create_app
-    from lti_tool.identity.partners import add_partner, attach_deployment
+    from lti_tool.audit.actor import Actor
+    from lti_tool.identity.partners import add_partner, set_deployment_partner
     from lti_tool.launch.models import Deployment, Registration
     from lti_tool.portfolio.catalogue.importer import import_catalogue
     from lti_tool.portfolio.catalogue.offerings import offer_certification
@@ -334,10 +353,11 @@ def register_platform(overrides: dict[str, Any], jwks_url: str) -> None:
         db.session.flush()
         # A partner that owns the deployment and offers the shipped certifications, so that the first page
         # is the learner's real portfolio, created on the first launch, as in production.
-        partner = add_partner("bench-academy", "Bench Academy", "academy")
+        bench = Actor(label="bench")
+        partner = add_partner(bench, "bench-academy", "Bench Academy", "academy")
         import_catalogue(actor_label="bench")
-        offer_certification(partner, CERTIFICATION)
-        attach_deployment(partner, ISSUER, CLIENT_ID, DEPLOYMENT_ID)
+        offer_certification(partner, CERTIFICATION, actor_label="bench")
+        set_deployment_partner(bench, reg.deployments[0], partner)
         db.session.commit()
         db.engine.dispose()
 
@@ -398,8 +418,10 @@ class TargetReport:
     rss_after_warmup: list[int]
     rss_after_run: list[int]
     pss_after_run: list[int]
-    pg_pids: list[int]
+    pg_backends_seen: int
     verify_seconds: float
+    warm_share: list[float]
+    run_share: list[float]
 
     @property
     def rate(self) -> float:
@@ -410,23 +432,49 @@ def measure(
     name: str, server: Gunicorn, platform: Platform, args: argparse.Namespace, jwks_pid: int, db_url: str
 ) -> TargetReport:
     mark = PAGE_MARK if name == "ours" else BASELINE_MARK
-    warm = run_clients(server.base, platform, args.clients, args.learners, mark=mark, count=args.learners)
-    if warm.errors:
-        raise SystemExit(f"{name}: warm-up failed {warm.errors}: {warm.first_error}\nlog: {server.log_path}")
+    workers = server.workers()
+    before = [cpu_seconds(p) for p in workers]
+    warm_tokens: list[str] = []
+    # Every worker must have served a fair share of the warm-up (its pool, caches and code paths warm), or the
+    # timed run starts with one worker cold: repeat the warm-up (at most 3 times) until each has.
+    for _round in range(3):
+        warm = run_clients(server.base, platform, args.clients, args.learners, mark=mark, count=args.learners)
+        if warm.errors:
+            raise SystemExit(f"{name}: warm-up failed {warm.errors}: {warm.first_error}\nlog: {server.log_path}")
+        warm_tokens = warm.tokens
+        warm_cpu = [cpu_seconds(p) - b for p, b in zip(workers, before, strict=True)]
+        if min(warm_cpu) >= 0.5 * sum(warm_cpu) / len(warm_cpu):
+            break
+    warm_share = [c / max(sum(warm_cpu), 1e-9) for c in warm_cpu]
     time.sleep(1.0)
-    rss_warm = [rss_kib(p) for p in server.workers()]
-    pg_pids = pg_backend_pids(db_url, APP_NAME) if name == "ours" else []
-    meter = CpuMeter(groups={"server": [server.proc.pid, *server.workers()], "postgres": pg_pids, "jwks": [jwks_pid]})
-    verify_before = verify_cost(platform, warm.tokens)
-    run = run_clients(
-        server.base, platform, args.clients, args.learners, mark=mark, duration=args.duration, meter=meter
-    )
+    rss_warm = [rss_kib(p) for p in workers]
+    followed: dict[str, FollowedProcesses] = {}
+    close_finder = None
+    if name == "ours":
+        # Every backend of the tool's connections seen during the run, those its pool opens meanwhile too.
+        find, close_finder = pg_backend_finder(db_url, APP_NAME)
+        followed["postgres"] = FollowedProcesses(find)
+    meter = CpuMeter(groups={"server": [server.proc.pid, *workers], "jwks": [jwks_pid]}, followed=followed)
+    worker_before = [cpu_seconds(p) for p in workers]
+    verify_before = verify_cost(platform, warm_tokens)
+    try:
+        run = run_clients(
+            server.base, platform, args.clients, args.learners, mark=mark, duration=args.duration, meter=meter
+        )
+    finally:
+        if close_finder:
+            close_finder()
+    if "postgres" not in meter.used:
+        meter.used["postgres"] = 0.0
+    run_cpu = [cpu_seconds(p) - b for p, b in zip(workers, worker_before, strict=True)]
+    run_share = [c / max(sum(run_cpu), 1e-9) for c in run_cpu]
+    pg_seen = followed["postgres"].seen if followed else 0
     # Just before and just after the run, so that it sees about the same machine (other load comes and goes).
     verify = (verify_before + verify_cost(platform, run.tokens)) / 2
     time.sleep(1.0)
     rss_run = [rss_kib(p) for p in server.workers()]
     pss_run = [pss_kib(p) for p in server.workers()]
-    return TargetReport(name, run, rss_warm, rss_run, pss_run, pg_pids, verify)
+    return TargetReport(name, run, rss_warm, rss_run, pss_run, pg_seen, verify, warm_share, run_share)
 
 
 def print_report(
@@ -468,6 +516,11 @@ def print_report(
             f"(server {cpu.used['server'] / run.seconds:.2f}, postgres {cpu.used['postgres'] / run.seconds:.2f}, "
             f"client {cpu.used['client'] / run.seconds:.2f}, jwks {cpu.used['jwks'] / run.seconds:.2f}, "
             f"other processes {other / run.seconds:.2f})"
+        )
+        print(
+            f"  share of the server CPU by worker: warm-up "
+            f"{' / '.join(f'{x:.0%}' for x in rep.warm_share)}, run {' / '.join(f'{x:.0%}' for x in rep.run_share)}"
+            + (f"; PostgreSQL backends seen during the run: {rep.pg_backends_seen}" if rep.name == "ours" else "")
         )
         print(
             f"  memory per worker at rest (VmRSS): after warm-up "
