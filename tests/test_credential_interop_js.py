@@ -23,6 +23,8 @@ from tests.credential_helpers import award_through_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "credential_interop.mjs"
+# A Node process per test, loading the JavaScript libraries: seconds each, so `make test` runs it, not the fast loop.
+pytestmark = pytest.mark.slow
 NEEDED = ("jsonld", "@digitalbazaar/vc", "@digitalbazaar/data-integrity", "@digitalbazaar/eddsa-rdfc-2022-cryptosuite")
 
 
