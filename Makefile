@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 AXE := node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-fast install lint clean bench bench-scale browser-deps
+.PHONY: run test test-fast install lint clean bench bench-scale browser-deps translations messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) translations
 
-run: $(STAMP)
+# The page languages (launch/language.py): catalogues in lti_tool/translations, one .po per language, kept
+# in git; the compiled .mo files and the generated right-to-left pseudo-locale are built here, not committed.
+TRANSLATIONS := lti_tool/translations
+PSEUDO_PO := $(TRANSLATIONS)/ar@pseudo/LC_MESSAGES/messages.po
+CATALOGUES := $(sort $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po) $(PSEUDO_PO))
+
+translations: $(STAMP) $(CATALOGUES:.po=.mo)
+
+$(PSEUDO_PO): $(TRANSLATIONS)/messages.pot tools/pseudolocalize.py
+	$(BIN)/python tools/pseudolocalize.py $< $@
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po
+	$(BIN)/pybabel --quiet compile -i $< -o $@
+
+# After marking new strings: extract them into messages.pot and merge them into every language's .po (then
+# translate the new entries, and `make translations`).
+messages: $(STAMP)
+	$(BIN)/pybabel --quiet extract -F babel.cfg --add-location=file --sort-by-file -k lazy_gettext -k _l \
+		--project=lti-tool -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel --quiet update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l es
+	$(BIN)/pybabel --quiet update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l fr
+
+run: $(STAMP) translations
 	LTI_TOOL_DEMO_PLATFORM=$${LTI_TOOL_DEMO_PLATFORM:-1} LTI_TOOL_SCHEMA_MODE=$${LTI_TOOL_SCHEMA_MODE:-upgrade} $(BIN)/lti-tool serve
 
 # What the browser tests need beyond Python: Chromium (apt, only when missing and we are root with apt) and
@@ -48,12 +70,12 @@ $(AXE): package.json package-lock.json
 	fi
 
 # Everything: lint, then every test (SQLite and PostgreSQL, browser, slow). CI runs this.
-test: $(STAMP) browser-deps lint
+test: $(STAMP) translations browser-deps lint
 	$(BIN)/python -m pytest -q -n $${PYTEST_WORKERS:-auto} --dist loadgroup
 
 # The inner loop: SQLite only (tests marked `postgres` deselected; LTI_TEST_NO_POSTGRES skips any other that
 # would reach it), no browser tests, none marked `slow`, and 5 cases per fuzz test instead of 25.
-test-fast: $(STAMP)
+test-fast: $(STAMP) translations
 	LTI_TEST_NO_POSTGRES=1 LTI_FUZZ_EXAMPLES=$${LTI_FUZZ_EXAMPLES:-5} $(BIN)/python -m pytest -q \
 		-n $${PYTEST_WORKERS:-auto} --dist worksteal --ignore=tests/browser -m "not postgres and not slow"
 

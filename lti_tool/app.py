@@ -31,6 +31,7 @@ from lti_tool.grading import routes as grading_routes
 from lti_tool.grading import worker as grading_worker
 from lti_tool.identity.grants import apply_pending_grants
 from lti_tool.launch import frame_origins
+from lti_tool.launch import language
 from lti_tool.launch import registrations as launch_registrations
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.landing import bp as home_bp
@@ -109,6 +110,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     install_request_guard(app)
     init_page_messages(app)
+    language.install(app)  # Flask-Babel: the page's language and time zone (launch/language.py)
     for blueprint in (
         launch_bp,
         registration_bp,
@@ -125,6 +127,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         eqa_views.bp,
         notifications_bp,
         mail_bp,
+        language.bp,
     ):
         app.register_blueprint(blueprint)
     if app.config["DEMO_PLATFORM"]:

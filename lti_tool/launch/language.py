@@ -1,0 +1,159 @@
+"""Which language and time zone a request is served in, and the switch a person changes them with.
+
+The language, first match wins:
+1. the one the person chose with the switch, kept with their tool session (Flask's session, which
+   page_messages.py keeps server-side under the tool session, so it works without cookies);
+2. the launch's `locale` claim (launch_presentation.locale, recorded on the person at every launch);
+3. the browser's Accept-Language;
+4. English.
+A locale the tool has no pages in ("fr-FR" today) is passed over for the next. The time zone is the one the
+browser told the switch (static/local_time.js fills it in), else UTC, always named on the page.
+
+The right-to-left pseudo-locale (PSEUDO, generated from the catalogue by `make translations`) is offered only
+when LTI_TOOL_PSEUDO_LOCALE is on (by default with the demo platform): it shows untranslated or broken layout.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+
+from flask import Blueprint, Flask, current_app, g, redirect, request, session
+from flask_babel import Babel, get_locale
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from lti_tool.launch.session import current_session, login_required
+from lti_tool.web.errors import UserError
+
+# The tool's English is British (dates as "12 May 2025"): its words are the catalogue's message ids.
+ENGLISH = "en_GB"
+# Babel's identifier for the pseudo-locale: Arabic's script direction and plural rules, the catalogue under
+# translations/ar@pseudo; pages name it ar-XB (the pseudo-locale convention for mirrored right-to-left text).
+PSEUDO = "ar@pseudo"
+PSEUDO_TAG = "ar-XB"
+# The languages the pages are written in, by Babel identifier, with the name each calls itself.
+PAGE_LANGUAGES = {ENGLISH: "English", "es": "Español"}
+PRIMARY = {identifier.split("_", 1)[0]: identifier for identifier in PAGE_LANGUAGES}
+PSEUDO_NAME = "Pseudo (RTL)"
+# Compiled by `make translations` (pybabel compile) from the .po files beside them.
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+SESSION_KEY = "language"
+TIMEZONE_KEY = "timezone"
+
+bp = Blueprint("language", __name__)
+
+
+def languages() -> dict[str, str]:
+    """Identifier -> own name of every language a person may choose here."""
+    if current_app.config.get("PSEUDO_LOCALE"):
+        return {**PAGE_LANGUAGES, PSEUDO: PSEUDO_NAME}
+    return dict(PAGE_LANGUAGES)
+
+
+def match(tag: str | None) -> str | None:
+    """The page language for a locale tag ("es-MX", "es_ES", "ar-XB"), or None when the tool has none."""
+    if not tag:
+        return None
+    tag = tag.strip().replace("_", "-")
+    if tag.lower() == PSEUDO_TAG.lower() or tag == PSEUDO:
+        return PSEUDO if PSEUDO in languages() else None
+    return PRIMARY.get(tag.split("-", 1)[0].lower())
+
+
+def select_locale() -> str:
+    """Flask-Babel's locale selector: the order in this module's docstring."""
+    chosen = session.get(SESSION_KEY) if current_session() is not None else None
+    if isinstance(chosen, str) and chosen in languages():
+        return chosen
+    sess = current_session()
+    claimed = match(sess.user.locale) if sess is not None else None
+    if claimed:
+        return claimed
+    for tag, _quality in request.accept_languages:
+        found = match(tag)
+        if found:
+            return found
+    return ENGLISH
+
+
+def select_timezone() -> str:
+    zone = session.get(TIMEZONE_KEY) if current_session() is not None else None
+    return zone if isinstance(zone, str) and valid_timezone(zone) else "UTC"
+
+
+def valid_timezone(name: str) -> bool:
+    if not name or len(name) > 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def html_lang() -> str:
+    """The page's `lang` attribute (BCP 47)."""
+    return language_tag(current_language())
+
+
+def language_tag(identifier: str) -> str:
+    """BCP 47 for a Babel identifier ("pt_BR" -> "pt-BR"; the pseudo-locale -> ar-XB)."""
+    return PSEUDO_TAG if identifier == PSEUDO else identifier.replace("_", "-")
+
+
+def current_language() -> str:
+    locale = get_locale()
+    return str(locale) if locale is not None else ENGLISH
+
+
+def text_direction() -> str:
+    locale = get_locale()
+    return "rtl" if locale is not None and locale.character_order == "right-to-left" else "ltr"
+
+
+@bp.post("/language")
+@login_required
+def switch() -> Response:
+    """The language switch in every page's footer: kept with the tool session, then back to the page."""
+    chosen = request.form.get("language", "")
+    if chosen not in languages():
+        raise UserError(_("That language is not offered here."), status=400, title=_("Unknown language"))
+    session[SESSION_KEY] = chosen
+    zone = request.form.get("timezone", "")
+    if valid_timezone(zone):
+        session[TIMEZONE_KEY] = zone
+    return redirect(_same_site_page(request.form.get("next", "")), code=303)
+
+
+def _same_site_page(target: str) -> str:
+    """Back to the page the switch was on: only a path on this site (never another site's address)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return request.script_root + "/"
+
+
+def _forget_choice(_exc: BaseException | None = None) -> None:
+    g.pop("_flask_babel", None)
+
+
+def install(app: Flask) -> None:
+    """Flask-Babel on the app with this module's selectors, and what the base layout needs to say the page's
+    language and direction and to offer the switch."""
+    Babel(
+        app,
+        default_locale=ENGLISH,
+        locale_selector=select_locale,
+        timezone_selector=select_timezone,
+        default_translation_directories=str(TRANSLATIONS),
+    )
+    # Flask-Babel keeps the chosen locale on `g`, which outlives a request when an app context is shared
+    # (tests, CLI): each request chooses again.
+    app.teardown_request(_forget_choice)
+    # {% trans %} blocks collapse their whitespace, as babel.cfg extracts them (trimmed = true).
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.add_template_global(html_lang)
+    app.add_template_global(text_direction)
+    app.add_template_global(current_language)
+    app.add_template_global(language_tag)
+    app.add_template_global(languages, "page_languages")

@@ -1,0 +1,163 @@
+"""Many languages (issue 21): which language a page is in (the switch > the launch's locale claim >
+Accept-Language > English), the switch kept with the tool session (by token too, without cookies), Spanish
+pages, plurals, and dates in the chosen locale and the person's time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from flask import render_template_string
+from flask_babel import force_locale
+from sqlalchemy import select
+
+from lti_tool.launch.language import PSEUDO, match
+from lti_tool.launch.models import LtiUser
+from lti_tool.store.db import db
+from lti_tool.web.dates import when
+from tests.registration_helpers import launch_as
+
+PAGE = "/notifications/"
+
+
+@pytest.fixture
+def client(sqlite_app):
+    return sqlite_app.test_client()
+
+
+def _fresh() -> None:
+    """Each real request has its own database session; the tests share one app context across requests,
+    so rows a request changed by another connection (the page data, page_messages.py) are read again."""
+    db.session.expire_all()
+
+
+def _lang(html: str) -> str:
+    found = re.search(r'<html lang="([^"]+)" dir="(ltr|rtl)"', html)
+    assert found, html[:300]
+    return found.group(1)
+
+
+def _set_claimed_locale(sub: str, locale: str) -> None:
+    user = db.session.scalar(select(LtiUser).where(LtiUser.sub == sub))
+    user.locale = locale
+    db.session.commit()
+
+
+def test_the_launch_claim_wins_over_the_browser(client):
+    launch_as(client, "demo-learner-ada")  # the demo LMS launches Ada in en-GB
+    html = client.get(PAGE, headers={"Accept-Language": "es-ES,es;q=0.9"}).data.decode()
+    assert _lang(html) == "en-GB"
+    _set_claimed_locale("demo-learner-ada", "es-MX")
+    html = client.get(PAGE, headers={"Accept-Language": "en"}).data.decode()
+    assert _lang(html) == "es"
+    assert "Saltar al contenido" in html and "Skip to content" not in html
+
+
+def test_a_claim_the_tool_has_no_pages_in_falls_to_the_browser_then_english(client):
+    launch_as(client, "demo-learner-ben")  # his LMS speaks French: no French pages (only French e-mails)
+    assert _lang(client.get(PAGE, headers={"Accept-Language": "fr-FR, es;q=0.8"}).data.decode()) == "es"
+    assert _lang(client.get(PAGE, headers={"Accept-Language": "de-DE"}).data.decode()) == "en-GB"
+    assert _lang(client.get(PAGE).data.decode()) == "en-GB"
+
+
+def test_the_browser_decides_without_a_session(client):
+    html = client.get("/verify", headers={"Accept-Language": "es"}).data.decode()
+    assert _lang(html) == "es"
+    assert _lang(client.get("/verify").data.decode()) == "en-GB"
+
+
+def test_the_switch_is_kept_with_the_session_over_the_claim(client):
+    sess = launch_as(client, "demo-learner-ada")
+    resp = client.post(
+        "/language",
+        data={"csrf_token": sess.csrf_token, "language": "es", "next": PAGE, "timezone": "Europe/Madrid"},
+    )
+    assert resp.status_code == 303 and resp.location.endswith(PAGE)
+    _fresh()
+    html = client.get(PAGE, headers={"Accept-Language": "en"}).data.decode()
+    assert _lang(html) == "es"
+    assert '<option value="es" lang="es" selected>' in html
+    # A new launch (a new tool session) starts again from the claim.
+    launch_as(client, "demo-learner-ada")
+    assert _lang(client.get(PAGE).data.decode()) == "en-GB"
+
+
+def test_the_switch_works_without_cookies_through_the_session_token(sqlite_app):
+    browser = sqlite_app.test_client()
+    sess = launch_as(browser, "demo-learner-ada")
+    frame = sqlite_app.test_client(use_cookies=False)  # the LMS iframe: the tool's cookie is blocked
+    resp = frame.post("/language", data={"csrf_token": sess.csrf_token, "_s": sess.id, "language": "es"})
+    assert resp.status_code == 303
+    _fresh()
+    html = frame.get(PAGE, query_string={"_s": sess.id}).data.decode()
+    assert _lang(html) == "es"
+    # The switch's form carries the token on for the next change.
+    assert f'name="_s" value="{sess.id}"' in html
+
+
+def test_the_switch_refuses_a_form_without_its_token_and_an_unknown_language(client):
+    sess = launch_as(client, "demo-learner-ada")
+    assert client.post("/language", data={"language": "es"}).status_code == 400
+    resp = client.post("/language", data={"csrf_token": sess.csrf_token, "language": "xx"})
+    assert resp.status_code == 400 and b"not offered" in resp.data
+    resp = client.post("/language", data={"csrf_token": sess.csrf_token, "language": "es", "next": "//evil.example/"})
+    assert resp.status_code == 303 and "evil" not in resp.location
+    launch_as(client, "demo-learner-ada")
+    client.post("/language", data={"language": "es"})  # refused: changes nothing
+    assert _lang(client.get(PAGE).data.decode()) == "en-GB"
+
+
+def test_matching_locale_tags():
+    assert match("es-MX") == "es" and match("es_ES") == "es" and match("EN-gb") == "en_GB"
+    assert match("fr-FR") is None and match("") is None and match(None) is None
+
+
+def test_the_pseudo_locale_runs_right_to_left_only_where_enabled(client, sqlite_app):
+    launch_as(client, "demo-learner-ada")
+    html = client.get(PAGE, headers={"Accept-Language": "ar-XB"}).data.decode()
+    assert 'lang="en-GB"' in html  # the claim (en-GB) still wins
+    _set_claimed_locale("demo-learner-ada", "")
+    html = client.get(PAGE, headers={"Accept-Language": "ar-XB"}).data.decode()
+    assert '<html lang="ar-XB" dir="rtl"' in html
+    sqlite_app.config["PSEUDO_LOCALE"] = False
+    assert PSEUDO not in client.get(PAGE).data.decode()
+    assert _lang(client.get(PAGE, headers={"Accept-Language": "ar-XB"}).data.decode()) == "en-GB"
+
+
+def test_dates_in_the_locale_and_the_time_zone(sqlite_app, client):
+    moment = dt.datetime(2025, 5, 12, 14, 3)  # naive: UTC, as stored
+    with sqlite_app.test_request_context():
+        assert "12 May 2025, 14:03 UTC" in when(moment)
+        with force_locale("es"):
+            assert "12 de mayo de 2025, 14:03 UTC" in when(moment)
+            assert 'datetime="2025-05-12T14:03:00Z"' in when(moment)
+            assert "12 de mayo de 2025" in when(dt.date(2025, 5, 12))
+    # The zone the browser told the switch, kept with the session: Madrid is UTC+2 in May.
+    sess = launch_as(client, "demo-learner-ada")
+    client.post("/language", data={"csrf_token": sess.csrf_token, "language": "es", "timezone": "Europe/Madrid"})
+    _fresh()
+    with sqlite_app.test_request_context(headers={"X-Tool-Session": sess.id}):
+        shown = when(moment)
+        assert "12 de mayo de 2025, 16:03 Europe/Madrid" in shown
+        assert 'datetime="2025-05-12T14:03:00Z"' in shown  # the instant itself stays exact
+    # A zone that does not exist is not kept.
+    client.post("/language", data={"csrf_token": sess.csrf_token, "language": "en_GB", "timezone": "Mars/Olympus"})
+    _fresh()
+    with sqlite_app.test_request_context(headers={"X-Tool-Session": sess.id}):
+        assert "12 May 2025, 16:03 Europe/Madrid" in when(moment)
+    # Outside a request (mail, PDFs): English and UTC.
+    assert "12 May 2025, 14:03 UTC" in when(moment)
+
+
+def test_plurals_follow_the_language(sqlite_app):
+    # The words base.html gives the unread count in the header, in both languages.
+    source = "{{ ngettext('unread notice', 'unread notices', n) }}"
+    with sqlite_app.test_request_context():
+        assert render_template_string(source, n=1) == "unread notice"
+        assert render_template_string(source, n=3) == "unread notices"
+        assert render_template_string("{{ 1234567.5|decimalformat }}") == "1,234,567.5"
+        with force_locale("es"):
+            assert render_template_string(source, n=1) == "aviso sin leer"
+            assert render_template_string(source, n=3) == "avisos sin leer"
+            assert render_template_string("{{ 1234567.5|decimalformat }}") == "1.234.567,5"
