@@ -123,6 +123,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "S3_REGION": os.environ.get("LTI_TOOL_S3_REGION", ""),
         "S3_PREFIX": os.environ.get("LTI_TOOL_S3_PREFIX", ""),
         "MAX_UPLOAD_MB": _env_int("LTI_TOOL_MAX_UPLOAD_MB", 25),
+        # Audio and video evidence (known by content, file_checks.MEDIA_TYPES): the limit per file.
+        "MAX_MEDIA_UPLOAD_MB": _env_int("LTI_TOOL_MAX_MEDIA_UPLOAD_MB", 200),
         # Work queues flag an item as overdue once it has waited this many days (the service level promised to
         # learners for each step: assessment, each verification, an appeal).
         "SERVICE_LEVEL_DAYS": _env_int("LTI_TOOL_SERVICE_LEVEL_DAYS", 10),
@@ -239,7 +241,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DEMO_BASE_URL", (os.environ.get("LTI_TOOL_DEMO_BASE_URL") or f"http://127.0.0.1:{config['PORT']}").rstrip("/")
     )
     config.setdefault("DEMO_TOOL_URL", (config["PUBLIC_URL"] or f"http://localhost:{config['PORT']}").rstrip("/"))
-    config["MAX_CONTENT_LENGTH"] = (int(config["MAX_UPLOAD_MB"]) + 1) * 1024 * 1024
+    largest = max(int(config["MAX_UPLOAD_MB"]), int(config["MAX_MEDIA_UPLOAD_MB"]))
+    config["MAX_CONTENT_LENGTH"] = (largest + 1) * 1024 * 1024
     if "SECRET_KEY" not in config:
         config["SECRET_KEY"] = os.environ.get("LTI_TOOL_SECRET_KEY") or _persistent_secret(
             Path(config["INSTANCE_DIR"]) / "secret_key", lambda: secrets.token_urlsafe(48)

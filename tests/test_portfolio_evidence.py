@@ -279,7 +279,7 @@ def test_unicode_filename_is_kept_readable_in_the_download(app, ada, cert):
 
 @pytest.fixture
 def small_limit_app(backend, tmp_path, keys_dir):
-    app = make_test_app(backend, tmp_path, keys_dir, MAX_UPLOAD_MB=1)
+    app = make_test_app(backend, tmp_path, keys_dir, MAX_UPLOAD_MB=1, MAX_MEDIA_UPLOAD_MB=2)
     with app.app_context():
         yield app
         db.session.remove()
@@ -307,9 +307,9 @@ def test_request_over_the_limit_is_refused_with_a_clear_page(small_limit_app, jw
     f.make_certification("TSTCERT")
     ada = Browser(app, platform, "ada", custom=CUSTOM)
     portfolio = ada.start()
-    huge = b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024)
+    huge = b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024)  # over the request limit: the larger (media) limit + 1 MB
     resp = ada.add_item(portfolio.id, files=[(huge, "huge.pdf")], criteria=[])
-    assert resp.status_code == 413 and b"The upload is too large: the limit is 1 MB" in resp.data
+    assert resp.status_code == 413 and b"The upload is too large: the limit is 2 MB a request" in resp.data
     _nothing_stored(app)
 
 

@@ -345,11 +345,11 @@ def attach_criteria(rows: list[RosterRow]) -> None:
     portfolios = [r.portfolio for r in rows if r.portfolio is not None]
     if not portfolios:
         return
-    held: dict[tuple[int, int | None], set[int]] = {}
+    held: dict[tuple[int, int | None, str | None], set[int]] = {}
     for p in portfolios:
-        key = (p.certification_id, p.partner_id)
+        key = (p.certification_id, p.partner_id, p.unit_code)  # a unit-only portfolio holds one unit's criteria
         if key not in held:
-            held[key] = {c.id for c in criteria_for(p.certification, p.partner_id)}
+            held[key] = {c.id for c in criteria_for(p.certification, p.partner_id, p.unit_code)}
     ids = [p.id for p in portfolios]
     mapped: dict[int, set[int]] = {}
     pairs = db.session.execute(
@@ -381,7 +381,7 @@ def attach_criteria(rows: list[RosterRow]) -> None:
     for row in rows:
         if row.portfolio is None:
             continue
-        criteria = held[(row.portfolio.certification_id, row.portfolio.partner_id)]
+        criteria = held[(row.portfolio.certification_id, row.portfolio.partner_id, row.portfolio.unit_code)]
         row.criteria_total = len(criteria)
         row.evidenced = len(mapped.get(row.portfolio.id, set()) & criteria)
         row.met = met.get(row.portfolio.id)

@@ -82,8 +82,12 @@ class UnitCoverage:
 
     @property
     def anchor(self) -> str:
-        """The unit's id on the portfolio page (codes may hold dots or spaces; ids should not)."""
-        return "unit-" + "".join(ch if ch.isalnum() else "-" for ch in self.code)
+        return unit_anchor(self.code)
+
+
+def unit_anchor(code: str) -> str:
+    """A unit's id on the portfolio page (codes may hold dots or spaces; ids should not)."""
+    return "unit-" + "".join(ch if ch.isalnum() else "-" for ch in code)
 
 
 @dataclass

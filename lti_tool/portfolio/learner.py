@@ -13,8 +13,9 @@ from sqlalchemy.orm import joinedload, selectinload
 from lti_tool.audit import trail as audit
 from lti_tool.launch.models import ResourceLink, ToolSession
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.catalogue.models import Certification
-from lti_tool.portfolio.catalogue.placement import certification_code_for
+from lti_tool.portfolio.catalogue.models import Certification, PartnerOffering
+from lti_tool.portfolio.catalogue.offerings import unit_codes_of
+from lti_tool.portfolio.catalogue.placement import certification_code_for, unit_code_for
 from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
 from lti_tool.portfolio.coverage import Coverage
 from lti_tool.portfolio.models import ROUTES, EvidenceFile, EvidenceItem, Portfolio, Submission, evidence_criterion
@@ -32,11 +33,35 @@ MAX_NOTE = 5000
 class PlacementCertification:
     code: str | None  # what the placement names (custom parameter or deployment default)
     certification: Certification | None  # its latest version, if the catalogue has it
+    unit_code: str | None = None  # a unit placement's unit (one the certification has), else None
+    unit_only: bool = False  # the partner's pathway makes that unit a portfolio of its own
+
+    @property
+    def scope(self) -> str | None:
+        """The unit a portfolio started from this placement holds (None: the whole certification)."""
+        return self.unit_code if self.unit_only else None
+
+
+def unit_only_pathway(partner_id: int | None, code: str) -> bool:
+    """The partner's pathway narrows the certification to some of its units: each unit placement is then a
+    unit-only portfolio. Otherwise a unit placement opens the learner's one portfolio of the certification."""
+    if partner_id is None:
+        return False
+    offering = db.session.scalar(
+        select(PartnerOffering).where(
+            PartnerOffering.partner_id == partner_id, PartnerOffering.certification_code == code
+        )
+    )
+    return offering is not None and bool(unit_codes_of(offering))
 
 
 def placement_certification(link: ResourceLink) -> PlacementCertification:
     code = certification_code_for(link)
-    return PlacementCertification(code, latest_certification(code) if code else None)
+    cert = latest_certification(code) if code else None
+    unit = unit_code_for(link)
+    if code is None or cert is None or unit is None or unit not in {u.code for u in cert.units}:
+        return PlacementCertification(code, cert)
+    return PlacementCertification(code, cert, unit, unit_only_pathway(link.deployment.partner_id, code))
 
 
 def placement_route(link: ResourceLink) -> str | None:
@@ -51,11 +76,68 @@ def portfolio_for(user_id: int, link_id: int) -> Portfolio | None:
     )
 
 
-def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certification, route: str) -> Portfolio:
-    """The learner's portfolio for this placement, created on first use (two first launches racing make one)."""
+def _same_partner(partner_id: int | None) -> Any:
+    return Portfolio.partner_id.is_(None) if partner_id is None else Portfolio.partner_id == partner_id
+
+
+def certification_portfolio(user_id: int, partner_id: int | None, code: str, scope: str | None) -> Portfolio | None:
+    """The learner's one portfolio of certification `code` (any version) under this partner, for the whole
+    certification (scope None) or for unit `scope` only; the first one started if older data holds several."""
+    return db.session.scalar(
+        select(Portfolio)
+        .join(Certification, Certification.id == Portfolio.certification_id)
+        .where(
+            Portfolio.user_id == user_id,
+            _same_partner(partner_id),
+            Certification.code == code,
+            Portfolio.unit_code.is_(None) if scope is None else Portfolio.unit_code == scope,
+        )
+        .order_by(Portfolio.id)
+        .limit(1)
+    )
+
+
+def placement_portfolio(user_id: int, link: ResourceLink) -> Portfolio | None:
+    """The portfolio a placement opens: the one started from it, else the learner's portfolio of the same
+    certification (and scope) started from another placement: a learner never gets a second one."""
+    own = portfolio_for(user_id, link.id)
+    if own is not None:
+        return own
+    found = placement_certification(link)
+    if found.code is None:
+        return None
+    return certification_portfolio(user_id, link.deployment.partner_id, found.code, found.scope)
+
+
+def chosen_route(user_id: int, partner_id: int | None, code: str) -> str | None:
+    """The route the learner chose for another portfolio of this certification: it is chosen once."""
+    return db.session.scalar(
+        select(Portfolio.route)
+        .join(Certification, Certification.id == Portfolio.certification_id)
+        .where(Portfolio.user_id == user_id, _same_partner(partner_id), Certification.code == code)
+        .order_by(Portfolio.id)
+        .limit(1)
+    )
+
+
+def focus_unit(link: ResourceLink, portfolio: Portfolio) -> str | None:
+    """The unit to open a whole-certification portfolio at, when it is opened from a unit placement."""
+    if portfolio.unit_code is not None:
+        return None
+    unit = unit_code_for(link)
+    return unit if unit and unit in {u.code for u in portfolio.certification.units} else None
+
+
+def start_portfolio(
+    sess: ToolSession, link: ResourceLink, certification: Certification, route: str, unit_code: str | None = None
+) -> Portfolio:
+    """The learner's portfolio for this placement, created on first use (two first launches racing make one);
+    the learner's portfolio of the same certification and scope when another placement started it."""
     if route not in ROUTES:
         raise UserError("Choose one of the two routes.")
-    existing = portfolio_for(sess.user_id, link.id)
+    existing = portfolio_for(sess.user_id, link.id) or certification_portfolio(
+        sess.user_id, link.deployment.partner_id, certification.code, unit_code
+    )
     if existing is not None:
         return existing
     try:
@@ -66,6 +148,7 @@ def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certif
                 resource_link_id=link.id,
                 partner_id=link.deployment.partner_id,
                 route=route,
+                unit_code=unit_code,
                 state=workflow.DRAFT,
             )
             db.session.add(portfolio)
@@ -80,6 +163,7 @@ def start_portfolio(sess: ToolSession, link: ResourceLink, certification: Certif
                     "version": certification.version,
                     "route": route,
                     "resource_link": link.id,
+                    **({"unit": unit_code} if unit_code else {}),
                 },
             )
             # The gradebook learns the learner has started, in the same transaction (outbox).
@@ -140,7 +224,7 @@ def load_with_evidence(portfolio_id: int) -> Portfolio | None:
 
 
 def criteria_by_id(portfolio: Portfolio) -> dict[int, Any]:
-    return {c.id: c for c in criteria_for(portfolio.certification, portfolio.partner_id)}
+    return {c.id: c for c in criteria_for(portfolio.certification, portfolio.partner_id, portfolio.unit_code)}
 
 
 # --- what to do next -------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ class Portfolio(Model):
     resource_link_id: Mapped[int] = mapped_column(ForeignKey("lti_resource_link.id"), index=True)
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id"), nullable=True, index=True)
     route: Mapped[str] = mapped_column(String(20), default="training")
+    # A unit-only portfolio (the partner's pathway narrows the certification to units, and the placement names
+    # one) holds that unit's criteria only; None: the whole certification.
+    unit_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default="draft")
     state_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

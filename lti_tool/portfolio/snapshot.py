@@ -18,7 +18,9 @@ from lti_tool.portfolio.catalogue.queries import criteria_for
 from lti_tool.portfolio.models import Portfolio
 
 
-def snapshot_criteria(certification: Certification, partner_id: int | None) -> list[dict[str, Any]]:
+def snapshot_criteria(
+    certification: Certification, partner_id: int | None, unit_code: str | None = None
+) -> list[dict[str, Any]]:
     """The criteria a portfolio is held to, in the snapshot's shape (also what the coverage view reads)."""
     return [
         {
@@ -31,7 +33,7 @@ def snapshot_criteria(certification: Certification, partner_id: int | None) -> l
             "outcome_text": c.outcome.text,
             "partner_specific": c.partner_id is not None,
         }
-        for c in criteria_for(certification, partner_id)
+        for c in criteria_for(certification, partner_id, unit_code)
     ]
 
 
@@ -39,7 +41,7 @@ def build_snapshot(portfolio: Portfolio) -> dict[str, Any]:
     cert = portfolio.certification
     return {
         "certification": {"id": cert.id, "code": cert.code, "version": cert.version, "title": cert.title},
-        "criteria": snapshot_criteria(cert, portfolio.partner_id),
+        "criteria": snapshot_criteria(cert, portfolio.partner_id, portfolio.unit_code),
         "evidence": [
             {
                 "id": item.id,

@@ -116,7 +116,7 @@ def register_error_handlers(app: Flask) -> None:
             400: "The request was malformed or incomplete.",
             404: "There is nothing at this address.",
             405: "This address does not accept that kind of request.",
-            413: f"The upload is too large: the limit is {app.config['MAX_UPLOAD_MB']} MB per request.",
+            413: f"The upload is too large: the limit is {app.config['MAX_CONTENT_LENGTH'] // 2**20 - 1} MB a request.",
             429: "Too many requests came from your network in a short time. Please wait a minute and try again.",
         }
         code = exc.code or 400

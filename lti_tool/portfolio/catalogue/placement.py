@@ -1,4 +1,4 @@
-"""Which certification a placement (resource link) is for."""
+"""Which certification (and which of its units) a placement (resource link) is for."""
 
 from __future__ import annotations
 
@@ -12,3 +12,8 @@ def certification_code_for(link: ResourceLink) -> str | None:
     if code:
         return code
     return link.deployment.default_certification_code or None
+
+
+def unit_code_for(link: ResourceLink) -> str | None:
+    """The unit a unit placement names (custom parameter `unit`, set by deep linking), or None."""
+    return ((link.custom or {}).get("unit") or "").strip() or None

@@ -15,8 +15,9 @@ def latest_certification(code: str) -> Certification | None:
     )
 
 
-def criteria_for(certification: Certification, partner_id: int | None) -> list[Criterion]:
-    """Every criterion of the certification in order, plus the partner's company-specific ones."""
+def criteria_for(certification: Certification, partner_id: int | None, unit_code: str | None = None) -> list[Criterion]:
+    """Every criterion of the certification in order, plus the partner's company-specific ones; only those of
+    unit `unit_code` for a unit-only portfolio."""
     query = (
         select(Criterion)
         .join(Outcome)
@@ -31,4 +32,6 @@ def criteria_for(certification: Certification, partner_id: int | None) -> list[C
         # Callers read each criterion's outcome and unit: load them from this join, not one query each.
         .options(contains_eager(Criterion.outcome).contains_eager(Outcome.unit))
     )
+    if unit_code is not None:
+        query = query.where(Unit.code == unit_code)
     return list(db.session.scalars(query))

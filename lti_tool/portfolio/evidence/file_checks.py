@@ -1,8 +1,11 @@
 """What an evidence upload is: its type judged by content (never by name) and a safe display name.
 
 Accepted: PDF, PNG, JPEG, GIF, WebP, Office Open XML (docx/xlsx/pptx, without macros), OpenDocument
-(odt/ods/odp) and plain UTF-8 text or CSV. A name whose extension promises another type is refused as
-disguised; a name without an extension gets the right one.
+(odt/ods/odp), plain UTF-8 text or CSV, and audio and video as phones record them (MP3, M4A/AAC, WAV, Ogg,
+FLAC, AMR; MP4, MOV, WebM, Matroska, 3GP), each known by its container's signature. Audio and video are
+"media": the larger per-file limit (LTI_TOOL_MAX_MEDIA_UPLOAD_MB) applies to them.
+
+A name whose extension promises another type is refused as disguised; a name without an extension gets the right one.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ __all__ = ["UploadRefused", "check_upload", "detect_type", "media_type_info", "s
 
 ACCEPTED_DESCRIPTION = (
     "PDF, images (PNG, JPEG, GIF, WebP), Word/Excel/PowerPoint (docx, xlsx, pptx), "
-    "OpenDocument (odt, ods, odp), plain text or CSV"
+    "OpenDocument (odt, ods, odp), plain text or CSV, audio (MP3, M4A, AAC, WAV, Ogg, FLAC, AMR) "
+    "or video (MP4, MOV, WebM, MKV, 3GP)"
 )
 
 
@@ -32,6 +36,7 @@ class FileType:
     media_type: str
     label: str
     extensions: tuple[str, ...]  # first one is added to names that have none
+    media: bool = False  # audio or video: the media size limit applies
 
 
 PDF = FileType("application/pdf", "PDF document", (".pdf",))
@@ -51,7 +56,30 @@ TEXT = FileType("text/plain", "plain text", (".txt", ".text", ".md", ".log"))
 CSV = FileType("text/csv", "CSV table", (".csv",))
 TSV = FileType("text/tab-separated-values", "tab-separated table", (".tsv",))
 
-ALL_TYPES = (PDF, PNG, JPEG, GIF, WEBP, DOCX, XLSX, PPTX, ODT, ODS, ODP, TEXT, CSV, TSV)
+# Audio and video. Phones name an audio-only MP4 ".m4a" whatever brand it carries, so MP4 accepts that name.
+MP3 = FileType("audio/mpeg", "MP3 audio", (".mp3",), media=True)
+M4A = FileType("audio/mp4", "M4A audio", (".m4a", ".m4b", ".mp4"), media=True)
+AAC = FileType("audio/aac", "AAC audio", (".aac",), media=True)
+WAV = FileType("audio/wav", "WAV audio", (".wav",), media=True)
+OGG = FileType("audio/ogg", "Ogg audio", (".ogg", ".oga", ".opus"), media=True)
+FLAC = FileType("audio/flac", "FLAC audio", (".flac",), media=True)
+AMR = FileType("audio/amr", "AMR audio", (".amr",), media=True)
+MP4 = FileType("video/mp4", "MP4 video", (".mp4", ".m4v", ".m4a"), media=True)
+MOV = FileType("video/quicktime", "QuickTime video", (".mov", ".qt"), media=True)
+WEBM = FileType("video/webm", "WebM video", (".webm",), media=True)
+MKV = FileType("video/x-matroska", "Matroska video", (".mkv", ".mka"), media=True)
+THREE_GP = FileType("video/3gpp", "3GP video", (".3gp", ".3g2", ".3gpp"), media=True)
+MEDIA_TYPES = (MP3, M4A, AAC, WAV, OGG, FLAC, AMR, MP4, MOV, WEBM, MKV, THREE_GP)
+
+ALL_TYPES = (PDF, PNG, JPEG, GIF, WEBP, DOCX, XLSX, PPTX, ODT, ODS, ODP, TEXT, CSV, TSV, *MEDIA_TYPES)
+# What the upload input offers a phone (its camera, microphone and files): types and extensions.
+ACCEPT_ATTRIBUTE = ",".join(
+    dict.fromkeys(
+        [t.media_type for t in ALL_TYPES]
+        + ["audio/*", "video/*", "image/*"]
+        + [e for t in ALL_TYPES for e in t.extensions]
+    )
+)
 _BY_MEDIA_TYPE = {t.media_type: t for t in ALL_TYPES}
 
 _OOXML_MAIN_PARTS = (("word/document.xml", DOCX), ("xl/workbook.xml", XLSX), ("ppt/presentation.xml", PPTX))
@@ -186,6 +214,34 @@ def _signed_type(head: bytes) -> FileType | None:
         return GIF
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return WEBP
+    return _media_type(head)
+
+
+_ISO_BRANDS = {b"M4A ": M4A, b"M4B ": M4A, b"M4P ": M4A, b"qt  ": MOV}
+
+
+def _media_type(head: bytes) -> FileType | None:
+    """Audio and video, known by their containers' signatures."""
+    if head[4:8] == b"ftyp":  # ISO base media (MP4, M4A, MOV, 3GP): the major brand says which
+        brand = head[8:12]
+        if brand in _ISO_BRANDS:
+            return _ISO_BRANDS[brand]
+        return THREE_GP if brand.startswith(b"3g") else MP4
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return WAV
+    if head.startswith(b"OggS"):
+        return OGG
+    if head.startswith(b"fLaC"):
+        return FLAC
+    if head.startswith(b"#!AMR"):
+        return AMR
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: WebM or Matroska, as its DocType says
+        return WEBM if b"webm" in head[:64] else MKV if b"matroska" in head[:64] else None
+    if head.startswith(b"ID3") and head[3:4] in (b"\x02", b"\x03", b"\x04"):  # an ID3v2 tag, then MP3 frames
+        return MP3
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG audio frame
+        layer = head[1] & 0x06
+        return AAC if layer == 0 else MP3
     return None
 
 

@@ -126,6 +126,11 @@ def max_upload_bytes(config: Mapping[str, Any]) -> int:
     return int(config["MAX_UPLOAD_MB"]) * 1024 * 1024
 
 
+def max_media_bytes(config: Mapping[str, Any]) -> int:
+    """The limit per audio or video file (file_checks.FileType.media)."""
+    return int(config["MAX_MEDIA_UPLOAD_MB"]) * 1024 * 1024
+
+
 def _lock_stored_file(sha256: str, size: int = 0, media_type: str = "application/octet-stream") -> StoredFile:
     """The blob's row, locked; inserted if absent (an insert waits for a concurrent insert of the same
     content to finish, which is what serialises two uploads, or an upload and a clean-up)."""
@@ -143,12 +148,17 @@ def _lock_stored_file(sha256: str, size: int = 0, media_type: str = "application
         return row
 
 
-def store_upload(upload: Upload, *, max_bytes: int, created: list[str]) -> tuple[StoredFile, str]:
-    """Check and store one file; returns its locked StoredFile row and safe display name.
+def store_upload(
+    upload: Upload, *, max_bytes: int, created: list[str], max_media_bytes: int | None = None
+) -> tuple[StoredFile, str]:
+    """Check and store one file; returns its locked StoredFile row and safe display name. Audio and video
+    have their own limit (`max_media_bytes`, when given); every other type `max_bytes`.
 
     Every blob newly written is appended to `created`, so the caller can clean up if the transaction fails.
     """
     checked = check_upload(upload.stream, upload.name)
+    if checked.file_type.media and max_media_bytes is not None:
+        max_bytes = max_media_bytes
     store = storage()
     upload.stream.seek(0)
     try:
@@ -159,7 +169,9 @@ def store_upload(upload: Upload, *, max_bytes: int, created: list[str]) -> tuple
         raise UploadRefused(
             f"'{checked.filename}' is larger than the limit of {limit_mb} MB per file.",
             status=413,
-            hint="Reduce its size (for example save a PDF at a lower image "
+            hint="Record a shorter clip, or at a lower quality, and upload it again."
+            if checked.file_type.media
+            else "Reduce its size (for example save a PDF at a lower image "
             "quality, or split it into parts) and upload it again.",
         ) from exc
     if result.created:
@@ -220,14 +232,16 @@ def upload_transaction() -> Iterator[list[str]]:
         raise
 
 
-def add_files(item: EvidenceItem, uploads: list[Upload], *, max_bytes: int, created: list[str]) -> None:
+def add_files(
+    item: EvidenceItem, uploads: list[Upload], *, max_bytes: int, created: list[str], max_media_bytes: int | None = None
+) -> None:
     if len(item.files) + len(uploads) > MAX_FILES_PER_ITEM:
         raise UserError(
             f"An evidence item can hold at most {MAX_FILES_PER_ITEM} files.",
             hint="Split the evidence into several items, or combine pages into one PDF.",
         )
     for upload in uploads:
-        row, name = store_upload(upload, max_bytes=max_bytes, created=created)
+        row, name = store_upload(upload, max_bytes=max_bytes, created=created, max_media_bytes=max_media_bytes)
         item.files.append(EvidenceFile(sha256=row.sha256, filename=name, stored=row))
 
 
@@ -249,11 +263,12 @@ def create_item(
     max_bytes: int,
     actor: Any,
     created: list[str],
+    max_media_bytes: int | None = None,
 ) -> EvidenceItem:
     item = EvidenceItem(portfolio=portfolio)
     apply_fields(item, fields, criteria_by_id)
     db.session.add(item)
-    add_files(item, uploads, max_bytes=max_bytes, created=created)
+    add_files(item, uploads, max_bytes=max_bytes, created=created, max_media_bytes=max_media_bytes)
     portfolio.updated_at = utcnow()
     db.session.flush()
     audit.record("evidence.added", actor=actor, role="learner", subject=item, after=item_summary(item))
@@ -270,11 +285,12 @@ def update_item(
     max_bytes: int,
     actor: Any,
     created: list[str],
+    max_media_bytes: int | None = None,
 ) -> list[str]:
     before = item_summary(item)
     apply_fields(item, fields, criteria_by_id)
     released = remove_files(item, remove_file_ids)
-    add_files(item, uploads, max_bytes=max_bytes, created=created)
+    add_files(item, uploads, max_bytes=max_bytes, created=created, max_media_bytes=max_media_bytes)
     item.portfolio.updated_at = utcnow()
     db.session.flush()
     audit.record("evidence.changed", actor=actor, role="learner", subject=item, before=before, after=item_summary(item))

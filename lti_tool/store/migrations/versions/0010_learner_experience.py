@@ -1,6 +1,4 @@
-"""learner experience
-
-Reserved slot: filled in by the change that adds these tables (kept in order so parallel work needs no merge).
+"""learner experience: a portfolio may be unit-only (portfolio.unit_code)
 
 Revision ID: 0010
 Revises: 0009
@@ -8,8 +6,8 @@ Create Date: 2026-12-07 04:50:00.000000
 
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0010"
@@ -19,8 +17,10 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table("portfolio") as batch_op:
+        batch_op.add_column(sa.Column("unit_code", sa.String(length=40), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("portfolio") as batch_op:
+        batch_op.drop_column("unit_code")
