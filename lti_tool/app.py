@@ -47,6 +47,7 @@ from lti_tool.notifications.views import bp as notifications_bp
 from lti_tool.notifications.views import mail_bp
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.views import learner as learner_views
+from lti_tool.portfolio.views import oversight as oversight_views
 from lti_tool.portfolio.views import staff as staff_views
 from lti_tool.portfolio.views.appeals import bp as appeals_bp
 from lti_tool.store.db import db
@@ -122,6 +123,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         grading_routes.bp,
         learner_views.bp,
         staff_views.bp,
+        oversight_views.bp,
         staff_admin_bp,
         appeals_bp,
         eqa_views.bp,

@@ -411,6 +411,45 @@ def _rules() -> list[Case]:
     # --- staff work -----------------------------------------------------------------------------------------
     r.append(case("staff_work.home", "GET", only(STAFF, 200)))
     r.append(case("staff_work.sampling_report", "GET", ADMIN_PAGE))
+    # Oversight (issue 17): caseloads and the sampling plan are the tool administrators'; a portfolio's audit
+    # trail is for whoever may view the portfolio as staff.
+    r.append(case("staff_oversight.caseloads", "GET", ADMIN_PAGE))
+    r.append(
+        case(
+            "staff_oversight.set_caseload",
+            "POST",
+            ADMIN_POST,
+            lambda w: {"user_id": w.user(ASSESSOR).id},
+            lambda w: {"max_items": str(w.next() % 50 + 1)},
+        )
+    )
+    r.append(case("staff_oversight.sampling_plan", "GET", ADMIN_PAGE, lambda w: {"certification": aw.CERT}))
+    plan = {"certification": aw.CERT, "new_assessor_threshold": "5", "coverage_decisions": "10", "coverage_days": "90"}
+    r.append(
+        case(
+            "staff_oversight.sampling_plan",
+            "POST",
+            ADMIN_POST,
+            data=lambda w: {**plan, "share_percent": str(w.next() % 100), "confirm": "save"},
+        )
+    )
+    r.append(
+        case(
+            "staff_oversight.portfolio_trail",
+            "GET",
+            only(STAFF, 200),
+            lambda w: {"portfolio_id": w.ids[wf.SUBMITTED]},
+        )
+    )
+    r.append(
+        case(
+            "staff_oversight.portfolio_trail",
+            "GET",
+            only((EV, ADMIN), 200),
+            lambda w: {"portfolio_id": w.north_submitted},
+            label="another partner's portfolio",
+        )
+    )
     queue_roles = {
         "assessment": (ASSESSOR,),
         "sent_back": (ASSESSOR,),
@@ -681,8 +720,6 @@ def _rules() -> list[Case]:
 
     # --- notifications ---------------------------------------------------------------------------------------
     # Everyone who launched has their own list and choices; a notice is its recipient's only.
-    # The language switch (launch/language.py): anyone signed in chooses their own language, nothing else.
-    r.append(case("language.switch", "POST", expect(303), data=lambda w: {"language": "es"}))
     r.append(case("notifications.index", "GET", expect(200)))
     r.append(case("notifications.read_all", "POST", expect(303)))
     notice = lambda w: {"notification_id": w.notification}  # noqa: E731

@@ -29,6 +29,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("grading", "Grade sync", ("admin.grade_sync", "grading_admin.index", "grading.jobs_page")),
     NavItem("certificates", "Certificates", ("credentials.admin_list",)),
     NavItem("sampling", "Sampling report", ("staff_work.sampling_report",)),
+    NavItem("caseloads", "Caseloads", ("staff_oversight.caseloads",)),
     NavItem("mail", "Mail outbox", ("notifications.outbox_page",)),
 )
 # Every page behind these links extends admin/layout.html (and sets `section`), so the menu is the same on each.

@@ -24,3 +24,18 @@ class WorkClaim(Model):
     claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     user = relationship("LtiUser")
+
+
+class StaffCaseload(Model):
+    """How many queue items one member of staff may hold at once (set by a tool administrator). No row: no
+    limit. Claims and reassignments beyond it are refused (queues.caseload_refusal)."""
+
+    __tablename__ = "staff_caseload"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("lti_user.id", ondelete="CASCADE"), unique=True)
+    max_items: Mapped[int] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(300), default="")
+
+    user = relationship("LtiUser")

@@ -22,6 +22,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     and_,
     bindparam,
+    case,
     exists,
     false,
     func,
@@ -41,7 +42,7 @@ from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review import duties
 from lti_tool.portfolio.review.appeal_models import UPHELD, Appeal
 from lti_tool.portfolio.review.assessment_models import Assessment, Award
-from lti_tool.portfolio.review.claim_models import WorkClaim
+from lti_tool.portfolio.review.claim_models import StaffCaseload, WorkClaim
 from lti_tool.portfolio.review.lookup import get_portfolio, latest_submission
 from lti_tool.portfolio.review.verification_models import NOT_SAMPLED, VerificationRecord
 from lti_tool.store.db import db, utcnow
@@ -112,6 +113,13 @@ class Filters:
     certification_code: str | None = None
     partner_id: int | None = None
     search: str | None = None  # part of the learner's name or e-mail, or a whole certificate number
+    claimed: str | None = None  # CLAIMED_BY_ME, UNCLAIMED or None (either)
+    overdue_days: int | None = None  # only items waiting longer than this many days (the service level)
+
+
+CLAIMED_BY_ME = "me"
+UNCLAIMED = "none"
+CLAIM_FILTERS = {CLAIMED_BY_ME: "Claimed by me", UNCLAIMED: "Not claimed by anyone"}
 
 
 MAX_SEARCH = 100
@@ -299,7 +307,26 @@ def _waiting(
         query = query.where(Portfolio.partner_id == filters.partner_id)
     if filters.search:
         query = query.where(_search_condition(filters.search))
+    if filters.claimed == CLAIMED_BY_ME:
+        query = query.where(_held(mine=True))
+    elif filters.claimed == UNCLAIMED:
+        query = query.where(~_held())
+    if filters.overdue_days is not None:
+        # Overdue as Item.overdue says: more than the service level's whole days.
+        query = query.where(Portfolio.state_changed_at <= utcnow() - dt.timedelta(days=filters.overdue_days + 1))
     return query
+
+
+def _held(*, mine: bool = False) -> ColumnElement[bool]:
+    """Someone (with `mine`, this person) holds a claim on the portfolio in its present state (_holds, in SQL)."""
+    conditions = [
+        WorkClaim.portfolio_id == Portfolio.id,
+        WorkClaim.state == Portfolio.state,
+        WorkClaim.claimed_at >= Portfolio.state_changed_at,
+    ]
+    if mine:
+        conditions.append(WorkClaim.user_id == bindparam(ME, type_=Integer))
+    return exists().where(*conditions)
 
 
 def _search_condition(text: str) -> ColumnElement[bool]:
@@ -349,7 +376,8 @@ def page(
     *,
     oversee: bool = False,
 ) -> Page:
-    """One page of the queue, oldest first (PER_PAGE items unless told). A number past the end gives the
+    """One page of the queue: this person's own caseload (what they hold) first, then oldest first (PER_PAGE
+    items unless told). A number past the end gives the
     last page when the total is known (up to COUNT_LIMIT items), else an empty page. `oversee`: every item
     in the queue's state (tool administrators allocating work; the caller checks who may)."""
     per_page = per_page or PER_PAGE
@@ -368,7 +396,7 @@ def page(
             joinedload(Portfolio.partner),
             defer(s.snapshot),
         )
-        .order_by(Portfolio.state_changed_at, Portfolio.id)
+        .order_by(case((_held(mine=True), 0), else_=1), Portfolio.state_changed_at, Portfolio.id)
         .limit(per_page + 1)
         .offset((number - 1) * per_page)
     )  # one more: is there a next page?
@@ -495,6 +523,10 @@ def claim(portfolio_id: int, user: LtiUser, queue: Queue) -> WorkClaim:
             f"{current.user.display_name()} has claimed this already.",
             hint="They can release it, or a tool administrator can reassign it.",
         )
+    if current is None:
+        full = caseload_refusal(user.id)
+        if full:
+            raise ClaimTaken(f"Your caseload is full: {full}", hint="Finish or release an item you hold first.")
     row = _set_claim(portfolio, user)
     audit.record("work.claimed", actor=user, subject=portfolio, after={"queue": queue.name, "holder_id": user.id})
     return row
@@ -525,6 +557,10 @@ def reassign(portfolio_id: int, admin: LtiUser, queue: Queue, to_user_id: int | 
     if why:
         raise UserError(f"{target.display_name()} cannot take this work: {why}", status=422)
     current = claim_holder(portfolio)
+    if current is None or current.user_id != target.id:
+        full = caseload_refusal(target.id)
+        if full:
+            raise UserError(f"{target.display_name()}'s caseload is full: {full}", status=409)
     row = _set_claim(portfolio, target)
     audit.record(
         "work.reassigned",
@@ -540,6 +576,85 @@ def reassign(portfolio_id: int, admin: LtiUser, queue: Queue, to_user_id: int | 
 def staff_for(queue: Queue) -> list[LtiUser]:
     """People holding a role this queue's work needs (choices for reassigning; each is checked on submit)."""
     roles = [r for r in queue.roles if r != staff.TOOL_ADMIN]
+    query = (
+        select(LtiUser)
+        .where(exists().where(staff.StaffGrant.user_id == LtiUser.id, staff.StaffGrant.role.in_(roles)))
+        .order_by(LtiUser.name, LtiUser.id)
+    )
+    return list(db.session.scalars(query))
+
+
+# --- caseloads: how much one person may hold at once (claim_models.StaffCaseload) ----------------------------
+
+
+def held_counts(user_ids: Sequence[int] | None = None) -> dict[int, int]:
+    """How many items each person holds now (claims that still hold), in one grouped query."""
+    query = (
+        select(WorkClaim.user_id, func.count())
+        .join(Portfolio, WorkClaim.portfolio_id == Portfolio.id)
+        .where(WorkClaim.state == Portfolio.state, WorkClaim.claimed_at >= Portfolio.state_changed_at)
+        .group_by(WorkClaim.user_id)
+    )
+    if user_ids is not None:
+        query = query.where(WorkClaim.user_id.in_(list(user_ids)))
+    return {user_id: n for user_id, n in db.session.execute(query)}
+
+
+def caseload_limits() -> dict[int, int]:
+    return {row.user_id: row.max_items for row in db.session.scalars(select(StaffCaseload))}
+
+
+def caseload_refusal(user_id: int) -> str | None:
+    """None while this person may take one more item; otherwise why not (their limit is reached)."""
+    limit = db.session.scalar(select(StaffCaseload.max_items).where(StaffCaseload.user_id == user_id))
+    if limit is None:
+        return None
+    held = held_counts([user_id]).get(user_id, 0)
+    if held >= limit:
+        return f"holding {held} of a limit of {limit}."
+    return None
+
+
+MAX_CASELOAD = 10000
+
+
+def set_caseload(user_id: int, max_items: int | None, admin: LtiUser) -> None:
+    """A tool administrator sets (or with None removes) one person's caseload limit; audited. The caller
+    commits. Items already held above a lowered limit stay held; no new ones are taken."""
+    if not staff.is_tool_admin(admin.id):
+        raise NotAllowed("Only tool administrators set caseloads.")
+    person = db.session.get(LtiUser, user_id)
+    if person is None or not staff.grants_for(user_id):
+        raise NotFound("There is no member of staff with this id.")
+    if max_items is not None and not 0 <= max_items <= MAX_CASELOAD:
+        raise UserError(f"A caseload is a whole number from 0 to {MAX_CASELOAD}, or empty for no limit.", status=422)
+    row = db.session.scalar(select(StaffCaseload).where(StaffCaseload.user_id == user_id))
+    before = row.max_items if row is not None else None
+    if before == max_items:
+        return
+    if max_items is None:
+        assert row is not None
+        db.session.delete(row)
+    else:
+        if row is None:
+            row = StaffCaseload(user_id=user_id, max_items=max_items)
+            db.session.add(row)
+        row.max_items, row.updated_at, row.updated_by = max_items, utcnow(), admin.display_name()
+    db.session.flush()
+    audit.record(
+        "caseload.set",
+        actor=admin,
+        role=staff.TOOL_ADMIN,
+        subject_type="lti_user",
+        subject_id=user_id,
+        before={"max_items": before},
+        after={"max_items": max_items},
+    )
+
+
+def caseload_people() -> list[LtiUser]:
+    """Everyone who holds a role whose work is claimed (assessors and verifiers), by name."""
+    roles = sorted(set(_QUEUE_DUTIES.values()))
     query = (
         select(LtiUser)
         .where(exists().where(staff.StaffGrant.user_id == LtiUser.id, staff.StaffGrant.role.in_(roles)))

@@ -11,17 +11,20 @@ from sqlalchemy import case, func, select
 
 from lti_tool.launch.models import LtiUser
 from lti_tool.portfolio.catalogue.models import Certification
-from lti_tool.portfolio.models import Portfolio, Submission
+from lti_tool.portfolio.models import EVIDENCE_KINDS, Portfolio, Submission
 from lti_tool.portfolio.review.assessment_models import COMPETENT, Assessment
 from lti_tool.portfolio.review.verification_models import (
     AGREED,
     CONFIRMED,
     DISAGREED,
+    KIND_DIM,
     SENT_BACK,
+    UNIT_DIM,
+    SamplingCoverage,
     SamplingDecision,
     VerificationRecord,
 )
-from lti_tool.store.db import db
+from lti_tool.store.db import db, utcnow
 
 
 @dataclass
@@ -118,3 +121,93 @@ def assessor_lines(certification_code: str | None = None, *, partner_id: int | N
     for (assessor_id, _), line in lines.items():
         line.assessor = names.get(assessor_id) or f"User {assessor_id}"
     return sorted(lines.values(), key=lambda line: (line.certification_code, line.assessor.lower()))
+
+
+# --- coverage of units and evidence kinds over time -------------------------------------------------------------
+
+PERIODS = {"quarter": 4, "month": 6}  # how each is read, and how many of them the report shows
+
+
+@dataclass
+class CoverageCell:
+    decisions: int = 0  # competent decisions that involved it in the period
+    sampled: int = 0  # of which sampled for internal verification
+
+    @property
+    def gap(self) -> bool:
+        """Decisions involved it, none was sampled."""
+        return self.decisions > 0 and self.sampled == 0
+
+
+@dataclass
+class CoverageRow:
+    dimension: str  # UNIT_DIM or KIND_DIM
+    value: str
+    label: str
+    cells: list[CoverageCell]
+
+
+@dataclass
+class CoverageOverTime:
+    by: str
+    periods: list[str]  # labels, oldest first
+    rows: list[CoverageRow]
+
+
+def period_of(when: dt.datetime, by: str) -> tuple[int, int]:
+    return (when.year, (when.month - 1) // 3 + 1) if by == "quarter" else (when.year, when.month)
+
+
+def _period_label(period: tuple[int, int], by: str) -> str:
+    year, n = period
+    return f"{year} Q{n}" if by == "quarter" else dt.date(year, n, 1).strftime("%b %Y")
+
+
+def _previous(period: tuple[int, int], by: str) -> tuple[int, int]:
+    year, n = period
+    last = 4 if by == "quarter" else 12
+    return (year - 1, last) if n == 1 else (year, n - 1)
+
+
+def _period_start(period: tuple[int, int], by: str) -> dt.datetime:
+    year, n = period
+    return dt.datetime(year, (n - 1) * 3 + 1 if by == "quarter" else n, 1)
+
+
+def coverage_over_time(
+    certification_code: str | None = None, by: str = "quarter", *, now: dt.datetime | None = None
+) -> CoverageOverTime:
+    """For each unit and evidence kind, per quarter (or month) of the last few: how many sampling decisions
+    involved it and how many of those were sampled. One query over the period's coverage rows."""
+    if by not in PERIODS:
+        raise ValueError(f"by must be one of {sorted(PERIODS)}")
+    periods = [period_of(now or utcnow(), by)]
+    while len(periods) < PERIODS[by]:
+        periods.append(_previous(periods[-1], by))
+    periods.reverse()
+    index = {p: i for i, p in enumerate(periods)}
+    query = (
+        select(
+            SamplingCoverage.dimension, SamplingCoverage.value, SamplingDecision.created_at, SamplingDecision.sampled
+        )
+        .join(SamplingDecision, SamplingCoverage.decision_id == SamplingDecision.id)
+        .where(
+            SamplingCoverage.dimension.in_([UNIT_DIM, KIND_DIM]),
+            SamplingDecision.created_at >= _period_start(periods[0], by),
+        )
+    )
+    if certification_code:
+        query = query.where(SamplingDecision.certification_code == certification_code)
+    rows: dict[tuple[str, str], CoverageRow] = {}
+    for dimension, value, created_at, sampled in db.session.execute(query):
+        i = index.get(period_of(created_at, by))
+        if i is None:
+            continue
+        row = rows.get((dimension, value))
+        if row is None:
+            label = f"Unit {value}" if dimension == UNIT_DIM else EVIDENCE_KINDS.get(value, value)
+            row = rows[(dimension, value)] = CoverageRow(dimension, value, label, [CoverageCell() for _ in periods])
+        row.cells[i].decisions += 1
+        row.cells[i].sampled += 1 if sampled else 0
+    ordered = sorted(rows.values(), key=lambda r: (r.dimension != UNIT_DIM, r.value))
+    return CoverageOverTime(by, [_period_label(p, by) for p in periods], ordered)

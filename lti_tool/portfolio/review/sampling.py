@@ -17,10 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from sqlalchemy import func, select
 
+from lti_tool.audit import trail as audit
 from lti_tool.portfolio import snapshot as snap
 from lti_tool.portfolio.models import EVIDENCE_KINDS
 from lti_tool.portfolio.review.assessment_models import Assessment
@@ -112,6 +114,40 @@ def policy_for(certification_code: str) -> Policy:
     if row is None:
         return Policy()
     return Policy(row.new_assessor_threshold, row.share, row.coverage_decisions, row.coverage_days)
+
+
+def has_own_policy(certification_code: str) -> bool:
+    query = select(SamplingPolicy.id).where(SamplingPolicy.certification_code == certification_code)
+    return db.session.scalar(query) is not None
+
+
+def set_policy(
+    certification_code: str, changes: dict[str, Any], *, actor: Any = None, actor_label: str = "", role: str = ""
+) -> tuple[Policy, Policy]:
+    """Set a certification's sampling plan (what `changes` does not name stays as it was); audited as
+    sampling.policy_set with the plan before and after. Raises ValueError for a plan Policy refuses. The caller
+    commits. Returns (before, after)."""
+    before = policy_for(certification_code)
+    after = replace(before, **{k: v for k, v in changes.items() if v is not None})  # checks (Policy.__post_init__)
+    row = db.session.scalar(select(SamplingPolicy).where(SamplingPolicy.certification_code == certification_code))
+    if row is None:
+        row = SamplingPolicy(certification_code=certification_code)
+        db.session.add(row)
+    label = actor_label or (actor.display_name() if actor is not None else "system")
+    for key, value in asdict(after).items():
+        setattr(row, key, value)
+    row.updated_at, row.updated_by = utcnow(), label
+    db.session.flush()
+    audit.record(
+        "sampling.policy_set",
+        actor=actor,
+        actor_label=label,
+        role=role,
+        subject=row,
+        before=asdict(before),
+        after=asdict(after),
+    )
+    return before, after
 
 
 def involved(assessor_id: int, snapshot: snap.Snapshot) -> list[tuple[str, str]]:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti_tool.audit import trail as audit
 from lti_tool.audit.actor import cli_actor_label
-from lti_tool.portfolio.review.sampling import Policy, policy_for
+from lti_tool.portfolio.review.sampling import Policy, policy_for, set_policy
 from lti_tool.portfolio.review.verification_models import SamplingPolicy
-from lti_tool.store.db import db, utcnow
+from lti_tool.store.db import db
 
 
 def _describe(code: str, policy: Policy) -> str:
@@ -52,32 +49,16 @@ def sampling_set(
     coverage_decisions: int | None,
     coverage_days: int | None,
 ) -> None:
-    before = policy_for(certification)
-    after = dataclasses.replace(  # what is not given stays as it was
-        before,
-        new_assessor_threshold=(
-            before.new_assessor_threshold if new_assessor_threshold is None else new_assessor_threshold
-        ),
-        share=before.share if share is None else share,
-        coverage_decisions=before.coverage_decisions if coverage_decisions is None else coverage_decisions,
-        coverage_days=before.coverage_days if coverage_days is None else coverage_days,
-    )
-    row = db.session.scalar(select(SamplingPolicy).where(SamplingPolicy.certification_code == certification))
-    if row is None:
-        row = SamplingPolicy(certification_code=certification)
-        db.session.add(row)
-    label = cli_actor_label()
-    for key, value in dataclasses.asdict(after).items():
-        setattr(row, key, value)
-    row.updated_at, row.updated_by = utcnow(), label
-    db.session.flush()
-    audit.record(
-        "sampling.policy_set",
-        actor_label=label,
+    _, after = set_policy(
+        certification,
+        {
+            "new_assessor_threshold": new_assessor_threshold,
+            "share": share,
+            "coverage_decisions": coverage_decisions,
+            "coverage_days": coverage_days,
+        },
+        actor_label=cli_actor_label(),
         role="operator",
-        subject=row,
-        before=dataclasses.asdict(before),
-        after=dataclasses.asdict(after),
     )
     db.session.commit()
     click.echo("Sampling policy set. " + _describe(certification, after))

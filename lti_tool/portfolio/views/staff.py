@@ -81,13 +81,44 @@ def _filters() -> queues.Filters:
     code = (request.args.get("certification") or "").strip() or None
     partner = request.args.get("partner") or ""
     search = " ".join((request.args.get("q") or "").split())[: queues.MAX_SEARCH] or None
-    return queues.Filters(certification_code=code, partner_id=whole_number(partner), search=search)
+    claimed = request.args.get("claimed") or None
+    if claimed is not None and claimed not in queues.CLAIM_FILTERS:
+        raise UserError("Choose who has claimed the work: you, nobody, or anyone.")
+    overdue = _service_level_days() if request.args.get("overdue") == "1" else None
+    return queues.Filters(
+        certification_code=code,
+        partner_id=whole_number(partner),
+        search=search,
+        claimed=claimed,
+        overdue_days=overdue,
+    )
+
+
+def _service_level_days() -> int:
+    return int(current_app.config.get("SERVICE_LEVEL_DAYS", 10))
+
+
+def filter_args(filters: queues.Filters) -> dict[str, Any]:
+    """The filters as query arguments (for links that keep them: queue pages, pager)."""
+    values = {
+        "certification": filters.certification_code,
+        "partner": filters.partner_id,
+        "q": filters.search,
+        "claimed": filters.claimed,
+        "overdue": 1 if filters.overdue_days is not None else None,
+    }
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _filter_options() -> dict[str, Any]:
     codes = sorted(set(db.session.scalars(select(Certification.code))))
     partners = list(db.session.scalars(select(Partner).order_by(Partner.name)))
-    return {"certification_codes": codes, "partners": partners}
+    return {
+        "certification_codes": codes,
+        "partners": partners,
+        "claim_filters": queues.CLAIM_FILTERS,
+        "service_level_days": _service_level_days(),
+    }
 
 
 def _require_staff(user: LtiUser) -> list[queues.Queue]:
@@ -113,6 +144,7 @@ def home() -> str:
         counts=counts,
         count_label=queues.count_label,
         filters=filters,
+        filter_args=filter_args(filters),
         is_admin=is_admin,
         **_filter_options(),
     )
@@ -144,7 +176,7 @@ def queue(name: str) -> str:
         claimable=q.name in queues.CLAIMABLE,
         is_admin=is_admin,
         reassign_to=queues.staff_for(q) if is_admin and q.name in queues.CLAIMABLE else [],
-        service_level_days=current_app.config.get("SERVICE_LEVEL_DAYS", 10),
+        filter_args=filter_args(filters),
         **_filter_options(),
     )
 
@@ -159,7 +191,8 @@ def _claimable_queue(user: LtiUser, name: str) -> queues.Queue:
 
 def _back_to_queue(q: queues.Queue) -> Response:
     # Back to the queue as it was filtered (the form carries the filters along).
-    values = {k: request.form.get(k) for k in ("certification", "partner", "q", "all") if request.form.get(k)}
+    keep = ("certification", "partner", "q", "claimed", "overdue", "all")
+    values = {k: request.form.get(k) for k in keep if request.form.get(k)}
     return _redirect("staff_work.queue", name=q.name, **values)
 
 
@@ -547,8 +580,16 @@ def sampling_report() -> str:
     require_tool_admin("The sampling report is for tool administrators.")
     code = (request.args.get("certification") or "").strip()[:40] or None
     codes = sorted(set(db.session.scalars(select(Certification.code))))
+    by = request.args.get("by") or "quarter"
+    if by not in reports.PERIODS:
+        raise UserError("Show coverage by quarter or by month.")
     return render_template(
-        "staff/sampling_report.html", lines=reports.assessor_lines(code), code=code, certification_codes=codes
+        "staff/sampling_report.html",
+        lines=reports.assessor_lines(code),
+        code=code,
+        certification_codes=codes,
+        coverage=reports.coverage_over_time(code, by),
+        by=by,
     )
 
 
