@@ -119,6 +119,41 @@ def item_summary(item: EvidenceItem) -> dict[str, Any]:
     }
 
 
+# --- mapping from the criterion's side ---------------------------------------------------------------
+
+
+def map_criterion(portfolio: Portfolio, criterion: Any, item_ids: Iterable[int], *, actor: Any) -> tuple[int, int]:
+    """Make exactly the items `item_ids` of the portfolio support `criterion` (linking and unlinking from the
+    criterion's side; the evidence form maps from the item's). The caller commits and checks the portfolio is
+    editable. Each item changed is audited as an edit of that item. Returns (linked, unlinked)."""
+    wanted = set(item_ids)
+    if wanted - {item.id for item in portfolio.evidence}:
+        raise UserError(
+            "One of the chosen evidence items is not (or no longer) in your portfolio.",
+            hint="Reload the page and choose again.",
+        )
+    linked = unlinked = 0
+    for item in portfolio.evidence:
+        has = any(c.id == criterion.id for c in item.criteria)
+        if has == (item.id in wanted):
+            continue
+        before = item_summary(item)
+        if has:
+            item.criteria = [c for c in item.criteria if c.id != criterion.id]
+            unlinked += 1
+        else:
+            item.criteria = sorted([*item.criteria, criterion], key=lambda c: c.id)
+            linked += 1
+        item.updated_at = utcnow()
+        db.session.flush()
+        audit.record(
+            "evidence.changed", actor=actor, role="learner", subject=item, before=before, after=item_summary(item)
+        )
+    if linked or unlinked:
+        portfolio.updated_at = utcnow()
+    return linked, unlinked
+
+
 # --- files -------------------------------------------------------------------------------------------
 
 

@@ -24,9 +24,14 @@ from lti_tool.launch.models import ToolSession
 from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio import access, learner, workflow
 from lti_tool.portfolio import snapshot as snap
-from lti_tool.portfolio.coverage import Coverage, chips_by_unit, compute_coverage
+from lti_tool.portfolio.coverage import Coverage, chips_by_unit, compute_coverage, unit_anchor
 from lti_tool.portfolio.evidence import items as evidence
-from lti_tool.portfolio.evidence.file_checks import ACCEPTED_DESCRIPTION, check_upload, media_type_info
+from lti_tool.portfolio.evidence.file_checks import (
+    ACCEPT_ATTRIBUTE,
+    ACCEPTED_DESCRIPTION,
+    check_upload,
+    media_type_info,
+)
 from lti_tool.portfolio.evidence.file_names import content_disposition
 from lti_tool.portfolio.evidence.storage import StorageError, check_address, storage
 from lti_tool.portfolio.models import EVIDENCE_KINDS, ROUTES, EvidenceItem, Portfolio, Submission
@@ -51,6 +56,7 @@ NOTICES = {
     "added": "Evidence added.",
     "saved": "Changes saved.",
     "removed": "Evidence removed.",
+    "mapped": "Links saved: the criterion map shows the change.",
     "submitted": "Submitted. Your assessor has been told; you will see their decision here.",
     "already_submitted": "This portfolio was already submitted; nothing was submitted twice.",
 }
@@ -85,7 +91,7 @@ def learner_portfolio(sess: ToolSession) -> ResponseReturnValue | None:
     existing = _placement_portfolio(sess)
     if existing is not None:
         # Straight to it: every launch of a returning learner passes here, and a hop is a whole request.
-        return _to_portfolio(existing)
+        return _to_placement_portfolio(sess, existing)
     return redirect(url_for("learner.placement"), code=303)
 
 
@@ -93,9 +99,18 @@ def _placement_portfolio(sess: ToolSession) -> Portfolio | None:
     """The learner's portfolio for the launched placement, looked up once per request (two landings ask)."""
     key = "lti_tool.placement_portfolio"
     if key not in request.environ:
-        assert sess.resource_link_id is not None
-        request.environ[key] = learner.portfolio_for(sess.user_id, sess.resource_link_id)
+        assert sess.resource_link is not None
+        request.environ[key] = learner.placement_portfolio(sess.user_id, sess.resource_link)
     return request.environ[key]
+
+
+def _to_placement_portfolio(sess: ToolSession, portfolio: Portfolio, notice: str | None = None) -> Response:
+    """The portfolio a placement opens; at its unit when a unit placement opens a whole-certification one."""
+    assert sess.resource_link is not None
+    unit = learner.focus_unit(sess.resource_link, portfolio)
+    if unit is None:
+        return _to_portfolio(portfolio, notice)
+    return _to_portfolio(portfolio, notice, unit_anchor(unit), unit=unit)
 
 
 def _no_certification_page(sess: ToolSession, code: str | None) -> ResponseReturnValue:
@@ -132,7 +147,7 @@ def portfolio_view(portfolio: Portfolio) -> PortfolioView:
     submission = submissions[-1] if submissions else None
     assessment = lookup.latest_decided_assessment(submission)
     coverage = compute_coverage(
-        snapshot_criteria(portfolio.certification, portfolio.partner_id),
+        snapshot_criteria(portfolio.certification, portfolio.partner_id, portfolio.unit_code),
         learner.evidence_counts(portfolio),
         lookup.judgements_of(assessment),
     )
@@ -152,8 +167,12 @@ def _own_item(portfolio: Portfolio, item_id: int) -> EvidenceItem:
     return item
 
 
-def _to_portfolio(portfolio: Portfolio, notice: str | None = None, anchor: str | None = None) -> Response:
+def _to_portfolio(
+    portfolio: Portfolio, notice: str | None = None, anchor: str | None = None, unit: str | None = None
+) -> Response:
     values: dict[str, Any] = {"portfolio_id": portfolio.id}
+    if unit:
+        values["unit"] = unit
     if notice:
         values["notice"] = notice
     if anchor:
@@ -174,24 +193,32 @@ def placement() -> ResponseReturnValue:
     link = sess.resource_link
     if link is None:
         return redirect(url_for("learner.mine"), code=303)
-    existing = learner.portfolio_for(sess.user_id, link.id)
+    existing = learner.placement_portfolio(sess.user_id, link)
     if existing is not None:
-        return _to_portfolio(existing)
+        return _to_placement_portfolio(sess, existing)
     found = learner.placement_certification(link)
     if found.certification is None:
         return _no_certification_page(sess, found.code)
-    route = learner.placement_route(link)
+    # The route is chosen once per certification: a unit-only portfolio follows the learner's earlier choice.
+    route = learner.placement_route(link) or learner.chosen_route(
+        sess.user_id, link.deployment.partner_id, found.certification.code
+    )
     if route is None and request.method == "POST":
         route = request.form.get("route", "")
         if route not in ROUTES:
             return render_template(
-                "portfolio/choose_route.html", certification=found.certification, error="Choose one of the two routes."
+                "portfolio/choose_route.html",
+                found=found,
+                certification=found.certification,
+                error="Choose one of the two routes.",
             ), 400
     if route is None:
-        return render_template("portfolio/choose_route.html", certification=found.certification, error=None)
-    portfolio = learner.start_portfolio(sess, link, found.certification, route)
+        return render_template(
+            "portfolio/choose_route.html", found=found, certification=found.certification, error=None
+        )
+    portfolio = learner.start_portfolio(sess, link, found.certification, route, found.scope)
     db.session.commit()
-    return _to_portfolio(portfolio, "created")
+    return _to_placement_portfolio(sess, portfolio, "created")
 
 
 @bp.route("/")
@@ -214,10 +241,12 @@ def overview(portfolio_id: int) -> str:
     for item in portfolio.evidence:
         for c in item.criteria:
             supporting.setdefault(c.id, []).append(item)
+    focus = request.args.get("unit", "")
     return render_template(
         "portfolio/overview.html",
         portfolio=portfolio,
         view=view,
+        focus=next((u for u in view.coverage.units if u.code == focus), None),
         coverage=view.coverage,
         award=award,
         supporting=supporting,
@@ -278,7 +307,9 @@ def _item_form(
         coverage=view.coverage,
         kinds=EVIDENCE_KINDS,
         max_mb=current_app.config["MAX_UPLOAD_MB"],
+        max_media_mb=current_app.config["MAX_MEDIA_UPLOAD_MB"],
         accepted=ACCEPTED_DESCRIPTION,
+        accept_attribute=ACCEPT_ATTRIBUTE,
     )
     # The storage did not answer: tell clients and proxies when a retry makes sense.
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
@@ -371,6 +402,7 @@ def add_item(portfolio_id: int) -> ResponseReturnValue:
                 actor=sess.user,
                 created=created,
                 max_bytes=evidence.max_upload_bytes(current_app.config),
+                max_media_bytes=evidence.max_media_bytes(current_app.config),
             )
             db.session.commit()
     except UserError as exc:
@@ -411,6 +443,7 @@ def edit_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
                 actor=sess.user,
                 created=created,
                 max_bytes=evidence.max_upload_bytes(current_app.config),
+                max_media_bytes=evidence.max_media_bytes(current_app.config),
             )
             db.session.commit()
     except UserError as exc:
@@ -432,6 +465,40 @@ def remove_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
     db.session.commit()
     evidence.release_blobs(released)
     return _to_portfolio(portfolio, "removed", "evidence")
+
+
+# --- mapping from the criterion's side ---------------------------------------------------------------
+
+
+@bp.route("/<int:portfolio_id>/criteria/<int:criterion_id>", methods=["GET", "POST"])
+@login_required
+def criterion(portfolio_id: int, criterion_id: int) -> ResponseReturnValue:
+    """One criterion: its state, feedback and evidence; link existing evidence items to it or unlink them."""
+    sess, portfolio = _own_portfolio(portfolio_id, with_evidence=True)
+    found = learner.criteria_by_id(portfolio).get(criterion_id)
+    if found is None:
+        raise NotFound("This criterion is not part of your portfolio.", hint="Go back to your portfolio.")
+    if request.method == "POST":
+        access.require_editable(portfolio)
+        check_form_complete()
+        chosen = {n for n in map(whole_number, request.form.getlist("items")) if n is not None}
+        evidence.map_criterion(portfolio, found, chosen, actor=sess.user)
+        db.session.commit()
+        return redirect(
+            url_for("learner.criterion", portfolio_id=portfolio.id, criterion_id=found.id, notice="mapped"), code=303
+        )
+    view = portfolio_view(portfolio)
+    state = next((c for u in view.coverage.units for c in u.criteria if c.id == found.id), None)
+    return render_template(
+        "portfolio/criterion.html",
+        portfolio=portfolio,
+        criterion=found,
+        state=state,
+        linked={item.id for item in portfolio.evidence if any(c.id == found.id for c in item.criteria)},
+        kinds=EVIDENCE_KINDS,
+        editable=portfolio.state in workflow.EDITABLE,
+        notice=NOTICES.get(request.args.get("notice", "")),
+    )
 
 
 # --- files -------------------------------------------------------------------------------------------
