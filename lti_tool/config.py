@@ -165,6 +165,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SCHEMA_MODE": os.environ.get("LTI_TOOL_SCHEMA_MODE", "check"),
         # Who signs the Open Badges credentials of awards (shown to employers and regulators).
         "ISSUER_NAME": os.environ.get("LTI_TOOL_ISSUER_NAME", "Accreditation portfolio"),
+        # The printed certificate: the issuer's logo (an SVG, PNG or JPEG file of at most 512 kB; empty: the
+        # tool's own), and who signs it (name and position, printed under the signature line; empty: no name).
+        "ISSUER_LOGO_FILE": os.environ.get("LTI_TOOL_ISSUER_LOGO_FILE", ""),
+        "CERTIFICATE_SIGNATORY": os.environ.get("LTI_TOOL_CERTIFICATE_SIGNATORY", ""),
+        "CERTIFICATE_SIGNATORY_TITLE": os.environ.get("LTI_TOOL_CERTIFICATE_SIGNATORY_TITLE", ""),
         # Days a learner has to appeal a not-yet-competent decision.
         "APPEAL_DAYS": _env_int("LTI_TOOL_APPEAL_DAYS", 28),
         # Grade delivery. The in-process worker `lti-tool serve` starts (embedded setup); production runs
