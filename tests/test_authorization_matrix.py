@@ -285,9 +285,6 @@ def _rules() -> list[Case]:
             lambda w: {"portfolio_id": w.draft, "item_id": w.fresh_item(w.draft)},
         )
     )
-    first_criterion = lambda w: {"portfolio_id": w.draft, "criterion_id": int(_evidence_form(w)["criteria"][0])}  # noqa: E731
-    r.append(case("learner.criterion", "GET", OWNER_PAGE, first_criterion))
-    r.append(case("learner.criterion", "POST", OWNER_POST, first_criterion, lambda w: {"items": [str(w.item)]}))
     r.append(case("learner.submit", "GET", OWNER_PAGE, draft))
     r.append(
         case(
@@ -751,6 +748,21 @@ def _rules() -> list[Case]:
     # (the demo's assessor and verifiers) and the course Administrator.
     r.append(case("grading.roster_page", "GET", expect(200, learner=403, other_learner=403, learner_other_partner=403)))
     r.append(case("grading.roster_csv", "GET", expect(200, learner=403, other_learner=403, learner_other_partner=403)))
+    # A learner's portfolio from the roster (read only, no files): the course's instructors, for the portfolios
+    # of their activity (the course staff as the LMS names them, as for the roster); to others there is none.
+    course_staff = expect(404, instructor=200, assessor=200, internal_verifier=200, independent_verifier=200, admin=200)
+    r.append(
+        case("grading.roster_portfolio", "GET", course_staff, lambda w: {"portfolio_id": w.draft})
+    )
+    r.append(
+        case(
+            "grading.roster_portfolio",
+            "GET",
+            expect(404),
+            lambda w: {"portfolio_id": w.north_submitted},
+            label="another course's portfolio",
+        )
+    )
     # Deep linking: refused by role first; course staff whose session is no deep-linking request are told so.
     deep_link = expect(400, learner=403, other_learner=403, learner_other_partner=403, instructor=200)
     r.append(case("grading.deep_link", "GET", deep_link))

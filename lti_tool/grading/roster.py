@@ -279,8 +279,55 @@ def remember_addresses(context: LtiContext, members: list[dict[str, Any]]) -> in
     return filled
 
 
-def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, per_page: int | None = None) -> Roster:
-    """One page of the course roster (PER_PAGE learners unless told; a number past the end gives the last).
+NOT_STARTED = "not_started"
+# How the roster may be ordered: name (people who left the course last), state in the workflow's order, last
+# change or start (newest first; learners without a portfolio last).
+SORTS = {"name": "Name", "state": "State", "changed": "Last change", "started": "Started"}
+
+
+def state_filters() -> dict[str, str]:
+    """The states the roster can be narrowed to (learners without a portfolio included)."""
+    return {NOT_STARTED: "Not started", **wf.STATE_LABELS}
+
+
+def _narrow_and_order(rows: list[RosterRow], state: str | None, sort: str) -> list[RosterRow]:
+    if state == NOT_STARTED:
+        rows = [r for r in rows if r.portfolio is None]
+    elif state:
+        rows = [r for r in rows if r.portfolio is not None and r.portfolio.state == state]
+    order = list(wf.STATE_LABELS)
+    never = dt.datetime.min
+    if sort == "state":
+        rows = sorted(rows, key=lambda r: order.index(r.portfolio.state) + 1 if r.portfolio else 0)
+    elif sort == "changed":
+        rows = sorted(rows, key=lambda r: r.changed_at or never, reverse=True)
+    elif sort == "started":
+        rows = sorted(rows, key=lambda r: r.started_at or never, reverse=True)
+    return rows  # "name": learner_rows' order
+
+
+def may_view_learner_portfolio(sess: ToolSession, portfolio: Portfolio) -> bool:
+    """The course's instructors read (never change) the portfolios started in their course: through this
+    activity when they launched one, else through any activity of the course. Files stay behind
+    portfolio.access (an instructor is not staff: no file is served to them)."""
+    if not may_view_roster(sess) or portfolio.resource_link is None:
+        return False
+    if sess.resource_link_id is not None:
+        return portfolio.resource_link_id == sess.resource_link_id
+    return portfolio.resource_link.context_id == sess.context_id
+
+
+def roster_for(
+    context: LtiContext,
+    link: ResourceLink | None,
+    page: int = 1,
+    per_page: int | None = None,
+    *,
+    state: str | None = None,
+    sort: str = "name",
+) -> Roster:
+    """One page of the course roster (PER_PAGE learners unless told; a number past the end gives the last),
+    narrowed to a state (NOT_STARTED, or a workflow state) and ordered by one of SORTS.
 
     Every learner's row is made to sort the roster by name (the LMS's members and the tool's portfolios, two
     light queries' worth); submissions, awards and gradebook status are read for the page's learners only.
@@ -296,7 +343,7 @@ def roster_for(context: LtiContext, link: ResourceLink | None, page: int = 1, pe
     # Each row names its learner: the users come with the portfolios (one query, not one per row).
     portfolios = list(db.session.scalars(query.options(joinedload(Portfolio.user)).order_by(Portfolio.id)))
     staff = known_staff(context)
-    rows = learner_rows(members, portfolios, staff, roster_read=not notice)
+    rows = _narrow_and_order(learner_rows(members, portfolios, staff, roster_read=not notice), state, sort)
     with_work = {p.user.sub for p in portfolios}
     staff_rows = sorted((s for sub, s in staff.items() if sub not in with_work), key=lambda s: s.name.lower())
     page = min(max(1, page), max(1, math.ceil(len(rows) / per_page)))

@@ -7,6 +7,7 @@ import io
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer, selectinload
 from werkzeug.wrappers import Response
 
 from lti_tool.audit import trail as audit
@@ -19,8 +20,15 @@ from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.handoff import return_through_frame
 from lti_tool.launch.models import ToolSession
 from lti_tool.launch.session import current_session, deny, login_required, require_session
+from lti_tool.portfolio import learner
+from lti_tool.portfolio import workflow as wf
 from lti_tool.portfolio.catalogue.placement import certification_code_for
 from lti_tool.portfolio.catalogue.queries import latest_certification
+from lti_tool.portfolio.coverage import STATE_LABELS as COVERAGE_LABELS
+from lti_tool.portfolio.coverage import compute_coverage
+from lti_tool.portfolio.models import EVIDENCE_KINDS, EvidenceItem, Portfolio, Submission
+from lti_tool.portfolio.review import lookup
+from lti_tool.portfolio.snapshot import snapshot_criteria
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.paging import page_number
@@ -38,13 +46,23 @@ def roster_page() -> str:
     assert sess.context is not None
     link = sess.resource_link
     code = certification_code_for(link) if link is not None else None
+    state = request.args.get("state") or None
+    sort = request.args.get("sort") or "name"
+    if state is not None and state not in roster.state_filters():
+        raise UserError("Choose a state from the list to narrow the roster to.")
+    if sort not in roster.SORTS:
+        raise UserError("Sort the roster by name, state, last change or start.")
     return render_template(
         "grading/roster.html",
         sess=sess,
         link=link,
         code=code,
         certification=latest_certification(code) if code else None,
-        roster=roster.roster_for(sess.context, link, page_number()),
+        roster=roster.roster_for(sess.context, link, page_number(), state=state, sort=sort),
+        state=state,
+        sort=sort,
+        state_filters=roster.state_filters(),
+        sorts=roster.SORTS,
         grade_sync=link is not None and can_post_scores(link),
         credits_column=link is not None and credits_column(link),
         is_admin=is_tool_admin(sess.user_id),
@@ -66,6 +84,52 @@ def roster_csv() -> Response:
     resp.headers["Content-Disposition"] = 'attachment; filename="course-roster.csv"'
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
+
+
+@bp.route("/roster/portfolios/<int:portfolio_id>")
+@login_required
+def roster_portfolio(portfolio_id: int) -> str:
+    """A learner's portfolio as the course's instructor reads it: the state, each criterion's state and the
+    evidence list; nothing can be changed and no file is served (files follow portfolio.access)."""
+    sess = require_session()
+    portfolio = db.session.get(Portfolio, portfolio_id)
+    if portfolio is None or not roster.may_view_learner_portfolio(sess, portfolio):
+        raise NotFound(
+            "There is no portfolio of this course at this address.",
+            hint="Open the course roster again and follow the learner's link there.",
+        )
+    submissions = list(
+        db.session.scalars(
+            select(Submission)
+            .where(Submission.portfolio_id == portfolio.id)
+            .order_by(Submission.attempt)
+            .options(defer(Submission.snapshot))
+        )
+    )
+    assessment = lookup.latest_decided_assessment(submissions[-1] if submissions else None)
+    coverage = compute_coverage(
+        snapshot_criteria(portfolio.certification, portfolio.partner_id, portfolio.unit_code),
+        learner.evidence_counts(portfolio),
+        lookup.judgements_of(assessment),
+    )
+    items = list(
+        db.session.scalars(
+            select(EvidenceItem)
+            .where(EvidenceItem.portfolio_id == portfolio.id)
+            .options(selectinload(EvidenceItem.criteria), selectinload(EvidenceItem.files))
+            .order_by(EvidenceItem.id)
+        )
+    )
+    return render_template(
+        "grading/roster_portfolio.html",
+        portfolio=portfolio,
+        coverage=coverage,
+        items=items,
+        attempts=len(submissions),
+        kinds=EVIDENCE_KINDS,
+        state_labels=wf.STATE_LABELS,
+        criterion_labels=COVERAGE_LABELS,
+    )
 
 
 @bp.route("/deep-link", methods=["GET", "POST"])
