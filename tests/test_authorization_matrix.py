@@ -285,6 +285,9 @@ def _rules() -> list[Case]:
             lambda w: {"portfolio_id": w.draft, "item_id": w.fresh_item(w.draft)},
         )
     )
+    first_criterion = lambda w: {"portfolio_id": w.draft, "criterion_id": int(_evidence_form(w)["criteria"][0])}  # noqa: E731
+    r.append(case("learner.criterion", "GET", OWNER_PAGE, first_criterion))
+    r.append(case("learner.criterion", "POST", OWNER_POST, first_criterion, lambda w: {"items": [str(w.item)]}))
     r.append(case("learner.submit", "GET", OWNER_PAGE, draft))
     r.append(
         case(
