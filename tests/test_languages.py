@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 from flask import render_template_string
@@ -19,6 +20,7 @@ from lti_tool.web.dates import when
 from tests.registration_helpers import launch_as
 
 PAGE = "/notifications/"
+PLACEHOLDER = re.compile(r"%\([a-z_0-9]+\)[sd]")
 
 
 @pytest.fixture
@@ -161,3 +163,37 @@ def test_plurals_follow_the_language(sqlite_app):
             assert render_template_string(source, n=1) == "aviso sin leer"
             assert render_template_string(source, n=3) == "avisos sin leer"
             assert render_template_string("{{ 1234567.5|decimalformat }}") == "1.234.567,5"
+
+
+def test_a_public_page_in_spanish(client):
+    html = client.get("/verify", headers={"Accept-Language": "es-ES"}).data.decode()
+    assert "Verificar un certificado" in html and "Verify a certificate" not in html
+
+
+def test_the_spanish_catalogue_is_complete_and_keeps_its_placeholders():
+    """Every message the pages and the code mark has its Spanish words, with the same placeholders."""
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parent.parent / "lti_tool" / "translations"
+    with open(root / "messages.pot", "rb") as f:
+        template = read_po(f)
+    with open(root / "es" / "LC_MESSAGES" / "messages.po", "rb") as f:
+        spanish = read_po(f)
+    missing, wrong = [], []
+    for message in template:
+        if not message.id:
+            continue
+        found = spanish.get(message.id)
+        strings = found.string if found is not None else None
+        forms = [strings] if isinstance(strings, str) else list(strings or [])
+        if not forms or not all(forms):
+            missing.append(message.id)
+            continue
+        ids = [message.id] if isinstance(message.id, str) else list(message.id)
+        wanted = set().union(*(PLACEHOLDER.findall(i) for i in ids))
+        used = [set(PLACEHOLDER.findall(form)) for form in forms]
+        # A singular says what its message says; plural forms may leave out the count ("un intento").
+        if (len(ids) == 1 and used[0] != wanted) or any(not u <= wanted for u in used):
+            wrong.append(message.id)
+    assert not missing, f"{len(missing)} messages have no Spanish: {missing[:10]}"
+    assert not wrong, f"placeholders differ: {wrong[:10]}"
