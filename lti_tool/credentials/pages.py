@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import segno
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 
 from lti_tool.credentials import access, content, data_integrity, issuer, revocation, share
+from lti_tool.credentials import certificate as printed
 from lti_tool.credentials.issuance import credential_for, ensure_embedded_proof, get_award, issue_for_award
 from lti_tool.credentials.models import IssuedCredential
 from lti_tool.identity.access import require_tool_admin
@@ -133,6 +134,9 @@ def certificate(number: str) -> str:
         verify_url=verify_url,
         qr=qr_svg(verify_url),
         credit_note=content.credit_note(),
+        units=printed.awarded_units(award),
+        logo=printed.logo_data_uri(current_app.config),
+        signatory=printed.signatory(current_app.config),
     )
 
 
