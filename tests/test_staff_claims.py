@@ -67,7 +67,7 @@ def test_who_may_not_claim(app, client):
     iv = f.sign_in(client, w.iv)
     assert _post(client, iv, f"/staff/queue/assessment/{pid}/claim").status_code == 404  # not their queue
     sam = f.sign_in(client, w.assessor)
-    assert _post(client, sam, f"/staff/queue/appeals/{pid}/claim").status_code == 404  # appeals are not claimed
+    assert _post(client, sam, f"/staff/queue/appeals/{pid}/claim").status_code == 403  # no appeal waiting
     assert _post(client, sam, f"/staff/queue/nope/{pid}/claim").status_code == 404
     assert _post(client, sam, "/staff/queue/assessment/999999/claim").status_code == 404
     # A claim lasts while the item waits in that state.

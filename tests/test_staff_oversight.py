@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 
 from lti_tool.audit.trail import AuditEvent
 from lti_tool.launch import roles as lti_roles
-from lti_tool.portfolio.review import reports, sampling
-from lti_tool.portfolio.review.assessment_models import Assessment
+from lti_tool.portfolio.review import appeals, reports, sampling
+from lti_tool.portfolio.review import assessment as assessing
+from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT, Assessment
 from lti_tool.portfolio.review.verification_models import KIND_DIM, UNIT_DIM, SamplingCoverage, SamplingDecision
 from lti_tool.store.db import db
 from tests import assessment_factories as f
@@ -193,3 +194,27 @@ def test_portfolio_audit_trail_with_the_chain_checked(app, client):
     page = client.get(f"/staff/portfolios/{pid}/trail").data.decode()
     assert "The chain does not hold for 1 of these events" in page
     assert f"Event {claimed.id}: its content does not match its hash" in page
+
+
+def test_appeals_are_claimed_like_other_work(app, client):
+    w = f.world()
+    pid = w.portfolio.id
+    assessing.decide(pid, w.assessor, NOT_YET_COMPETENT, f.one_not_met(w.criteria_ids()), "More evidence")
+    db.session.commit()
+    appeals.lodge(pid, w.learner, "The evidence was in item 1")
+    db.session.commit()
+    base = f"/staff/queue/appeals/{pid}"
+    # The assessor who made the decision appealed may not take it; another assessor may.
+    sam = f.sign_in(client, w.assessor)
+    assert _post(client, sam, f"{base}/claim").status_code == 403
+    sue = f.sign_in(client, w.assessor2)
+    page = client.get("/staff/queue/appeals").data.decode()
+    assert "Claim the portfolio of Lee Learner" in page
+    assert _post(client, sue, f"{base}/claim").status_code == 303
+    assert "<strong>You</strong>" in client.get("/staff/queue/appeals?claimed=me").data.decode()
+    # A tool administrator sees who holds it and gives it to the internal verifier (not involved either).
+    admin = f.sign_in(client, w.admin, ADMIN_ROLES)
+    assert "Sue Assessor" in client.get("/staff/queue/appeals?all=1").data.decode()
+    assert _post(client, admin, f"{base}/reassign", user_id=str(w.assessor.id)).status_code == 422
+    assert _post(client, admin, f"{base}/reassign", user_id=str(w.iv.id)).status_code == 303
+    assert [e.after["queue"] for e in _events("work.") if e.after] == ["appeals", "appeals"]

@@ -453,13 +453,15 @@ def visible_queues(user_id: int) -> list[Queue]:
 
 # --- claims: who has taken an item (claim_models.WorkClaim) --------------------------------------------------
 
-CLAIMABLE = frozenset({"assessment", "sent_back", "verification_1", "verification_2"})
-# The duty each claimable queue's work is (duties.standing_refusal: could this person ever do it here).
+CLAIMABLE = frozenset({"assessment", "sent_back", "verification_1", "verification_2", "appeals"})
+# The duty each claimable queue's work is (duties.standing_refusal: could this person ever do it here). An
+# appeal is heard by anyone whose grant covers the work and who took no part in the decision appealed.
 _QUEUE_DUTIES = {
     "assessment": staff.ASSESSOR,
     "sent_back": staff.ASSESSOR,
     "verification_1": staff.INTERNAL_VERIFIER,
     "verification_2": staff.INDEPENDENT_VERIFIER,
+    "appeals": duties.APPEAL_CAPACITY,
 }
 
 
@@ -654,7 +656,7 @@ def set_caseload(user_id: int, max_items: int | None, admin: LtiUser) -> None:
 
 def caseload_people() -> list[LtiUser]:
     """Everyone who holds a role whose work is claimed (assessors and verifiers), by name."""
-    roles = sorted(set(_QUEUE_DUTIES.values()))
+    roles = sorted({duty for duty in _QUEUE_DUTIES.values() if duty in staff.STAFF_ROLES})
     query = (
         select(LtiUser)
         .where(exists().where(staff.StaffGrant.user_id == LtiUser.id, staff.StaffGrant.role.in_(roles)))
