@@ -14,6 +14,7 @@ from flask import Flask
 
 import lti_tool.models  # noqa: F401  (every table is known to db.metadata before the schema check)
 from lti_tool.admin import bp as admin_bp
+from lti_tool.admin.access import TOOL_ADMIN_PROBE
 from lti_tool.admin.health import bp as health_bp
 from lti_tool.admin.staff_roles import bp as staff_admin_bp
 from lti_tool.commands import COMMANDS
@@ -29,7 +30,8 @@ from lti_tool.eqa import views as eqa_views
 from lti_tool.grading import outbox as grading_outbox
 from lti_tool.grading import routes as grading_routes
 from lti_tool.grading import worker as grading_worker
-from lti_tool.identity.grants import apply_pending_grants
+from lti_tool.identity.grants import apply_pending_grants, has_open_pending_grant
+from lti_tool.identity.staff import tool_admin_probe
 from lti_tool.launch import frame_origins
 from lti_tool.launch import language
 from lti_tool.launch import registrations as launch_registrations
@@ -40,16 +42,19 @@ from lti_tool.launch.page_messages import init_app as init_page_messages
 from lti_tool.launch.registration_routes import bp as registration_bp
 from lti_tool.launch.routes import bp as launch_bp
 from lti_tool.launch.routes import set_launch_listeners
+from lti_tool.launch.session import Probe, set_session_probes
 from lti_tool.launch.templating import install_template_helpers
 from lti_tool.notifications import delivery as mail_delivery
 from lti_tool.notifications import events as notification_events
+from lti_tool.notifications.access import unread_probe
+from lti_tool.notifications.views import UNREAD_PROBE, mail_bp
 from lti_tool.notifications.views import bp as notifications_bp
-from lti_tool.notifications.views import mail_bp
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.views import learner as learner_views
 from lti_tool.portfolio.views import oversight as oversight_views
 from lti_tool.portfolio.views import staff as staff_views
 from lti_tool.portfolio.views.appeals import bp as appeals_bp
+from lti_tool.store import memo
 from lti_tool.store.db import db
 from lti_tool.store.schema import ensure_schema, migrate
 from lti_tool.store.startup import dispose_pool_after_fork, startup_lock
@@ -76,7 +81,11 @@ LANDINGS = (
 
 # Told about every verified launch, in its transaction: staff roles granted before the person's first
 # launch take effect at it.
-LAUNCH_LISTENERS = (apply_pending_grants,)
+# A returning person's launch reads the guard with their rows and skips the listener when it is false.
+LAUNCH_LISTENERS = ((apply_pending_grants, has_open_pending_grant),)
+
+# Read with every request's session, in its one query: the header's unread count and administration link.
+SESSION_PROBES: dict[str, Probe] = {UNREAD_PROBE: unread_probe, TOOL_ADMIN_PROBE: tool_admin_probe}
 
 # Told about every portfolio transition inside its transaction. The credential is signed first, so the
 # grade job written next reports an award that already carries it; the notices (and their mail) come last.
@@ -139,6 +148,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             mail_delivery.install_transport(app, demo_mailbox.transport)
     set_landings(app, LANDINGS)
     set_launch_listeners(app, LAUNCH_LISTENERS)
+    set_session_probes(app, SESSION_PROBES)
+    memo.install(app)  # rows kept in memory are forgotten when this process changes them (store/memo.py)
     for listener in TRANSITION_LISTENERS:
         workflow.add_listener(app, listener)
     for failure_listener in GRADE_FAILURE_LISTENERS:

@@ -13,7 +13,14 @@ from lti_tool.audit.actor import Actor
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.staff import TOOL_ADMIN, is_tool_admin
 from lti_tool.launch.models import ToolSession
-from lti_tool.launch.session import COOKIE_NAME, TOKEN_PARAM, check_csrf, checks_csrf, current_session
+from lti_tool.launch.session import (
+    COOKIE_NAME,
+    TOKEN_PARAM,
+    check_csrf,
+    checks_csrf,
+    current_session,
+    session_probe,
+)
 
 # Short confirmations shown after a redirect (fixed texts: nothing from the request is echoed).
 NOTICES = {
@@ -50,9 +57,15 @@ def _admin_template_globals() -> dict[str, Any]:
     return {"admin_url": admin_url, "admin_nav": nav_items, "show_admin_link": show_admin_link}
 
 
+TOOL_ADMIN_PROBE = "tool_admin"  # read with the session (create_app declares it: identity.staff.tool_admin_probe)
+
+
 def show_admin_link() -> bool:
     sess = current_session()
-    return sess is not None and is_tool_admin(sess.user_id)
+    if sess is None:
+        return False
+    read_with_session = session_probe(TOOL_ADMIN_PROBE)
+    return bool(read_with_session) if read_with_session is not None else is_tool_admin(sess.user_id)
 
 
 def admin_session() -> ToolSession:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from lti_tool.audit import trail as audit
 from lti_tool.audit.actor import Actor
@@ -176,6 +176,20 @@ def open_pending_grants(issuer: str | None = None, sub: str | None = None) -> li
     if sub is not None:
         query = query.where(PendingStaffGrant.sub == sub)
     return list(db.session.scalars(query.order_by(PendingStaffGrant.id)))
+
+
+def has_open_pending_grant() -> ColumnElement[bool]:
+    """Whether the launching person (LtiUser) has open pending grants: the guard of apply_pending_grants, read
+    with a returning person's rows, so a launch without any costs no query of its own."""
+    return (
+        select(PendingStaffGrant.id)
+        .where(
+            PendingStaffGrant.applied_at.is_(None),
+            PendingStaffGrant.issuer == LtiUser.issuer,
+            PendingStaffGrant.sub == LtiUser.sub,
+        )
+        .exists()
+    )
 
 
 def apply_pending_grants(user: LtiUser, launch_roles: list[str]) -> list[StaffGrant]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, select
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lti_tool.launch.models import ToolSession
 from lti_tool.store.db import Model, db, utcnow
 
 ASSESSOR = "assessor"
@@ -56,6 +57,20 @@ def grants_for(user_id: int) -> list[StaffGrant]:
     """The grants that count (inert ones left out): every rule reads a person's roles from here."""
     rows = db.session.scalars(select(StaffGrant).where(StaffGrant.user_id == user_id))
     return [g for g in rows if not is_inert(g)]
+
+
+def tool_admin_probe() -> ColumnElement[bool]:
+    """is_tool_admin of the session's person, as a condition read with the session (launch.session probes)."""
+    return (
+        select(StaffGrant.id)
+        .where(
+            StaffGrant.user_id == ToolSession.user_id,
+            StaffGrant.role == TOOL_ADMIN,
+            StaffGrant.partner_id.is_(None),  # not inert (is_inert)
+            or_(StaffGrant.certification_code.is_(None), StaffGrant.certification_code == ""),
+        )
+        .exists()
+    )
 
 
 def is_tool_admin(user_id: int) -> bool:

@@ -58,10 +58,16 @@ def _upsert() -> Executable | None:
 
 
 def cache_get(key: str) -> Any | None:
+    found = cache_get_entry(key)
+    return found[0] if found is not None else None
+
+
+def cache_get_entry(key: str) -> tuple[Any, dt.datetime] | None:
+    """(value, when it expires), or None when there is none or it has expired."""
     row = db.session.execute(_GET, {"key": key}).first()
     if row is None or row.expires_at <= utcnow():
         return None
-    return json.loads(row.value)
+    return json.loads(row.value), row.expires_at
 
 
 def cache_set(key: str, value: Any, ttl_seconds: int, *, commit: bool = True) -> None:

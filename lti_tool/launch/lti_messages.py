@@ -41,6 +41,10 @@ LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "cli
 StateProof = Literal["cookie", "storage"] | None
 
 
+MESSAGE_TYPE_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/message_type"
+DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
+
+
 def storage_key(state: str) -> str:
     return "state_" + state
 
@@ -304,7 +308,10 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         return self
 
     def save_launch_data(self) -> ToolMessageLaunch:
-        self._session_service.save_launch_data(self._launch_id, self._jwt["body"])
+        """Kept for deep linking only: its page reads the request's settings later (grading/deep_linking.py).
+        Nothing reads a resource link launch's data again, so most launches write one statement less."""
+        if self._jwt["body"].get(MESSAGE_TYPE_CLAIM) == DEEP_LINKING_REQUEST:
+            self._session_service.save_launch_data(self._launch_id, self._jwt["body"])
         return self
 
 

@@ -1,5 +1,7 @@
 """Platform public keys: fetched from the platform's JWKS URL (through web/outbound.py: total deadline and
-address policy), cached in the shared cache.
+address policy), cached in the shared cache. Each process keeps the cached key set in memory for at most
+LTI_TOOL_LAUNCH_CACHE_SECONDS (store/memo.py), and never past the shared copy's own expiry: a platform's keys
+are fetched again after LTI_TOOL_JWKS_CACHE_SECONDS, as without the memory copy.
 
 pylti1p3 keeps a cached key set forever once it has one; here an unknown `kid` forces one
 re-fetch (rate-limited per URL) so that a platform's key rotation does not break launches.
@@ -7,6 +9,7 @@ re-fetch (rate-limited per URL) so that a platform's key rotation does not break
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -19,14 +22,30 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from flask import current_app
 from jwcrypto.jwk import JWK
 
-from lti_tool.launch.cache import cache_get, cache_set
+from lti_tool.launch.cache import cache_get, cache_get_entry, cache_set
 from lti_tool.launch.errors import LaunchError
+from lti_tool.launch.models import Registration
+from lti_tool.store.db import utcnow
+from lti_tool.store.memo import Memo
 from lti_tool.web import outbound
 
 REFETCH_MIN_SECONDS = 10
 # Far above a real key set (a few keys, a few kB): a platform's JWKS URL that streams without end is cut off.
 MAX_JWKS_BYTES = 1024 * 1024
 log = logging.getLogger(__name__)
+# The shared cache's key set per JWKS URL, with the shared copy's expiry (cleared with the registrations).
+_key_sets: Memo[tuple[dict[str, Any], dt.datetime] | None] = Memo(
+    "platform_key_sets", (Registration,), "LAUNCH_CACHE_SECONDS"
+)
+
+
+def _cached_key_set(url: str) -> dict[str, Any] | None:
+    """The shared cache's key set for `url`: from this process's memory while both copies are fresh."""
+    found = _key_sets.get(url, lambda: cache_get_entry(_cache_key(url)), keep=lambda entry: entry is not None)
+    if found is not None and found[1] <= utcnow():
+        _key_sets.forget(url)  # the shared copy has expired: fetch the platform's keys again
+        return None
+    return found[0] if found is not None else None
 
 
 def _cache_key(url: str) -> str:
@@ -61,6 +80,7 @@ def fetch_key_set(url: str) -> dict[str, Any]:
         raise LaunchError(f"The platform's keyset at {url} is not a JWKS document (no 'keys' list).", status=502)
     cache_set(_cache_key(url), data, current_app.config["LTI_JWKS_CACHE_SECONDS"])
     cache_set(_stale_key(url), data, current_app.config["LTI_JWKS_STALE_SECONDS"])
+    _key_sets.put(url, (data, utcnow() + dt.timedelta(seconds=current_app.config["LTI_JWKS_CACHE_SECONDS"])))
     return data
 
 
@@ -82,7 +102,11 @@ def find_platform_key(url: str | None, inline: Mapping[str, Any] | None, kid: st
             f"The id_token was signed with key {kid!r}, which is not in the keyset registered for this platform.",
             status=401,
         )
-    cached = cache_get(_cache_key(url))
+    cached = _cached_key_set(url)
+    if cached is not None and _find(cached, kid) is None:
+        # This process's copy may be older than the shared cache (another process fetched a rotated set).
+        _key_sets.forget(url)
+        cached = cache_get(_cache_key(url))
     key_set = cached if cached is not None else fetch_key_set(url)
     key = _find(key_set, kid)
     if key is None and cached is not None:

@@ -1,12 +1,18 @@
-"""What a verified launch tells us, written down: user, course, placement and roles."""
+"""What a verified launch tells us, written down: user, course, placement and roles.
+
+A returning learner's rows are read in one query and written only when the launch says something new: a
+name, title, role or service address that changed. The time of the last launch (`last_seen_at`,
+`last_launch_at`) is kept to LAST_LAUNCH_RESOLUTION: within it, a launch that changes nothing writes nothing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.exc import IntegrityError
 
 from lti_tool.launch.models import Deployment, LtiContext, LtiUser, Membership, ResourceLink
@@ -17,6 +23,10 @@ AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 
 T = TypeVar("T")
+# How precisely the last launch's time is kept: a returning learner's launch within it updates no row.
+LAST_LAUNCH_RESOLUTION = dt.timedelta(minutes=10)
+# A condition on LtiUser (and the other rows of a returning learner's launch) read with them in their one query.
+Guard = Callable[[], ColumnElement[bool]]
 
 
 @dataclass
@@ -25,6 +35,8 @@ class LaunchRecord:
     context: LtiContext | None
     resource_link: ResourceLink | None
     roles: list[str]
+    # The guards' values, read with a returning learner's rows; None when some row was new (nothing was read).
+    guards: tuple[bool, ...] | None = None
 
 
 def _get_or_create(model: type[T], lookup: dict[str, Any], update: Callable[[T], None], known: T | None = None) -> T:
@@ -49,9 +61,10 @@ def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _known_rows(claims: Mapping[str, Any], deployment: Deployment) -> tuple[Any, ...]:
+def _known_rows(claims: Mapping[str, Any], deployment: Deployment, guards: Sequence[Guard] = ()) -> tuple[Any, ...]:
     """A returning learner in a known course and placement (most launches): all four rows in one query
-    instead of four. Empty when any of them is new or the launch names no course or placement."""
+    instead of four, with the guards' values. Empty when any of them is new or the launch names no course or
+    placement."""
     ctx_claim = claims.get(CLAIM + "context")
     link_claim = claims.get(CLAIM + "resource_link")
     if not (
@@ -59,7 +72,7 @@ def _known_rows(claims: Mapping[str, Any], deployment: Deployment) -> tuple[Any,
     ):
         return ()
     row = db.session.execute(
-        select(LtiUser, LtiContext, ResourceLink, Membership)
+        select(LtiUser, LtiContext, ResourceLink, Membership, *(guard() for guard in guards))
         .select_from(LtiUser)
         .join(
             LtiContext, and_(LtiContext.deployment_id == deployment.id, LtiContext.context_id == str(ctx_claim["id"]))
@@ -74,18 +87,32 @@ def _known_rows(claims: Mapping[str, Any], deployment: Deployment) -> tuple[Any,
     return tuple(row) if row else ()
 
 
-def record_launch(claims: Mapping[str, Any], deployment: Deployment) -> LaunchRecord:
+def _set(row: Any, field: str, value: Any) -> None:
+    """Set only a changed value: an equal one would still mark the row for the flush's bookkeeping."""
+    if getattr(row, field) != value:
+        setattr(row, field, value)
+
+
+def _stale(when: dt.datetime | None) -> bool:
+    return when is None or utcnow() - when >= LAST_LAUNCH_RESOLUTION
+
+
+def record_launch(claims: Mapping[str, Any], deployment: Deployment, guards: Sequence[Guard] = ()) -> LaunchRecord:
+    """Write what the launch says. `guards` are read with a returning learner's rows (LaunchRecord.guards)."""
     roles = [r for r in claims.get(CLAIM + "roles") or [] if isinstance(r, str)]
-    known_user, known_context, known_link, known_membership = _known_rows(claims, deployment) or (None,) * 4
+    known = _known_rows(claims, deployment, guards)
+    known_user, known_context, known_link, known_membership = known[:4] or (None,) * 4
+    guard_values = tuple(bool(v) for v in known[4:]) if known else None
 
     def update_user(u: LtiUser) -> None:
         for field, limit in (("name", 300), ("given_name", 200), ("family_name", 200), ("email", 320)):
             if claims.get(field):
-                setattr(u, field, _text(claims.get(field), limit))
+                _set(u, field, _text(claims.get(field), limit))
         presentation = claims.get(CLAIM + "launch_presentation")
         if isinstance(presentation, dict) and presentation.get("locale"):
-            u.locale = _text(presentation.get("locale"), 35)
-        u.last_seen_at = utcnow()
+            _set(u, "locale", _text(presentation.get("locale"), 35))
+        if _stale(u.last_seen_at):
+            u.last_seen_at = utcnow()
 
     user = _get_or_create(LtiUser, {"issuer": claims["iss"], "sub": str(claims["sub"])}, update_user, known_user)
 
@@ -95,10 +122,10 @@ def record_launch(claims: Mapping[str, Any], deployment: Deployment) -> LaunchRe
     if isinstance(ctx_claim, dict) and ctx_claim.get("id"):
 
         def update_context(c: LtiContext) -> None:
-            c.title = _text(ctx_claim.get("title"), 500) or c.title or ""
-            c.label = _text(ctx_claim.get("label"), 255) or c.label or ""
+            _set(c, "title", _text(ctx_claim.get("title"), 500) or c.title or "")
+            _set(c, "label", _text(ctx_claim.get("label"), 255) or c.label or "")
             if isinstance(nrps, dict) and nrps.get("context_memberships_url"):
-                c.nrps_url = _text(nrps["context_memberships_url"], 1000)
+                _set(c, "nrps_url", _text(nrps["context_memberships_url"], 1000))
 
         context = _get_or_create(
             LtiContext,
@@ -113,17 +140,17 @@ def record_launch(claims: Mapping[str, Any], deployment: Deployment) -> LaunchRe
     if isinstance(link_claim, dict) and link_claim.get("id"):
 
         def update_link(r: ResourceLink) -> None:
-            r.context_id = context.id if context else r.context_id
-            r.title = _text(link_claim.get("title"), 500) or r.title or ""
+            _set(r, "context_id", context.id if context else r.context_id)
+            _set(r, "title", _text(link_claim.get("title"), 500) or r.title or "")
             custom = claims.get(CLAIM + "custom")
             if isinstance(custom, dict):
-                r.custom = {str(k): str(v) for k, v in custom.items()}
+                _set(r, "custom", {str(k): str(v) for k, v in custom.items()})
             if isinstance(ags, dict) and ags:
-                r.ags_lineitems_url = _text(ags.get("lineitems"), 1000) or r.ags_lineitems_url
-                r.ags_lineitem_url = _text(ags.get("lineitem"), 1000) or r.ags_lineitem_url
+                _set(r, "ags_lineitems_url", _text(ags.get("lineitems"), 1000) or r.ags_lineitems_url)
+                _set(r, "ags_lineitem_url", _text(ags.get("lineitem"), 1000) or r.ags_lineitem_url)
                 scopes = ags.get("scope")
                 if isinstance(scopes, list):
-                    r.ags_scopes = [s for s in scopes if isinstance(s, str)]
+                    _set(r, "ags_scopes", [s for s in scopes if isinstance(s, str)])
 
         link = _get_or_create(
             ResourceLink,
@@ -135,9 +162,10 @@ def record_launch(claims: Mapping[str, Any], deployment: Deployment) -> LaunchRe
     if context is not None:
 
         def update_membership(m: Membership) -> None:
-            m.roles = roles
-            m.last_launch_at = utcnow()
+            if m.roles != roles or _stale(m.last_launch_at):
+                m.roles = roles
+                m.last_launch_at = utcnow()
 
         _get_or_create(Membership, {"user_id": user.id, "context_id": context.id}, update_membership, known_membership)
 
-    return LaunchRecord(user=user, context=context, resource_link=link, roles=roles)
+    return LaunchRecord(user=user, context=context, resource_link=link, roles=roles, guards=guard_values)

@@ -20,7 +20,7 @@ from lti_tool.launch.keys import key_store
 from lti_tool.launch.landing import landing_location
 from lti_tool.launch.lti_messages import LOGIN_PARAMS, message_launch, oidc_login, storage_key
 from lti_tool.launch.models import Deployment, LtiUser, Registration, ToolSession
-from lti_tool.launch.records import CLAIM, record_launch
+from lti_tool.launch.records import CLAIM, Guard, record_launch
 from lti_tool.launch.session import TOKEN_PARAM, set_session_cookie, start_session
 from lti_tool.launch.tool_config import find_registration_row
 from lti_tool.store.db import db
@@ -29,11 +29,16 @@ from lti_tool.web.urls import public_base
 
 LAUNCH_LISTENERS = "lti_tool.launch_listeners"
 LaunchListener = Callable[[LtiUser, list[str]], object]
+# A listener with a guard: a condition on the person (LtiUser) read with a returning person's rows in their
+# one query; when it is false the listener is not called (most launches then cost the listener no query).
+GuardedListener = tuple[LaunchListener, Guard]
 
 
-def set_launch_listeners(app: Flask, listeners: Sequence[LaunchListener]) -> None:
+def set_launch_listeners(app: Flask, listeners: Sequence[LaunchListener | GuardedListener]) -> None:
     """Who is told of every verified launch, in its transaction: listener(user, lms_roles) (create_app)."""
-    app.extensions[LAUNCH_LISTENERS] = tuple(listeners)
+    app.extensions[LAUNCH_LISTENERS] = tuple(
+        (entry, None) if not isinstance(entry, tuple) else entry for entry in listeners
+    )
 
 
 bp = Blueprint("launch", __name__)
@@ -155,8 +160,12 @@ def launch() -> Response:
 
 def _start_session(claims: Mapping[str, Any], deployment: Deployment, launch_id: str) -> tuple[ToolSession, str]:
     """Record what a verified launch says and start its session: (session, where it lands). Not committed."""
-    record = record_launch(claims, deployment)
-    for listener in current_app.extensions.get(LAUNCH_LISTENERS, ()):
+    listeners: tuple[tuple[LaunchListener, Guard | None], ...] = current_app.extensions.get(LAUNCH_LISTENERS, ())
+    record = record_launch(claims, deployment, [guard for _, guard in listeners if guard is not None])
+    guard_values = iter(record.guards or ())
+    for listener, guard in listeners:
+        if guard is not None and record.guards is not None and not next(guard_values):
+            continue
         listener(record.user, record.roles)
     message_type = claims.get(CLAIM + "message_type", "LtiResourceLinkRequest")
     # By id, not by object: the flush then has no relationships to work through (a third of its cost).

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import Flask, current_app, request
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
@@ -31,6 +32,22 @@ HEADER_NAME = "X-Tool-Session"
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MISSING = object()
+SESSION_PROBES = "lti_tool.session_probes"
+# A value every page needs about the signed-in person (the unread count in the header, whether to show the
+# administration link), as an SQL expression correlated with ToolSession: read in the session's own query.
+Probe = Callable[[], ColumnElement[Any]]
+
+
+def set_session_probes(app: Flask, probes: Mapping[str, Probe]) -> None:
+    """Declare what is read with every request's session (create_app): name -> expression."""
+    app.extensions[SESSION_PROBES] = dict(probes)
+
+
+def session_probe(name: str) -> Any | None:
+    """A probe's value read with this request's session, or None when none was read (no session, or the probe
+    is not declared): the caller then asks the database itself."""
+    current_session()
+    return request.environ.get("lti_tool.session_probes", {}).get(name)
 
 
 def start_session(**fields: Any) -> ToolSession:
@@ -74,18 +91,24 @@ def _load_session(sid: str | None) -> ToolSession | None:
     if not sid or len(sid) > 64:
         return None
     # Every page shows who is signed in, most the course and activity, and any message flashed for it, and
-    # access checks read the deployment's partner: one query instead of six.
-    return db.session.get(
-        ToolSession,
-        sid,
-        options=(
+    # access checks read the deployment's partner; the header's probes (unread notices, administration link)
+    # come with them: one query instead of eight.
+    probes: dict[str, Probe] = current_app.extensions.get(SESSION_PROBES, {})
+    row = db.session.execute(
+        select(ToolSession, *(probe().label(name) for name, probe in probes.items()))
+        .where(ToolSession.id == sid)
+        .options(
             joinedload(ToolSession.user),
             joinedload(ToolSession.deployment),
             joinedload(ToolSession.context),
             joinedload(ToolSession.resource_link),
             joinedload(ToolSession.page_data),
-        ),
-    )
+        )
+    ).first()
+    if row is None:
+        return None
+    request.environ["lti_tool.session_probes"] = dict(zip(probes, row[1:], strict=True))
+    return row[0]
 
 
 def _form_value(name: str) -> str | None:

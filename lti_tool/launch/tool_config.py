@@ -1,4 +1,9 @@
-"""pylti1p3 tool configuration read from the registration tables (not a JSON file)."""
+"""pylti1p3 tool configuration read from the registration tables (not a JSON file).
+
+Registrations and deployments are read at every login and launch and change rarely: each process keeps
+them in memory for LTI_TOOL_LAUNCH_CACHE_SECONDS (store/memo.py). A registration or deployment deactivated,
+removed or changed in this process takes effect here at once; in other processes within that many seconds.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +18,32 @@ from lti_tool.launch.errors import LaunchError
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.store.db import db
+from lti_tool.store.memo import Memo, attached_row, row_values
 
 REGISTER_HINT = (
     "The LMS administrator must register this platform with the tool first "
     "(see the tool's configuration page), using the same issuer and client ID."
 )
+CACHE_SECONDS = "LAUNCH_CACHE_SECONDS"
+_registrations: Memo[list[dict[str, Any]]] = Memo("registrations", (Registration, Deployment), CACHE_SECONDS)
+_deployments: Memo[dict[str, Any] | None] = Memo("deployments", (Registration, Deployment), CACHE_SECONDS)
+
+
+def _registration_rows(issuer: str, client_id: str | None) -> list[Registration]:
+    def load() -> list[dict[str, Any]]:
+        query = select(Registration).where(Registration.issuer == issuer)
+        if client_id:
+            query = query.where(Registration.client_id == client_id)
+        return [row_values(r) for r in db.session.scalars(query.order_by(Registration.id))]
+
+    return [attached_row(Registration, values) for values in _registrations.get((issuer, client_id or None), load)]
 
 
 def find_registration_row(issuer: str, client_id: str | None) -> Registration:
     """The active registration for issuer (+ client_id), or a LaunchError that says why not."""
     if not issuer:
         raise LaunchError("The request names no platform issuer ('iss').")
-    query = select(Registration).where(Registration.issuer == issuer)
-    if client_id:
-        query = query.where(Registration.client_id == client_id)
-    rows = list(db.session.scalars(query))
+    rows = _registration_rows(issuer, client_id)
     if not rows:
         who = f"issuer {issuer!r}" + (f" with client ID {client_id!r}" if client_id else "")
         raise LaunchError(f"The tool has no registration for {who}.", status=403, hint=REGISTER_HINT)
@@ -51,11 +67,16 @@ def find_registration_row(issuer: str, client_id: str | None) -> Registration:
 
 
 def find_deployment_row(registration: Registration, deployment_id: str) -> Deployment:
-    dep = db.session.scalar(
-        select(Deployment).where(
-            Deployment.registration_id == registration.id, Deployment.deployment_id == deployment_id
+    def load() -> dict[str, Any] | None:
+        row = db.session.scalar(
+            select(Deployment).where(
+                Deployment.registration_id == registration.id, Deployment.deployment_id == deployment_id
+            )
         )
-    )
+        return row_values(row) if row is not None else None
+
+    values = _deployments.get((registration.id, deployment_id), load)
+    dep = attached_row(Deployment, values) if values is not None else None
     if dep is None:
         raise LaunchError(
             f"Deployment {deployment_id!r} is not registered for {registration.label()}.",

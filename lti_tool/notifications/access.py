@@ -4,7 +4,7 @@ unsubscribe) act on the signed token in their address alone and never sign anyon
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from lti_tool.identity import staff
 from lti_tool.launch.models import ToolSession
@@ -39,6 +39,16 @@ def audiences_for(user_id: int) -> list[str]:
         if found is not None and found.audience not in out:
             out.append(found.audience)
     return [a for a in kinds.AUDIENCE_LABELS if a in out]
+
+
+def unread_probe() -> ColumnElement[int]:
+    """unread_count of the session's person, read with the session itself (launch.session probes)."""
+    return (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == ToolSession.user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )
 
 
 def unread_count(user_id: int) -> int:

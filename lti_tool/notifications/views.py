@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from lti_tool.audit import trail as audit
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.launch.models import LtiUser
-from lti_tool.launch.session import current_session, login_required, require_session
+from lti_tool.launch.session import current_session, login_required, require_session, session_probe
 from lti_tool.notifications import access, kinds, links
 from lti_tool.notifications.delivery import requeue
 from lti_tool.notifications.models import (
@@ -51,11 +51,17 @@ def _header_globals() -> dict[str, Any]:
     return {"unread_notifications": unread_for_header}
 
 
+UNREAD_PROBE = "unread_notifications"  # read with the session (create_app declares it: access.unread_probe)
+
+
 def unread_for_header() -> int | None:
     """The signed-in person's unread count for the header of every page (None without a session)."""
     sess = current_session()
     if sess is None:
         return None
+    read_with_session = session_probe(UNREAD_PROBE)
+    if read_with_session is not None:
+        return int(read_with_session)
     try:
         return access.unread_count(sess.user_id)
     except SQLAlchemyError:  # the page still renders when the database stumbles

@@ -13,9 +13,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
@@ -24,6 +22,7 @@ from lti_tool.launch.models import ToolSession
 from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio import access, learner, workflow
 from lti_tool.portfolio import snapshot as snap
+from lti_tool.portfolio.catalogue.tree import criteria_tree
 from lti_tool.portfolio.coverage import Coverage, chips_by_unit, compute_coverage, unit_anchor
 from lti_tool.portfolio.evidence import items as evidence
 from lti_tool.portfolio.evidence.file_checks import (
@@ -36,10 +35,9 @@ from lti_tool.portfolio.evidence.file_names import content_disposition
 from lti_tool.portfolio.evidence.storage import StorageError, check_address, storage
 from lti_tool.portfolio.models import EVIDENCE_KINDS, ROUTES, EvidenceItem, Portfolio, Submission
 from lti_tool.portfolio.review import appeals as appeal_rules
-from lti_tool.portfolio.review import lookup
+from lti_tool.portfolio.review import lookup, page_data
 from lti_tool.portfolio.review.appeal_models import Appeal
 from lti_tool.portfolio.review.assessment_models import Assessment, Award
-from lti_tool.portfolio.snapshot import snapshot_criteria
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.form_parsing import check_form_complete, whole_number
@@ -131,32 +129,29 @@ class PortfolioView:
     submission: Submission | None
     assessment: Assessment | None
     submissions: list[Submission]  # every attempt, oldest first (without their snapshots)
+    award: Award | None = None
+    last_appeal: Appeal | None = None
 
 
 def portfolio_view(portfolio: Portfolio) -> PortfolioView:
     """What the portfolio page shows: coverage with the latest decision's feedback, and every attempt."""
-    # The snapshots (the whole portfolio frozen at each attempt) are not shown here: leave them in the database.
-    submissions = list(
-        db.session.scalars(
-            select(Submission)
-            .where(Submission.portfolio_id == portfolio.id)
-            .order_by(Submission.attempt)
-            .options(defer(Submission.snapshot))
-        )
-    )
+    # Every attempt (without its snapshot), the award and the latest appeal in one query; the criteria from
+    # memory, the evidence counts from the items loaded (review/page_data.py): no query grows with the catalogue.
+    records = page_data.decision_records(portfolio.id)
+    submissions = records.submissions
     submission = submissions[-1] if submissions else None
     assessment = lookup.latest_decided_assessment(submission)
     coverage = compute_coverage(
-        snapshot_criteria(portfolio.certification, portfolio.partner_id, portfolio.unit_code),
-        learner.evidence_counts(portfolio),
+        criteria_tree(portfolio.certification, portfolio.partner_id, portfolio.unit_code),
+        page_data.evidence_counts_of(portfolio),
         lookup.judgements_of(assessment),
     )
-    return PortfolioView(coverage, submission, assessment, submissions)
+    return PortfolioView(coverage, submission, assessment, submissions, records.award, records.last_appeal)
 
 
 def _own_portfolio(portfolio_id: int, *, with_evidence: bool = False) -> tuple[ToolSession, Portfolio]:
     sess = require_session()
-    portfolio = learner.load_with_evidence(portfolio_id) if with_evidence else db.session.get(Portfolio, portfolio_id)
+    portfolio = page_data.load_for_page(portfolio_id) if with_evidence else db.session.get(Portfolio, portfolio_id)
     return sess, access.require_own(sess, portfolio)
 
 
@@ -235,7 +230,7 @@ def mine() -> str:
 def overview(portfolio_id: int) -> str:
     _, portfolio = _own_portfolio(portfolio_id, with_evidence=True)
     view = portfolio_view(portfolio)
-    award = db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id))
+    award = view.award
     # Which items support each criterion (the criteria map opens them), and each item's criteria by unit.
     supporting: dict[int, list[EvidenceItem]] = {}
     for item in portfolio.evidence:
@@ -253,9 +248,7 @@ def overview(portfolio_id: int) -> str:
         chips={item.id: chips_by_unit(view.coverage, [c.id for c in item.criteria]) for item in portfolio.evidence},
         next_step=learner.next_step(portfolio.state, view.coverage),
         window=appeal_rules.appeal_window(portfolio) if portfolio.state == workflow.REFERRED else None,
-        last_appeal=db.session.scalar(
-            select(Appeal).where(Appeal.portfolio_id == portfolio.id).order_by(Appeal.id.desc()).limit(1)
-        ),
+        last_appeal=view.last_appeal,
         kinds=EVIDENCE_KINDS,
         routes=ROUTES,
         state_labels=workflow.STATE_LABELS,
