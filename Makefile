@@ -34,7 +34,7 @@ $(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/message
 # After marking new strings: extract them into messages.pot and merge them into every language's .po (then
 # translate the new entries, and `make translations`).
 messages: $(STAMP)
-	$(BIN)/pybabel --quiet extract -F babel.cfg --add-location=file --sort-by-file -k lazy_gettext -k _l \
+	$(BIN)/python -m babel.messages.frontend --quiet extract -F babel.cfg --add-location=file --sort-by-file -k lazy_gettext -k _l \
 		--project=lti-tool -o $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel --quiet update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l es
 	$(BIN)/pybabel --quiet update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l fr

@@ -197,3 +197,33 @@ def test_the_spanish_catalogue_is_complete_and_keeps_its_placeholders():
             wrong.append(message.id)
     assert not missing, f"{len(missing)} messages have no Spanish: {missing[:10]}"
     assert not wrong, f"placeholders differ: {wrong[:10]}"
+
+
+def test_refusals_and_page_messages_in_the_page_language(client):
+    """A refusal is raised in plain English and shown in the page's language (web/errors.py)."""
+    resp = client.get(PAGE, headers={"Accept-Language": "es"})
+    assert resp.status_code == 401
+    html = resp.data.decode()
+    assert "Su sesión ha terminado o nunca se inició." in html and "Abra la herramienta desde su curso" in html
+    resp = client.get("/no-such-page", headers={"Accept-Language": "es"})
+    assert resp.status_code == 404 and "No hay nada en esta dirección." in resp.data.decode()
+    resp = client.get(PAGE, headers={"Accept-Language": "es", "Accept": "application/json"})
+    assert resp.get_json()["message"] == "Su sesión ha terminado o nunca se inició."
+    assert "has ended" in client.get(PAGE).data.decode()  # English where nothing asks for Spanish
+
+
+def test_a_flashed_message_in_the_page_language(sqlite_app, client):
+    from flask import flash, redirect
+
+    def say() -> object:
+        flash("Draft saved. Nothing is decided until you choose an overall decision.", "info")
+        flash("A message the catalogue does not know.", "info")
+        return redirect(PAGE, code=303)
+
+    sqlite_app.add_url_rule("/test-flash", "test_flash", say)
+    launch_as(client, "demo-learner-ada")
+    _set_claimed_locale("demo-learner-ada", "es-ES")
+    client.get("/test-flash")
+    _fresh()
+    html = client.get(PAGE).data.decode()
+    assert "Borrador guardado." in html and "A message the catalogue does not know." in html

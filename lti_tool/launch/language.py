@@ -133,6 +133,12 @@ def _same_site_page(target: str) -> str:
     return request.script_root + "/"
 
 
+def translated(text: str) -> str:
+    """A page message (flash) in the page's language when the catalogue has its words: flash() is called with
+    plain English, which tools/babel_extract.py finds; one built with values stays as it is."""
+    return _(text) if isinstance(text, str) and text else text
+
+
 def _forget_choice(_exc: BaseException | None = None) -> None:
     g.pop("_flask_babel", None)
 
@@ -156,4 +162,5 @@ def install(app: Flask) -> None:
     app.add_template_global(text_direction)
     app.add_template_global(current_language)
     app.add_template_global(language_tag)
+    app.add_template_global(translated)
     app.add_template_global(languages, "page_languages")

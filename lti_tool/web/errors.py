@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext
 from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
@@ -14,6 +15,17 @@ from lti_tool.store.db import db
 
 log = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER = 5  # seconds
+
+
+def N_(text: str) -> str:
+    """Marks words for the catalogue (pybabel extracts N_) that are translated later, when shown."""
+    return text
+
+
+def _translated(text: str | None) -> str | None:
+    """The words in the page's language when the catalogue has them (refusals are written in English where
+    they are raised: tools/babel_extract.py finds them); words built with values stay as they are."""
+    return gettext(text) if text else text
 
 
 class UserError(Exception):
@@ -58,6 +70,10 @@ def _wants_json() -> bool:
 def error_response(
     status: int, title: str, message: str, hint: str | None = None, action: tuple[str, str] | None = None
 ) -> Response:
+    title, message = _translated(title) or title, _translated(message) or message
+    hint = _translated(hint)
+    if action is not None:
+        action = (action[0], _translated(action[1]) or action[1])
     if _wants_json():
         body = {"error": title, "message": message}
         if hint:
@@ -113,11 +129,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         messages = {
-            400: "The request was malformed or incomplete.",
-            404: "There is nothing at this address.",
-            405: "This address does not accept that kind of request.",
-            413: f"The upload is too large: the limit is {app.config['MAX_CONTENT_LENGTH'] // 2**20 - 1} MB a request.",
-            429: "Too many requests came from your network in a short time. Please wait a minute and try again.",
+            400: N_("The request was malformed or incomplete."),
+            404: N_("There is nothing at this address."),
+            405: N_("This address does not accept that kind of request."),
+            413: gettext(
+                "The upload is too large: the limit is %(mb)s MB a request.",
+                mb=app.config["MAX_CONTENT_LENGTH"] // 2**20 - 1,
+            ),
+            429: N_("Too many requests came from your network in a short time. Please wait a minute and try again."),
         }
         code = exc.code or 400
         _recover_session()
