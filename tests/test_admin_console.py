@@ -261,11 +261,16 @@ def test_invites_create_list_revoke(client, admin):
     assert post(client, admin, "/admin/invites", hours="0").status_code == 400
     assert post(client, admin, "/admin/invites", hours="many").status_code == 400
 
-    assert post(client, admin, f"/admin/invites/{invite.id}/revoke").status_code == 303
+    # Revoking asks for confirmation first; only confirm=yes revokes.
+    resp = post(client, admin, f"/admin/invites/{invite.id}/revoke")
+    assert resp.status_code == 200 and b"Yes, revoke the invite" in resp.data
+    db.session.refresh(invite)
+    assert invite.status() == "open"
+    assert post(client, admin, f"/admin/invites/{invite.id}/revoke", confirm="yes").status_code == 303
     db.session.refresh(invite)
     assert invite.status() == "revoked"
     assert_audited("invite.revoke", admin, str(invite.id))
-    assert post(client, admin, f"/admin/invites/{invite.id}/revoke").status_code == 409
+    assert post(client, admin, f"/admin/invites/{invite.id}/revoke", confirm="yes").status_code == 409
     resp = client.get(f"/lti/register/{token}", query_string={"openid_configuration": "https://x.example/c"})
     assert resp.status_code == 410
 

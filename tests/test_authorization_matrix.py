@@ -620,16 +620,15 @@ def _rules() -> list[Case]:
             data=lambda w: {"issuer": "https://later.example", "sub": f"later-{w.next()}", "role": "assessor"},
         )
     )
-    r.append(case("staff_admin.cancel_pending", "POST", ADMIN_POST, lambda w: {"pending_id": w.fresh_pending()}))
+    # Irreversible: the first post shows what happens, only confirm=yes acts.
+    pending_id = lambda w: {"pending_id": w.fresh_pending()}  # noqa: E731
+    r.append(case("staff_admin.cancel_pending", "POST", ADMIN_PAGE, pending_id, label="not yet confirmed"))
+    r.append(case("staff_admin.cancel_pending", "POST", ADMIN_POST, pending_id, lambda w: {"confirm": "yes"}))
+    grant_id = lambda w: {"grant_id": w.fresh_grant()}  # noqa: E731
     r.append(
-        case(
-            "staff_admin.revoke",
-            "POST",
-            ADMIN_POST,
-            lambda w: {"grant_id": w.fresh_grant()},
-            lambda w: {"reason": "left"},
-        )
+        case("staff_admin.revoke", "POST", ADMIN_PAGE, grant_id, lambda w: {"reason": "left"}, "not yet confirmed")
     )
+    r.append(case("staff_admin.revoke", "POST", ADMIN_POST, grant_id, lambda w: {"reason": "left", "confirm": "yes"}))
 
     # --- the admin console ----------------------------------------------------------------------------------
     for endpoint in (
@@ -674,7 +673,9 @@ def _rules() -> list[Case]:
         )
     )
     r.append(case("admin.invites", "POST", ADMIN_PAGE, data=lambda w: {"hours": "24"}))
-    r.append(case("admin.invite_revoke", "POST", ADMIN_POST, lambda w: {"invite_id": w.fresh_invite()}))
+    invite_id = lambda w: {"invite_id": w.fresh_invite()}  # noqa: E731
+    r.append(case("admin.invite_revoke", "POST", ADMIN_PAGE, invite_id, label="not yet confirmed"))
+    r.append(case("admin.invite_revoke", "POST", ADMIN_POST, invite_id, lambda w: {"confirm": "yes"}))
     r.append(case("admin.key_rotate", "POST", ADMIN_POST))
     r.append(case("admin.key_retire", "GET", ADMIN_PAGE, lambda w: {"kid": w.spare_kid}))
     r.append(case("admin.key_retire", "POST", ADMIN_POST, lambda w: {"kid": w.spare_kid}))

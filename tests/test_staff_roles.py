@@ -239,7 +239,14 @@ def test_admin_page_grants_and_revokes(app, client):
     # Without the CSRF token: refused.
     assert client.post("/staff/admin/grant", data={"user_id": eli.id, "role": "assessor"}).status_code == 400
     grant = next(g for g in _grants(eli) if g.role == staff.ASSESSOR)
+    # The first post asks for confirmation (what happens, the reason); only confirm=yes revokes.
     resp = client.post(f"/staff/admin/revoke/{grant.id}", data={"csrf_token": csrf, "reason": "Mistake"})
+    page = resp.data.decode()
+    assert resp.status_code == 200 and "Yes, revoke the role" in page and "Mistake" in page
+    assert grant.id in [g.id for g in _grants(eli)] and not _events("staff.role_revoked")
+    resp = client.post(
+        f"/staff/admin/revoke/{grant.id}", data={"csrf_token": csrf, "reason": "Mistake", "confirm": "yes"}
+    )
     assert resp.status_code == 303 and grant.id not in [g.id for g in _grants(eli)]
     assert _events("staff.role_revoked")[-1].rationale == "Mistake"
     own = next(g for g in _grants(alex) if g.role == staff.TOOL_ADMIN)
@@ -282,7 +289,10 @@ def test_admin_page_pending_grant_then_launch(app, client, jwks_server):
     assert len(staff_grants_open(platform.issuer)) == 1
     # Cancelled and re-added, then applied at launch.
     row = staff_grants_open(platform.issuer)[0]
-    assert client.post(f"/staff/admin/pending/{row.id}/cancel", data={"csrf_token": csrf}).status_code == 303
+    assert b"Yes, cancel it" in client.post(f"/staff/admin/pending/{row.id}/cancel", data={"csrf_token": csrf}).data
+    assert len(staff_grants_open(platform.issuer)) == 1  # not before it is confirmed
+    resp = client.post(f"/staff/admin/pending/{row.id}/cancel", data={"csrf_token": csrf, "confirm": "yes"})
+    assert resp.status_code == 303
     assert not staff_grants_open(platform.issuer) and _events("staff.pending_cancelled")
     client.post(
         "/staff/admin/pending",

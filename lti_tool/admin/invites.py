@@ -6,7 +6,8 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from lti_tool.admin import bp
-from lti_tool.admin.access import admin_who, back_to
+from lti_tool.admin.access import admin_url, admin_who, back_to
+from lti_tool.admin.confirm import confirm_page, confirmed
 from lti_tool.admin.registrations import all_partners, page, partner_from_form
 from lti_tool.launch.invites import RegistrationInvite, create_invite, list_invites, revoke_invite
 from lti_tool.launch.tool_urls import invite_url
@@ -38,10 +39,23 @@ def invites() -> tuple[str, int] | Response:
 
 
 @bp.route("/invites/<int:invite_id>/revoke", methods=["POST"])
-def invite_revoke(invite_id: int) -> Response:
+def invite_revoke(invite_id: int) -> Response | str:
     invite = db.session.get(RegistrationInvite, invite_id)
     if invite is None:
         raise NotFound("There is no such invite.")
+    if not confirmed():
+        return confirm_page(
+            "Revoke this registration invite?",
+            [
+                "Whoever holds the invite link can no longer register a platform with it.",
+                f"Invite created {invite.created_at:%Y-%m-%d %H:%M} UTC by {invite.created_by}"
+                + (f": {invite.note}" if invite.note else "."),
+            ],
+            admin_url("admin.invite_revoke", invite_id=invite.id),
+            "Yes, revoke the invite",
+            admin_url("admin.invites"),
+            section="invites",
+        )
     revoke_invite(admin_who(), invite)
     db.session.commit()
     return back_to("admin.invites", "invite-revoked")

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
+from lti_tool.admin.confirm import confirm_page, confirmed
 from lti_tool.audit.actor import Actor
 from lti_tool.identity import staff
 from lti_tool.identity.access import require_tool_admin
@@ -146,12 +147,21 @@ def pending() -> Response:
 
 @bp.route("/pending/<int:pending_id>/cancel", methods=["POST"])
 @login_required
-def cancel_pending(pending_id: int) -> Response:
+def cancel_pending(pending_id: int) -> Response | str:
     admin = _admin()
     row = db.session.get(staff.PendingStaffGrant, pending_id)
     if row is None or row.applied_at is not None:
         raise NotFound("That pending grant no longer exists or has already been applied.")
     text = f"Cancelled the pending {describe(row)} for {row.sub}."
+    if not confirmed():
+        return confirm_page(
+            f"Cancel the pending role for {row.sub}?",
+            [f"The pending {describe(row)} for {row.sub} is cancelled: their next launch grants nothing."],
+            url_for("staff_admin.cancel_pending", pending_id=row.id),
+            "Yes, cancel it",
+            url_for("staff_admin.index"),
+            section="staff",
+        )
     cancel_pending_grant(row, Actor(actor=admin, role=staff.TOOL_ADMIN))
     db.session.commit()
     flash(text, "info")
@@ -160,7 +170,7 @@ def cancel_pending(pending_id: int) -> Response:
 
 @bp.route("/revoke/<int:grant_id>", methods=["POST"])
 @login_required
-def revoke(grant_id: int) -> Response:
+def revoke(grant_id: int) -> Response | str:
     admin = _admin()
     row = db.session.get(staff.StaffGrant, grant_id)
     if row is None:
@@ -168,6 +178,20 @@ def revoke(grant_id: int) -> Response:
     if row.user_id == admin.id and row.role == staff.TOOL_ADMIN:
         raise UserError("You cannot revoke your own administrator role; ask another tool administrator.", status=409)
     text = f"Revoked {describe(row)} from {row.user.display_name()}."
+    if not confirmed():
+        reason = (request.form.get("reason") or "").strip()
+        return confirm_page(
+            f"Revoke this role from {row.user.display_name()}?",
+            [
+                f"{row.user.display_name()} loses {describe(row)} at once: the work it gave them leaves their queues.",
+                f"Reason recorded in the audit trail: {reason or '(none given)'}",
+            ],
+            url_for("staff_admin.revoke", grant_id=row.id),
+            "Yes, revoke the role",
+            url_for("staff_admin.index"),
+            {"reason": reason},
+            section="staff",
+        )
     revoke_grant(row, Actor(actor=admin, role=staff.TOOL_ADMIN), (request.form.get("reason") or "").strip())
     db.session.commit()
     flash(text, "info")
