@@ -122,6 +122,7 @@ def test_the_pseudo_locale_runs_right_to_left_only_where_enabled(client, sqlite_
     _set_claimed_locale("demo-learner-ada", "")
     html = client.get(PAGE, headers={"Accept-Language": "ar-XB"}).data.decode()
     assert '<html lang="ar-XB" dir="rtl"' in html
+    assert "\u202e" in html and "Skip to content" not in html  # its words, held right to left
     sqlite_app.config["PSEUDO_LOCALE"] = False
     assert PSEUDO not in client.get(PAGE).data.decode()
     assert _lang(client.get(PAGE, headers={"Accept-Language": "ar-XB"}).data.decode()) == "en-GB"
