@@ -598,7 +598,22 @@ def _rules() -> list[Case]:
             "POST",
             only((IV, EV, ADMIN), 303),
             lambda w: {"portfolio_id": w.fresh_portfolio(wf.APPEALED)},
-            lambda w: {"outcome": "dismiss", "rationale": "The record is not in the second file."},
+            lambda w: {
+                "outcome": "dismiss",
+                "rationale": "The record is not in the second file.",
+                "declaration": "accepted",
+            },
+        )
+    )
+    # Without the declaration the decider is asked to confirm (nothing is recorded yet).
+    r.append(
+        case(
+            "staff_work.appeal",
+            "POST",
+            only((IV, EV, ADMIN), 200),
+            lambda w: {"portfolio_id": w.ids[wf.APPEALED]},
+            lambda w: {"outcome": "dismiss", "rationale": "Not in the second file."},
+            label="not yet confirmed",
         )
     )
 
@@ -755,9 +770,7 @@ def _rules() -> list[Case]:
     # A learner's portfolio from the roster (read only, no files): the course's instructors, for the portfolios
     # of their activity (the course staff as the LMS names them, as for the roster); to others there is none.
     course_staff = expect(404, instructor=200, assessor=200, internal_verifier=200, independent_verifier=200, admin=200)
-    r.append(
-        case("grading.roster_portfolio", "GET", course_staff, lambda w: {"portfolio_id": w.draft})
-    )
+    r.append(case("grading.roster_portfolio", "GET", course_staff, lambda w: {"portfolio_id": w.draft}))
     r.append(
         case(
             "grading.roster_portfolio",

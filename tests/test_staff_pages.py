@@ -234,10 +234,15 @@ def test_appeal_over_http(app, client):
     assert (
         client.post(f"/staff/portfolios/{w.portfolio.id}/appeal", data=_form(sess, outcome="uphold")).status_code == 422
     )
-    resp = client.post(
-        f"/staff/portfolios/{w.portfolio.id}/appeal",
-        data=_form(sess, outcome="uphold", rationale="The record is there"),
-    )
+    # The decision is confirmed with the declaration before it is recorded (and cannot be undone).
+    first = {"csrf_token": sess.csrf_token, "outcome": "uphold", "rationale": "The record is there"}
+    resp = client.post(f"/staff/portfolios/{w.portfolio.id}/appeal", data=first)
+    assert resp.status_code == 200 and b"Confirm and record" in resp.data and b"assessed afresh" in resp.data
+    db.session.expire_all()
+    assert w.portfolio.state == workflow.APPEALED
+    confirm = {**first, "step": "confirm"}
+    assert client.post(f"/staff/portfolios/{w.portfolio.id}/appeal", data=confirm).status_code == 422
+    resp = client.post(f"/staff/portfolios/{w.portfolio.id}/appeal", data={**confirm, "declaration": "accepted"})
     assert resp.status_code == 303
     db.session.expire_all()
     assert w.portfolio.state == workflow.SUBMITTED

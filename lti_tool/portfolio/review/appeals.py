@@ -19,6 +19,7 @@ from lti_tool.portfolio import workflow
 from lti_tool.portfolio.models import Portfolio
 from lti_tool.portfolio.review import duties
 from lti_tool.portfolio.review.appeal_models import DISMISSED, OPEN, UPHELD, Appeal
+from lti_tool.portfolio.review.assessment import declaration_details
 from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT, Assessment
 from lti_tool.portfolio.review.lookup import get_portfolio, last_decision, latest_submission
 from lti_tool.store.db import db, utcnow
@@ -123,8 +124,9 @@ def check_may_decide(portfolio: Portfolio, user: LtiUser) -> Appeal:
     return appeal
 
 
-def decide(portfolio_id: int, user: LtiUser, upheld: bool, rationale: str) -> Appeal:
-    """Uphold (-> submitted, re-assessed by someone else) or dismiss (-> referred). The caller commits."""
+def decide(portfolio_id: int, user: LtiUser, upheld: bool, rationale: str, *, declared: bool = False) -> Appeal:
+    """Uphold (-> submitted, re-assessed by someone else) or dismiss (-> referred). The caller commits.
+    `declared`: the decider accepted assessment.DECLARATION (recorded in the audit event)."""
     rationale = (rationale or "").strip()
     if not rationale:
         raise UserError(
@@ -150,6 +152,7 @@ def decide(portfolio_id: int, user: LtiUser, upheld: bool, rationale: str) -> Ap
             "outcome": appeal.status,
             "acting_as": acting_as,
             "assessment_id": appeal.assessment_id,
+            **declaration_details(declared),
         },
     )
     return appeal

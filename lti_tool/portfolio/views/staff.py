@@ -532,6 +532,12 @@ def view_file(portfolio_id: int, attempt: int, sha256: str) -> Response:
     return resp
 
 
+APPEAL_OUTCOMES = {
+    "uphold": "Uphold the appeal: the submission is assessed afresh by a different assessor.",
+    "dismiss": "Dismiss the appeal: the referral stands.",
+}
+
+
 @bp.route("/portfolios/<int:portfolio_id>/appeal", methods=["GET", "POST"])
 @login_required
 def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
@@ -546,7 +552,13 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
         try:
             if outcome not in ("uphold", "dismiss"):
                 raise UserError("Choose whether the appeal is upheld or dismissed.")
-            decided = appeals.decide(portfolio.id, user, outcome == "uphold", rationale)
+            if not rationale.strip():
+                raise UserError("Give the reasons for the appeal decision; the learner and the regulator read them.")
+            if not _declared():
+                facts = [APPEAL_OUTCOMES[outcome], f"Reasons: {rationale}"]
+                fields = {"outcome": outcome, "rationale": rationale}
+                return _confirm_page(portfolio, "appeal", fields, facts, DECLARATION_MISSING if _confirming() else None)
+            decided = appeals.decide(portfolio.id, user, outcome == "uphold", rationale, declared=True)
             db.session.commit()
         except UserError as exc:
             db.session.rollback()
