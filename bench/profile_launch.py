@@ -87,17 +87,19 @@ def main() -> None:
                 event.listen(db.engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
 
             by_request: Counter[str] = Counter()
+            statements_by_request: Counter[str] = Counter()
 
             def request(method: str, url: str, **kwargs: object) -> object:
                 path = url.split("?")[0].removeprefix(base)
                 trace.append(f"--- {method} {path}")
                 started = time.process_time()
+                before = sum(statements.values())
                 try:
                     return client.open(url, method=method, **kwargs)
                 finally:
-                    by_request[f"{method} {'/portfolio/<id>' if path.startswith('/portfolio/') else path}"] += (
-                        time.process_time() - started
-                    )
+                    name = f"{method} {'/portfolio/<id>' if path.startswith('/portfolio/') else path}"
+                    by_request[name] += time.process_time() - started
+                    statements_by_request[name] += sum(statements.values()) - before
 
             def flow(n: int) -> None:
                 client._cookies.clear()
@@ -134,6 +136,7 @@ def main() -> None:
                 return
             statements.clear()
             by_request.clear()
+            statements_by_request.clear()
             commits[0] = 0
             hops[0] = 0
             profiler = cProfile.Profile(time.process_time)
@@ -159,7 +162,10 @@ def main() -> None:
         f"{hops[0] / args.launches:.1f} HTTP requests per launch"
     )
     for name, seconds in by_request.most_common():
-        print(f"  {name}: {seconds / args.launches * 1000:.2f} ms CPU per launch")
+        print(
+            f"  {name}: {seconds / args.launches * 1000:.2f} ms CPU, "
+            f"{statements_by_request[name] / args.launches:.1f} SQL statements per launch"
+        )
     if args.sql:
         for stmt, count in statements.most_common():
             print(f"{count / args.launches:5.2f}  {' '.join(stmt.split())[: args.sql_width]}")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import BindParameter, ColumnElement, Integer, and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from lti_tool.launch.models import Deployment, LtiContext, LtiUser, Membership, ResourceLink
@@ -23,6 +23,7 @@ AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 
 T = TypeVar("T")
+_queries: dict[tuple[Any, ...], Any] = {}  # statements only (no data): the same for every app
 # How precisely the last launch's time is kept: a returning learner's launch within it updates no row.
 LAST_LAUNCH_RESOLUTION = dt.timedelta(minutes=10)
 # A condition on LtiUser (and the other rows of a returning learner's launch) read with them in their one query.
@@ -71,20 +72,38 @@ def _known_rows(claims: Mapping[str, Any], deployment: Deployment, guards: Seque
         isinstance(ctx_claim, dict) and ctx_claim.get("id") and isinstance(link_claim, dict) and link_claim.get("id")
     ):
         return ()
-    row = db.session.execute(
-        select(LtiUser, LtiContext, ResourceLink, Membership, *(guard() for guard in guards))
-        .select_from(LtiUser)
-        .join(
-            LtiContext, and_(LtiContext.deployment_id == deployment.id, LtiContext.context_id == str(ctx_claim["id"]))
-        )
-        .join(
-            ResourceLink,
-            and_(ResourceLink.deployment_id == deployment.id, ResourceLink.resource_link_id == str(link_claim["id"])),
-        )
-        .join(Membership, and_(Membership.user_id == LtiUser.id, Membership.context_id == LtiContext.id))
-        .where(LtiUser.issuer == claims["iss"], LtiUser.sub == str(claims["sub"]))
-    ).first()
+    params = {
+        "deployment": deployment.id,
+        "context": str(ctx_claim["id"]),
+        "link": str(link_claim["id"]),
+        "issuer": claims["iss"],
+        "sub": str(claims["sub"]),
+    }
+    row = db.session.execute(_known_rows_query(tuple(guards)), params).first()
     return tuple(row) if row else ()
+
+
+def _known_rows_query(guards: tuple[Guard, ...]) -> Any:
+    """Built once per set of guards (building the statement cost more than running it)."""
+    built = _queries.get(guards)
+    if built is None:
+        deployment: BindParameter[int] = bindparam("deployment", type_=Integer)
+        built = (
+            select(LtiUser, LtiContext, ResourceLink, Membership, *(guard() for guard in guards))
+            .select_from(LtiUser)
+            .join(
+                LtiContext,
+                and_(LtiContext.deployment_id == deployment, LtiContext.context_id == bindparam("context")),
+            )
+            .join(
+                ResourceLink,
+                and_(ResourceLink.deployment_id == deployment, ResourceLink.resource_link_id == bindparam("link")),
+            )
+            .join(Membership, and_(Membership.user_id == LtiUser.id, Membership.context_id == LtiContext.id))
+            .where(LtiUser.issuer == bindparam("issuer"), LtiUser.sub == bindparam("sub"))
+        )
+        _queries[guards] = built
+    return built
 
 
 def _set(row: Any, field: str, value: Any) -> None:

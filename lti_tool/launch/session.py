@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
@@ -33,6 +33,7 @@ HEADER_NAME = "X-Tool-Session"
 F = TypeVar("F", bound=Callable[..., Any])
 _MISSING = object()
 SESSION_PROBES = "lti_tool.session_probes"
+SESSION_QUERY = "lti_tool.session_query"
 # A value every page needs about the signed-in person (the unread count in the header, whether to show the
 # administration link), as an SQL expression correlated with ToolSession: read in the session's own query.
 Probe = Callable[[], ColumnElement[Any]]
@@ -41,6 +42,7 @@ Probe = Callable[[], ColumnElement[Any]]
 def set_session_probes(app: Flask, probes: Mapping[str, Probe]) -> None:
     """Declare what is read with every request's session (create_app): name -> expression."""
     app.extensions[SESSION_PROBES] = dict(probes)
+    app.extensions.pop(SESSION_QUERY, None)
 
 
 def session_probe(name: str) -> Any | None:
@@ -76,7 +78,12 @@ def set_session_cookie(response: Response, sess: ToolSession) -> None:
 
 
 def _presented_token() -> str | None:
-    return request.headers.get(HEADER_NAME) or _form_value(TOKEN_PARAM) or request.args.get(TOKEN_PARAM)
+    # Asked by every url_for of a page (templating: whether links carry the token): looked up once a request.
+    cached = request.environ.get("lti_tool.presented_token", _MISSING)
+    if cached is _MISSING:
+        cached = request.headers.get(HEADER_NAME) or _form_value(TOKEN_PARAM) or request.args.get(TOKEN_PARAM)
+        request.environ["lti_tool.presented_token"] = cached
+    return cached
 
 
 def _presented_session_id() -> tuple[str | None, bool]:
@@ -94,21 +101,31 @@ def _load_session(sid: str | None) -> ToolSession | None:
     # access checks read the deployment's partner; the header's probes (unread notices, administration link)
     # come with them: one query instead of eight.
     probes: dict[str, Probe] = current_app.extensions.get(SESSION_PROBES, {})
-    row = db.session.execute(
-        select(ToolSession, *(probe().label(name) for name, probe in probes.items()))
-        .where(ToolSession.id == sid)
-        .options(
-            joinedload(ToolSession.user),
-            joinedload(ToolSession.deployment),
-            joinedload(ToolSession.context),
-            joinedload(ToolSession.resource_link),
-            joinedload(ToolSession.page_data),
-        )
-    ).first()
+    row = db.session.execute(_session_query(), {"sid": sid}).first()
     if row is None:
         return None
     request.environ["lti_tool.session_probes"] = dict(zip(probes, row[1:], strict=True))
     return row[0]
+
+
+def _session_query() -> Select:
+    """The session's query with the app's probes, built once per app (building it cost more than running it)."""
+    built = current_app.extensions.get(SESSION_QUERY)
+    if built is None:
+        probes: dict[str, Probe] = current_app.extensions.get(SESSION_PROBES, {})
+        built = (
+            select(ToolSession, *(probe().label(name) for name, probe in probes.items()))
+            .where(ToolSession.id == bindparam("sid"))
+            .options(
+                joinedload(ToolSession.user),
+                joinedload(ToolSession.deployment),
+                joinedload(ToolSession.context),
+                joinedload(ToolSession.resource_link),
+                joinedload(ToolSession.page_data),
+            )
+        )
+        current_app.extensions[SESSION_QUERY] = built
+    return built
 
 
 def _form_value(name: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.orm import aliased, defer, joinedload, selectinload
 
 from lti_tool.portfolio.learner import evidence_counts
@@ -23,23 +23,21 @@ from lti_tool.portfolio.review.appeal_models import Appeal
 from lti_tool.portfolio.review.assessment_models import Award
 from lti_tool.store.db import db
 
+_PAGE_PORTFOLIO = (
+    select(Portfolio)
+    .where(Portfolio.id == bindparam("portfolio_id"))
+    .options(
+        joinedload(Portfolio.certification),
+        joinedload(Portfolio.evidence).options(
+            selectinload(EvidenceItem.criteria),
+            selectinload(EvidenceItem.files).joinedload(EvidenceFile.stored),
+        ),
+    )
+)
+
 
 def load_for_page(portfolio_id: int) -> Portfolio | None:
-    return (
-        db.session.execute(
-            select(Portfolio)
-            .where(Portfolio.id == portfolio_id)
-            .options(
-                joinedload(Portfolio.certification),
-                joinedload(Portfolio.evidence).options(
-                    selectinload(EvidenceItem.criteria),
-                    selectinload(EvidenceItem.files).joinedload(EvidenceFile.stored),
-                ),
-            )
-        )
-        .unique()
-        .scalar_one_or_none()
-    )
+    return db.session.execute(_PAGE_PORTFOLIO, {"portfolio_id": portfolio_id}).unique().scalar_one_or_none()
 
 
 def evidence_counts_of(portfolio: Portfolio) -> dict[int, int]:
@@ -57,19 +55,25 @@ class DecisionRecords:
     last_appeal: Appeal | None
 
 
+_latest = aliased(Appeal)
+_DECISION_RECORDS = (
+    select(Submission, Award, Appeal)
+    .select_from(Portfolio)
+    .outerjoin(Submission, Submission.portfolio_id == Portfolio.id)
+    .outerjoin(Award, Award.portfolio_id == Portfolio.id)
+    .outerjoin(
+        Appeal,
+        Appeal.id
+        == select(func.max(_latest.id)).where(_latest.portfolio_id == bindparam("portfolio_id")).scalar_subquery(),
+    )
+    .where(Portfolio.id == bindparam("portfolio_id"))
+    .order_by(Submission.attempt)
+    .options(defer(Submission.snapshot))
+)
+
+
 def decision_records(portfolio_id: int) -> DecisionRecords:
-    latest = aliased(Appeal)
-    last_appeal_id = select(func.max(latest.id)).where(latest.portfolio_id == portfolio_id).scalar_subquery()
-    rows = db.session.execute(
-        select(Submission, Award, Appeal)
-        .select_from(Portfolio)
-        .outerjoin(Submission, Submission.portfolio_id == Portfolio.id)
-        .outerjoin(Award, Award.portfolio_id == Portfolio.id)
-        .outerjoin(Appeal, Appeal.id == last_appeal_id)
-        .where(Portfolio.id == portfolio_id)
-        .order_by(Submission.attempt)
-        .options(defer(Submission.snapshot))
-    ).all()
+    rows = db.session.execute(_DECISION_RECORDS, {"portfolio_id": portfolio_id}).all()
     submissions = [row[0] for row in rows if row[0] is not None]
     first = rows[0] if rows else None
     return DecisionRecords(submissions, first[1] if first else None, first[2] if first else None)
