@@ -5,7 +5,8 @@ Besides gettext calls (_, gettext, ngettext, lazy_gettext, _l), the words of ref
 extracted where they are written, in plain English, so the code that raises them needs no marker:
 - the message, title= and hint= of UserError, NotAllowed, NotFound, deny and the other UserError classes;
 - the message of flash();
-- a UserError subclass's own `title = "..."`.
+- a UserError subclass's own `title = "..."`;
+- the title, body and action of a notice's Template (notifications/messages.py).
 web/errors.py and base.html translate them when the page is rendered; one built with an f-string cannot be
 found in the catalogue, and stays English until it is written with gettext and named placeholders.
 """
@@ -48,6 +49,8 @@ def extract(fileobj: Any, keywords: Any, comment_tags: Any, options: dict) -> It
                 found += [_text(k.value) for k in node.keywords if k.arg in WORDS]
             elif name == "flash" and node.args:
                 found.append(_text(node.args[0]))
+            elif name == "Template":  # notifications/messages.py: (title, body, action)
+                found += [_text(a) for a in node.args]
             elif name == "error_response":  # (status, title, message, hint=)
                 found += [_text(a) for a in node.args[1:4]] + [_text(k.value) for k in node.keywords if k.arg in WORDS]
             for text in found:

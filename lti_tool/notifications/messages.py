@@ -1,18 +1,32 @@
-"""What notices say, in each language the tool has the words for (English, French); English otherwise.
+"""What notices say, in each language the tool has the words for (English, Spanish, French); English otherwise.
 
-A message is a template per language: a title (the notice's heading and the e-mail's subject), a body and the
-words of its link. Values are filled in by name; dates are written the way the language writes them.
-`language_of(locale)` picks the language from the locale the platform launched the person in.
+A message is written here in English: a title (the notice's heading and the e-mail's subject), a body and the
+words of its link. Its other languages are in the tool's one set of catalogues (lti_tool/translations, the
+pages' too: pybabel extracts these messages with tools/babel_extract.py). Values are filled in by name; dates
+are written the way the language writes them (Babel). `language_of(locale)` picks the language from the locale
+the platform launched the person in: a person gets their notices and e-mails in it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from gettext import NullTranslations
 from typing import Any
 
+from babel.dates import format_date as babel_format_date
+from babel.support import Translations
+
+from lti_tool.launch.language import TRANSLATIONS
+
 DEFAULT_LANGUAGE = "en"
+
+
+def N_(text: str) -> str:
+    """Marks words for the catalogue (pybabel extracts N_); they are translated when a message is written."""
+    return text
 
 
 @dataclass(frozen=True)
@@ -28,17 +42,6 @@ class Text:
     body: str
     action: str
 
-
-MONTHS = {
-    "en": (
-        "January February March April May June July August September October November December".split(),
-        "{day} {month} {year}",
-    ),
-    "fr": (
-        "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
-        "{day} {month} {year}",
-    ),
-}
 
 EN: dict[str, Template] = {
     "submission_received": Template(
@@ -161,168 +164,46 @@ EN: dict[str, Template] = {
     ),
 }
 
-FR: dict[str, Template] = {
-    "submission_received": Template(
-        "Votre portfolio a bien été reçu",
-        "Votre portfolio {certification} (tentative {attempt}) a été soumis le {date}. Un évaluateur va le juger "
-        "critère par critère, et vous serez informé de la décision. D'ici là, vos preuves ne peuvent plus être "
-        "modifiées.",
-        "Ouvrir votre portfolio",
-    ),
-    "decision_competent": Template(
-        "Votre évaluateur a jugé votre portfolio conforme",
-        "Votre évaluateur a jugé votre portfolio {certification} (tentative {attempt}) conforme (compétent). La "
-        "décision passe maintenant par la vérification ; une fois confirmée, vous serez informé de votre "
-        "certification.",
-        "Ouvrir votre portfolio",
-    ),
-    "decision_not_yet": Template(
-        "Votre portfolio demande des preuves supplémentaires",
-        "Votre évaluateur a jugé votre portfolio {certification} (tentative {attempt}) pas encore conforme.\n\n"
-        "Que faire : lisez le commentaire sur chaque critère non encore atteint ({criteria}), ajoutez ou "
-        "améliorez vos preuves, puis soumettez à nouveau votre portfolio.\n\n"
-        "Commentaire de votre évaluateur : {feedback}\n\n"
-        "Si vous pensez que la décision est erronée, vous pouvez faire appel jusqu'au {deadline}.",
-        "Voir le commentaire",
-    ),
-    "award": Template(
-        "Vous avez obtenu la certification {certification}",
-        "Félicitations : la décision sur votre portfolio a été confirmée et vous avez obtenu la certification "
-        "{certification} ({title}).\n\nCertificat numéro {certificate_number} : {credits} crédits "
-        "d'apprentissage, {cpd_points} points de DPC, délivré le {date}. Les employeurs peuvent vérifier votre "
-        "certificat à l'adresse {verify_url}",
-        "Voir votre certificat",
-    ),
-    "appeal_received": Template(
-        "Votre appel a bien été reçu",
-        "Votre appel contre la décision sur votre portfolio {certification} a été reçu le {date}. Une personne "
-        "qui n'a pas pris part à la décision va l'examiner, et vous serez informé du résultat.",
-        "Ouvrir votre portfolio",
-    ),
-    "appeal_upheld": Template(
-        "Votre appel a été accepté",
-        "Votre appel concernant votre portfolio {certification} a été accepté : {rationale}\n\n"
-        "Votre soumission sera évaluée à nouveau par un évaluateur qui ne l'a pas encore évaluée.",
-        "Ouvrir votre portfolio",
-    ),
-    "appeal_dismissed": Template(
-        "Votre appel n'a pas été accepté",
-        "Votre appel concernant votre portfolio {certification} n'a pas été accepté : {rationale}\n\n"
-        "La décision est maintenue : ajoutez ou améliorez vos preuves pour les critères non encore atteints, "
-        "puis soumettez à nouveau votre portfolio.",
-        "Ouvrir votre portfolio",
-    ),
-    "appeal_deadline": Template(
-        "Vous pouvez faire appel jusqu'au {deadline}",
-        "Vous pouvez faire appel de la décision « pas encore conforme » sur votre portfolio {certification} "
-        "jusqu'au {deadline}. Si vous ne pensez pas que la décision soit erronée, vous n'avez rien à faire : "
-        "améliorez vos preuves et soumettez à nouveau.",
-        "Ouvrir votre portfolio",
-    ),
-    "new_work": Template(
-        "Nouveau travail à évaluer : {learner}",
-        "{learner} a soumis un portfolio {certification} (tentative {attempt}) le {date}. Il attend dans votre "
-        "file d'évaluation.",
-        "Ouvrir votre travail",
-    ),
-    "appeal_reassess": Template(
-        "Un appel accepté à évaluer à nouveau : {learner}",
-        "Un appel concernant le portfolio {certification} de {learner} a été accepté. Il doit être évalué à "
-        "nouveau par un évaluateur qui ne l'a pas encore évalué, et attend dans votre file d'évaluation.",
-        "Ouvrir votre travail",
-    ),
-    "sent_back_step1": Template(
-        "Votre décision vous a été renvoyée : {learner}",
-        "Le vérificateur interne a examiné votre décision sur le portfolio {certification} de {learner} et ne "
-        "l'a pas approuvée : {rationale}\n\nElle vous attend dans la file des décisions renvoyées à l'évaluateur.",
-        "Ouvrir votre travail",
-    ),
-    "sent_back_step2": Template(
-        "Votre décision vous a été renvoyée : {learner}",
-        "Le vérificateur indépendant vous a renvoyé votre décision sur le portfolio {certification} de "
-        "{learner} : {rationale}\n\nElle vous attend dans la file des décisions renvoyées à l'évaluateur.",
-        "Ouvrir votre travail",
-    ),
-    "verification_step1": Template(
-        "En attente de vérification interne : {learner}",
-        "La décision d'un évaluateur sur le portfolio {certification} de {learner} a été retenue pour la "
-        "vérification interne (étape 1). Elle attend dans votre file.",
-        "Ouvrir votre travail",
-    ),
-    "verification_step2": Template(
-        "En attente de vérification indépendante : {learner}",
-        "La décision favorable d'un évaluateur sur le portfolio {certification} de {learner} attend la "
-        "vérification indépendante (étape 2) dans votre file.",
-        "Ouvrir votre travail",
-    ),
-    "appeal_waiting": Template(
-        "Un appel à trancher : {learner}",
-        "{learner} a fait appel de la décision sur son portfolio {certification} le {date}. Une personne qui n'a "
-        "pas pris part à la décision doit le trancher : il est dans la file des appels.",
-        "Ouvrir les appels",
-    ),
-    "grade_jobs_failed": Template(
-        "Des notes n'ont pas pu être envoyées à {platform}",
-        "Une note de {learner} n'a pas pu être transmise à {platform} et ne sera pas renvoyée d'elle-même : "
-        "{error}\n\nLes échecs suivants sur cette plateforme aujourd'hui ne sont pas signalés à nouveau ; la "
-        "page des envois de notes les liste tous.",
-        "Ouvrir les envois de notes",
-    ),
-    "registration_waiting": Template(
-        "Une plateforme attend son activation : {platform}",
-        "{platform} ({issuer}) a enregistré l'outil par enregistrement dynamique le {date}. Ses lancements sont "
-        "refusés tant qu'un administrateur de l'outil n'a pas vérifié et activé l'enregistrement.",
-        "Ouvrir les enregistrements",
-    ),
-    "work_overdue": Template(
-        "{count} éléments attendent au-delà du délai prévu",
-        "{count} éléments attendent depuis plus de {days} jours : {summary}. Le plus ancien attend depuis "
-        "{oldest} jours.",
-        "Ouvrir les files de travail",
-    ),
-    "digest": Template(
-        "Vos notifications : {count} nouvelles",
-        "Voici ce qui s'est passé depuis votre dernier résumé.",
-        "Ouvrir vos notifications",
-    ),
-}
-
 # The words around every e-mail.
 CHROME: dict[str, dict[str, str]] = {
     "en": {
-        "greeting": "Hello {name},",
-        "open_in_course": "{action} from your course on your learning platform: {url}",
-        "open_in_tool": "{action}: {url}",
-        "why": "You receive this e-mail because of your notification settings in {tool}.",
-        "unsubscribe": "Stop e-mails like this one",
-        "unsubscribe_all": "Stop all e-mails from {tool}",
-        "settings": "You can choose which e-mails you get on the Notifications page of the tool.",
-        "no_feedback": "(none given)",
-    },
-    "fr": {
-        "greeting": "Bonjour {name},",
-        "open_in_course": "{action} depuis votre cours sur votre plateforme d'apprentissage : {url}",
-        "open_in_tool": "{action} : {url}",
-        "why": "Vous recevez ce courriel en raison de vos réglages de notification dans {tool}.",
-        "unsubscribe": "Ne plus recevoir de courriels de ce type",
-        "unsubscribe_all": "Ne plus recevoir aucun courriel de {tool}",
-        "settings": "Vous pouvez choisir les courriels que vous recevez sur la page Notifications de l'outil.",
-        "no_feedback": "(aucun)",
+        "greeting": N_("Hello {name},"),
+        "open_in_course": N_("{action} from your course on your learning platform: {url}"),
+        "open_in_tool": N_("{action}: {url}"),
+        "why": N_("You receive this e-mail because of your notification settings in {tool}."),
+        "unsubscribe": N_("Stop e-mails like this one"),
+        "unsubscribe_all": N_("Stop all e-mails from {tool}"),
+        "settings": N_("You can choose which e-mails you get on the Notifications page of the tool."),
+        "no_feedback": N_("(none given)"),
     },
 }
 
-CATALOGUES: dict[str, dict[str, Template]] = {"en": EN, "fr": FR}
+# The languages notices and e-mails are written in: English (the message ids above) and those whose catalogue
+# (lti_tool/translations/<language>/LC_MESSAGES/messages.po) has their words.
+LANGUAGES = (DEFAULT_LANGUAGE, "es", "fr")
+# The way each writes dates, by Babel's locale: the tool's English is British ("3 August 2027").
+DATE_LOCALES = {"en": "en_GB"}
 
 
 def language_of(locale: str | None) -> str:
-    """The catalogue language for a locale such as "fr-CA" or "fr_FR"; English when the tool has no words."""
+    """The language for a locale such as "fr-CA" or "fr_FR"; English when the tool has no words in it."""
     primary = (locale or "").replace("_", "-").split("-", 1)[0].strip().lower()
-    return primary if primary in CATALOGUES else DEFAULT_LANGUAGE
+    return primary if primary in LANGUAGES else DEFAULT_LANGUAGE
+
+
+@functools.cache
+def _catalogue(language: str) -> NullTranslations:
+    """The compiled catalogue of `language` (`make translations`), read once per process."""
+    return Translations.load(str(TRANSLATIONS), [language]) if language != DEFAULT_LANGUAGE else NullTranslations()
+
+
+def translate(text: str, language: str) -> str:
+    return _catalogue(language).gettext(text) if text else text
 
 
 def format_date(value: dt.date | dt.datetime, language: str) -> str:
-    months, pattern = MONTHS.get(language, MONTHS[DEFAULT_LANGUAGE])
-    return pattern.format(day=value.day, month=months[value.month - 1], year=value.year)
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return babel_format_date(day, format="long", locale=DATE_LOCALES.get(language, language))
 
 
 def _value(value: Any, language: str) -> str:
@@ -344,12 +225,13 @@ MISSING = "—"
 
 def render(template: str, language: str, params: Mapping[str, Any]) -> Text:
     """The notice `template` in `language` (English when the language lacks it), with `params` filled in."""
-    found = CATALOGUES.get(language, EN).get(template)
-    if found is None:
-        language, found = DEFAULT_LANGUAGE, EN[template]
+    found = EN[template]
+    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
     values = _Values({k: _value(v, language) for k, v in params.items()})
-    return Text(found.title.format_map(values), found.body.format_map(values), found.action.format_map(values))
+    title, body, action = (translate(text, language) for text in (found.title, found.body, found.action))
+    return Text(title.format_map(values), body.format_map(values), action.format_map(values))
 
 
 def chrome(language: str) -> dict[str, str]:
-    return CHROME.get(language, CHROME[DEFAULT_LANGUAGE])
+    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    return {key: translate(text, language) for key, text in CHROME[DEFAULT_LANGUAGE].items()}
