@@ -76,7 +76,8 @@ def test_media_have_their_own_limit_through_the_evidence_form(media_app, jwks_se
     ada = Browser(app, platform, "ada", custom=CUSTOM)
     portfolio = ada.start()
     video = SAMPLES["site.mp4"][0] + b"\x00" * (1024 * 1024 + 500_000)  # 1.5 MB: over the document limit
-    resp = ada.add_item(portfolio.id, files=[(video, "site visit.mp4"), (SAMPLES["voice.mp3"][0], "voice.mp3")], criteria=[])
+    files = [(video, "site visit.mp4"), (SAMPLES["voice.mp3"][0], "voice.mp3")]
+    resp = ada.add_item(portfolio.id, files=files, criteria=[])
     assert resp.status_code == 303, resp.data
     stored = {ef.filename: ef.stored.media_type for ef in db.session.scalars(select(EvidenceFile))}
     assert stored == {"site visit.mp4": "video/mp4", "voice.mp3": "audio/mpeg"}
