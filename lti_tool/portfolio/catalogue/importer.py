@@ -25,6 +25,9 @@ File layout (every field required unless marked optional):
         [[units.outcomes.criteria]]
         code = "CM1.1.1"
         text = "The learner can ..."
+
+    [translations.es]                    # optional: the same items in another language (catalogue/translations.py)
+    title = "..."
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from lti_tool.audit import trail as audit
 from lti_tool.identity.partners import Partner
 from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
 from lti_tool.portfolio.catalogue.queries import latest_certification
+from lti_tool.portfolio.catalogue.translations import check as check_translations
 from lti_tool.store.db import db
 from lti_tool.web.errors import UserError
 
@@ -79,7 +83,17 @@ CERTIFICATION_CODE = re.compile(r"^[A-Z][A-Z0-9-]{1,39}$")
 PART_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 MAX_TITLE = 300
 
-_CERT_KEYS = ("code", "title", "description", "isced_level", "isced_field", "framework", "credits", "units")
+_CERT_KEYS = (
+    "code",
+    "title",
+    "description",
+    "isced_level",
+    "isced_field",
+    "framework",
+    "credits",
+    "units",
+    "translations",
+)
 _UNIT_KEYS = ("code", "title", "credits", "framework_refs", "outcomes")
 _OUTCOME_KEYS = ("code", "text", "criteria")
 _CRITERION_KEYS = ("code", "text")
@@ -363,6 +377,9 @@ def validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any] | None, lis
                 "credits",
                 f"the certification has {data['credits']} credits but its units add up to {sum(unit_credits)}{parts}",
             )
+    if "translations" in raw:
+        # Only when the file has some: the canonical data (and hash) of files without them stay as they were.
+        data["translations"] = check_translations(raw["translations"], data, c.problem)
     return (None, c.problems) if c.problems else (data, [])
 
 
@@ -377,7 +394,7 @@ def certification_data(cert: Certification) -> dict[str, Any]:
 
     Its hash equals the version's content_hash as long as nobody altered the stored rows.
     """
-    return {
+    data: dict[str, Any] = {
         "code": cert.code,
         "title": cert.title,
         "description": cert.description,
@@ -403,6 +420,9 @@ def certification_data(cert: Certification) -> dict[str, Any]:
             for u in cert.units
         ],
     }
+    if cert.translations is not None:
+        data["translations"] = cert.translations
+    return data
 
 
 def _display(path: Path) -> str:
@@ -498,6 +518,7 @@ def _build(data: dict[str, Any], version: int, digest: str) -> Certification:
         framework=data["framework"],
         credits=data["credits"],
         content_hash=digest,
+        translations=data.get("translations"),
     )
     for u_pos, u in enumerate(data["units"]):
         unit = Unit(

@@ -7,6 +7,7 @@ A certification version that has portfolios never changes; a changed import make
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -32,6 +33,9 @@ class Certification(Model):
     # sha256 of the canonical source data: re-importing identical data is a no-op, changed data a new version
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Its words in other languages, from the file's [translations.<language>] tables (catalogue/translations.py):
+    # {language: {title, description, units: {code: title}, outcomes: {code: text}, criteria: {code: text}}}.
+    translations: Mapped[dict[str, Any] | None] = mapped_column(JSONText, nullable=True, default=None)
 
     units: Mapped[list[Unit]] = relationship(
         back_populates="certification", order_by="Unit.position", cascade="all, delete-orphan"

@@ -1,6 +1,4 @@
-"""languages
-
-Reserved slot: filled in by the change that adds these tables (kept in order so parallel work needs no merge).
+"""languages: certification.translations, a catalogue file's words in other languages (issue 21)
 
 Revision ID: 0012
 Revises: 0011
@@ -8,8 +6,10 @@ Create Date: 2026-12-07 04:50:00.000000
 
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
+
+import lti_tool.store.db
 
 # revision identifiers, used by Alembic.
 revision = "0012"
@@ -19,8 +19,10 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table("certification", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("translations", lti_tool.store.db.JSONText(), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("certification", schema=None) as batch_op:
+        batch_op.drop_column("translations")
