@@ -7,6 +7,7 @@ from typing import Any
 
 import segno
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -178,7 +179,13 @@ def admin_award(number: str) -> Any:
         else:
             if not confirming:
                 db.session.commit()
-                flash(f"Certificate {award.certificate_number} is revoked. Verifiers see it from now on.", "success")
+                flash(
+                    gettext(
+                        "Certificate %(number)s is revoked. Verifiers see it from now on.",
+                        number=award.certificate_number,
+                    ),
+                    "success",
+                )
                 return redirect(url_for("credentials.admin_award", number=award.certificate_number), code=303)
     page = render_template(
         "credentials/admin_award.html",

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -203,7 +204,7 @@ def request_portfolio_pack(portfolio_id: int) -> Response:
     portfolio = _portfolio(user, portfolio_id)
     job = jobs.request_pack(_who(user), [portfolio.id], kind=PORTFOLIO)
     db.session.commit()
-    flash(f"Pack {job.id} is being prepared; it appears below when ready.", "info")
+    flash(gettext("Pack %(id)s is being prepared; it appears below when ready.", id=job.id), "info")
     return redirect(url_for("eqa.packs"), code=303)
 
 
@@ -247,7 +248,14 @@ def packs() -> str | Response:
         job = jobs.request_pack(_who(user), chosen, kind=SAMPLE, criteria=criteria.as_dict())
         db.session.commit()
         count = "1 portfolio" if len(chosen) == 1 else f"{len(chosen)} portfolios"
-        flash(f"Pack {job.id} of {count} is being prepared; it appears below when ready.", "info")
+        flash(
+            gettext(
+                "Pack %(id)s of %(count)s portfolios is being prepared; it appears below when ready.",
+                id=job.id,
+                count=count,
+            ),
+            "info",
+        )
         return redirect(url_for("eqa.packs"), code=303)
     rows = list(
         db.session.scalars(

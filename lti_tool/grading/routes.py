@@ -6,6 +6,7 @@ import csv
 import io
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer, selectinload
 from werkzeug.wrappers import Response
@@ -217,7 +218,7 @@ def retry_job(job_id: int) -> Response:
         after={"status": job.status},
     )
     db.session.commit()
-    flash(f"Job {job_id} will be delivered again shortly.", "info")
+    flash(gettext("Job %(id)s will be delivered again shortly.", id=job_id), "info")
     return redirect(url_for("grading.jobs_page", status=request.form.get("status") or None), code=303)
 
 
