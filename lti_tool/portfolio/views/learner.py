@@ -54,7 +54,7 @@ NOTICES = {
     "added": "Evidence added.",
     "saved": "Changes saved.",
     "removed": "Evidence removed.",
-    "mapped": "Links saved: the criterion map shows the change.",
+    "mapped": "Links saved: the criteria map shows the change.",
     "submitted": "Submitted. Your assessor has been told; you will see their decision here.",
     "already_submitted": "This portfolio was already submitted; nothing was submitted twice.",
 }
