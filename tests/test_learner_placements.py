@@ -9,8 +9,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT
 from lti_tool.portfolio.catalogue.offerings import offer_certification
-from lti_tool.portfolio.models import Portfolio
+from lti_tool.portfolio.models import Portfolio, Submission
+from lti_tool.portfolio.review.awards import awarded_credits, make_award
 from lti_tool.store.db import db
 from tests import factories as f
 from tests.lti_helpers import TestPlatform
@@ -109,3 +111,21 @@ def test_a_narrowed_pathway_makes_unit_only_portfolios_with_the_route_chosen_onc
     listed = first.get("/portfolio/").data.decode()
     assert listed.count(f'href="/portfolio/{unit1.id}"') == 1 and listed.count(f'href="/portfolio/{unit2.id}"') == 1
     assert "Test certification TSTCERT: unit U1" in listed and "Test certification TSTCERT: unit U2" in listed
+
+
+def test_a_unit_only_award_carries_its_units_credits(app, platform):
+
+    offer_certification(f.make_partner("acme-academy"), "TSTCERT", ["U1", "U2"])
+    db.session.commit()
+    Browser(app, platform, "ada", link="unit-2", custom={"certification": "TSTCERT", "unit": "U2"}).start()
+    whole = Browser(app, platform, "bob", link="unit-2", custom={"certification": "TSTCERT"})
+    whole.start()
+    unit_only, full = _portfolios()
+    assert unit_only.unit_code == "U2" and full.unit_code is None
+    units = {u.code: u.credits for u in unit_only.certification.units}
+    assert awarded_credits(unit_only) == units["U2"] and awarded_credits(full) == unit_only.certification.credits
+    submission = Submission(portfolio=unit_only, attempt=1, snapshot={"evidence": []})
+    db.session.add(submission)
+    db.session.flush()
+    award = make_award(unit_only, submission, None)
+    assert award.credits == units["U2"] and award.cpd_points == units["U2"] * HOURS_PER_CREDIT

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from lti_tool.audit import trail as audit
-from lti_tool.launch.models import ResourceLink, ToolSession
+from lti_tool.launch.models import LtiUser, ResourceLink, ToolSession
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue.models import Certification, PartnerOffering
 from lti_tool.portfolio.catalogue.offerings import unit_codes_of
@@ -135,6 +135,9 @@ def start_portfolio(
     the learner's portfolio of the same certification and scope when another placement started it."""
     if route not in ROUTES:
         raise UserError("Choose one of the two routes.")
+    # Two first launches of different placements of one certification take turns on the learner's row
+    # (PostgreSQL), so the second finds the portfolio the first made instead of making another.
+    db.session.execute(select(LtiUser.id).where(LtiUser.id == sess.user_id).with_for_update())
     existing = portfolio_for(sess.user_id, link.id) or certification_portfolio(
         sess.user_id, link.deployment.partner_id, certification.code, unit_code
     )

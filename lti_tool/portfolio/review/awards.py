@@ -35,6 +35,15 @@ def next_certificate_number(prefix: str) -> str:
     return f"{prefix}{n:06d}"
 
 
+def awarded_credits(portfolio: Portfolio) -> int:
+    """The learning credits an award of this portfolio carries: the certification's, or its unit's for a
+    unit-only portfolio."""
+    cert = portfolio.certification
+    if portfolio.unit_code is None:
+        return cert.credits
+    return sum(u.credits for u in cert.units if u.code == portfolio.unit_code)
+
+
 def make_award(portfolio: Portfolio, submission: Submission, actor: LtiUser | None) -> Award:
     """Create the award in the caller's transaction. Two awards racing for one number: the loser retries."""
     if db.session.scalar(select(Award).where(Award.portfolio_id == portfolio.id)) is not None:
@@ -42,14 +51,15 @@ def make_award(portfolio: Portfolio, submission: Submission, actor: LtiUser | No
     cert = portfolio.certification
     today = utcnow().date()
     prefix = certificate_prefix(cert.code, today.year)
+    credits = awarded_credits(portfolio)
     for _ in range(MAX_TRIES):
         number = next_certificate_number(prefix)
         award = Award(
             portfolio_id=portfolio.id,
             submission_id=submission.id,
             certificate_number=number,
-            credits=cert.credits,
-            cpd_points=cert.credits * HOURS_PER_CREDIT,
+            credits=credits,
+            cpd_points=credits * HOURS_PER_CREDIT,
             awarded_on=today,
         )
         try:
@@ -72,6 +82,7 @@ def make_award(portfolio: Portfolio, submission: Submission, actor: LtiUser | No
                 "awarded_on": today.isoformat(),
                 "submission_id": submission.id,
                 "certification": f"{cert.code} v{cert.version}",
+                **({"unit": portfolio.unit_code} if portfolio.unit_code else {}),
             },
         )
         return award
