@@ -228,3 +228,12 @@ def test_a_flashed_message_in_the_page_language(sqlite_app, client):
     _fresh()
     html = client.get(PAGE).data.decode()
     assert "Borrador guardado." in html and "A message the catalogue does not know." in html
+
+
+def test_labels_from_code_tables_in_the_page_language(client):
+    """Words kept in the code's tables (notice kinds, channels, states) are shown translated."""
+    launch_as(client, "demo-learner-ada")
+    _set_claimed_locale("demo-learner-ada", "es-ES")
+    html = client.get("/notifications/preferences").data.decode()
+    assert "Avisarme cuando se ha recibido mi portafolio para evaluación" in html
+    assert "Solo en la herramienta" in html and "Sus portafolios" in html

@@ -6,7 +6,9 @@ extracted where they are written, in plain English, so the code that raises them
 - the message, title= and hint= of UserError, NotAllowed, NotFound, deny and the other UserError classes;
 - the message of flash();
 - a UserError subclass's own `title = "..."`;
-- the title, body and action of a notice's Template (notifications/messages.py).
+- the title, body and action of a notice's Template (notifications/messages.py), a notice kind's label;
+- the words of a module's `..._LABELS`, `..._KINDS` and `..._CHANNELS` tables (states, outcomes, evidence
+  kinds), which templates show through `translated()`.
 web/errors.py and base.html translate them when the page is rendered; one built with an f-string cannot be
 found in the catalogue, and stays English until it is written with gettext and named placeholders.
 """
@@ -51,11 +53,23 @@ def extract(fileobj: Any, keywords: Any, comment_tags: Any, options: dict) -> It
                 found.append(_text(node.args[0]))
             elif name == "Template":  # notifications/messages.py: (title, body, action)
                 found += [_text(a) for a in node.args]
+            elif name == "Kind" and len(node.args) >= 3:  # notifications/kinds.py: (name, audience, label)
+                found.append(_text(node.args[2]))
+            elif name == "NavItem" and len(node.args) >= 2:  # admin/nav.py: (section, label, endpoints)
+                found.append(_text(node.args[1]))
             elif name == "error_response":  # (status, title, message, hint=)
                 found += [_text(a) for a in node.args[1:4]] + [_text(k.value) for k in node.keywords if k.arg in WORDS]
             for text in found:
                 if text and " " in text.strip():
                     yield node.lineno, None, text, []
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [getattr(t, "id", "") for t in targets]
+            if any(n.endswith(("LABELS", "KINDS", "CHANNELS")) for n in names):
+                for value in node.value.values:
+                    text = _text(value)
+                    if text:
+                        yield node.lineno, None, text, []
         elif isinstance(node, ast.ClassDef):
             for stmt in node.body:
                 if (
