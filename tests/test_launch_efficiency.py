@@ -294,3 +294,34 @@ def test_cache_set_twice_replaces_the_value(app):
     cache_set("k", {"v": 1}, 60)
     cache_set("k", {"v": 2}, 60)
     assert cache_get("k") == {"v": 2}
+
+
+def test_two_processes_share_the_single_use_login_and_see_a_deactivation_within_the_bound(
+    tmp_path, keys_dir, jwks_server, monkeypatch
+):
+    """Two apps on one database stand for two processes: each keeps its own memory (store/memo.py)."""
+    now = _clock(monkeypatch)
+    first = make_test_app("sqlite", tmp_path, keys_dir)
+    second = make_test_app("sqlite", tmp_path, keys_dir)
+    with first.app_context():
+        platform = TestPlatform(jwks_server)
+        browser = first.test_client()
+        state, nonce = platform.login(browser)  # the state and nonce are issued by the first
+        token = platform.sign(platform.claims(nonce))
+    with second.app_context():
+        other = second.test_client()
+        for cookie in browser._cookies.values():  # the same browser, at the other process
+            other.set_cookie(cookie.key, cookie.value)
+        assert other.post("/lti/launch", data={"id_token": token, "state": state}).status_code == 303
+        assert _attempt(second, platform).status_code == 303  # the second now keeps the deployment in memory
+    with first.app_context():
+        replay = browser.post("/lti/launch", data={"id_token": token, "state": state})
+        assert replay.status_code == 401  # used up, whichever process is asked
+        dep = db.session.get(Deployment, _row_id(platform, Deployment))
+        set_deployment_active(Actor(label="test"), dep, False)
+        db.session.commit()
+        assert _attempt(first, platform).status_code == 403  # at once where it was changed
+    with second.app_context():
+        assert _attempt(second, platform).status_code == 303  # the other process, within the bound
+        now[0] += second.config["LAUNCH_CACHE_SECONDS"] + 1
+        assert _attempt(second, platform).status_code == 403  # ... and past it
