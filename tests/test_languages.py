@@ -237,3 +237,12 @@ def test_labels_from_code_tables_in_the_page_language(client):
     html = client.get("/notifications/preferences").data.decode()
     assert "Avisarme cuando se ha recibido mi portafolio para evaluación" in html
     assert "Solo en la herramienta" in html and "Sus portafolios" in html
+
+
+def test_outside_a_request_words_are_english(sqlite_app):
+    """The command line and the workers have no request: gettext gives the English words, no error."""
+    from flask_babel import gettext
+
+    with sqlite_app.app_context():
+        assert gettext("There is nothing at this address.") == "There is nothing at this address."
+        assert gettext("Pack %(id)s is being prepared; it appears below when ready.", id=3).startswith("Pack 3")

@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -37,7 +38,7 @@ def get_award(certificate_number: str) -> Award:
     award = award_by_number(certificate_number)
     if award is None:
         raise NotFound(
-            f"No certificate with the number {certificate_number!r} was issued here.",
+            gettext("No certificate with the number “%(number)s” was issued here.", number=certificate_number),
             hint="Check the number printed on the certificate, including letters, digits and dashes.",
         )
     return award

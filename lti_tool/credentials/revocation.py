@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext
+
 from lti_tool.audit import trail as audit
 from lti_tool.portfolio.review.assessment_models import Award
 from lti_tool.store.db import utcnow
@@ -23,12 +25,19 @@ def clean_reason(reason: str | None) -> str:
     text = " ".join((reason or "").split())
     if len(text) < MIN_REASON:
         raise UserError(
-            f"Give the reason for revoking (at least {MIN_REASON} characters): it is shown to anyone "
-            "who checks the certificate and kept in the audit trail.",
+            gettext(
+                "Give the reason for revoking (at least %(min)s characters): it is shown to anyone "
+                "who checks the certificate and kept in the audit trail.",
+                min=MIN_REASON,
+            ),
             title="Reason needed",
         )
     if len(text) > MAX_REASON:
-        raise UserError(f"The reason is too long ({len(text)} characters; at most {MAX_REASON}).")
+        raise UserError(
+            gettext(
+                "The reason is too long (%(length)s characters; at most %(max)s).", length=len(text), max=MAX_REASON
+            )
+        )
     return text
 
 

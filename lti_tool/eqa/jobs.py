@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+from flask_babel import gettext
 from sqlalchemy import or_, select, update
 
 from lti_tool.audit import trail as audit
@@ -51,7 +52,11 @@ def request_pack(by: Actor, portfolio_ids: list[int], *, kind: str, criteria: di
     limit = int(current_app.config["PACK_MAX_PORTFOLIOS"])
     if len(portfolio_ids) > limit:
         raise UserError(
-            f"A pack holds at most {limit} portfolios; this one would hold {len(portfolio_ids)}.",
+            gettext(
+                "A pack holds at most %(limit)s portfolios; this one would hold %(count)s.",
+                limit=limit,
+                count=len(portfolio_ids),
+            ),
             status=422,
             hint="Narrow the sample, or take a smaller random share.",
         )

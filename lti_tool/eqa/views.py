@@ -64,7 +64,7 @@ def _date(name: str, source: Any) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise UserError(f"'{raw}' is not a date (use YYYY-MM-DD).", status=422) from None
+        raise UserError(gettext("“%(value)s” is not a date (use YYYY-MM-DD).", value=raw), status=422) from None
 
 
 def _criteria(source: Any) -> sampling.Criteria:

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -66,7 +67,7 @@ def create_invite(
 ) -> tuple[RegistrationInvite, str]:
     """A new invite and its token (shown once: only the hash is kept)."""
     if not 1 <= hours <= MAX_HOURS:
-        raise UserError(f"An invite must be valid between 1 and {MAX_HOURS} hours.")
+        raise UserError(gettext("An invite must be valid between 1 and %(hours)s hours.", hours=MAX_HOURS))
     token = secrets.token_urlsafe(32)
     invite = RegistrationInvite(
         token_hash=hash_token(token),
@@ -132,7 +133,7 @@ def consume_invite(invite: RegistrationInvite, registration_id: int) -> None:
 
 def revoke_invite(who: Actor, invite: RegistrationInvite) -> None:
     if invite.status() != "open":
-        raise UserError(f"This invite is already {invite.status()}.", status=409)
+        raise UserError(gettext("This invite is already %(status)s.", status=invite.status()), status=409)
     invite.revoked_at = utcnow()
     who.record("invite.revoke", subject=invite, before={"status": "open"}, after={"status": "revoked"})
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import zoneinfo
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, g, redirect, request, session
+from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, request, session
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
@@ -62,7 +62,10 @@ def match(tag: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    """Flask-Babel's locale selector: the order in this module's docstring."""
+    """Flask-Babel's locale selector: the order in this module's docstring (outside a request, as in the
+    command line and the workers, English)."""
+    if not has_request_context():
+        return ENGLISH
     chosen = session.get(SESSION_KEY) if current_session() is not None else None
     if isinstance(chosen, str) and chosen in languages():
         return chosen
@@ -78,6 +81,8 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
+    if not has_request_context():
+        return "UTC"
     zone = session.get(TIMEZONE_KEY) if current_session() is not None else None
     return zone if isinstance(zone, str) and valid_timezone(zone) else "UTC"
 

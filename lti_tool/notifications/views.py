@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import BuildError
@@ -197,7 +198,7 @@ def outbox_retry(mail_id: int) -> Response:
     sess = require_tool_admin("The mail outbox is for tool administrators.")
     row = db.session.get(MailOutbox, mail_id)
     if row is None:
-        raise NotFound(f"There is no message {mail_id} in the outbox.")
+        raise NotFound(gettext("There is no message %(id)s in the outbox.", id=mail_id))
     before = row.status
     requeue(row)
     audit.record(
