@@ -255,6 +255,10 @@ def _revoke(alex: Person) -> None:
         menu.get_by_role("link", name="Sampling report").click()
         alex.heading("Sampling report")
         expect(tool.get_by_role("row", name=re.compile("Sam Okafor"))).to_be_visible()
+        # Coverage over time: the units and evidence kind of Sam's decision, this quarter.
+        coverage = tool.get_by_role("table", name=re.compile("^Sampled"))
+        expect(coverage.get_by_role("row", name=re.compile("^Unit CM1"))).to_be_visible()
+        expect(coverage.get_by_role("row", name=re.compile("^Work product"))).to_be_visible()
         alex.step("admin-sampling-report")
         _fits(alex)
     finally:
