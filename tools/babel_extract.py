@@ -60,7 +60,7 @@ def extract(fileobj: Any, keywords: Any, comment_tags: Any, options: dict) -> It
             elif name == "error_response":  # (status, title, message, hint=)
                 found += [_text(a) for a in node.args[1:4]] + [_text(k.value) for k in node.keywords if k.arg in WORDS]
             for text in found:
-                if text and " " in text.strip():
+                if text and (" " in text.strip() or name in ("Kind", "NavItem")):
                     yield node.lineno, None, text, []
         elif isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]

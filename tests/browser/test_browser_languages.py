@@ -25,6 +25,11 @@ LEARNER = {"desktop": "demo-learner-ada", "phone": "demo-learner-ben"}
 SAM, ALEX = "demo-assessor-sam", "demo-admin-alex"
 PSEUDO = "ar@pseudo"
 RLO = "\u202e"  # what the pseudo-locale's words start with
+# A small real PDF: evidence files are checked by their content.
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,21 @@ def _check(target: Page | Frame, where: str) -> None:
     assert poking == [], f"{where}: elements outside the window: {poking}"
 
 
+def _whole_page(person: Person, name: str) -> None:
+    """The tool's page on its own, whole (the LMS frame shows only part of it), as wide as the frame: for
+    looking at the layout, and checked again there."""
+    page = person.context.new_page()
+    try:
+        width = person.frame.evaluate("() => document.documentElement.clientWidth")
+        page.set_viewport_size({"width": width, "height": person.page.viewport_size["height"]})
+        page.goto(person.frame.url)
+        expect(page.locator("html")).to_have_attribute("dir", "rtl")
+        _check(page, f"{name} (whole page)")
+        page.screenshot(path=str(person.shots.path(name + "-whole")), full_page=True)
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_pages_right_to_left_in_the_pseudo_locale(
     browser: Browser, own_server: LiveServer, axe_script: Path, size: str
@@ -79,9 +99,26 @@ def test_pages_right_to_left_in_the_pseudo_locale(
         learner.tool.get_by_label("Training route").check()
         learner.tool.get_by_role("button", name="Start my portfolio").click()
         expect(learner.tool.get_by_text("Your portfolio is ready")).to_be_visible()
+        # Some evidence and a submission, so the portfolio and the assessor's queue have rows to lay out.
+        learner.tool.get_by_role("link", name="Add evidence").first.click()
+        learner.heading("Add evidence")
+        learner.tool.get_by_label("Kind of evidence").select_option(label="Work product")
+        learner.tool.get_by_label("Title").fill("Risk dashboard, study CM-104, with a long title that has to wrap")
+        learner.tool.get_by_label("Description").fill("The key risk indicator dashboard I set up for CM-104.")
+        learner.tool.get_by_label("Choose one or more files").set_input_files(
+            files=[{"name": "dashboard.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+        )
+        learner.tool.locator("details[data-unit] > summary").first.click()
+        learner.tool.locator('input[name="criteria"]').first.check()
+        learner.tool.get_by_role("button", name="Add evidence").click()
+        expect(learner.tool.get_by_text("Evidence added.")).to_be_visible(timeout=30_000)
+        learner.tool.get_by_role("link", name="Submit for assessment").click()
+        learner.tool.get_by_role("button", name=re.compile("^Submit")).click()
+        expect(learner.tool.get_by_text("Submitted. Your assessor has been told")).to_be_visible()
         _switch_to_pseudo(learner)
         _check(learner.frame, f"learner portfolio ({size})")
         learner.step("learner-portfolio")
+        _whole_page(learner, "learner-portfolio")
     finally:
         learner.close()
 
@@ -93,6 +130,7 @@ def test_pages_right_to_left_in_the_pseudo_locale(
         _switch_to_pseudo(sam)
         _check(sam.frame, f"staff queue ({size})")
         sam.step("staff-queue")
+        _whole_page(sam, "staff-queue")
     finally:
         sam.close()
 
@@ -104,6 +142,7 @@ def test_pages_right_to_left_in_the_pseudo_locale(
         _switch_to_pseudo(alex)
         _check(alex.frame, f"admin console ({size})")
         alex.step("admin-console")
+        _whole_page(alex, "admin-console")
     finally:
         alex.close()
 
