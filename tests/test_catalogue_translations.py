@@ -126,3 +126,19 @@ def test_a_translation_naming_unknown_items_or_leaving_out_the_title_is_refused(
     with pytest.raises(CatalogueInvalid) as caught:
         import_catalogue([_write(tmp_path, SPANISH.replace("[translations.es]", "[translations.Spanish]"))])
     assert "'Spanish' is not a language code" in caught.value.message
+
+
+def test_coverage_views_are_translated_given_their_certification(sqlite_app: Flask, tmp_path: Path) -> None:
+    from lti_tool.portfolio.coverage import CriterionCoverage, OutcomeCoverage, UnitCoverage
+
+    import_catalogue([_write(tmp_path, SPANISH)])
+    cert = latest_certification("TESTCM")
+    unit = UnitCoverage(code="U2", title="Communicating findings")
+    outcome = OutcomeCoverage(code="U2.1", text="Escalate findings.")
+    criterion = CriterionCoverage(1, "U2.1.1", "The learner can escalate", False, "none", 0)
+    own = CriterionCoverage(2, "ACME.1", "The learner can use Acme's tool", True, "none", 0)
+    page = " | ".join("{{ localized(%s, cert=c) }}" % name for name in "uokp")
+    with sqlite_app.test_request_context(), force_locale("es"):
+        shown = render_template_string(page, u=unit, o=outcome, k=criterion, p=own, c=cert)
+    assert shown.startswith("Comunicar los hallazgos | Escalar los hallazgos. | El aprendiz es capaz de escalar")
+    assert shown.endswith("The learner can use Acme&#39;s tool")  # a partner's own words stay theirs

@@ -111,28 +111,46 @@ def page_language() -> str | None:
     return str(locale).replace("_", "-") if locale is not None else None
 
 
-def localized(item: Any, field: str = "") -> str:
+# Which part of a file's translation holds an item, by the item's class: the catalogue's rows, and the
+# coverage's views of them (portfolio/coverage.py), which carry codes but no certification.
+PART_OF = {
+    "Unit": "units",
+    "UnitCoverage": "units",
+    "Outcome": "outcomes",
+    "OutcomeCoverage": "outcomes",
+    "Criterion": "criteria",
+    "CriterionCoverage": "criteria",
+}
+
+
+def localized(item: Any, field: str = "", cert: Any = None) -> str:
     """The text of a certification (title, description), unit (title), outcome or criterion (text) in the
-    page's language when its certification's file translates it; its own words otherwise."""
+    page's language when its certification's file translates it; its own words otherwise. Items that do not
+    know their certification (the coverage's) are given it: `localized(unit, cert=portfolio.certification)`."""
     kind = type(item).__name__
-    field = field or ("title" if kind in ("Certification", "Unit") else "text")
+    field = field or ("title" if kind in ("Certification", "Unit", "UnitCoverage") else "text")
     own = getattr(item, field)
     language = page_language()
     if not language or language.startswith("en"):
         return own  # the catalogue's own language: no lookup (and no query)
+    part = PART_OF.get(kind)
     if kind == "Certification":
-        cert, part, code = item, None, None
-    elif kind == "Unit":
-        cert, part, code = item.certification, "units", item.code
-    elif kind == "Outcome":
-        cert, part, code = item.unit.certification, "outcomes", item.code
-    elif kind == "Criterion":
-        if getattr(item, "partner_id", None) is not None:
-            return own
-        cert, part, code = item.outcome.unit.certification, "criteria", item.code
-    else:
-        return own
+        cert = item
+    elif part is None or getattr(item, "partner_id", None) is not None or getattr(item, "partner_specific", False):
+        return own  # not catalogue content, or a partner's own criterion (its words are the partner's)
+    elif cert is None:
+        cert = _certification_of(item, kind)
     translations = getattr(cert, "translations", None) or {}
     table = translations.get(language) or translations.get(language.split("-", 1)[0]) or {}
-    found = table.get(field) if part is None else (table.get(part) or {}).get(code)
+    found = table.get(field) if part is None else (table.get(part) or {}).get(getattr(item, "code", None))
     return found or own
+
+
+def _certification_of(item: Any, kind: str) -> Any:
+    if kind == "Unit":
+        return item.certification
+    if kind == "Outcome":
+        return item.unit.certification
+    if kind == "Criterion":
+        return item.outcome.unit.certification
+    return None
