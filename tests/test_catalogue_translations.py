@@ -137,7 +137,7 @@ def test_coverage_views_are_translated_given_their_certification(sqlite_app: Fla
     outcome = OutcomeCoverage(code="U2.1", text="Escalate findings.")
     criterion = CriterionCoverage(1, "U2.1.1", "The learner can escalate", False, "none", 0)
     own = CriterionCoverage(2, "ACME.1", "The learner can use Acme's tool", True, "none", 0)
-    page = " | ".join("{{ localized(%s, cert=c) }}" % name for name in "uokp")
+    page = " | ".join("{{ localized(" + name + ", cert=c) }}" for name in "uokp")
     with sqlite_app.test_request_context(), force_locale("es"):
         shown = render_template_string(page, u=unit, o=outcome, k=criterion, p=own, c=cert)
     assert shown.startswith("Comunicar los hallazgos | Escalar los hallazgos. | El aprendiz es capaz de escalar")
