@@ -200,6 +200,12 @@ def _rules() -> list[Case]:
         values=lambda w: {"code": w.cert_code, "version": w.cert_version},
     )
     r += public(
+        "verify.unit_achievement",
+        404,
+        "the public description of one unit of a certification (a unit-only award's achievement)",
+        values=lambda w: {"code": w.cert_code, "version": w.cert_version, "unit_code": "NO-SUCH-UNIT"},
+    )
+    r += public(
         "verify.wallet_credential",
         200,
         "the wallet hand-off: a signed, expiring link the holder gave a wallet app is the permission",

@@ -169,6 +169,68 @@ def achievement(cert: Certification) -> dict[str, Any]:
     }
 
 
+def unit_achievement(cert: Certification, unit: Any) -> dict[str, Any]:
+    """The Achievement for one unit of a certification version: what a unit-only award is for. Its own id
+    (served there too), so no credential of a unit can be read as the whole certification."""
+    parent_id = issuer.achievement_url(cert.code, cert.version)
+    achievement_id = issuer.unit_achievement_url(cert.code, cert.version, unit.code)
+    alignments = [a for a in _alignments(cert, parent_id) if a["targetType"] != "ext:AccreditedUnit"]
+    alignments.append(
+        {
+            "type": ["Alignment"],
+            "targetName": f"{cert.title} ({cert.code} version {cert.version})",
+            "targetCode": cert.code,
+            "targetFramework": "Accredited certifications",
+            "targetType": "ext:PartOfCertification",
+            "targetUrl": parent_id,
+            "targetDescription": "The certification this unit belongs to. This award is for the unit alone.",
+        }
+    )
+    criteria = "\n".join(f"- {c.code} {c.text}" for outcome in unit.outcomes for c in outcome.criteria)
+    return {
+        "id": achievement_id,
+        "type": ["Achievement"],
+        "achievementType": "Certificate",
+        "name": f"Unit {unit.code}: {unit.title}",
+        "description": (
+            f"Unit {unit.code} of {cert.title} ({cert.code} version {cert.version}), a competence-based "
+            f"professional certification; this achievement is the unit alone, not the certification.\n\n"
+            f"{credit_note()}"
+        ),
+        "criteria": {
+            "id": f"{achievement_id}#criteria",
+            "narrative": (
+                "A portfolio of workplace evidence, assessed against every assessment criterion of this unit and "
+                "judged competent by an assessor; the decision was then confirmed by a two-step verification "
+                "(internal verification, then independent verification by a verifier independent of the "
+                "training partner).\n\nCriteria:\n" + (criteria or "- (none listed)")
+            ),
+        },
+        "creditsAvailable": float(unit.credits),
+        "humanCode": f"{cert.code}-{unit.code}",
+        "version": str(cert.version),
+        "fieldOfStudy": isced_field_label(cert.isced_field),
+        "inLanguage": "en",
+        "alignment": alignments,
+        "resultDescription": [
+            {
+                "id": f"{achievement_id}#outcome",
+                "type": ["ResultDescription"],
+                "name": "Assessment outcome",
+                "resultType": "Status",
+            },
+            {
+                "id": f"{achievement_id}#cpd",
+                "type": ["ResultDescription"],
+                "name": "CPD points (1 notional learning hour = 1 CPD point = 1 CPE point)",
+                "resultType": "ext:CPDPoints",
+                "valueMin": "0",
+                "valueMax": str(unit.credits * HOURS_PER_CREDIT),
+            },
+        ],
+    }
+
+
 def name_identity(name: str) -> dict[str, Any]:
     """A salted SHA-256 of the learner's name: confirms a name someone already knows, reveals nothing else."""
     salt = secrets.token_hex(8)
@@ -185,9 +247,12 @@ def name_identity(name: str) -> dict[str, Any]:
 def award_credential(
     award: Any, *, credential_id: str, subject_id: str, name: str, status: dict[str, Any]
 ) -> dict[str, Any]:
-    cert = award.portfolio.certification
+    portfolio = award.portfolio
+    cert = portfolio.certification
     valid_from = vc_jwt.format_datetime(dt.datetime.combine(award.awarded_on, dt.time.min, dt.UTC))
-    ach = achievement(cert)
+    unit = portfolio.unit
+    ach = unit_achievement(cert, unit) if unit is not None else achievement(cert)
+    code = f"{cert.code}-{unit.code}" if unit is not None else cert.code
     subject: dict[str, Any] = {
         "id": subject_id,
         "type": ["AchievementSubject"],
@@ -205,9 +270,9 @@ def award_credential(
         "@context": list(CONTEXT),
         "id": credential_id,
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "name": f"{cert.title} ({cert.code})",
+        "name": f"{portfolio.awarded_title} ({code})",
         "description": (
-            f"Certificate {award.certificate_number}: {cert.title} ({cert.code} version {cert.version}), "
+            f"Certificate {award.certificate_number}: {portfolio.awarded_title} ({code} version {cert.version}), "
             f"{award.credits} credits and {award.cpd_points} CPD points, awarded for life by "
             f"{current_app.config['ISSUER_NAME']}. {credit_note()}"
         ),

@@ -66,6 +66,10 @@ def achievement_url(code: str, version: int) -> str:
     return f"{base_url()}/credentials/achievements/{quote(code, safe='')}/v{version}"
 
 
+def unit_achievement_url(code: str, version: int, unit_code: str) -> str:
+    return f"{achievement_url(code, version)}/units/{quote(unit_code, safe='')}"
+
+
 def verify_url(certificate_number: str) -> str:
     return f"{base_url()}/verify/{quote(certificate_number, safe='')}"
 

@@ -119,6 +119,15 @@ def achievement(code: str, version: int) -> Response:
     return _json({"@context": list(content.CONTEXT), **content.achievement(cert)}, max_age=3600)
 
 
+@bp.route("/credentials/achievements/<code>/v<int:version>/units/<unit_code>")
+def unit_achievement(code: str, version: int, unit_code: str) -> Response:
+    cert = db.session.scalar(select(Certification).where(Certification.code == code, Certification.version == version))
+    unit = next((u for u in cert.units if u.code == unit_code), None) if cert is not None else None
+    if cert is None or unit is None:
+        raise NotFound("There is no unit with this code in a certification with this code and version.")
+    return _json({"@context": list(content.CONTEXT), **content.unit_achievement(cert, unit)}, max_age=3600)
+
+
 @bp.route("/credentials/wallet/<token>")
 def wallet_credential(token: str) -> Response:
     """The wallet hand-off: the credential with its embedded proof, for the wallet app that opened the link

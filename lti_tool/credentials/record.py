@@ -67,6 +67,9 @@ def public_record(award: Award) -> dict[str, Any]:
             "code": cert.code,
             "version": cert.version,
             "title": cert.title,
+            # A unit-only award is for this unit of the certification, and the page must say so.
+            "unit": ({"code": unit.code, "title": unit.title} if (unit := award.portfolio.unit) is not None else None),
+            "awarded_title": award.portfolio.awarded_title,
             "isced_level": content.isced_level_label(cert.isced_level),
             "isced_field": content.isced_field_label(cert.isced_field),
         },

@@ -33,10 +33,9 @@ class HandoffRefused(Exception):
 
 
 def linkedin_url(award: Any) -> str:
-    cert = award.portfolio.certification
     query = {
         "startTask": "CERTIFICATION_NAME",
-        "name": cert.title,
+        "name": award.portfolio.awarded_title,
         "organizationName": current_app.config["ISSUER_NAME"],
         "issueYear": str(award.awarded_on.year),
         "issueMonth": str(award.awarded_on.month),

@@ -59,6 +59,23 @@ class Portfolio(Model):
     )
     submissions: Mapped[list[Submission]] = relationship(back_populates="portfolio", order_by="Submission.attempt")
 
+    @property
+    def unit(self) -> Any | None:
+        """The unit of a unit-only portfolio (catalogue Unit), else None."""
+        if self.unit_code is None:
+            return None
+        return next((u for u in self.certification.units if u.code == self.unit_code), None)
+
+    @property
+    def awarded_title(self) -> str:
+        """What an award of this portfolio is for, as credentials, the verification page and share links name
+        it: the certification, or a unit *of* it, never the certification alone for a unit-only portfolio."""
+        unit = self.unit
+        if self.unit_code is None:
+            return str(self.certification.title)
+        name = f"Unit {self.unit_code}: {unit.title}" if unit is not None else f"Unit {self.unit_code}"
+        return f"{name}, of {self.certification.title}"
+
 
 evidence_criterion = Table(
     "evidence_criterion",
