@@ -5,10 +5,15 @@ whole certification."""
 from __future__ import annotations
 
 import html
+import json
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
 
 from lti_tool.credentials import issuer
 from lti_tool.credentials.issuance import issue_for_award
+from lti_tool.credentials.jsonld_docs import strict_problems
 from lti_tool.credentials.share import linkedin_url
 from lti_tool.store.db import db
 from tests.credential_helpers import certification, ready_for_award
@@ -78,3 +83,12 @@ def test_the_verification_page_and_share_link_name_the_unit(app, client):
     with app.test_request_context():
         name = parse_qs(urlsplit(linkedin_url(award)).query)["name"][0]
     assert name == "Unit CM2: Data review and signal detection, of Qualified Clinical Research Central Monitor"
+
+
+def test_a_unit_credential_passes_the_ob3_schema_and_strict_json_ld(app):
+    schema = json.loads((Path(__file__).parent / "schemas" / "ob_v3p0_achievementcredential_schema.json").read_text())
+    validator = jsonschema.Draft201909Validator(schema, format_checker=jsonschema.Draft201909Validator.FORMAT_CHECKER)
+    issued = issue_for_award(_unit_award())
+    db.session.commit()
+    assert not [e.message for e in validator.iter_errors(issued.credential)]
+    assert strict_problems(issued.proofed) == []
