@@ -22,7 +22,9 @@ from lti_tool.portfolio import access, workflow
 from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT
 from lti_tool.store.db import db, utcnow
 from tests import assessment_factories as af
+from tests.conftest import make_test_app
 from tests.eqa_helpers import add_evidence, eqa_world, judged, pdf_bytes
+from tests.registration_helpers import demo_launch
 
 
 def _events(action: str) -> list[AuditEvent]:
@@ -289,3 +291,18 @@ def test_a_tool_administrator_grants_the_role_in_the_console(sqlite_app):
     assert access.eqa_may_view(person.id, world.w.portfolio)
     assert not access.eqa_may_view(person.id, world.other_portfolio)
     assert _events("staff.role_granted")[-1].after["role"] == staff.EXTERNAL_QUALITY_ASSURER
+
+
+def test_the_demo_has_an_external_quality_assurer_who_lands_on_the_eqa_pages(backend, tmp_path, keys_dir):
+    """`make run`: a new user tries the role as Erin, from the demo course, with no setup."""
+    app = make_test_app(backend, tmp_path, keys_dir, DEMO_CATALOGUE=True)
+    with app.app_context():
+        client = app.test_client()
+        landed = demo_launch(client, "demo-eqa-erin")
+        assert landed.status_code == 303 and landed.location.endswith("/eqa/")
+        page = client.get(landed.location)
+        assert page.status_code == 200 and b"Read-only" in page.data and b"Erin Walsh" in page.data
+        # Read-only: no staff queue, no judging, no admin console.
+        assert client.get("/staff/").status_code in (403, 404)
+        assert client.get("/admin/").status_code == 403
+        db.session.remove()

@@ -71,6 +71,14 @@ USERS: tuple[DemoUser, ...] = (
         "independent_verifier",
     ),
     DemoUser(
+        "demo-eqa-erin",
+        "Erin",
+        "Walsh",
+        (r.MENTOR,),
+        "External quality assurer for the awarding body: reads portfolios and decisions, builds packs (read-only)",
+        "external_quality_assurer",
+    ),
+    DemoUser(
         "demo-admin-alex",
         "Alex",
         "Reyes",

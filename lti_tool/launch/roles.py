@@ -13,6 +13,7 @@ INSTRUCTOR = MEMBERSHIP + "Instructor"
 CONTENT_DEVELOPER = MEMBERSHIP + "ContentDeveloper"
 CONTEXT_ADMIN = MEMBERSHIP + "Administrator"
 TEACHING_ASSISTANT = MEMBERSHIP + "Instructor#TeachingAssistant"
+MENTOR = MEMBERSHIP + "Mentor"
 INSTITUTION_ADMIN = INSTITUTION + "Administrator"
 SYSTEM_ADMIN = SYSTEM + "Administrator"
 
