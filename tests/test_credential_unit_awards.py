@@ -10,11 +10,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
+from sqlalchemy import select
 
 from lti_tool.credentials import issuer
 from lti_tool.credentials.issuance import issue_for_award
 from lti_tool.credentials.jsonld_docs import strict_problems
 from lti_tool.credentials.share import linkedin_url
+from lti_tool.notifications.models import Notification
+from lti_tool.portfolio import workflow
 from lti_tool.store.db import db
 from tests.credential_helpers import certification, ready_for_award
 
@@ -92,3 +95,17 @@ def test_a_unit_credential_passes_the_ob3_schema_and_strict_json_ld(app):
     db.session.commit()
     assert not [e.message for e in validator.iter_errors(issued.credential)]
     assert strict_problems(issued.proofed) == []
+
+
+def test_the_learners_award_notice_names_the_unit(app):
+    portfolio, _ = ready_for_award(number="TESTCM-2026-000009")
+    portfolio.unit_code = "CM2"
+    db.session.commit()
+    workflow.transition(portfolio, workflow.AWARDED, duty="independent_verifier", rationale="Confirmed")
+    db.session.commit()
+    notices = db.session.scalars(
+        select(Notification).where(Notification.user_id == portfolio.user_id, Notification.kind == "award")
+    ).all()
+    assert notices, "the learner is told of the award"
+    assert all("unit CM2" in n.title for n in notices), [n.title for n in notices]
+    assert "(Unit CM2: Data review and signal detection, of Qualified Clinical Research" in notices[0].body

@@ -103,8 +103,9 @@ class _Event:
         p = self.portfolio
         cert = p.certification
         out: dict[str, Any] = {
-            "certification": cert.code,
-            "title": cert.title,
+            # A unit-only portfolio is for that unit of the certification: its notices never name the whole.
+            "certification": cert.code if p.unit_code is None else f"{cert.code}, unit {p.unit_code}",
+            "title": p.awarded_title,
             "learner": p.user.display_name(),
             "attempt": self.submission.attempt if self.submission else 0,
             "date": (self.submission.created_at if self.submission else utcnow()).date(),
