@@ -115,6 +115,10 @@ def _assess_queue(sam: Person, learner_name: str) -> None:
         sam.heading("Your work")
         tool.get_by_role("link", name="Awaiting assessment").click()
         sam.heading(re.compile(r"^Awaiting assessment"))
+        # The filters other than the search are folded until one is in use.
+        more = tool.locator("details.more-filters")
+        expect(more).not_to_have_attribute("open", "")
+        more.locator("summary").click()
         # Nothing is overdue yet; the filters say so and can be cleared.
         tool.get_by_label(re.compile(r"^Only overdue")).check()
         tool.get_by_role("button", name="Filter").click()
@@ -135,6 +139,7 @@ def _assess_queue(sam: Person, learner_name: str) -> None:
         claim.click()
         expect(tool.get_by_role("status").first).to_contain_text("Claimed")
         # Claimed by me: mine, first.
+        more.locator("summary").click()
         tool.get_by_label("Claimed", exact=True).select_option(label="Claimed by me")
         tool.get_by_role("button", name="Filter").click()
         expect(tool.get_by_role("link", name="Clear filters")).to_be_visible()  # the filtered page is in
