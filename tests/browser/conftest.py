@@ -130,6 +130,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, extra_env: dict[
             "LTI_TOOL_DEMO_BASE_URL": f"http://127.0.0.1:{port}",  # the tool defaults to http://localhost:PORT
             "LTI_TOOL_GRADING_THREAD": "1",
             "LTI_TOOL_GRADING_POLL_SECONDS": "0.2",
+            "LTI_TOOL_MAIL_POLL_SECONDS": "0.2",  # the demo mailbox fills while the test looks
             "LTI_TOOL_LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
             **extra_env,

@@ -48,6 +48,7 @@ def test_learner_to_award_and_gradebook(
     try:
         certificate = _journey(browser, live_server, shots, tmp_path)
         _gradebook_shows_the_award(browser, live_server, shots, certificate)
+        _mailbox_has_the_award_mail(browser, live_server, shots, certificate)
     finally:
         shots.save_findings()
 
@@ -208,3 +209,29 @@ def _gradebook_shows_the_award(browser: Browser, server: LiveServer, shots: Shot
     page.screenshot(path=str(shots.path("lms-gradebook")), full_page=True)
     iris.check_axe("lms-gradebook", page)
     iris.close()
+
+
+def _mailbox_has_the_award_mail(browser: Browser, server: LiveServer, shots: Shots, number: str) -> None:
+    """The mail worker delivers the learner's notices into the demo mailbox: the award's mail names the
+    certificate and links through the LMS, never with a session token."""
+    ada = Person(browser, server, ADA, shots, phone=True)
+    page = ada.page
+    award_mail = page.get_by_role("link", name=re.compile("You have been awarded"))
+    for _ in range(100):  # each pass waits up to 0.2 s; the mail worker polls every 0.2 s
+        page.goto(f"{server.demo_url}/demo/mailbox?to=ada.mensah@demo-academy.example")
+        try:
+            expect(award_mail).to_have_count(1, timeout=200)
+            break
+        except AssertionError:
+            continue
+    expect(award_mail).to_have_count(1)
+    expect(page.get_by_role("link", name=re.compile("received"))).not_to_have_count(0)  # the submission's notice
+    page.screenshot(path=str(shots.path("demo-mailbox")), full_page=True)
+    ada.check_axe("demo-mailbox", page)
+    award_mail.click()
+    expect(page.get_by_text(number).first).to_be_visible()
+    # The HTML part, in its sandboxed frame, says the same.
+    expect(page.frame_locator(".mailbox-frame").get_by_text(number).first).to_be_visible()
+    assert "_s=" not in page.content()
+    page.screenshot(path=str(shots.path("demo-mailbox-award-mail")), full_page=True)
+    ada.close()
