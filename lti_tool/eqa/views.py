@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from lti_tool.audit.actor import Actor
 from lti_tool.eqa import jobs, sampling
 from lti_tool.eqa.models import BUILDING, PORTFOLIO, QUEUED, SAMPLE, PackJob
-from lti_tool.eqa.record import load, when
+from lti_tool.eqa.record import load
 from lti_tool.identity import access as identity_access
 from lti_tool.identity import staff
 from lti_tool.identity.partners import Partner
@@ -32,6 +32,7 @@ from lti_tool.portfolio.models import EVIDENCE_KINDS, Portfolio, Submission
 from lti_tool.portfolio.review import queues, reports
 from lti_tool.portfolio.review.assessment_models import Assessment
 from lti_tool.store.db import db
+from lti_tool.web.dates import when as page_date  # pages: one format, the person's time zone
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.form_parsing import whole_number
 
@@ -158,7 +159,7 @@ def portfolio(portfolio_id: int) -> str:
         "eqa/portfolio.html",
         record=record,
         p=record.portfolio,
-        when=when,
+        when=page_date,
         kinds=EVIDENCE_KINDS,
         state_labels=workflow.STATE_LABELS,
     )
@@ -263,7 +264,7 @@ def packs() -> str | Response:
         )
     )
     return render_template(
-        "eqa/packs.html", rows=rows, when=when, working=any(j.state in (QUEUED, BUILDING) for j in rows)
+        "eqa/packs.html", rows=rows, when=page_date, working=any(j.state in (QUEUED, BUILDING) for j in rows)
     )
 
 

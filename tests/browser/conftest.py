@@ -131,6 +131,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, extra_env: dict[
             "LTI_TOOL_GRADING_THREAD": "1",
             "LTI_TOOL_GRADING_POLL_SECONDS": "0.2",
             "LTI_TOOL_MAIL_POLL_SECONDS": "0.2",  # the demo mailbox fills while the test looks
+            "LTI_TOOL_PACK_POLL_SECONDS": "0.2",  # an EQA pack is built while the test looks
             "LTI_TOOL_LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
             **extra_env,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from lti_tool.eqa import manifest
 from tests.browser.pages import LiveServer, Person, Shots
 
 ADA, SAM, VERA, ELI = "demo-learner-ada", "demo-assessor-sam", "demo-verifier-vera", "demo-verifier-eli"
@@ -49,6 +50,7 @@ def test_learner_to_award_and_gradebook(
         certificate = _journey(browser, live_server, shots, tmp_path)
         _gradebook_shows_the_award(browser, live_server, shots, certificate)
         _mailbox_has_the_award_mail(browser, live_server, shots, certificate)
+        _external_quality_assurer_checks_the_portfolio(browser, live_server, shots, tmp_path)
     finally:
         shots.save_findings()
 
@@ -235,3 +237,30 @@ def _mailbox_has_the_award_mail(browser: Browser, server: LiveServer, shots: Sho
     assert "_s=" not in page.content()
     page.screenshot(path=str(shots.path("demo-mailbox-award-mail")), full_page=True)
     ada.close()
+
+
+def _external_quality_assurer_checks_the_portfolio(
+    browser: Browser, server: LiveServer, shots: Shots, tmp_path: Path
+) -> None:
+    """Erin, the awarding body's external quality assurer, opens the activity, finds Ada's awarded portfolio,
+    has its pack built and downloads it: a ZIP whose signed manifest checks offline."""
+    erin = Person(browser, server, "demo-eqa-erin", shots)
+    erin.launch()
+    erin.heading("External quality assurance")
+    erin.tool.get_by_label("Outcome").select_option(label="Awarded")
+    erin.tool.get_by_role("button", name="Show matching portfolios").click()
+    expect(erin.tool.get_by_role("row", name=re.compile("Ada Mensah"))).to_be_visible()
+    erin.step("eqa-sample")
+    erin.tool.get_by_role("button", name="Build the pack").click()
+    erin.heading("Your packs")
+    download_link = erin.tool.get_by_role("link", name="Download ZIP")
+    expect(download_link).to_be_visible(timeout=60_000)  # the page refreshes itself until the pack is ready
+    erin.step("eqa-pack-ready")
+    with erin.page.expect_download() as downloading:
+        download_link.click()
+    pack = tmp_path / "pack.zip"
+    downloading.value.save_as(pack)
+    report = manifest.verify(pack)
+    assert report.ok, report.problems
+    assert report.files_checked >= 3 and len(report.portfolios) == 1
+    erin.close()
