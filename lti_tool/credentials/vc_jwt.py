@@ -72,7 +72,7 @@ def claims_for(credential: dict[str, Any]) -> dict[str, Any]:
 def sign(credential: dict[str, Any], key: ToolKey, kid: str) -> str:
     """The compact JWS of the credential: it is both the credential and its proof."""
     payload = {**credential, **claims_for(credential)}
-    return jwt.encode(payload, key.private_pem, algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"})
+    return jwt.encode(payload, key.private_key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"})
 
 
 def credential_from_payload(payload: dict[str, Any]) -> dict[str, Any]:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from flask import url_for
 
 from lti_tool.demo_platform import people
 from lti_tool.demo_platform.setup import demo_base, demo_issuer, platform_key
+from lti_tool.launch.keys import loaded_private_key
 from lti_tool.launch.records import AGS_CLAIM, CLAIM, NRPS_CLAIM
 
 AGS_SCOPES = [
@@ -97,12 +96,6 @@ def launch_claims(
     return claims
 
 
-@functools.lru_cache(maxsize=4)
-def _loaded_key(private_pem: str) -> Any:
-    # Loading a PEM re-validates the RSA key (tens of milliseconds); load each key once.
-    return serialization.load_pem_private_key(private_pem.encode(), password=None)
-
-
 def sign(claims: dict[str, Any]) -> str:
     private_pem, jwk = platform_key()
-    return jwt.encode(claims, _loaded_key(private_pem), algorithm="RS256", headers={"kid": jwk["kid"]})
+    return jwt.encode(claims, loaded_private_key(private_pem), algorithm="RS256", headers={"kid": jwk["kid"]})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -26,12 +27,23 @@ KEY_BITS = 2048
 CACHE_SECONDS = 60
 
 
+@functools.lru_cache(maxsize=32)
+def loaded_private_key(private_pem: str) -> Any:
+    """The key object for a PEM. Parsing validates the RSA key (about 30 ms); PyJWT given the PEM text parses it
+    again for every signature, so signers pass this object instead. Keyed by the PEM: a rotated key is new text."""
+    return serialization.load_pem_private_key(private_pem.encode(), password=None)
+
+
 @dataclass(frozen=True)
 class ToolKey:
     kid: str
     created: str  # UTC timestamp prefix of the file name, sortable
     private_pem: str
     public_pem: str
+
+    @property
+    def private_key(self) -> Any:
+        return loaded_private_key(self.private_pem)
 
     def public_jwk(self) -> dict[str, Any]:
         jwk = json.loads(JWK.from_pem(self.public_pem.encode()).export_public())

@@ -103,7 +103,8 @@ def to_pylti_registration(row: Registration) -> PyltiRegistration:
         .set_key_set_url(row.key_set_url)
         # pylti1p3's TKeySet demands 'kid' and 'alg' on every key; a JWKS may leave 'alg' out.
         .set_key_set(row.key_set)  # type: ignore[arg-type]
-        .set_tool_private_key(key.private_pem)
+        # The loaded key, not its PEM: PyJWT would parse and validate the PEM again for every token it signs.
+        .set_tool_private_key(key.private_key)
         .set_tool_public_key(key.public_pem)
     )
     if row.auth_audience:
