@@ -50,7 +50,9 @@ def _context(url: str) -> dict[str, Any]:
 def document_loader(url: str, options: Any = None) -> dict[str, Any]:
     if url not in CONTEXT_FILES:
         raise JsonLdError(f"The context {url} is not one this tool ships; it is never fetched.")
-    return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(_context(url))}
+    # "static": the shipped contexts never change, so PyLD keeps each one resolved across operations (without
+    # the tag it loads, copies and resolves every context again for every expansion and canonicalization).
+    return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(_context(url)), "tag": "static"}
 
 
 def _options(**extra: Any) -> dict[str, Any]:
