@@ -87,7 +87,8 @@ class KeyStore:
 
     @staticmethod
     def _load(path: Path) -> ToolKey:
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        text = path.read_text()
+        private = loaded_private_key(text)
         public_pem = (
             private.public_key()
             .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -95,7 +96,7 @@ class KeyStore:
         )
         kid = JWK.from_pem(public_pem.encode()).thumbprint()
         created = path.stem.split("-")[1]
-        return ToolKey(kid=kid, created=created, private_pem=path.read_text(), public_pem=public_pem)
+        return ToolKey(kid=kid, created=created, private_pem=text, public_pem=public_pem)
 
     def ensure(self) -> ToolKey:
         """The signing key, generated when there is none. Processes starting together (gunicorn workers, or
