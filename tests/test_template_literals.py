@@ -26,11 +26,6 @@ EXCLUDED = {
     "demo/": "the demo LMS: another product's pages, English only",
 }
 NOT_YET_MARKED = {
-    "appeals/": "issue 21: not marked yet",
-    "portfolio/": "issue 21: not marked yet",
-    "staff/": "issue 21: not marked yet",
-    "grading/roster.html": "issue 21: not marked yet",
-    "grading/roster_portfolio.html": "issue 21: not marked yet (new with issue 17)",
 }
 
 # Words that are the same in every language: names of standards, formats and products.

@@ -129,7 +129,7 @@ def localized(item: Any, field: str = "", cert: Any = None) -> str:
     know their certification (the coverage's) are given it: `localized(unit, cert=portfolio.certification)`."""
     kind = type(item).__name__
     field = field or ("title" if kind in ("Certification", "Unit", "UnitCoverage") else "text")
-    own = getattr(item, field)
+    own = item.get(field, "") if isinstance(item, dict) else getattr(item, field, "")
     language = page_language()
     if not language or language.startswith("en"):
         return own  # the catalogue's own language: no lookup (and no query)
