@@ -32,8 +32,7 @@ from lti_tool.grading import routes as grading_routes
 from lti_tool.grading import worker as grading_worker
 from lti_tool.identity.grants import apply_pending_grants, has_open_pending_grant
 from lti_tool.identity.staff import tool_admin_probe
-from lti_tool.launch import frame_origins
-from lti_tool.launch import language
+from lti_tool.launch import frame_origins, language
 from lti_tool.launch import registrations as launch_registrations
 from lti_tool.launch.keys import key_store
 from lti_tool.launch.landing import bp as home_bp
