@@ -745,6 +745,8 @@ def _rules() -> list[Case]:
 
     # --- notifications ---------------------------------------------------------------------------------------
     # Everyone who launched has their own list and choices; a notice is its recipient's only.
+    # The language switch (launch/language.py): anyone signed in chooses their own language, nothing else.
+    r.append(case("language.switch", "POST", expect(303), data=lambda w: {"language": "es"}))
     r.append(case("notifications.index", "GET", expect(200)))
     r.append(case("notifications.read_all", "POST", expect(303)))
     notice = lambda w: {"notification_id": w.notification}  # noqa: E731
