@@ -25,8 +25,8 @@ CATALOGUES := $(sort $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po) $(PSE
 
 translations: $(STAMP) $(CATALOGUES:.po=.mo)
 
-$(PSEUDO_PO): $(TRANSLATIONS)/messages.pot tools/pseudolocalize.py
-	$(BIN)/python tools/pseudolocalize.py $< $@
+$(PSEUDO_PO): $(TRANSLATIONS)/messages.pot $(TRANSLATIONS)/pseudolocalize.py
+	$(BIN)/python -m lti_tool.translations.pseudolocalize $< $@
 
 $(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po
 	$(BIN)/pybabel --quiet compile -i $< -o $@
@@ -34,7 +34,7 @@ $(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/message
 # After marking new strings: extract them into messages.pot and merge them into every language's .po (then
 # translate the new entries, and `make translations`).
 messages: $(STAMP)
-	$(BIN)/python -m babel.messages.frontend --quiet extract -F babel.cfg --add-location=file --sort-by-file -k lazy_gettext -k _l \
+	$(BIN)/python -m babel.messages.frontend --quiet extract -F $(TRANSLATIONS)/babel.cfg --add-location=file --sort-by-file -k lazy_gettext -k _l \
 		--project=lti-tool -o $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel --quiet update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l es
 	$(BIN)/pybabel --quiet update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l fr

@@ -16,6 +16,7 @@ SUBPACKAGES = {"catalogue", "evidence", "review", "views"}
 
 # Bottom to top: a package may import the ones before it (ARCHITECTURE.md, "What may import what").
 LAYERS = [
+    "translations",  # catalogues and their build helpers: import nothing of the tool
     "store",
     "web",
     "audit",

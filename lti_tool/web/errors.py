@@ -24,7 +24,7 @@ def N_(text: str) -> str:
 
 def _translated(text: str | None) -> str | None:
     """The words in the page's language when the catalogue has them (refusals are written in English where
-    they are raised: tools/babel_extract.py finds them); words built with values stay as they are."""
+    they are raised: translations/babel_extract.py finds them); words built with values stay as they are."""
     return gettext(text) if text else text
 
 

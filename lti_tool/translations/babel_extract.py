@@ -1,5 +1,5 @@
-"""pybabel's extractor for the tool's Python code (babel.cfg; `make messages` runs pybabel as `python -m`, so
-this module is importable from the repository root).
+"""pybabel's extractor for the tool's Python code (babel.cfg beside it; `make messages` runs pybabel as `python -m`,
+and the tool is installed, so `lti_tool.translations.babel_extract` is importable).
 
 Besides gettext calls (_, gettext, ngettext, lazy_gettext, _l), the words of refusals and page messages are
 extracted where they are written, in plain English, so the code that raises them needs no marker:
@@ -37,7 +37,7 @@ def _text(node: ast.expr | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value else None
 
 
-def extract(fileobj: Any, keywords: Any, comment_tags: Any, options: dict) -> Iterator[tuple]:
+def extract(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Iterator[tuple]:
     source = fileobj.read()
     fileobj.seek(0)
     yield from extract_python(fileobj, keywords, comment_tags, options)
