@@ -5,7 +5,7 @@ DIRECTIONAL FORMATTING), a little longer than English, so a page in it shows at 
 not marked for translation (plain English), and any layout that breaks when the page runs right to left or
 its words grow. Placeholders (%(name)s, %s) and HTML tags inside messages are kept as they are.
 
-    python tools/pseudolocalize.py messages.pot ar@pseudo/LC_MESSAGES/messages.po  (make translations)
+    python -m lti_tool.translations.pseudolocalize messages.pot ar@pseudo/LC_MESSAGES/messages.po  (make translations)
 """
 
 from __future__ import annotations
