@@ -64,7 +64,7 @@ def test_roster_merges_the_paged_lms_roster_with_portfolios(backend, tmp_path, k
         context.nrps_url = f"{base}/demo/nrps/demo-course-cm101/memberships?limit=2"
         db.session.commit()
         members = fetch_members(context.deployment.registration, context.nrps_url)
-        assert len(members) == 7 and len({m["user_id"] for m in members}) == 7
+        assert len(members) == 8 and len({m["user_id"] for m in members}) == 8  # every demo person
 
         instructor = app.test_client()
         resp = demo_launch(instructor, "demo-instructor-iris")
