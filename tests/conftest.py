@@ -104,9 +104,36 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# Whole modules `make test` runs and the fast loop leaves out (marked `slow` here, in one place): generated
+# inputs (hypothesis) and the regressions they found, injected faults (database blips, full disks, dropped
+# connections), an emulated S3, a real SMTP server, EQA packs (ZIPs and PDFs), `make` in a copy of the repository,
+# and the signatures checked again by independent libraries. Seconds of CPU each, and far from most edits.
+SLOW_MODULES = frozenset(
+    {
+        "test_fuzz_audit.py",
+        "test_fuzz_launch.py",
+        "test_fuzz_registration.py",
+        "test_fuzz_upload_names.py",
+        "test_fuzz_regressions.py",
+        "test_notification_mail.py",
+        "test_eqa_packs.py",
+        "test_translations_build.py",
+        "test_submission_faults.py",
+        "test_storage_faults.py",
+        "test_upload_interrupted.py",
+        "test_launch_faults.py",
+        "test_evidence_s3.py",
+        "test_credential_proofs.py",
+    }
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the PostgreSQL runs of backend-parametrized tests (the `backend` fixture, or a module's own)."""
+    """Mark the PostgreSQL runs of backend-parametrized tests (the `backend` fixture, or a module's own), and
+    every test of the modules in SLOW_MODULES as slow."""
     for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "postgresql":
             item.add_marker(pytest.mark.postgres)
