@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import request
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from lti_tool.admin import bp
@@ -12,6 +13,7 @@ from lti_tool.admin.registrations import all_partners, page, partner_from_form
 from lti_tool.launch.invites import RegistrationInvite, create_invite, list_invites, revoke_invite
 from lti_tool.launch.tool_urls import invite_url
 from lti_tool.store.db import db
+from lti_tool.web import dates
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.form_parsing import whole_number
 
@@ -44,15 +46,17 @@ def invite_revoke(invite_id: int) -> Response | str:
     if invite is None:
         raise NotFound("There is no such invite.")
     if not confirmed():
+        created = {"date": dates.text(invite.created_at), "by": invite.created_by}
         return confirm_page(
-            "Revoke this registration invite?",
+            gettext("Revoke this registration invite?"),
             [
-                "Whoever holds the invite link can no longer register a platform with it.",
-                f"Invite created {invite.created_at:%Y-%m-%d %H:%M} UTC by {invite.created_by}"
-                + (f": {invite.note}" if invite.note else "."),
+                gettext("Whoever holds the invite link can no longer register a platform with it."),
+                gettext("Invite created %(date)s by %(by)s: %(note)s", note=invite.note, **created)
+                if invite.note
+                else gettext("Invite created %(date)s by %(by)s.", **created),
             ],
             admin_url("admin.invite_revoke", invite_id=invite.id),
-            "Yes, revoke the invite",
+            gettext("Yes, revoke the invite"),
             admin_url("admin.invites"),
             section="invites",
         )

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext
 from sqlalchemy import select
 
 from lti_tool.audit.actor import cli_actor, cli_errors
@@ -88,9 +89,12 @@ def staff_grant(
             return f"Pending grant {row.id}: {describe(row)}; applied when {sub} first launches the tool."
         if user is None:
             raise UserError(
-                f"Nobody with issuer {issuer!r} and subject {sub!r} has launched the tool yet. Ask them "
-                "to open it once from their course, or add --pending to grant the role at their first "
-                "launch."
+                gettext(
+                    "Nobody with issuer '%(issuer)s' and subject '%(sub)s' has launched the tool yet. Ask them to "
+                    "open it once from their course, or add --pending to grant the role at their first launch.",
+                    issuer=issuer,
+                    sub=sub,
+                )
             )
         grant = grant_role(user, role, scope, _operator())
         db.session.commit()
@@ -121,7 +125,7 @@ def staff_revoke(
         if grant_id is not None:
             grant = db.session.get(StaffGrant, grant_id)
             if grant is None:
-                raise UserError(f"No grant with id {grant_id}. See 'lti-tool staff list'.")
+                raise UserError(gettext("No grant with id %(id)s. See 'lti-tool staff list'.", id=grant_id))
             matches = [grant]
         else:
             if not (issuer and sub and role):
@@ -138,10 +142,12 @@ def staff_revoke(
                 query = query.where(StaffGrant.certification_code == certification)
             matches = list(db.session.scalars(query))
             if not matches:
-                raise UserError(f"{user.display_name()} holds no such role.")
+                raise UserError(gettext("%(name)s holds no such role.", name=user.display_name()))
             if len(matches) > 1:
                 listed = "; ".join(f"{g.id}: {describe(g)}" for g in matches)
-                raise UserError(f"Several grants match ({listed}). Use --id, --partner or --certification.")
+                raise UserError(
+                    gettext("Several grants match (%(grants)s). Use --id, --partner or --certification.", grants=listed)
+                )
         grant = matches[0]
         text = f"Revoked {describe(grant)} from {grant.user.display_name()} (grant {grant.id})."
         revoke_grant(grant, _operator(), reason)
@@ -155,8 +161,13 @@ def _cancel_pending(issuer: str, sub: str, role: str) -> str:
     rows = [p for p in open_pending_grants(issuer, sub) if p.role == role]
     if not rows:
         raise UserError(
-            f"Nobody with issuer {issuer!r} and subject {sub!r} has launched the tool, and no pending "
-            f"{role} grant exists for them."
+            gettext(
+                "Nobody with issuer '%(issuer)s' and subject '%(sub)s' has launched the tool, and no pending "
+                "%(role)s grant exists for them.",
+                issuer=issuer,
+                sub=sub,
+                role=role,
+            )
         )
     for row in rows:
         cancel_pending_grant(row, _operator())

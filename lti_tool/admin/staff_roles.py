@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
@@ -25,11 +26,17 @@ from lti_tool.launch.models import LtiUser
 from lti_tool.launch.session import login_required, require_session
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.store.db import db
-from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.errors import N_, NotFound, UserError
 from lti_tool.web.form_parsing import whole_number
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/staff/admin")
 USERS_SHOWN = 50
+# The form's numbered choices, each with its refusal when what came is not one of them.
+CHOICES = {
+    "user_id": N_("Choose the person from the list."),
+    "partner_id": N_("Choose the partner from the list."),
+    "home_partner_id": N_("Choose the partner the person is attached to from the list."),
+}
 
 
 def _admin() -> LtiUser:
@@ -83,7 +90,7 @@ def _optional_int(name: str) -> int | None:
         return None
     value = whole_number(raw)
     if value is None:
-        raise UserError(f"{name} must be chosen from the list.")
+        raise UserError(gettext(CHOICES[name]))
     return value
 
 
@@ -117,7 +124,7 @@ def grant() -> Response:
         db.session.rollback()
         flash(exc.message, "error")
         return _back()
-    flash(f"Granted {describe(row)} to {user.display_name()}.", "info")
+    flash(gettext("Granted %(grant)s to %(name)s.", grant=describe(row), name=user.display_name()), "info")
     return _back()
 
 
@@ -141,7 +148,7 @@ def pending() -> Response:
         db.session.rollback()
         flash(exc.message, "error")
         return _back()
-    flash(f"{describe(row)} will be granted to {sub} at their first launch.", "info")
+    flash(gettext("%(grant)s will be granted to %(sub)s at their first launch.", grant=describe(row), sub=sub), "info")
     return _back()
 
 
@@ -152,13 +159,19 @@ def cancel_pending(pending_id: int) -> Response | str:
     row = db.session.get(staff.PendingStaffGrant, pending_id)
     if row is None or row.applied_at is not None:
         raise NotFound("That pending grant no longer exists or has already been applied.")
-    text = f"Cancelled the pending {describe(row)} for {row.sub}."
+    text = gettext("Cancelled the pending %(grant)s for %(sub)s.", grant=describe(row), sub=row.sub)
     if not confirmed():
         return confirm_page(
-            f"Cancel the pending role for {row.sub}?",
-            [f"The pending {describe(row)} for {row.sub} is cancelled: their next launch grants nothing."],
+            gettext("Cancel the pending role for %(sub)s?", sub=row.sub),
+            [
+                gettext(
+                    "The pending %(grant)s for %(sub)s is cancelled: their next launch grants nothing.",
+                    grant=describe(row),
+                    sub=row.sub,
+                )
+            ],
             url_for("staff_admin.cancel_pending", pending_id=row.id),
-            "Yes, cancel it",
+            gettext("Yes, cancel it"),
             url_for("staff_admin.index"),
             section="staff",
         )
@@ -177,17 +190,22 @@ def revoke(grant_id: int) -> Response | str:
         raise NotFound("That grant no longer exists.")
     if row.user_id == admin.id and row.role == staff.TOOL_ADMIN:
         raise UserError("You cannot revoke your own administrator role; ask another tool administrator.", status=409)
-    text = f"Revoked {describe(row)} from {row.user.display_name()}."
+    name = row.user.display_name()
+    text = gettext("Revoked %(grant)s from %(name)s.", grant=describe(row), name=name)
     if not confirmed():
         reason = (request.form.get("reason") or "").strip()
         return confirm_page(
-            f"Revoke this role from {row.user.display_name()}?",
+            gettext("Revoke this role from %(name)s?", name=name),
             [
-                f"{row.user.display_name()} loses {describe(row)} at once: the work it gave them leaves their queues.",
-                f"Reason recorded in the audit trail: {reason or '(none given)'}",
+                gettext(
+                    "%(name)s loses %(grant)s at once: the work it gave them leaves their queues.",
+                    name=name,
+                    grant=describe(row),
+                ),
+                gettext("Reason recorded in the audit trail: %(reason)s", reason=reason or gettext("(none given)")),
             ],
             url_for("staff_admin.revoke", grant_id=row.id),
-            "Yes, revoke the role",
+            gettext("Yes, revoke the role"),
             url_for("staff_admin.index"),
             {"reason": reason},
             section="staff",

@@ -169,7 +169,9 @@ def admin_award(number: str) -> Any:
             if request.form.get("confirm") != "revoke":
                 revocation.clean_reason(request.form.get("reason"))  # a bad reason is said before confirming
                 if award.revoked_at is not None:
-                    raise revocation.RevocationRefused(f"Certificate {award.certificate_number} is already revoked.")
+                    raise revocation.RevocationRefused(
+                        gettext("Certificate %(number)s is already revoked.", number=award.certificate_number)
+                    )
                 confirming = True
             else:
                 revocation.revoke(award, request.form.get("reason"), actor=sess.user)

@@ -46,7 +46,11 @@ def revoke(award: Award, reason: str | None, *, actor: Any = None, actor_label: 
     text = clean_reason(reason)
     if award.revoked_at is not None:
         raise RevocationRefused(
-            f"Certificate {award.certificate_number} was already revoked on {award.revoked_at:%Y-%m-%d}."
+            gettext(
+                "Certificate %(number)s was already revoked on %(date)s.",
+                number=award.certificate_number,
+                date=award.revoked_at.date().isoformat(),
+            )
         )
     award.revoked_at = utcnow()
     award.revocation_reason = text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from lti_tool.grading import gradebook, scores
@@ -187,13 +188,19 @@ def requeue(job: GradeJob) -> None:
     """Make a failed (or waiting) job due now with a fresh count of attempts; the caller audits and commits."""
     if job.status in (DELIVERED, IN_PROGRESS):
         raise RetryRefused(
-            f"Job {job.id} is {job.status.replace('_', ' ')}; only failed or pending jobs can be retried."
+            gettext("Job %(id)s is delivered; only failed or pending jobs can be retried.", id=job.id)
+            if job.status == DELIVERED
+            else gettext("Job %(id)s is in progress; only failed or pending jobs can be retried.", id=job.id)
         )
     newer = later_delivered(job)
     if newer is not None:
         raise RetryRefused(
-            f"Job {job.id} is out of date: a later score for this learner (job {newer.id}) has "
-            "already been delivered, and the platform keeps the latest one."
+            gettext(
+                "Job %(id)s is out of date: a later score for this learner (job %(newer)s) has already been "
+                "delivered, and the platform keeps the latest one.",
+                id=job.id,
+                newer=newer.id,
+            )
         )
     job.status = PENDING
     job.attempts = 0

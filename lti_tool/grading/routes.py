@@ -192,7 +192,13 @@ def jobs_page() -> str:
     _require_admin()
     status = request.args.get("status") or None
     if status is not None and status not in JOB_STATUSES:
-        raise UserError(f"Unknown status {status!r}; choose one of {', '.join(JOB_STATUSES)}.")
+        raise UserError(
+            gettext(
+                "Unknown status '%(status)s'; choose one of %(statuses)s.",
+                status=status,
+                statuses=", ".join(JOB_STATUSES),
+            )
+        )
     counts = dict(db.session.execute(select(GradeJob.status, func.count()).group_by(GradeJob.status)).all())
     return render_template(
         "grading/jobs.html", jobs=admin.list_jobs(status), status=status, counts=counts, statuses=JOB_STATUSES
@@ -206,7 +212,7 @@ def retry_job(job_id: int) -> Response:
     sess = require_session()
     job = db.session.get(GradeJob, job_id)
     if job is None:
-        raise NotFound(f"There is no grade job {job_id}.")
+        raise NotFound(gettext("There is no grade job %(id)s.", id=job_id))
     before = job.status
     requeue(job)
     audit.record(

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import ColumnElement, select
 
 from lti_tool.audit import trail as audit
@@ -21,7 +22,7 @@ from lti_tool.identity.staff import STAFF_ROLES, TOOL_ADMIN, PendingStaffGrant, 
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser, Membership
 from lti_tool.store.db import db, utcnow
-from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.errors import N_, NotFound, UserError
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def partner_by_slug(slug: str | None) -> Partner | None:
         return None
     partner = db.session.scalar(select(Partner).where(Partner.slug == slug))
     if partner is None:
-        raise NotFound(f"No partner with the slug {slug!r}.")
+        raise NotFound(gettext("No partner with the slug '%(slug)s'.", slug=slug))
     return partner
 
 
@@ -61,7 +62,7 @@ def last_lms_roles(user: LtiUser) -> list[str]:
 
 def _check_role_and_scope(role: str, scope: Scope) -> None:
     if role not in STAFF_ROLES:
-        raise UserError(f"Unknown role {role!r}. Roles: {', '.join(STAFF_ROLES)}.")
+        raise UserError(gettext("Unknown role '%(role)s'. Roles: %(roles)s.", role=role, roles=", ".join(STAFF_ROLES)))
     if role == TOOL_ADMIN and (scope.partner_id or scope.certification_code or scope.home_partner_id):
         raise UserError("A tool administrator's role cannot be limited to a partner or certification.")
 
@@ -69,7 +70,7 @@ def _check_role_and_scope(role: str, scope: Scope) -> None:
 def _admin_refusal(roles: Iterable[str]) -> str | None:
     if lti_roles.is_lms_admin(roles):
         return None
-    return (
+    return gettext(
         "Only an administrator in their LMS can be made tool administrator; their latest launch did not "
         "carry an LMS administrator role."
     )
@@ -100,7 +101,13 @@ def grant_role(user: LtiUser, role: str, scope: Scope, by: Actor) -> StaffGrant:
         )
     )
     if duplicate is not None:
-        raise UserError(f"{user.display_name()} already holds this role with this scope (grant {duplicate.id}).")
+        raise UserError(
+            gettext(
+                "%(name)s already holds this role with this scope (grant %(grant)s).",
+                name=user.display_name(),
+                grant=duplicate.id,
+            )
+        )
     grant = StaffGrant(
         user_id=user.id,
         role=role,
@@ -197,7 +204,8 @@ def apply_pending_grants(user: LtiUser, launch_roles: list[str]) -> list[StaffGr
     applied = []
     for pending in open_pending_grants(user.issuer, user.sub):
         if pending.role == TOOL_ADMIN and _admin_refusal(launch_roles):
-            pending.note = "Waiting: the launch did not carry an LMS administrator role."
+            # Kept in English; the admin page shows it in its own language (translated()).
+            pending.note = N_("Waiting: the launch did not carry an LMS administrator role.")
             continue
         existing = db.session.scalar(
             select(StaffGrant).where(
@@ -237,16 +245,20 @@ def apply_pending_grants(user: LtiUser, launch_roles: list[str]) -> list[StaffGr
 
 
 def describe(grant: StaffGrant | PendingStaffGrant) -> str:
-    """'Assessor (partner demo-academy, certification CMIACR; attached to demo-academy)'."""
+    """'Assessor (partner demo-academy, certification CMIACR; attached to demo-academy)', in the page's
+    language (English on the command line)."""
     limits = []
     if grant.partner_id:
-        limits.append(f"partner {_slug(grant.partner_id)}")
+        limits.append(gettext("partner %(partner)s", partner=_slug(grant.partner_id)))
     if grant.certification_code:
-        limits.append(f"certification {grant.certification_code}")
-    text = STAFF_ROLES.get(grant.role, grant.role)
-    text += f" ({', '.join(limits)})" if limits else " (all partners and certifications)"
+        limits.append(gettext("certification %(code)s", code=grant.certification_code))
+    role = gettext(STAFF_ROLES[grant.role]) if grant.role in STAFF_ROLES else grant.role
+    if limits:
+        text = gettext("%(role)s (%(limits)s)", role=role, limits=", ".join(limits))
+    else:
+        text = gettext("%(role)s (all partners and certifications)", role=role)
     if grant.home_partner_id:
-        text += f"; attached to {_slug(grant.home_partner_id)}"
+        text = gettext("%(grant)s; attached to %(partner)s", grant=text, partner=_slug(grant.home_partner_id))
     return text
 
 

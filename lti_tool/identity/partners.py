@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from flask_babel import gettext
 from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,14 +36,13 @@ PARTNER_KINDS: dict[str, str] = {
     "employer": "Employer",
 }
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,78}[a-z0-9]$")
-SLUG_RULE = "2 to 80 lower-case letters, digits or '-', starting and ending with a letter or digit, e.g. 'acme-academy'"
 MAX_NAME_CHARS = 200
 
 
 def find_partner(slug: str) -> Partner:
     partner = db.session.scalar(select(Partner).where(Partner.slug == slug))
     if partner is None:
-        raise NotFound(f"No partner {slug!r}. See 'lti-tool partner list'.")
+        raise NotFound(gettext("No partner '%(slug)s'. See 'lti-tool partner list'.", slug=slug))
     return partner
 
 
@@ -50,12 +50,20 @@ def add_partner(by: Actor, slug: str, name: str, kind: str = "academy") -> Partn
     """Create a partner (audited as partner.created); a clear refusal for a bad or taken short name."""
     slug, name = (slug or "").strip().lower(), " ".join((name or "").split())
     if not SLUG.match(slug):
-        raise UserError(f"{slug!r} is not a valid short name (slug) for a partner: use {SLUG_RULE}.")
+        raise UserError(
+            gettext(
+                "'%(slug)s' is not a valid short name (slug) for a partner: use 2 to 80 lower-case letters, digits "
+                "or '-', starting and ending with a letter or digit, e.g. 'acme-academy'.",
+                slug=slug,
+            )
+        )
     if not name or len(name) > MAX_NAME_CHARS:
-        raise UserError(f"A partner needs a name of at most {MAX_NAME_CHARS} characters.")
+        raise UserError(gettext("A partner needs a name of at most %(max)s characters.", max=MAX_NAME_CHARS))
     if kind not in PARTNER_KINDS:
-        raise UserError(f"Unknown partner kind {kind!r}: use one of {', '.join(PARTNER_KINDS)}.")
-    taken = UserError(f"A partner with the short name {slug!r} already exists.", status=409)
+        raise UserError(
+            gettext("Unknown partner kind '%(kind)s': use one of %(kinds)s.", kind=kind, kinds=", ".join(PARTNER_KINDS))
+        )
+    taken = UserError(gettext("A partner with the short name '%(slug)s' already exists.", slug=slug), status=409)
     if db.session.scalar(select(Partner.id).where(Partner.slug == slug)) is not None:
         raise taken
     partner = Partner(slug=slug, name=name, kind=kind)
@@ -80,8 +88,13 @@ def find_deployment(issuer: str, client_id: str, deployment_id: str) -> Deployme
     )
     if dep is None:
         raise NotFound(
-            f"No deployment {deployment_id!r} registered for issuer {issuer!r} and client ID "
-            f"{client_id!r}. See 'lti-tool registration list'."
+            gettext(
+                "No deployment '%(deployment)s' registered for issuer '%(issuer)s' and client ID '%(client_id)s'. "
+                "See 'lti-tool registration list'.",
+                deployment=deployment_id,
+                issuer=issuer,
+                client_id=client_id,
+            )
         )
     return dep
 
@@ -94,13 +107,24 @@ def set_deployment_partner(by: Actor, dep: Deployment, partner: Partner | None, 
     """
     previous = dep.partner
     if partner is not None and previous is not None and previous.id == partner.id:
-        raise UserError(f"Deployment {dep.deployment_id!r} already belongs to {partner.slug}.", status=409)
+        raise UserError(
+            gettext(
+                "Deployment '%(deployment)s' already belongs to %(partner)s.",
+                deployment=dep.deployment_id,
+                partner=partner.slug,
+            ),
+            status=409,
+        )
     if partner is None and previous is None:
         return
     if partner is not None and previous is not None and not move:
         raise UserError(
-            f"Deployment {dep.deployment_id!r} belongs to partner {previous.slug}; "
-            "use --move to move it (its learners then act for the new partner).",
+            gettext(
+                "Deployment '%(deployment)s' belongs to partner %(partner)s; use --move to move it (its learners "
+                "then act for the new partner).",
+                deployment=dep.deployment_id,
+                partner=previous.slug,
+            ),
             status=409,
         )
     dep.partner = partner

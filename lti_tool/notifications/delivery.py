@@ -43,6 +43,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from flask import Flask, current_app
+from flask_babel import gettext
 from sqlalchemy import and_, delete, or_, select, update
 
 from lti_tool.notifications import mail, scan
@@ -465,7 +466,11 @@ class RetryRefused(UserError):
 def requeue(row: MailOutbox) -> None:
     """A failed (or waiting) message due now with a fresh count of attempts; the caller commits."""
     if row.status in (SENT, SENDING):
-        raise RetryRefused(f"Message {row.id} is {row.status}; only failed or pending messages can be retried.")
+        raise RetryRefused(
+            gettext("Message %(id)s is sent; only failed or pending messages can be retried.", id=row.id)
+            if row.status == SENT
+            else gettext("Message %(id)s is being sent; only failed or pending messages can be retried.", id=row.id)
+        )
     row.status, row.attempts, row.next_attempt_at = PENDING, 0, utcnow()
     row.lease_until, row.leased_by, row.updated_at = None, None, utcnow()
 

@@ -177,7 +177,13 @@ def outbox_page() -> str:
     require_tool_admin("The mail outbox is for tool administrators.")
     status = request.args.get("status") or None
     if status is not None and status not in MAIL_STATUSES:
-        raise UserError(f"Unknown status {status!r}; choose one of {', '.join(MAIL_STATUSES)}.")
+        raise UserError(
+            gettext(
+                "Unknown status '%(status)s'; choose one of %(statuses)s.",
+                status=status,
+                statuses=", ".join(MAIL_STATUSES),
+            )
+        )
     query = select(MailOutbox).order_by(MailOutbox.id.desc()).limit(OUTBOX_LIMIT)
     if status:
         query = query.where(MailOutbox.status == status)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import and_, false, or_, select, true
 
 from lti_tool.identity import staff
@@ -107,8 +108,10 @@ def require_editable(portfolio: Portfolio) -> None:
     """Evidence changes only while the portfolio is a draft or referred back (workflow.EDITABLE)."""
     if portfolio.state not in workflow.EDITABLE:
         raise UserError(
-            f"Your portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}', so its evidence "
-            "cannot be changed now.",
+            gettext(
+                "Your portfolio is '%(state)s', so its evidence cannot be changed now.",
+                state=workflow.state_words(portfolio.state),
+            ),
             status=409,
             title="Portfolio locked",
             hint="You can change it again if the assessor refers it back to you.",

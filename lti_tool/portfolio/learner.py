@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
@@ -318,7 +319,7 @@ def submit(portfolio_id: int, attempt: int, note: str, *, actor: Any) -> tuple[S
     check_submittable(portfolio)
     note = note.strip()
     if len(note) > MAX_NOTE:
-        raise UserError(f"Keep the note to the assessor under {MAX_NOTE} characters.")
+        raise UserError(gettext("Keep the note to the assessor under %(max)s characters.", max=MAX_NOTE))
     submission = Submission(portfolio=portfolio, attempt=attempt, snapshot=build_snapshot(portfolio), learner_note=note)
     db.session.add(submission)
     db.session.flush()

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
+from flask_babel import gettext
 
 from lti_tool.audit import trail as audit
 from lti_tool.store.db import utcnow
-from lti_tool.web.errors import UserError
+from lti_tool.web.errors import N_, UserError
 
 DRAFT = "draft"
 SUBMITTED = "submitted"  # awaiting assessment
@@ -56,6 +57,16 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (APPEALED, REFERRED): "appeal_panel",  # appeal dismissed
 }
 
+# Who may make a step, as the refusal says it to someone else.
+DUTY_REFUSALS = {
+    "learner": N_("Only the learner can make this step."),
+    "assessor": N_("Only the assessor can make this step."),
+    "system": N_("Only the tool itself can make this step."),
+    "internal_verifier": N_("Only the internal verifier can make this step."),
+    "independent_verifier": N_("Only the independent verifier can make this step."),
+    "appeal_panel": N_("Only the person deciding the appeal can make this step."),
+}
+
 # States a learner may edit evidence in.
 EDITABLE = frozenset({DRAFT, REFERRED})
 
@@ -73,11 +84,19 @@ def check(from_state: str, to_state: str, duty: str) -> None:
     needed = TRANSITIONS.get((from_state, to_state))
     if needed is None:
         raise TransitionRefused(
-            f"A portfolio that is '{STATE_LABELS.get(from_state, from_state)}' cannot become "
-            f"'{STATE_LABELS.get(to_state, to_state)}'."
+            gettext(
+                "A portfolio that is '%(from_state)s' cannot become '%(to_state)s'.",
+                from_state=state_words(from_state),
+                to_state=state_words(to_state),
+            )
         )
     if needed != duty:
-        raise TransitionRefused(f"Only the {needed.replace('_', ' ')} can make this step.", status=403)
+        raise TransitionRefused(gettext(DUTY_REFUSALS[needed]), status=403)
+
+
+def state_words(state: str) -> str:
+    """A state's label in the page's language (English on the command line), for inside a sentence."""
+    return gettext(STATE_LABELS[state]) if state in STATE_LABELS else state
 
 
 Listener = Callable[[Any, str, str], None]

@@ -7,6 +7,7 @@ catalogue version carries them forward (see catalogue_import).
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy import and_, func, select
 
 from lti_tool.audit import trail as audit
@@ -24,8 +25,13 @@ def find_outcome(cert: Certification, outcome_code: str) -> Outcome:
             if outcome.code == outcome_code:
                 return outcome
     raise NotFound(
-        f"{cert.code} version {cert.version} has no learning outcome {outcome_code!r}. "
-        f"See 'lti-tool catalogue show {cert.code}'."
+        gettext(
+            "%(code)s version %(version)s has no learning outcome '%(outcome)s'. See 'lti-tool catalogue show "
+            "%(code)s'.",
+            code=cert.code,
+            version=cert.version,
+            outcome=outcome_code,
+        )
     )
 
 
@@ -35,18 +41,32 @@ def add_partner_criterion(
     cert = require_certification(code)
     offer = offered_certification(partner.id, code)
     if offer is None:
-        raise UserError(f"{partner.slug} does not offer {code}; offer it first ('lti-tool partner offer').")
+        raise UserError(
+            gettext(
+                "%(partner)s does not offer %(code)s; offer it first ('lti-tool partner offer').",
+                partner=partner.slug,
+                code=code,
+            )
+        )
     outcome = find_outcome(cert, outcome_code)
     if outcome.unit not in offer.units:
         raise UserError(
-            f"Outcome {outcome_code} belongs to unit {outcome.unit.code}, which is not on "
-            f"{partner.slug}'s pathway for {code}."
+            gettext(
+                "Outcome %(outcome)s belongs to unit %(unit)s, which is not on %(partner)s's pathway for %(code)s.",
+                outcome=outcome_code,
+                unit=outcome.unit.code,
+                partner=partner.slug,
+                code=code,
+            )
         )
     criterion_code = criterion_code.strip()
     if not PART_CODE.match(criterion_code):
         raise UserError(
-            f"{criterion_code!r} is not a valid criterion code: use letters, digits, '.', '_' or '-', "
-            "at most 40 characters."
+            gettext(
+                "'%(criterion)s' is not a valid criterion code: use letters, digits, '.', '_' or '-', at most 40 "
+                "characters.",
+                criterion=criterion_code,
+            )
         )
     text = " ".join(text.split())
     if not text:
@@ -59,7 +79,12 @@ def add_partner_criterion(
     )
     if taken is not None:
         raise UserError(
-            f"Criterion code {criterion_code!r} is already used in {code} version {cert.version}; choose another."
+            gettext(
+                "Criterion code '%(criterion)s' is already used in %(code)s version %(version)s; choose another.",
+                criterion=criterion_code,
+                code=code,
+                version=cert.version,
+            )
         )
     criterion = Criterion(
         code=criterion_code,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 
 from lti_tool.audit import trail as audit
@@ -37,7 +38,9 @@ def unit_codes_of(offering: PartnerOffering) -> list[str]:
 def require_certification(code: str) -> Certification:
     cert = latest_certification(code)
     if cert is None:
-        raise NotFound(f"No certification {code!r} in the catalogue. See 'lti-tool catalogue list'.")
+        raise NotFound(
+            gettext("No certification '%(code)s' in the catalogue. See 'lti-tool catalogue list'.", code=code)
+        )
     return cert
 
 
@@ -60,8 +63,15 @@ def offer_certification(
     unknown = [c for c in wanted if c not in known]
     if unknown:
         raise UserError(
-            f"{code} version {cert.version} has no unit {', '.join(map(repr, unknown))}; "
-            f"its units are {', '.join(known)}."
+            ngettext(
+                "%(code)s version %(version)s has no unit %(units)s; its units are %(known)s.",
+                "%(code)s version %(version)s has no units %(units)s; its units are %(known)s.",
+                len(unknown),
+                code=code,
+                version=cert.version,
+                units=", ".join(f"'{c}'" for c in unknown),
+                known=", ".join(known),
+            )
         )
     stored = ",".join(c for c in known if c in wanted)  # in the certification's own order
     offering = _offering(partner.id, code)
@@ -88,7 +98,7 @@ def withdraw_offering(partner: Partner, code: str, *, actor_label: str = "system
     """Stop offering a certification to new placements; existing portfolios are not touched."""
     offering = _offering(partner.id, code)
     if offering is None:
-        raise NotFound(f"{partner.slug} does not offer {code!r}.")
+        raise NotFound(gettext("%(partner)s does not offer '%(code)s'.", partner=partner.slug, code=code))
     db.session.delete(offering)
     db.session.flush()
     audit.record(

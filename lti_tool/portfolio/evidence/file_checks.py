@@ -17,18 +17,27 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from flask_babel import gettext
+
 from lti_tool.portfolio.evidence.file_names import safe_filename
 from lti_tool.portfolio.evidence.polyglots import check_hidden_archive
 from lti_tool.portfolio.evidence.upload_errors import UploadRefused
 from lti_tool.portfolio.evidence.zip_checks import check_archive
+from lti_tool.web.errors import N_
 
 __all__ = ["UploadRefused", "check_upload", "detect_type", "media_type_info", "safe_filename"]
 
-ACCEPTED_DESCRIPTION = (
+# In English; refusals say it in the page's language (accepted()).
+ACCEPTED_DESCRIPTION = N_(
     "PDF, images (PNG, JPEG, GIF, WebP), Word/Excel/PowerPoint (docx, xlsx, pptx), "
     "OpenDocument (odt, ods, odp), plain text or CSV, audio (MP3, M4A, AAC, WAV, Ogg, FLAC, AMR) "
     "or video (MP4, MOV, WebM, MKV, 3GP)"
 )
+
+
+def accepted() -> str:
+    """'Accepted: PDF, images (...)...' in the page's language, for a refusal's hint."""
+    return gettext("Accepted: %(types)s.", types=gettext(ACCEPTED_DESCRIPTION))
 
 
 @dataclass(frozen=True)
@@ -39,36 +48,40 @@ class FileType:
     media: bool = False  # audio or video: the media size limit applies
 
 
-PDF = FileType("application/pdf", "PDF document", (".pdf",))
-PNG = FileType("image/png", "PNG image", (".png",))
-JPEG = FileType("image/jpeg", "JPEG image", (".jpg", ".jpeg", ".jpe"))
-GIF = FileType("image/gif", "GIF image", (".gif",))
-WEBP = FileType("image/webp", "WebP image", (".webp",))
-DOCX = FileType("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "Word document", (".docx",))
-XLSX = FileType("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "Excel workbook", (".xlsx",))
-PPTX = FileType(
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation", "PowerPoint presentation", (".pptx",)
+PDF = FileType("application/pdf", N_("PDF document"), (".pdf",))
+PNG = FileType("image/png", N_("PNG image"), (".png",))
+JPEG = FileType("image/jpeg", N_("JPEG image"), (".jpg", ".jpeg", ".jpe"))
+GIF = FileType("image/gif", N_("GIF image"), (".gif",))
+WEBP = FileType("image/webp", N_("WebP image"), (".webp",))
+DOCX = FileType(
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document", N_("Word document"), (".docx",)
 )
-ODT = FileType("application/vnd.oasis.opendocument.text", "OpenDocument text", (".odt",))
-ODS = FileType("application/vnd.oasis.opendocument.spreadsheet", "OpenDocument spreadsheet", (".ods",))
-ODP = FileType("application/vnd.oasis.opendocument.presentation", "OpenDocument presentation", (".odp",))
-TEXT = FileType("text/plain", "plain text", (".txt", ".text", ".md", ".log"))
-CSV = FileType("text/csv", "CSV table", (".csv",))
-TSV = FileType("text/tab-separated-values", "tab-separated table", (".tsv",))
+XLSX = FileType("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", N_("Excel workbook"), (".xlsx",))
+PPTX = FileType(
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    N_("PowerPoint presentation"),
+    (".pptx",),
+)
+ODT = FileType("application/vnd.oasis.opendocument.text", N_("OpenDocument text"), (".odt",))
+ODS = FileType("application/vnd.oasis.opendocument.spreadsheet", N_("OpenDocument spreadsheet"), (".ods",))
+ODP = FileType("application/vnd.oasis.opendocument.presentation", N_("OpenDocument presentation"), (".odp",))
+TEXT = FileType("text/plain", N_("plain text"), (".txt", ".text", ".md", ".log"))
+CSV = FileType("text/csv", N_("CSV table"), (".csv",))
+TSV = FileType("text/tab-separated-values", N_("tab-separated table"), (".tsv",))
 
 # Audio and video. Phones name an audio-only MP4 ".m4a" whatever brand it carries, so MP4 accepts that name.
-MP3 = FileType("audio/mpeg", "MP3 audio", (".mp3",), media=True)
-M4A = FileType("audio/mp4", "M4A audio", (".m4a", ".m4b", ".mp4"), media=True)
-AAC = FileType("audio/aac", "AAC audio", (".aac",), media=True)
-WAV = FileType("audio/wav", "WAV audio", (".wav",), media=True)
-OGG = FileType("audio/ogg", "Ogg audio", (".ogg", ".oga", ".opus"), media=True)
-FLAC = FileType("audio/flac", "FLAC audio", (".flac",), media=True)
-AMR = FileType("audio/amr", "AMR audio", (".amr",), media=True)
-MP4 = FileType("video/mp4", "MP4 video", (".mp4", ".m4v", ".m4a"), media=True)
-MOV = FileType("video/quicktime", "QuickTime video", (".mov", ".qt"), media=True)
-WEBM = FileType("video/webm", "WebM video", (".webm",), media=True)
-MKV = FileType("video/x-matroska", "Matroska video", (".mkv", ".mka"), media=True)
-THREE_GP = FileType("video/3gpp", "3GP video", (".3gp", ".3g2", ".3gpp"), media=True)
+MP3 = FileType("audio/mpeg", N_("MP3 audio"), (".mp3",), media=True)
+M4A = FileType("audio/mp4", N_("M4A audio"), (".m4a", ".m4b", ".mp4"), media=True)
+AAC = FileType("audio/aac", N_("AAC audio"), (".aac",), media=True)
+WAV = FileType("audio/wav", N_("WAV audio"), (".wav",), media=True)
+OGG = FileType("audio/ogg", N_("Ogg audio"), (".ogg", ".oga", ".opus"), media=True)
+FLAC = FileType("audio/flac", N_("FLAC audio"), (".flac",), media=True)
+AMR = FileType("audio/amr", N_("AMR audio"), (".amr",), media=True)
+MP4 = FileType("video/mp4", N_("MP4 video"), (".mp4", ".m4v", ".m4a"), media=True)
+MOV = FileType("video/quicktime", N_("QuickTime video"), (".mov", ".qt"), media=True)
+WEBM = FileType("video/webm", N_("WebM video"), (".webm",), media=True)
+MKV = FileType("video/x-matroska", N_("Matroska video"), (".mkv", ".mka"), media=True)
+THREE_GP = FileType("video/3gpp", N_("3GP video"), (".3gp", ".3g2", ".3gpp"), media=True)
 MEDIA_TYPES = (MP3, M4A, AAC, WAV, OGG, FLAC, AMR, MP4, MOV, WEBM, MKV, THREE_GP)
 
 ALL_TYPES = (PDF, PNG, JPEG, GIF, WEBP, DOCX, XLSX, PPTX, ODT, ODS, ODP, TEXT, CSV, TSV, *MEDIA_TYPES)
@@ -161,7 +174,7 @@ def _zip_type(stream: BinaryIO) -> FileType:
         stream.seek(0)
     raise UploadRefused(
         "ZIP archives and other packaged files are not accepted.",
-        hint=f"Upload each document on its own. Accepted: {ACCEPTED_DESCRIPTION}.",
+        hint=gettext("Upload each document on its own. %(accepted)s", accepted=accepted()),
     )
 
 
@@ -183,15 +196,13 @@ def _text_type(stream: BinaryIO, head: bytes, ext: str) -> FileType:
             block = stream.read(_READ)
             text = decoder.decode(block, final=not block)
             if _FORBIDDEN_CONTROLS.search(text):
-                raise UploadRefused(
-                    "This file is not a document type the tool accepts.", hint=f"Accepted: {ACCEPTED_DESCRIPTION}."
-                )
+                raise UploadRefused("This file is not a document type the tool accepts.", hint=accepted())
             if not block:
                 break
     except UnicodeDecodeError as exc:
         raise UploadRefused(
             "This file is not a document type the tool accepts (it is neither a known format nor UTF-8 text).",
-            hint=f"Accepted: {ACCEPTED_DESCRIPTION}.",
+            hint=accepted(),
         ) from exc
     finally:
         stream.seek(0)
@@ -262,7 +273,7 @@ def detect_type(stream: BinaryIO, ext: str = "") -> FileType:
     if head.startswith(_EXECUTABLE_MAGIC):
         raise UploadRefused(
             "This file is a program or script, not a document.",
-            hint=f"Upload your evidence as a document. Accepted: {ACCEPTED_DESCRIPTION}.",
+            hint=gettext("Upload your evidence as a document. %(accepted)s", accepted=accepted()),
         )
     return _text_type(stream, head, ext)
 
@@ -284,9 +295,16 @@ def check_upload(stream: BinaryIO, original_name: str | None) -> CheckedUpload:
         return CheckedUpload(safe_filename(name + file_type.extensions[0]), file_type)
     if ext not in file_type.extensions:
         raise UploadRefused(
-            f"'{name}' is named as a {ext} file but its content is a {file_type.label}, so it was refused "
-            "(a file disguised as another type can be harmful).",
-            hint=f"If the content is right, rename the file to end in {file_type.extensions[0]}; otherwise upload "
-            "the real document.",
+            gettext(
+                "'%(name)s' is named as a %(ext)s file but its content is a %(kind)s, so it was refused (a file "
+                "disguised as another type can be harmful).",
+                name=name,
+                ext=ext,
+                kind=gettext(file_type.label),
+            ),
+            hint=gettext(
+                "If the content is right, rename the file to end in %(ext)s; otherwise upload the real document.",
+                ext=file_type.extensions[0],
+            ),
         )
     return CheckedUpload(name, file_type)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from flask_babel import gettext
 from sqlalchemy import String, cast, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -202,12 +203,14 @@ def store_upload(
     except FileTooLarge as exc:
         limit_mb = exc.limit // (1024 * 1024)
         raise UploadRefused(
-            f"'{checked.filename}' is larger than the limit of {limit_mb} MB per file.",
+            gettext("'%(name)s' is larger than the limit of %(mb)s MB per file.", name=checked.filename, mb=limit_mb),
             status=413,
-            hint="Record a shorter clip, or at a lower quality, and upload it again."
+            hint=gettext("Record a shorter clip, or at a lower quality, and upload it again.")
             if checked.file_type.media
-            else "Reduce its size (for example save a PDF at a lower image "
-            "quality, or split it into parts) and upload it again.",
+            else gettext(
+                "Reduce its size (for example save a PDF at a lower image quality, or split it into parts) and "
+                "upload it again."
+            ),
         ) from exc
     if result.created:
         created.append(result.sha256)
@@ -272,7 +275,7 @@ def add_files(
 ) -> None:
     if len(item.files) + len(uploads) > MAX_FILES_PER_ITEM:
         raise UserError(
-            f"An evidence item can hold at most {MAX_FILES_PER_ITEM} files.",
+            gettext("An evidence item can hold at most %(max)s files.", max=MAX_FILES_PER_ITEM),
             hint="Split the evidence into several items, or combine pages into one PDF.",
         )
     for upload in uploads:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import zipfile
 from typing import BinaryIO
 
+from flask_babel import gettext
+
 from lti_tool.portfolio.evidence.upload_errors import UploadRefused
 from lti_tool.portfolio.evidence.zip_checks import MAX_DIRECTORY, directory_size
 
@@ -40,7 +42,9 @@ def check_hidden_archive(stream: BinaryIO, label: str) -> None:
     try:
         if _readable_zip(stream):
             raise UploadRefused(
-                f"This {label} also contains a hidden ZIP archive, which is not accepted.",
+                gettext(
+                    "This %(kind)s also contains a hidden ZIP archive, which is not accepted.", kind=gettext(label)
+                ),
                 hint="Open it on your computer and save or export it again (for example print "
                 "it to PDF, or save the picture as a new file), then upload that copy.",
             )

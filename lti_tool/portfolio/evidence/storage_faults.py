@@ -12,6 +12,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from flask_babel import gettext
+
 from lti_tool.portfolio.evidence.storage import StorageError, StorageFull
 from lti_tool.web.errors import UserError
 
@@ -43,12 +45,18 @@ def storage_faults(filename: str) -> Iterator[None]:
         if is_full(exc):
             log.error("evidence storage is full: could not store %r: %s", filename, exc)
             raise EvidenceStorageFull(
-                f"'{filename}' could not be saved because the tool's file storage is full. Nothing was saved.",
+                gettext(
+                    "'%(name)s' could not be saved because the tool's file storage is full. Nothing was saved.",
+                    name=filename,
+                ),
                 hint="This is a problem on our side, not with your file, and it has been logged for the tool "
                 "administrators. Please try again later.",
             ) from exc
         log.error("evidence storage failed while storing %r: %s", filename, exc, exc_info=exc)
         raise EvidenceStorageUnavailable(
-            f"'{filename}' could not be saved because the tool's file storage did not respond. Nothing was saved.",
+            gettext(
+                "'%(name)s' could not be saved because the tool's file storage did not respond. Nothing was saved.",
+                name=filename,
+            ),
             hint="Wait a minute and upload it again. If it keeps happening, tell the tool administrators.",
         ) from exc

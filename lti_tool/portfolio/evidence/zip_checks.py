@@ -21,7 +21,11 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
+from babel.numbers import format_decimal
+from flask_babel import get_locale, gettext
+
 from lti_tool.portfolio.evidence.upload_errors import UploadRefused
+from lti_tool.web.errors import N_
 
 MAX_MEMBERS = 5_000  # all levels together; real documents have tens, at most a few thousand parts
 MAX_UNPACKED = 512 * 1024 * 1024  # bytes, all levels together
@@ -35,7 +39,7 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_EOCD = b"PK\x06\x06"
 _NESTED_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
-_HINT = (
+_HINT = N_(
     "Open the document on your computer and save it again (or save it as PDF) and upload that copy. If it "
     "came from someone else, do not open it."
 )
@@ -52,10 +56,15 @@ class _Budget:
 
 
 def _bomb(reason: str) -> ArchiveRefused:
+    """The refusal of an archive over a limit; `reason` (in the page's language) ends "This document was
+    refused because ..."."""
     return ArchiveRefused(
-        f"This document was refused because {reason}. Files like this are built to overwhelm "
-        "the computers that open them (a 'zip bomb'), or are badly damaged.",
-        hint=_HINT,
+        gettext(
+            "This document was refused because %(reason)s. Files like this are built to overwhelm the computers "
+            "that open them (a 'zip bomb'), or are badly damaged.",
+            reason=reason,
+        ),
+        hint=gettext(_HINT),
     )
 
 
@@ -83,15 +92,15 @@ def directory_size(stream: IO[bytes]) -> tuple[int, int]:
 def _check_directory(infos: list[zipfile.ZipInfo], file_size: int, budget: _Budget) -> None:
     budget.members += len(infos)
     if budget.members > MAX_MEMBERS:
-        raise _bomb(f"it is made of more than {MAX_MEMBERS:,} parts")
+        raise _bomb(_too_many_parts())
     declared = sum(i.file_size for i in infos)
     if budget.unpacked + declared > MAX_UNPACKED:
-        raise _bomb(f"it would unpack to more than {MAX_UNPACKED // (1024 * 1024)} MB")
+        raise _bomb(gettext("it would unpack to more than %(mb)s MB", mb=MAX_UNPACKED // (1024 * 1024)))
     if declared > RATIO_FLOOR and declared > MAX_RATIO * max(file_size, 1):
-        raise _bomb(f"it would unpack to over {MAX_RATIO} times its own size")
+        raise _bomb(gettext("it would unpack to over %(ratio)s times its own size", ratio=MAX_RATIO))
     for info in infos:
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise _bomb(f"a part of it is compressed over {MAX_RATIO} to 1")
+            raise _bomb(gettext("a part of it is compressed over %(ratio)s to 1", ratio=MAX_RATIO))
         if info.flag_bits & 0x1:
             raise ArchiveRefused(
                 "Part of this document is encrypted, so it cannot be checked.",
@@ -101,7 +110,7 @@ def _check_directory(infos: list[zipfile.ZipInfo], file_size: int, budget: _Budg
     ordered = sorted(infos, key=lambda i: i.header_offset)
     for this, following in zip(ordered, ordered[1:], strict=False):
         if this.header_offset + 30 + this.compress_size > following.header_offset:
-            raise _bomb("parts of it overlap each other inside the file")
+            raise _bomb(gettext("parts of it overlap each other inside the file"))
 
 
 def _read_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, depth: int, budget: _Budget) -> None:
@@ -115,11 +124,13 @@ def _read_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, depth: int, budg
             while block := part.read(_READ):
                 if read == 0 and block.startswith(_NESTED_MAGIC):
                     if depth + 1 > MAX_DEPTH:
-                        raise _bomb(f"it holds archives nested more than {MAX_DEPTH} levels deep")
+                        raise _bomb(
+                            gettext("it holds archives nested more than %(depth)s levels deep", depth=MAX_DEPTH)
+                        )
                     nested = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115
                 read += len(block)
                 if read > info.file_size:
-                    raise _bomb("a part of it unpacks to more than the size it declares")
+                    raise _bomb(gettext("a part of it unpacks to more than the size it declares"))
                 if nested is not None:
                     nested.write(block)
         if nested is not None:
@@ -132,7 +143,7 @@ def _read_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, depth: int, budg
 def _check(stream: IO[bytes], depth: int, budget: _Budget) -> None:
     entries, directory = directory_size(stream)
     if budget.members + entries > MAX_MEMBERS or directory > MAX_DIRECTORY:
-        raise _bomb(f"it is made of more than {MAX_MEMBERS:,} parts")
+        raise _bomb(_too_many_parts())
     stream.seek(0, 2)
     file_size = stream.tell()
     stream.seek(0)
@@ -148,6 +159,11 @@ def _check(stream: IO[bytes], depth: int, budget: _Budget) -> None:
                     hint="Remove the embedded object, or save it without macros, and upload again.",
                 )
             _read_part(archive, info, depth, budget)
+
+
+def _too_many_parts() -> str:
+    count = format_decimal(MAX_MEMBERS, locale=str(get_locale() or "en_GB"))  # "5,000"; "5000" in Spanish
+    return gettext("it is made of more than %(count)s parts", count=count)
 
 
 def check_archive(stream: BinaryIO) -> None:

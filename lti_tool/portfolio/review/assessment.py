@@ -11,6 +11,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 
 from lti_tool.identity import staff
@@ -23,14 +24,15 @@ from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPE
 from lti_tool.portfolio.review.lookup import get_portfolio, last_decision, latest_submission
 from lti_tool.portfolio.review.verification_models import NOT_SAMPLED, VerificationRecord
 from lti_tool.store.db import db, utcnow
-from lti_tool.web.errors import UserError
+from lti_tool.web.errors import N_, UserError
 
 ASSESSABLE = frozenset({workflow.SUBMITTED, workflow.SENT_BACK})
 DECISIONS = {COMPETENT: "Competent", NOT_YET_COMPETENT: "Not yet competent"}
 MAX_TEXT = 20000
 # What a judge confirms before a final decision; the words accepted go into the decision's audit event, so the
 # trail shows what was declared, not only that a box was ticked.
-DECLARATION = (
+# Recorded in English; the confirmation page shows it in the page's language.
+DECLARATION = N_(
     "This judgement is my own, made on the evidence submitted alone, and I have no personal or professional "
     "interest in this learner's result."
 )
@@ -65,8 +67,10 @@ def check_may_assess(portfolio: Portfolio, user: LtiUser) -> Submission:
     duties.require(duties.standing_refusal(user.id, grants, staff.ASSESSOR, portfolio))
     if portfolio.state not in ASSESSABLE:
         raise workflow.TransitionRefused(
-            f"This portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}': it is not waiting "
-            "for assessment."
+            gettext(
+                "This portfolio is '%(state)s': it is not waiting for assessment.",
+                state=workflow.state_words(portfolio.state),
+            )
         )
     submission = latest_submission(portfolio)
     chain = duties.load_chain(portfolio, submission)
@@ -102,11 +106,22 @@ def _apply(
     allowed = set(snap.criterion_ids(submission.snapshot))
     unknown = sorted(set(judgements) - allowed)
     if unknown:
-        raise UserError(f"Criteria {unknown} are not part of this submission.")
+        raise UserError(
+            ngettext(
+                "Criterion %(ids)s is not part of this submission.",
+                "Criteria %(ids)s are not part of this submission.",
+                len(unknown),
+                ids=", ".join(map(str, unknown)),
+            )
+        )
     codes = snap.criterion_codes(submission.snapshot)
     orphans = [codes[cid] for cid, j in judgements.items() if j.met is None and j.feedback.strip()]
     if orphans:
-        raise UserError(f"Choose met or not yet met for {', '.join(orphans)} before saving feedback for it.")
+        raise UserError(
+            gettext(
+                "Choose met or not yet met for %(criteria)s before saving feedback for it.", criteria=", ".join(orphans)
+            )
+        )
     if summary is not None:
         if len(summary) > MAX_TEXT:
             raise UserError("The overall feedback is too long.")
@@ -114,7 +129,7 @@ def _apply(
     existing = {j.criterion_id: j for j in assessment.judgements}
     for cid, j in judgements.items():
         if len(j.feedback) > MAX_TEXT:
-            raise UserError(f"The feedback for {codes[cid]} is too long.")
+            raise UserError(gettext("The feedback for %(criterion)s is too long.", criterion=codes[cid]))
         row = existing.get(cid)
         if j.met is None:
             if row is not None:
@@ -211,14 +226,20 @@ def _check_complete(assessment: Assessment, submission: Submission, decision: st
     if missing_ids:
         missing = [codes[cid] for cid in missing_ids]
         raise IncompleteDecision(
-            f"Judge every criterion before deciding; not judged yet: {', '.join(missing)}.", missing_ids
+            gettext(
+                "Judge every criterion before deciding; not judged yet: %(criteria)s.", criteria=", ".join(missing)
+            ),
+            missing_ids,
         )
     not_met_ids = [cid for cid in ids if not by_id[cid].met]
     not_met = [codes[cid] for cid in not_met_ids]
     if decision == COMPETENT and not_met:
         raise IncompleteDecision(
-            f"Competent needs every criterion met; not yet met: {', '.join(not_met)}. Decide 'not yet competent' "
-            "to refer the portfolio back to the learner with your feedback.",
+            gettext(
+                "Competent needs every criterion met; not yet met: %(criteria)s. Decide 'not yet competent' to refer "
+                "the portfolio back to the learner with your feedback.",
+                criteria=", ".join(not_met),
+            ),
             not_met_ids,
         )
     if decision == NOT_YET_COMPETENT:
@@ -230,7 +251,10 @@ def _check_complete(assessment: Assessment, submission: Submission, decision: st
         silent_ids = [cid for cid in ids if not by_id[cid].met and not by_id[cid].feedback.strip()]
         if silent_ids:
             silent = ", ".join(codes[cid] for cid in silent_ids)
-            raise IncompleteDecision(f"Tell the learner what is missing: feedback is needed for {silent}.", silent_ids)
+            raise IncompleteDecision(
+                gettext("Tell the learner what is missing: feedback is needed for %(criteria)s.", criteria=silent),
+                silent_ids,
+            )
 
 
 def _route_to_verification(

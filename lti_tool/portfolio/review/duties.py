@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from lti_tool.identity import staff
@@ -31,12 +32,19 @@ from lti_tool.portfolio.review.appeal_models import UPHELD, Appeal
 from lti_tool.portfolio.review.assessment_models import Assessment
 from lti_tool.portfolio.review.verification_models import NOT_SAMPLED, VerificationRecord
 from lti_tool.store.db import db
-from lti_tool.web.errors import NotAllowed
+from lti_tool.web.errors import N_, NotAllowed
 
 ASSESSOR_CAPACITY = "assessor"
 STEP1_CAPACITY = "internal verifier"
 STEP2_CAPACITY = "independent verifier"
 APPEAL_CAPACITY = "appeal decider"
+# The capacities as a refusal names them, inside a sentence.
+CAPACITY_LABELS = {
+    ASSESSOR_CAPACITY: N_("assessor"),
+    STEP1_CAPACITY: N_("internal verifier"),
+    STEP2_CAPACITY: N_("independent verifier"),
+    APPEAL_CAPACITY: N_("appeal decider"),
+}
 
 
 class GrantLike(Protocol):
@@ -87,21 +95,33 @@ def _scope_refusal(grants: Iterable[GrantLike], role: str, chain: Chain) -> str 
     grants = list(grants)
     if covers(grants, role, chain):
         return None
-    name = staff.STAFF_ROLES[role].lower()
+    name = gettext(staff.STAFF_ROLES[role]).lower()
     if not any(g.role == role for g in grants):
-        return f"This needs the {name} role, which you do not hold."
-    return f"Your {name} role does not cover this learner's partner and certification ({chain.certification_code})."
+        return gettext("This needs the %(role)s role, which you do not hold.", role=name)
+    return gettext(
+        "Your %(role)s role does not cover this learner's partner and certification (%(code)s).",
+        role=name,
+        code=chain.certification_code,
+    )
 
 
 def _own_refusal(user_id: int, chain: Chain) -> str | None:
-    return "This is your own portfolio: someone else must judge it." if user_id == chain.learner_id else None
+    return gettext("This is your own portfolio: someone else must judge it.") if user_id == chain.learner_id else None
+
+
+def _capacity(name: str) -> str:
+    return gettext(CAPACITY_LABELS[name]) if name in CAPACITY_LABELS else name
 
 
 def _other_capacity_refusal(user_id: int, chain: Chain, own: str) -> str | None:
     others = [c for c in chain.capacities(user_id) if c != own]
     if not others:
         return None
-    return f"You already took part in this submission's decisions as {others[0]}; someone else must act as {own}."
+    return gettext(
+        "You already took part in this submission's decisions as %(other)s; someone else must act as %(own)s.",
+        other=_capacity(others[0]),
+        own=_capacity(own),
+    )
 
 
 def assess_refusal(user_id: int, grants: Iterable[GrantLike], chain: Chain) -> str | None:
@@ -111,7 +131,10 @@ def assess_refusal(user_id: int, grants: Iterable[GrantLike], chain: Chain) -> s
         or _scope_refusal(grants, staff.ASSESSOR, chain)
         or _other_capacity_refusal(user_id, chain, ASSESSOR_CAPACITY)
         or (
-            "This submission's appeal was upheld: it must be re-assessed by an assessor who has not assessed it before."
+            gettext(
+                "This submission's appeal was upheld: it must be re-assessed by an assessor who has not assessed it "
+                "before."
+            )
             if user_id in chain.barred_assessor_ids
             else None
         )
@@ -137,7 +160,9 @@ def step2_refusal(user_id: int, grants: Iterable[GrantLike], chain: Chain) -> st
     if refusal:
         return refusal
     if chain.partner_id is not None and any(g.home_partner_id == chain.partner_id for g in grants):
-        return "You are attached to this learner's partner; independent verification must come from someone outside it."
+        return gettext(
+            "You are attached to this learner's partner; independent verification must come from someone outside it."
+        )
     return None
 
 
@@ -146,7 +171,9 @@ def _appeal_scope_refusal(grants: list[GrantLike], chain: Chain) -> str | None:
         covers(grants, role, chain) for role in (staff.ASSESSOR, staff.INTERNAL_VERIFIER, staff.INDEPENDENT_VERIFIER)
     )
     if not in_scope:
-        return "Appeals are decided by a tool administrator or by staff whose role covers this learner's partner."
+        return gettext(
+            "Appeals are decided by a tool administrator or by staff whose role covers this learner's partner."
+        )
     return None
 
 
@@ -157,7 +184,10 @@ def appeal_refusal(user_id: int, grants: Iterable[GrantLike], chain: Chain) -> s
         return own
     others = [c for c in chain.capacities(user_id) if c != APPEAL_CAPACITY]
     if others:
-        return f"You took part in the decision appealed (as {others[0]}); someone not involved must decide."
+        return gettext(
+            "You took part in the decision appealed (as %(capacity)s); someone not involved must decide.",
+            capacity=_capacity(others[0]),
+        )
     return None
 
 

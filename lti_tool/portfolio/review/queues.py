@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -46,7 +47,7 @@ from lti_tool.portfolio.review.claim_models import StaffCaseload, WorkClaim
 from lti_tool.portfolio.review.lookup import get_portfolio, latest_submission
 from lti_tool.portfolio.review.verification_models import NOT_SAMPLED, VerificationRecord
 from lti_tool.store.db import db, utcnow
-from lti_tool.web.errors import NotAllowed, NotFound, UserError
+from lti_tool.web.errors import N_, NotAllowed, NotFound, UserError
 
 Refusal = Callable[[int, Iterable[duties.GrantLike], duties.Chain], "str | None"]
 PER_PAGE = 50
@@ -66,7 +67,7 @@ class Queue:
 QUEUES: tuple[Queue, ...] = (
     Queue(
         "assessment",
-        "Awaiting assessment",
+        N_("Awaiting assessment"),
         workflow.SUBMITTED,
         (staff.ASSESSOR,),
         duties.assess_refusal,
@@ -74,7 +75,7 @@ QUEUES: tuple[Queue, ...] = (
     ),
     Queue(
         "sent_back",
-        "Sent back to the assessor",
+        N_("Sent back to the assessor"),
         workflow.SENT_BACK,
         (staff.ASSESSOR,),
         duties.assess_refusal,
@@ -82,7 +83,7 @@ QUEUES: tuple[Queue, ...] = (
     ),
     Queue(
         "verification_1",
-        "Awaiting internal verification (step 1)",
+        N_("Awaiting internal verification (step 1)"),
         workflow.VERIFICATION_1,
         (staff.INTERNAL_VERIFIER,),
         duties.step1_refusal,
@@ -90,7 +91,7 @@ QUEUES: tuple[Queue, ...] = (
     ),
     Queue(
         "verification_2",
-        "Awaiting independent verification (step 2)",
+        N_("Awaiting independent verification (step 2)"),
         workflow.VERIFICATION_2,
         (staff.INDEPENDENT_VERIFIER,),
         duties.step2_refusal,
@@ -98,7 +99,7 @@ QUEUES: tuple[Queue, ...] = (
     ),
     Queue(
         "appeals",
-        "Appeals to decide",
+        N_("Appeals to decide"),
         workflow.APPEALED,
         (staff.TOOL_ADMIN, staff.ASSESSOR, staff.INTERNAL_VERIFIER, staff.INDEPENDENT_VERIFIER),
         duties.appeal_refusal,
@@ -494,13 +495,13 @@ def work_refusal(user_id: int, queue: Queue, portfolio: Portfolio) -> str | None
     """None when this item waits in this queue for this person (grants and separation of duties, as the
     queue itself selects it); otherwise why not."""
     if queue.name not in CLAIMABLE:
-        return "Items of this queue are not claimed."
+        return gettext("Items of this queue are not claimed.")
     grants = staff.grants_for(user_id)
     refusal = duties.standing_refusal(user_id, grants, _QUEUE_DUTIES[queue.name], portfolio)
     if refusal:
         return refusal
     if portfolio.state != queue.state:
-        return f"This portfolio is no longer waiting in '{queue.title}'."
+        return gettext("This portfolio is no longer waiting in '%(queue)s'.", queue=gettext(queue.title))
     return queue.refusal(user_id, grants, duties.load_chain(portfolio, latest_submission(portfolio)))
 
 
@@ -522,13 +523,15 @@ def claim(portfolio_id: int, user: LtiUser, queue: Queue) -> WorkClaim:
     current = claim_holder(portfolio)
     if current is not None and current.user_id != user.id:
         raise ClaimTaken(
-            f"{current.user.display_name()} has claimed this already.",
+            gettext("%(name)s has claimed this already.", name=current.user.display_name()),
             hint="They can release it, or a tool administrator can reassign it.",
         )
     if current is None:
         full = caseload_refusal(user.id)
         if full:
-            raise ClaimTaken(f"Your caseload is full: {full}", hint="Finish or release an item you hold first.")
+            raise ClaimTaken(
+                gettext("Your caseload is full: %(why)s", why=full), hint="Finish or release an item you hold first."
+            )
     row = _set_claim(portfolio, user)
     audit.record("work.claimed", actor=user, subject=portfolio, after={"queue": queue.name, "holder_id": user.id})
     return row
@@ -541,7 +544,12 @@ def release(portfolio_id: int, user: LtiUser) -> None:
     if current is None:
         return
     if current.user_id != user.id and not staff.is_tool_admin(user.id):
-        raise NotAllowed(f"{current.user.display_name()} holds this; only they or a tool administrator can release it.")
+        raise NotAllowed(
+            gettext(
+                "%(name)s holds this; only they or a tool administrator can release it.",
+                name=current.user.display_name(),
+            )
+        )
     audit.record("work.released", actor=user, subject=portfolio, before={"holder_id": current.user_id})
     db.session.delete(current)
     db.session.flush()
@@ -557,12 +565,16 @@ def reassign(portfolio_id: int, admin: LtiUser, queue: Queue, to_user_id: int | 
         raise NotFound("Choose a member of staff to give this work to.")
     why = work_refusal(target.id, queue, portfolio)
     if why:
-        raise UserError(f"{target.display_name()} cannot take this work: {why}", status=422)
+        raise UserError(
+            gettext("%(name)s cannot take this work: %(why)s", name=target.display_name(), why=why), status=422
+        )
     current = claim_holder(portfolio)
     if current is None or current.user_id != target.id:
         full = caseload_refusal(target.id)
         if full:
-            raise UserError(f"{target.display_name()}'s caseload is full: {full}", status=409)
+            raise UserError(
+                gettext("%(name)s's caseload is full: %(why)s", name=target.display_name(), why=full), status=409
+            )
     row = _set_claim(portfolio, target)
     audit.record(
         "work.reassigned",
@@ -613,7 +625,7 @@ def caseload_refusal(user_id: int) -> str | None:
         return None
     held = held_counts([user_id]).get(user_id, 0)
     if held >= limit:
-        return f"holding {held} of a limit of {limit}."
+        return gettext("holding %(held)s of a limit of %(limit)s.", held=held, limit=limit)
     return None
 
 
@@ -629,7 +641,10 @@ def set_caseload(user_id: int, max_items: int | None, admin: LtiUser) -> None:
     if person is None or not staff.grants_for(user_id):
         raise NotFound("There is no member of staff with this id.")
     if max_items is not None and not 0 <= max_items <= MAX_CASELOAD:
-        raise UserError(f"A caseload is a whole number from 0 to {MAX_CASELOAD}, or empty for no limit.", status=422)
+        raise UserError(
+            gettext("A caseload is a whole number from 0 to %(max)s, or empty for no limit.", max=MAX_CASELOAD),
+            status=422,
+        )
     row = db.session.scalar(select(StaffCaseload).where(StaffCaseload.user_id == user_id))
     before = row.max_items if row is not None else None
     if before == max_items:

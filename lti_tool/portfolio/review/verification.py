@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from lti_tool.identity import staff
@@ -46,8 +47,11 @@ def check_may_verify(portfolio: Portfolio, user: LtiUser, step: int) -> tuple[Su
     duties.require(duties.standing_refusal(user.id, grants, _DUTIES[step], portfolio))
     if portfolio.state != STEP_STATES[step]:
         raise workflow.TransitionRefused(
-            f"This portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}': it is not waiting "
-            f"for verification step {step}."
+            gettext(
+                "This portfolio is '%(state)s': it is not waiting for verification step %(step)s.",
+                state=workflow.state_words(portfolio.state),
+                step=step,
+            )
         )
     submission = latest_submission(portfolio)
     assessment = last_decision(submission)
@@ -191,10 +195,12 @@ def portfolio_for_step(portfolio_id: int, user: LtiUser) -> tuple[Portfolio, int
             duties.require(
                 refusals.pop()
                 if len(refusals) == 1
-                else "Verification needs a verifier role that covers this learner's partner and certification."
+                else gettext("Verification needs a verifier role that covers this learner's partner and certification.")
             )
         raise workflow.TransitionRefused(
-            f"This portfolio is '{workflow.STATE_LABELS.get(portfolio.state, portfolio.state)}': it is not waiting "
-            "for verification."
+            gettext(
+                "This portfolio is '%(state)s': it is not waiting for verification.",
+                state=workflow.state_words(portfolio.state),
+            )
         )
     return portfolio, step

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -20,9 +21,16 @@ from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.review import history, queues, sampling
 from lti_tool.portfolio.review.lookup import get_portfolio
 from lti_tool.store.db import db
-from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.errors import N_, NotFound, UserError
 
 bp = Blueprint("staff_oversight", __name__, url_prefix="/staff")
+# The sampling plan's numbers, each with its refusal when it is not a number.
+PLAN_NUMBERS = {
+    "new_assessor_threshold": N_("Give the threshold for new assessors as a number."),
+    "share_percent": N_("Give the random share as a number."),
+    "coverage_decisions": N_("Give the number of decisions for coverage sampling as a number."),
+    "coverage_days": N_("Give the number of days for coverage sampling as a number."),
+}
 
 
 def _redirect(endpoint: str, **values: Any) -> Response:
@@ -44,7 +52,12 @@ def caseloads() -> str:
         people=people,
         held=queues.held_counts(ids),
         limits=queues.caseload_limits(),
-        roles={p.id: sorted({staff.STAFF_ROLES.get(g.role, g.role) for g in staff.grants_for(p.id)}) for p in people},
+        roles={
+            p.id: sorted(
+                {gettext(staff.STAFF_ROLES[g.role]) for g in staff.grants_for(p.id) if g.role in staff.STAFF_ROLES}
+            )
+            for p in people
+        },
         allocation=[q for q in queues.QUEUES if q.name in queues.CLAIMABLE],
         max_caseload=queues.MAX_CASELOAD,
     )
@@ -82,7 +95,7 @@ def sampling_plan() -> str | Response | tuple[str, int]:
     source = request.form if request.method == "POST" else request.args
     code = (source.get("certification") or "").strip()
     if code and code not in codes:
-        raise NotFound(f"There is no certification {code!r} in the catalogue.")
+        raise NotFound(gettext("There is no certification '%(code)s' in the catalogue.", code=code))
     error = None
     current = sampling.policy_for(code) if code else None
     proposed = None
@@ -92,11 +105,12 @@ def sampling_plan() -> str | Response | tuple[str, int]:
             if request.form.get("confirm") == "save":
                 sampling.set_policy(code, proposed, actor=sess.user, role=staff.TOOL_ADMIN)
                 db.session.commit()
-                flash(f"Sampling plan for {code} saved.", "info")
+                flash(gettext("Sampling plan for %(code)s saved.", code=code), "info")
                 return _redirect("staff_oversight.sampling_plan", certification=code)
         except (UserError, ValueError) as exc:
             db.session.rollback()
-            error = getattr(exc, "message", None) or str(exc).capitalize() + "."
+            # A plan the form let through but the policy refuses (policy.validate's ValueError).
+            error = exc.message if isinstance(exc, UserError) else gettext("The thresholds must be positive.")
             proposed = None
     page = render_template(
         "staff/sampling_plan.html",
@@ -118,7 +132,7 @@ def _parse_plan(current: sampling.Policy | None) -> dict[str, Any]:
         try:
             return kind(raw)
         except ValueError:
-            raise UserError(f"Give {name.replace('_', ' ')} as a number.", status=422) from None
+            raise UserError(gettext(PLAN_NUMBERS[name]), status=422) from None
 
     percent = number("share_percent", float)
     if not 0 <= percent <= 100:

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -29,11 +30,12 @@ from lti_tool.portfolio.models import EVIDENCE_KINDS, Portfolio, Submission
 from lti_tool.portfolio.review import appeals, queues, reports
 from lti_tool.portfolio.review import assessment as assessment_service
 from lti_tool.portfolio.review import verification as verification_service
+from lti_tool.portfolio.review.appeal_models import UPHELD
 from lti_tool.portfolio.review.assessment import Judgement
 from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT, Award
 from lti_tool.portfolio.review.lookup import get_portfolio, last_decision, latest_submission
 from lti_tool.store.db import db
-from lti_tool.web.errors import NotFound, UserError
+from lti_tool.web.errors import N_, NotFound, UserError
 from lti_tool.web.form_parsing import whole_number
 from lti_tool.web.paging import page_number
 from lti_tool.web.security_headers import content_security_policy
@@ -228,7 +230,7 @@ def reassign(name: str, portfolio_id: int) -> Response:
     q = _claimable_queue(user, name)
     holder = queues.reassign(portfolio_id, user, q, whole_number(request.form.get("user_id", "")))
     db.session.commit()
-    flash(f"Given to {holder.user.display_name()}.", "info")
+    flash(gettext("Given to %(name)s.", name=holder.user.display_name()), "info")
     return _back_to_queue(q)
 
 
@@ -286,7 +288,7 @@ def _parse_judgements(submission: Submission) -> dict[int, Judgement]:
 
 DECISION_ACTIONS = {"competent": COMPETENT, "not_yet_competent": NOT_YET_COMPETENT}
 AUTOSAVE = "autosave"  # the X-Requested-With of the judging page's background draft saves
-DECLARATION_MISSING = "Tick the declaration to confirm that this judgement is your own."
+DECLARATION_MISSING = N_("Tick the declaration to confirm that this judgement is your own.")
 
 
 def _declared() -> bool:
@@ -320,8 +322,8 @@ def _confirm_page(
         kind=kind,
         fields=fields,
         facts=facts,
-        error=error,
-        declaration=assessment_service.DECLARATION,
+        error=error and gettext(error),
+        declaration=gettext(assessment_service.DECLARATION),
     )
     return page, 422 if error else 200
 
@@ -330,15 +332,20 @@ def _assessment_facts(values: dict[int, Judgement], decision: str) -> list[str]:
     met = sum(1 for j in values.values() if j.met)
     not_met = sum(1 for j in values.values() if j.met is False)
     after = (
-        "The portfolio goes to verification."
+        gettext("The portfolio goes to verification.")
         if decision == COMPETENT
-        else "The portfolio goes back to the learner with your feedback."
+        else gettext("The portfolio goes back to the learner with your feedback.")
     )
     return [
-        f"Your decision: {assessment_service.DECISIONS[decision].lower()}.",
-        f"{met} met, {not_met} not yet met.",
+        gettext("Your decision: %(decision)s.", decision=_decision_word(decision)),
+        gettext("%(met)s met, %(not_met)s not yet met.", met=met, not_met=not_met),
         after,
     ]
+
+
+def _decision_word(decision: str) -> str:
+    """'competent' / 'not yet competent', in the page's language, for inside a sentence."""
+    return gettext(assessment_service.DECISIONS[decision]).lower()
 
 
 @bp.route("/portfolios/<int:portfolio_id>/assess", methods=["GET", "POST"])
@@ -391,8 +398,11 @@ def assess(portfolio_id: int) -> str | Response | tuple[str, int]:
                 values = judgements
         else:
             flash(
-                f"Decision recorded: {assessment_service.DECISIONS[decision].lower()}. "
-                f"The portfolio is now '{workflow.STATE_LABELS[get_portfolio(portfolio.id).state].lower()}'.",
+                gettext(
+                    "Decision recorded: %(decision)s. The portfolio is now '%(state)s'.",
+                    decision=_decision_word(decision),
+                    state=gettext(workflow.STATE_LABELS[get_portfolio(portfolio.id).state]).lower(),
+                ),
                 "info",
             )
             return _redirect("staff_work.home")
@@ -447,8 +457,8 @@ def verify(portfolio_id: int) -> str | Response | tuple[str, int]:
             if not agree and not rationale.strip():
                 raise UserError("Say why you send the decision back: the assessor needs your rationale.", status=422)
             if not _declared():
-                facts = [f"Your outcome: {OUTCOME_LABELS[outcome]}"] + (
-                    [f"Rationale: {rationale}"] if rationale else []
+                facts = [gettext("Your outcome: %(outcome)s", outcome=gettext(OUTCOME_LABELS[outcome]))] + (
+                    [gettext("Rationale: %(rationale)s", rationale=rationale)] if rationale else []
                 )
                 fields = {"outcome": outcome, "rationale": rationale}
                 return _confirm_page(portfolio, "verify", fields, facts, DECLARATION_MISSING if _confirming() else None)
@@ -460,7 +470,12 @@ def verify(portfolio_id: int) -> str | Response | tuple[str, int]:
                 raise
             error = exc.message
         else:
-            flash(f"Verification step {step}: {record.outcome_label.lower()}.", "info")
+            flash(
+                gettext(
+                    "Verification step %(step)s: %(outcome)s.", step=step, outcome=gettext(record.outcome_label).lower()
+                ),
+                "info",
+            )
             return _redirect("staff_work.home")
     view = _snapshot_view(submission)
     page = render_template(
@@ -533,8 +548,8 @@ def view_file(portfolio_id: int, attempt: int, sha256: str) -> Response:
 
 
 APPEAL_OUTCOMES = {
-    "uphold": "Uphold the appeal: the submission is assessed afresh by a different assessor.",
-    "dismiss": "Dismiss the appeal: the referral stands.",
+    "uphold": N_("Uphold the appeal: the submission is assessed afresh by a different assessor."),
+    "dismiss": N_("Dismiss the appeal: the referral stands."),
 }
 
 
@@ -555,7 +570,7 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
             if not rationale.strip():
                 raise UserError("Give the reasons for the appeal decision; the learner and the regulator read them.")
             if not _declared():
-                facts = [APPEAL_OUTCOMES[outcome], f"Reasons: {rationale}"]
+                facts = [gettext(APPEAL_OUTCOMES[outcome]), gettext("Reasons: %(rationale)s", rationale=rationale)]
                 fields = {"outcome": outcome, "rationale": rationale}
                 return _confirm_page(portfolio, "appeal", fields, facts, DECLARATION_MISSING if _confirming() else None)
             decided = appeals.decide(portfolio.id, user, outcome == "uphold", rationale, declared=True)
@@ -566,7 +581,7 @@ def appeal(portfolio_id: int) -> str | Response | tuple[str, int]:
                 raise
             error = exc.message
         else:
-            flash(f"Appeal {decided.status_label.lower()}.", "info")
+            flash(gettext("Appeal upheld.") if decided.status == UPHELD else gettext("Appeal dismissed."), "info")
             return _redirect("staff_work.home")
     decision = the_appeal.assessment
     page = render_template(
