@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import gettext
 
 from lti_tool.audit.actor import Actor
 from lti_tool.launch.claim_checks import contains_nul
@@ -32,7 +33,7 @@ from lti_tool.launch.registrations import (
 )
 from lti_tool.launch.tool_urls import TOOL_CLAIMS, TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCOPES, ToolUrls
 from lti_tool.web import outbound
-from lti_tool.web.errors import UserError
+from lti_tool.web.errors import N_, UserError
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +90,34 @@ def _allow_local() -> bool:
 
 
 def check_platform_url(value: Any, what: str) -> str:
+    """`what`: the configuration's name for the address (issuer, jwks_uri, ...), the same in every language."""
     if not isinstance(value, str) or not value.strip():
-        raise DynamicRegistrationError(f"The platform gave no {what}.")
+        raise DynamicRegistrationError(gettext("The platform gave no %(what)s.", what=what))
     if len(value.strip()) > MAX_URL_CHARS or "\x00" in value:
         raise DynamicRegistrationError(
-            f"The platform's {what} is longer than {MAX_URL_CHARS} characters or contains a NUL character."
+            gettext(
+                "The platform's %(what)s is longer than %(max)s characters or contains a NUL character.",
+                what=what,
+                max=MAX_URL_CHARS,
+            )
         )
     schemes = ("https", "http") if _allow_local() else ("https",)
+    shown = value[:200]
     try:
         parts = urlsplit(value.strip())
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
     except ValueError as exc:
-        raise DynamicRegistrationError(f"The platform's {what} {value!r:.200} is not a valid URL.") from exc
+        raise DynamicRegistrationError(
+            gettext("The platform's %(what)s '%(value)s' is not a valid URL.", what=what, value=shown)
+        ) from exc
     if parts.scheme not in schemes or not parts.hostname:
-        raise DynamicRegistrationError(f"The platform's {what} {value!r:.200} is not an {' or '.join(schemes)} URL.")
+        raise DynamicRegistrationError(
+            gettext("The platform's %(what)s '%(value)s' is not an https URL.", what=what, value=shown)
+            if len(schemes) == 1
+            else gettext("The platform's %(what)s '%(value)s' is not an https or http URL.", what=what, value=shown)
+        )
     if parts.username or parts.password:
-        raise DynamicRegistrationError(f"The platform's {what} must not contain credentials.")
+        raise DynamicRegistrationError(gettext("The platform's %(what)s must not contain credentials.", what=what))
     return value.strip()
 
 
@@ -127,7 +140,7 @@ def _fetch(method: str, url: str, what: str, headers: dict[str, str], data: str 
     """One call to the platform through web/outbound.py: a total deadline, one of the few slots anonymous
     requests may use at once, and only to addresses the registration policy allows. Every failure reads the
     same, whatever the cause: which host refused or how a port answered would let anyone opening this page
-    map the tool's network (the log has the detail)."""
+    map the tool's network (the log has the detail). `what`: a name marked N_, said in the page's language."""
     try:
         return outbound.fetch(
             method,
@@ -140,23 +153,38 @@ def _fetch(method: str, url: str, what: str, headers: dict[str, str], data: str 
         )
     except outbound.OutboundError as exc:
         raise DynamicRegistrationError(
-            f"The tool got no usable answer from the platform's {what} at {url}. The address may be "
-            "unreachable from the tool or too slow to answer, or it is one the tool does not call (local, "
-            "private and cloud-metadata addresses are refused)."
+            gettext(
+                "The tool got no usable answer from the platform's %(what)s at %(url)s. The address may be "
+                "unreachable from the tool or too slow to answer, or it is one the tool does not call (local, "
+                "private and cloud-metadata addresses are refused).",
+                what=gettext(what),
+                url=url,
+            )
         ) from exc
 
 
 def _read_json(fetched: outbound.Fetched, what: str, url: str) -> Any:
+    """`what` as for _fetch."""
+    name = gettext(what)
     if fetched.truncated:
-        raise DynamicRegistrationError(f"The {what} at {url} is larger than the tool accepts.")
+        raise DynamicRegistrationError(
+            gettext("The %(what)s at %(url)s is larger than the tool accepts.", what=name, url=url)
+        )
     try:
         data = json.loads(fetched.body)
     except (ValueError, RecursionError) as exc:
         raise DynamicRegistrationError(
-            f"The {what} at {url} is not JSON (content type {fetched.headers.get('Content-Type', 'unknown')!r})."
+            gettext(
+                "The %(what)s at %(url)s is not JSON (content type '%(type)s').",
+                what=name,
+                url=url,
+                type=fetched.headers.get("Content-Type", "unknown"),
+            )
         ) from exc
     if contains_nul(data):
-        raise DynamicRegistrationError(f"The {what} at {url} contains NUL characters or is nested too deeply.")
+        raise DynamicRegistrationError(
+            gettext("The %(what)s at %(url)s contains NUL characters or is nested too deeply.", what=name, url=url)
+        )
     return data
 
 
@@ -171,7 +199,7 @@ def _platform_message(fetched: outbound.Fetched) -> str:
         parts = [str(data[k]) for k in ("error", "error_description", "message", "errors") if data.get(k)]
         if parts:
             return ": ".join(parts)[:500]
-    return " ".join(text.split())[:500] or "(no message)"
+    return " ".join(text.split())[:500] or gettext("(no message)")
 
 
 def fetch_platform_configuration(url: str, registration_token: str | None) -> PlatformConfiguration:
@@ -180,29 +208,38 @@ def fetch_platform_configuration(url: str, registration_token: str | None) -> Pl
     if registration_token:
         # Canvas wants the token on this request too; other platforms ignore it.
         headers["Authorization"] = f"Bearer {registration_token}"
-    fetched = _fetch("GET", url, "OpenID configuration", headers)
+    fetched = _fetch("GET", url, N_("OpenID configuration"), headers)
     if fetched.status != 200:
         raise DynamicRegistrationError(
-            f"The platform's OpenID configuration at {url} answered HTTP {fetched.status}: {_platform_message(fetched)}"
+            gettext(
+                "The platform's OpenID configuration at %(url)s answered HTTP %(status)s: %(message)s",
+                url=url,
+                status=fetched.status,
+                message=_platform_message(fetched),
+            )
         )
-    data = _read_json(fetched, "OpenID configuration", url)
+    data = _read_json(fetched, N_("OpenID configuration"), url)
     return parse_platform_configuration(url, data)
 
 
 def parse_platform_configuration(url: str, data: Any) -> PlatformConfiguration:
     if not isinstance(data, dict):
-        raise DynamicRegistrationError(f"The OpenID configuration at {url} is not a JSON object.")
+        raise DynamicRegistrationError(gettext("The OpenID configuration at %(url)s is not a JSON object.", url=url))
     issuer = check_platform_url(data.get("issuer"), "issuer")
     if not issuer_matches(issuer, url):
         raise DynamicRegistrationError(
-            f"The OpenID configuration at {url} names the issuer {issuer!r}, which is not the site it came "
-            "from. The tool accepts a platform's configuration only from under its own issuer URL.",
+            gettext(
+                "The OpenID configuration at %(url)s names the issuer '%(issuer)s', which is not the site it came "
+                "from. The tool accepts a platform's configuration only from under its own issuer URL.",
+                url=url,
+                issuer=issuer,
+            ),
             hint="Check the platform's public address (for Moodle, $CFG->wwwroot) matches the address you use.",
         )
     missing = [name for name in REQUIRED_ENDPOINTS if not data.get(name)]
     if missing:
         raise DynamicRegistrationError(
-            f"The platform's OpenID configuration lacks {', '.join(missing)}.",
+            gettext("The platform's OpenID configuration lacks %(missing)s.", missing=", ".join(missing)),
             hint="This platform does not seem to support LTI Dynamic Registration; "
             "register the tool manually (see the tool's configuration page).",
         )
@@ -210,7 +247,10 @@ def parse_platform_configuration(url: str, data: Any) -> PlatformConfiguration:
     lti = data.get(PLATFORM_CONFIG)
     if not isinstance(lti, dict):
         raise DynamicRegistrationError(
-            f"The platform's OpenID configuration has no LTI platform configuration ({PLATFORM_CONFIG}).",
+            gettext(
+                "The platform's OpenID configuration has no LTI platform configuration (%(claim)s).",
+                claim=PLATFORM_CONFIG,
+            ),
             hint="This is not an LTI 1.3 platform configuration; register the tool manually instead.",
         )
     scopes = data.get("scopes_supported")
@@ -290,12 +330,16 @@ def post_registration(
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
     url = platform.registration_endpoint
-    fetched = _fetch("POST", url, "registration endpoint", headers, json.dumps(payload))
+    fetched = _fetch("POST", url, N_("registration endpoint"), headers, json.dumps(payload))
     if fetched.status not in (200, 201):
         raise DynamicRegistrationError(
-            f"The platform refused the registration (HTTP {fetched.status}): {_platform_message(fetched)}"
+            gettext(
+                "The platform refused the registration (HTTP %(status)s): %(message)s",
+                status=fetched.status,
+                message=_platform_message(fetched),
+            )
         )
-    data = _read_json(fetched, "registration response", url)
+    data = _read_json(fetched, N_("registration response"), url)
     return parse_registration_answer(data)
 
 
@@ -411,8 +455,11 @@ def _create(
         # A real conflict: the same platform and client ID were recorded a moment ago, by a registration that
         # ran at the same time as this one. The tool is registered; nothing in the LMS needs removing.
         raise DynamicRegistrationError(
-            f"{exc.message} It was recorded a moment ago by a registration that ran at the same time as this "
-            "one, so this one was not recorded twice.",
+            gettext(
+                "%(refusal)s It was recorded a moment ago by a registration that ran at the same time as this one, "
+                "so this one was not recorded twice.",
+                refusal=exc.message,
+            ),
             status=409,
             hint="Nothing needs removing: the tool is registered. Close this window and look at the tool in "
             "the LMS; to bring its settings up to date, register it again from the LMS (a registration "

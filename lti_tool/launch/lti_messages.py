@@ -17,6 +17,7 @@ from typing import Any, Literal
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from flask import current_app
+from flask_babel import gettext
 from pylti1p3.contrib.flask import FlaskCookieService, FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from pylti1p3.exception import LtiException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
@@ -205,7 +206,9 @@ class ToolMessageLaunch(FlaskMessageLaunch):
     def validate_header(self) -> ToolMessageLaunch:
         header = self._jwt.get("header", {})
         if header.get("alg") not in ALLOWED_ALGORITHMS:
-            raise LaunchError(f"The id_token uses algorithm {header.get('alg')!r}; LTI requires RS256.", status=401)
+            raise LaunchError(
+                gettext("The id_token uses algorithm '%(alg)s'; LTI requires RS256.", alg=header.get("alg")), status=401
+            )
         if not header.get("kid"):
             raise LaunchError("The id_token header has no 'kid', so its signing key cannot be found.", status=401)
         return self
@@ -268,9 +271,13 @@ class ToolMessageLaunch(FlaskMessageLaunch):
                 "The id_token is dated in the future (iat/nbf). Check the platform's clock.", status=401
             ) from exc
         except jwt.MissingRequiredClaimError as exc:
-            raise LaunchError(f"The id_token lacks the required claim '{exc.claim}'.", status=401) from exc
+            raise LaunchError(
+                gettext("The id_token lacks the required claim '%(claim)s'.", claim=exc.claim), status=401
+            ) from exc
         except jwt.InvalidTokenError as exc:
-            raise LaunchError(f"The id_token signature or claims are invalid: {exc}.", status=401) from exc
+            raise LaunchError(
+                gettext("The id_token signature or claims are invalid: %(error)s.", error=exc), status=401
+            ) from exc
         if claims["iat"] < time.time() - MAX_ID_TOKEN_AGE - skew:
             raise LaunchError("The id_token was issued too long ago (iat).", status=401)
         return self
@@ -304,7 +311,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         try:
             super().validate_message()
         except LtiException as exc:
-            raise LaunchError(f"The LTI message is incomplete: {exc}.", status=401) from exc
+            raise LaunchError(gettext("The LTI message is incomplete: %(error)s.", error=exc), status=401) from exc
         return self
 
     def save_launch_data(self) -> ToolMessageLaunch:

@@ -20,6 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from flask import current_app
+from flask_babel import gettext
 from jwcrypto.jwk import JWK
 
 from lti_tool.launch.cache import cache_get, cache_get_entry, cache_set
@@ -75,9 +76,14 @@ def fetch_key_set(url: str) -> dict[str, Any]:
         if stale is not None:
             log.warning("platform JWKS at %s unreachable (%s); using the copy fetched earlier", url, exc)
             return stale
-        raise LaunchError(f"The platform's public keys could not be fetched from {url}: {exc}", status=502) from exc
+        raise LaunchError(
+            gettext("The platform's public keys could not be fetched from %(url)s: %(error)s", url=url, error=exc),
+            status=502,
+        ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-        raise LaunchError(f"The platform's keyset at {url} is not a JWKS document (no 'keys' list).", status=502)
+        raise LaunchError(
+            gettext("The platform's keyset at %(url)s is not a JWKS document (no 'keys' list).", url=url), status=502
+        )
     cache_set(_cache_key(url), data, current_app.config["LTI_JWKS_CACHE_SECONDS"])
     cache_set(_stale_key(url), data, current_app.config["LTI_JWKS_STALE_SECONDS"])
     _key_sets.put(url, (data, utcnow() + dt.timedelta(seconds=current_app.config["LTI_JWKS_CACHE_SECONDS"])))
@@ -99,7 +105,10 @@ def find_platform_key(url: str | None, inline: Mapping[str, Any] | None, kid: st
             return key
     if not url:
         raise LaunchError(
-            f"The id_token was signed with key {kid!r}, which is not in the keyset registered for this platform.",
+            gettext(
+                "The id_token was signed with key '%(kid)s', which is not in the keyset registered for this platform.",
+                kid=kid,
+            ),
             status=401,
         )
     cached = _cached_key_set(url)
@@ -115,7 +124,7 @@ def find_platform_key(url: str | None, inline: Mapping[str, Any] | None, kid: st
             cache_set(throttle, True, REFETCH_MIN_SECONDS)
             key = _find(fetch_key_set(url), kid)
     if key is None:
-        raise LaunchError(f"The platform's keyset has no key with kid {kid!r}.", status=401)
+        raise LaunchError(gettext("The platform's keyset has no key with kid '%(kid)s'.", kid=kid), status=401)
     return key
 
 
@@ -135,9 +144,13 @@ def _public_key(canonical_jwk: str) -> RSAPublicKey:
 
 def jwk_to_pem(jwk: dict[str, Any]) -> str:
     if jwk.get("kty") != "RSA":
-        raise LaunchError(f"The platform key is of type {jwk.get('kty')!r}; LTI requires RSA keys.", status=401)
+        raise LaunchError(
+            gettext("The platform key is of type '%(kty)s'; LTI requires RSA keys.", kty=jwk.get("kty")), status=401
+        )
     if jwk.get("alg") not in (None, "RS256"):
-        raise LaunchError(f"The platform key is for algorithm {jwk.get('alg')!r}; LTI requires RS256.", status=401)
+        raise LaunchError(
+            gettext("The platform key is for algorithm '%(alg)s'; LTI requires RS256.", alg=jwk.get("alg")), status=401
+        )
     try:
         return JWK.from_json(json.dumps(jwk)).export_to_pem().decode()
     except Exception as exc:  # jwcrypto raises several types for malformed keys

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from lti_tool.audit.actor import Actor
 from lti_tool.launch.models import Deployment, LtiContext, Registration, ResourceLink, ToolSession
 from lti_tool.store.db import db
-from lti_tool.web.errors import UserError
+from lti_tool.web.errors import N_, UserError
 
 if TYPE_CHECKING:  # a type only: launch may not import identity (ARCHITECTURE.md)
     from lti_tool.identity.partners import Partner
@@ -28,30 +29,40 @@ class RegistrationError(UserError):
 
 
 def check_url(value: str | None, field: str, *, required: bool = True) -> str | None:
+    """`field`: the form field's name, in English and marked N_ (the refusal says it in the page's language)."""
     value = (value or "").strip()
+    name = gettext(field)
     if not value:
         if required:
-            raise RegistrationError(f"{field} is required.")
+            raise RegistrationError(gettext("%(field)s is required.", field=name))
         return None
     if len(value) > MAX_URL_CHARS or "\x00" in value:
-        raise RegistrationError(f"{field} is longer than {MAX_URL_CHARS} characters or contains a NUL character.")
+        raise RegistrationError(
+            gettext(
+                "%(field)s is longer than %(max)s characters or contains a NUL character.",
+                field=name,
+                max=MAX_URL_CHARS,
+            )
+        )
     try:
         parts = urlsplit(value)
     except ValueError:  # e.g. an unclosed IPv6 bracket
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise RegistrationError(f"{field}: {value!r} is not an http(s) URL.")
+        raise RegistrationError(gettext("%(field)s: '%(value)s' is not an http(s) URL.", field=name, value=value))
     return value
 
 
 def check_text(value: str | None, field: str, limit: int) -> str:
+    """`field` as for check_url."""
     value = (value or "").strip()
+    name = gettext(field)
     if not value:
-        raise RegistrationError(f"{field} is required.")
+        raise RegistrationError(gettext("%(field)s is required.", field=name))
     if len(value) > limit:
-        raise RegistrationError(f"{field} is longer than {limit} characters.")
+        raise RegistrationError(gettext("%(field)s is longer than %(max)s characters.", field=name, max=limit))
     if "\x00" in value:
-        raise RegistrationError(f"{field} contains a NUL character.")
+        raise RegistrationError(gettext("%(field)s contains a NUL character.", field=name))
     return value
 
 
@@ -104,20 +115,21 @@ def create_registration(
     action: str = "registration.create",
 ) -> Registration:
     """Add a registration (and its deployments) in the caller's transaction; duplicates are refused."""
-    issuer = check_text(issuer, "Issuer", 500)
-    check_url(issuer, "Issuer")
-    client_id = check_text(client_id, "Client ID", 255)
+    issuer = check_text(issuer, N_("Issuer"), 500)
+    check_url(issuer, N_("Issuer"))
+    client_id = check_text(client_id, N_("Client ID"), 255)
     deployment_ids = [
-        check_text(d, "Deployment ID", 255) for d in dict.fromkeys(d.strip() for d in deployment_ids if d and d.strip())
+        check_text(d, N_("Deployment ID"), 255)
+        for d in dict.fromkeys(d.strip() for d in deployment_ids if d and d.strip())
     ]
     reg = Registration(
         issuer=issuer,
         client_id=client_id,
         name=(name or "").strip()[:200],
-        auth_login_url=check_url(login_url, "Login (authentication request) URL"),
-        auth_token_url=check_url(token_url, "Access token URL"),
-        key_set_url=check_url(jwks_url, "Keyset (JWKS) URL"),
-        auth_audience=check_url(audience, "Token audience", required=False),
+        auth_login_url=check_url(login_url, N_("Login (authentication request) URL")),
+        auth_token_url=check_url(token_url, N_("Access token URL")),
+        key_set_url=check_url(jwks_url, N_("Keyset (JWKS) URL")),
+        auth_audience=check_url(audience, N_("Token audience"), required=False),
         active=active,
     )
     if find_registration(issuer, client_id) is not None:
@@ -162,10 +174,10 @@ def update_registration(
     `activate` (a tool admin's invite) says otherwise.
     """
     new = {
-        "auth_login_url": check_url(login_url, "Login (authentication request) URL"),
-        "auth_token_url": check_url(token_url, "Access token URL"),
-        "key_set_url": check_url(jwks_url, "Keyset (JWKS) URL"),
-        "auth_audience": check_url(audience, "Token audience", required=False),
+        "auth_login_url": check_url(login_url, N_("Login (authentication request) URL")),
+        "auth_token_url": check_url(token_url, N_("Access token URL")),
+        "key_set_url": check_url(jwks_url, N_("Keyset (JWKS) URL")),
+        "auth_audience": check_url(audience, N_("Token audience"), required=False),
     }
     result = RegistrationUpdate()
     for name, value in new.items():
@@ -182,7 +194,7 @@ def update_registration(
     for deployment_id in dict.fromkeys(d.strip() for d in deployment_ids if d and d.strip()):
         if not any(d.deployment_id == deployment_id for d in reg.deployments):
             reg.deployments.append(
-                Deployment(deployment_id=check_text(deployment_id, "Deployment ID", 255), partner=partner)
+                Deployment(deployment_id=check_text(deployment_id, N_("Deployment ID"), 255), partner=partner)
             )
             result.added_deployments.append(deployment_id)
     db.session.flush()
@@ -201,7 +213,11 @@ def update_registration(
 
 def duplicate_error(issuer: str, client_id: str) -> RegistrationError:
     return RegistrationError(
-        f"A registration for issuer {issuer!r} with client ID {client_id!r} already exists.",
+        gettext(
+            "A registration for issuer '%(issuer)s' with client ID '%(client_id)s' already exists.",
+            issuer=issuer,
+            client_id=client_id,
+        ),
         status=409,
         hint="Use the existing registration (add a deployment to it), or remove it first if it is obsolete.",
     )
@@ -232,9 +248,16 @@ def set_deployment_active(who: Actor, dep: Deployment, active: bool) -> None:
 
 
 def add_deployment(who: Actor, reg: Registration, deployment_id: str, partner: Partner | None = None) -> Deployment:
-    deployment_id = check_text(deployment_id, "Deployment ID", 255)
+    deployment_id = check_text(deployment_id, N_("Deployment ID"), 255)
     if any(d.deployment_id == deployment_id for d in reg.deployments):
-        raise RegistrationError(f"Deployment {deployment_id!r} is already registered for {reg.label()}.", status=409)
+        raise RegistrationError(
+            gettext(
+                "Deployment '%(deployment)s' is already registered for %(registration)s.",
+                deployment=deployment_id,
+                registration=reg.label(),
+            ),
+            status=409,
+        )
     dep = Deployment(deployment_id=deployment_id, partner=partner)
     reg.deployments.append(dep)
     db.session.flush()
@@ -264,16 +287,20 @@ class InUse(RegistrationError):
     title = "Cannot delete"
 
     def __init__(self, what: str) -> None:
+        """`what`: the registration or deployment, named in the page's language."""
         super().__init__(
-            f"{what} has been used for launches; its launch records (courses, placements, "
-            "portfolios) depend on it, so it cannot be deleted.",
+            gettext(
+                "%(what)s has been used for launches; its launch records (courses, placements, portfolios) depend "
+                "on it, so it cannot be deleted.",
+                what=what,
+            ),
             hint="Deactivate it instead: launches are then refused and every record is kept.",
         )
 
 
 def delete_registration(who: Actor, reg: Registration) -> None:
     if launch_record_count([d.id for d in reg.deployments]):
-        raise InUse(f"The registration {reg.label()}")
+        raise InUse(gettext("The registration %(registration)s", registration=reg.label()))
     who.record("registration.delete", subject=reg, before=registration_summary(reg))
     db.session.delete(reg)
     db.session.flush()
@@ -281,7 +308,7 @@ def delete_registration(who: Actor, reg: Registration) -> None:
 
 def delete_deployment(who: Actor, dep: Deployment) -> None:
     if launch_record_count([dep.id]):
-        raise InUse(f"Deployment {dep.deployment_id!r}")
+        raise InUse(gettext("Deployment '%(deployment)s'", deployment=dep.deployment_id))
     who.record(
         "deployment.delete",
         subject=dep,

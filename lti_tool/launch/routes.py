@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Flask, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext
 from pylti1p3.contrib.flask.redirect import FlaskRedirect
 from pylti1p3.exception import LtiException, OIDCException
 from werkzeug.wrappers import Response
@@ -61,10 +62,10 @@ def origin_of(url: str) -> str:
 def login() -> Response:
     for required in ("iss", "login_hint", "target_link_uri"):
         if not _param(required):
-            raise LaunchError(f"The login request is missing '{required}'.")
+            raise LaunchError(gettext("The login request is missing '%(param)s'.", param=required))
     for name in LOGIN_PARAMS:
         if len(_param(name) or "") > MAX_LOGIN_PARAM_CHARS:
-            raise LaunchError(f"The login's '{name}' is longer than the tool accepts.")
+            raise LaunchError(gettext("The login's '%(param)s' is longer than the tool accepts.", param=name))
     try:
         target = urlsplit(_param("target_link_uri") or "")
     except ValueError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext
 from pylti1p3.deployment import Deployment as PyltiDeployment
 from pylti1p3.registration import Registration as PyltiRegistration
 from pylti1p3.tool_config import ToolConfAbstract
@@ -19,8 +20,9 @@ from lti_tool.launch.keys import key_store
 from lti_tool.launch.models import Deployment, Registration
 from lti_tool.store.db import db
 from lti_tool.store.memo import Memo, attached_row, row_values
+from lti_tool.web.errors import N_
 
-REGISTER_HINT = (
+REGISTER_HINT = N_(
     "The LMS administrator must register this platform with the tool first "
     "(see the tool's configuration page), using the same issuer and client ID."
 )
@@ -45,21 +47,33 @@ def find_registration_row(issuer: str, client_id: str | None) -> Registration:
         raise LaunchError("The request names no platform issuer ('iss').")
     rows = _registration_rows(issuer, client_id)
     if not rows:
-        who = f"issuer {issuer!r}" + (f" with client ID {client_id!r}" if client_id else "")
-        raise LaunchError(f"The tool has no registration for {who}.", status=403, hint=REGISTER_HINT)
+        raise LaunchError(
+            gettext(
+                "The tool has no registration for issuer '%(issuer)s' with client ID '%(client_id)s'.",
+                issuer=issuer,
+                client_id=client_id,
+            )
+            if client_id
+            else gettext("The tool has no registration for issuer '%(issuer)s'.", issuer=issuer),
+            status=403,
+            hint=gettext(REGISTER_HINT),
+        )
     if len(rows) > 1:
         active = [r for r in rows if r.active]
         if len(active) != 1:
             raise LaunchError(
-                f"Several registrations exist for issuer {issuer!r} and the platform sent no client_id "
-                "to choose between them.",
+                gettext(
+                    "Several registrations exist for issuer '%(issuer)s' and the platform sent no client_id to "
+                    "choose between them.",
+                    issuer=issuer,
+                ),
                 hint="Configure the platform to send client_id on login.",
             )
         rows = active
     row = rows[0]
     if not row.active:
         raise LaunchError(
-            f"The registration for {row.label()} is deactivated.",
+            gettext("The registration for %(registration)s is deactivated.", registration=row.label()),
             status=403,
             hint="A tool administrator must activate the registration before launches work.",
         )
@@ -79,13 +93,17 @@ def find_deployment_row(registration: Registration, deployment_id: str) -> Deplo
     dep = attached_row(Deployment, values) if values is not None else None
     if dep is None:
         raise LaunchError(
-            f"Deployment {deployment_id!r} is not registered for {registration.label()}.",
+            gettext(
+                "Deployment '%(deployment)s' is not registered for %(registration)s.",
+                deployment=deployment_id,
+                registration=registration.label(),
+            ),
             status=403,
             hint="Add this deployment ID to the tool's registration for the platform.",
         )
     if not dep.active:
         raise LaunchError(
-            f"Deployment {deployment_id!r} is deactivated.",
+            gettext("Deployment '%(deployment)s' is deactivated.", deployment=deployment_id),
             status=403,
             hint="A tool administrator must activate the deployment.",
         )
