@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from flask_babel import gettext
+
 from lti_tool.eqa import manifest as mf
 from lti_tool.eqa import summary_pdf
 from lti_tool.eqa.record import PortfolioRecord, audit_events, chain_head, event_dict, load
@@ -33,14 +35,17 @@ from lti_tool.launch.keys import ToolKey
 from lti_tool.portfolio.evidence.storage import EvidenceStorage, StorageError
 from lti_tool.portfolio.models import Portfolio
 from lti_tool.store.db import utcnow
+from lti_tool.web.errors import N_
 
 CHUNK = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
-README = """Portfolio pack for external quality assurance
+# The pack's README.txt, in the pack's language (jobs.build sets it: the requester's).
+README = N_(
+    """Portfolio pack for external quality assurance
 =============================================
 
-Made by {issuer_name} ({issuer_id}) on {made_at} UTC; {count} portfolio(s).
+Made by %(issuer_name)s (%(issuer_id)s) on %(made_at)s UTC; %(count)s portfolio(s).
 
 Each portfolio-<id>/ folder holds the portfolio's PDF summary (summary.pdf) and the same facts as data
 (record.json), its submissions as frozen when submitted (submissions/), every evidence file as submitted
@@ -51,12 +56,12 @@ Checking the pack
 -----------------
 manifest.json lists every other file with its sha256 and size. manifest.sig is a JWS (RFC 7515, compact
 serialization, detached payload as in its Appendix F) over the exact bytes of manifest.json, signed RS256 with
-the issuer key whose public half is issuer-key.jwk.json (thumbprint {thumbprint}, RFC 7638).
+the issuer key whose public half is issuer-key.jwk.json (thumbprint %(thumbprint)s, RFC 7638).
 
   lti-tool pack verify THIS.zip            (or: python -m lti_tool.eqa.manifest THIS.zip)
 
 checks every file's hash and size, that no file is missing or added, and the signature. To be sure that the
-key is the issuer's, compare its thumbprint with the keys published at {jwks_url}
+key is the issuer's, compare its thumbprint with the keys published at %(jwks_url)s
 (`lti-tool pack verify THIS.zip --trusted-jwks SAVED_JWKS.json` does this offline).
 
 The audit events
@@ -68,6 +73,7 @@ here. The events of one portfolio are not neighbours in the tool's chain, so the
 in the tool: `lti-tool audit verify --head <chain_head.hash>` shows that the whole chain is intact and still
 holds the head recorded in this pack.
 """
+)
 
 
 def safe_name(name: str) -> str:
@@ -259,7 +265,8 @@ def write_pack(
         thumb = mf.thumbprint(public_jwk)
         writer.add_bytes(
             "README.txt",
-            README.format(
+            gettext(
+                README,
                 issuer_name=issuer.get("name", ""),
                 issuer_id=issuer.get("id", ""),
                 made_at=made_at.isoformat(),

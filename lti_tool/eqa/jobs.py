@@ -24,8 +24,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
-from flask_babel import gettext
+from flask import Flask, current_app, has_request_context
+from flask_babel import force_locale, get_locale, gettext
 from sqlalchemy import or_, select, update
 
 from lti_tool.audit import trail as audit
@@ -33,6 +33,7 @@ from lti_tool.audit.actor import Actor
 from lti_tool.credentials import issuer
 from lti_tool.eqa.builder import PackError, write_pack
 from lti_tool.eqa.models import BUILDING, EXPIRED, FAILED, QUEUED, READY, PackJob
+from lti_tool.launch.language import ENGLISH
 from lti_tool.portfolio.evidence.storage import storage
 from lti_tool.portfolio.models import Portfolio
 from lti_tool.store.db import db, rowcount, utcnow
@@ -64,6 +65,7 @@ def request_pack(by: Actor, portfolio_ids: list[int], *, kind: str, criteria: di
         kind=kind,
         requested_by_id=by.actor.id if by.actor is not None else None,
         requested_label=by.describe(),
+        language=_requester_language(),
         portfolio_ids=list(portfolio_ids),
         criteria=dict(criteria or {}),
         total=len(portfolio_ids),
@@ -78,6 +80,12 @@ def request_pack(by: Actor, portfolio_ids: list[int], *, kind: str, criteria: di
         after={"kind": kind, "portfolios": list(portfolio_ids), "criteria": job.criteria},
     )
     return job
+
+
+def _requester_language() -> str:
+    """The language the person asking reads the tool in (their request's locale); none on the command line."""
+    locale = get_locale() if has_request_context() else None
+    return str(locale) if locale is not None else ""
 
 
 def pack_dir(app: Flask | None = None) -> Path:
@@ -136,20 +144,21 @@ def build(job_id: int, worker_id: str = "") -> PackJob:
 
     key = issuer.signing_key()
     try:
-        manifest = write_pack(
-            part,
-            _portfolios(ids),
-            store=storage(app),
-            key=key,
-            public_jwk=issuer.public_jwk(key),
-            issuer={
-                "id": issuer.issuer_id(),
-                "name": app.config["ISSUER_NAME"],
-                "jwks_url": issuer.issuer_jwks_url(),
-            },
-            sample=dict(job.criteria) if job.kind == "sample" else None,
-            progress=progress,
-        )
+        with force_locale(job.language or ENGLISH):
+            manifest = write_pack(
+                part,
+                _portfolios(ids),
+                store=storage(app),
+                key=key,
+                public_jwk=issuer.public_jwk(key),
+                issuer={
+                    "id": issuer.issuer_id(),
+                    "name": app.config["ISSUER_NAME"],
+                    "jwks_url": issuer.issuer_jwks_url(),
+                },
+                sample=dict(job.criteria) if job.kind == "sample" else None,
+                progress=progress,
+            )
         os.replace(part, final)
     except Exception as exc:  # any failure ends the job as failed, with its reason, and no file left
         db.session.rollback()
@@ -305,7 +314,9 @@ def downloadable(job: PackJob) -> Path:
     if job.state in (READY, EXPIRED) and (job.state == EXPIRED or (job.expires_at and job.expires_at < utcnow())):
         raise UserError("This pack has expired and its file was deleted; request it again.", status=410)
     if job.state != READY:
-        raise UserError(f"This pack is not ready: {job.state_label.lower()}.", status=409)
+        raise UserError(
+            gettext("This pack is not ready: %(state)s.", state=gettext(job.state_label).lower()), status=409
+        )
     path = Path(job.file_path)
     if not path.is_file():
         raise UserError("This pack's file is missing; request the pack again.", status=410)

@@ -38,6 +38,9 @@ class PackJob(Model):
     # Who asked (None for an operator's command, then requested_label says who).
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("lti_user.id"), nullable=True, index=True)
     requested_label: Mapped[str] = mapped_column(String(300), default="")
+    # The language of whoever asked, when they asked (a Babel identifier, "es"): the pack's PDF summaries and
+    # README are written in it. Empty (English) for an operator's command.
+    language: Mapped[str] = mapped_column(String(20), default="", server_default="")
     portfolio_ids: Mapped[list[int]] = mapped_column(JSONText, default=list)
     # How a sample was chosen (filters, share, seed), written into the pack as sample.json.
     criteria: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)

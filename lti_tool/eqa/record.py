@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from babel.dates import format_date, format_time
+from flask_babel import get_locale
 from sqlalchemy import and_, or_, select
 
 from lti_tool.audit.trail import AuditEvent, compute_hash
@@ -21,6 +23,7 @@ from lti_tool.portfolio.review.appeal_models import Appeal
 from lti_tool.portfolio.review.assessment_models import Assessment, Award
 from lti_tool.portfolio.review.verification_models import SamplingDecision, VerificationRecord
 from lti_tool.store.db import db
+from lti_tool.web.errors import N_
 
 DECISION_LABELS = {"competent": "Competent", "not_yet_competent": "Not yet competent"}
 
@@ -33,7 +36,7 @@ class Decision:
 
     @property
     def label(self) -> str:
-        return DECISION_LABELS.get(self.assessment.decision or "", self.assessment.decision or "in progress")
+        return DECISION_LABELS.get(self.assessment.decision or "", self.assessment.decision or N_("in progress"))
 
 
 @dataclass
@@ -174,8 +177,13 @@ def chain_head() -> dict[str, Any]:
 
 
 def when(value: dt.datetime | dt.date | None) -> str:
+    """A date ("12 May 2025"), or a moment in UTC ("12 May 2025, 14:03 UTC"), written by Babel in the current
+    locale (the pack's language while a pack is built; English outside a request)."""
     if value is None:
         return "—"
+    locale = str(get_locale() or "en_GB")
     if isinstance(value, dt.datetime):
-        return value.strftime("%d %b %Y %H:%M UTC")
-    return value.strftime("%d %b %Y")
+        utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        day, clock = format_date(utc.date(), format="long", locale=locale), format_time(utc, "HH:mm", locale=locale)
+        return f"{day}, {clock} UTC"
+    return format_date(value, format="long", locale=locale)

@@ -4,6 +4,9 @@ why), appeals, the award and its credential, and the audit chain's head at the t
 
 Text is set in Bitstream Vera (shipped with ReportLab, embedded in the PDF), so names outside Latin-1 print and
 the text can be copied or searched out of the file.
+
+Written in the current locale: the pack's, which jobs.build sets to the language of the person who asked for it
+(English for an operator's pack). Dates are Babel's for that language, in UTC, as the pack's data are.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
+from flask_babel import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -81,119 +85,162 @@ def build(
     s = _styles()
     p = record.portfolio
     cert = p.certification
-    out: list[Flowable] = [_p(f"Portfolio record: {record.learner}", s["title"])]
+    title = _("Portfolio record: %(learner)s", learner=record.learner)
+    out: list[Flowable] = [_p(title, s["title"])]
 
     def fact(label: str, value: Any) -> list[Any]:
         return [_p(label, s["cell"]), _p(value, s["cell"])]
 
     facts = [
-        fact("Learner", f"{record.learner}" + (f" <{p.user.email}>" if getattr(p.user, "email", "") else "")),
-        fact("Certification", f"{cert.code} version {cert.version}: {cert.title}"),
-        fact("Partner", p.partner.name if p.partner else "none"),
-        fact("Route", ROUTES.get(p.route, p.route)),
-        fact("State", workflow.STATE_LABELS.get(p.state, p.state)),
-        fact("Portfolio", f"#{p.id}, started {when(p.created_at)}"),
-        fact("Pack made", when(made_at)),
+        fact(_("Learner"), f"{record.learner}" + (f" <{p.user.email}>" if getattr(p.user, "email", "") else "")),
+        fact(
+            _("Certification"),
+            _("%(code)s version %(version)s: %(title)s", code=cert.code, version=cert.version, title=cert.title),
+        ),
+        fact(_("Partner"), p.partner.name if p.partner else _("none")),
+        fact(_("Route"), _word(ROUTES, p.route)),
+        fact(_("State"), workflow.state_words(p.state)),
+        fact(_("Portfolio"), _("#%(id)s, started %(date)s", id=p.id, date=when(p.created_at))),
+        fact(_("Pack made"), when(made_at)),
     ]
     out.append(_table(facts, [35 * mm, 135 * mm], header=False))
 
     for attempt in record.attempts:
         sub = attempt.submission
-        out.append(_p(f"Attempt {sub.attempt}: submitted {when(sub.created_at)}", s["h2"]))
+        out.append(_p(_("Attempt %(n)s: submitted %(date)s", n=sub.attempt, date=when(sub.created_at)), s["h2"]))
         if sub.learner_note:
-            out.append(_p(f"Learner's note: {sub.learner_note}", s["body"]))
+            out.append(_p(_("Learner's note: %(note)s", note=sub.learner_note), s["body"]))
         shot = attempt.snapshot.get("certification", {})
-        out.append(
-            _p(f"Held to {shot.get('code', cert.code)} version {shot.get('version', cert.version)}.", s["small"])
+        held = _(
+            "Held to %(code)s version %(version)s.",
+            code=shot.get("code", cert.code),
+            version=shot.get("version", cert.version),
         )
+        out.append(_p(held, s["small"]))
         for d in attempt.decisions:
             a = d.assessment
-            line = f"Decision: {d.label}, by {a.assessor.display_name()}, {when(a.decided_at)}."
+            line = _(
+                "Decision: %(decision)s, by %(assessor)s, %(date)s.",
+                decision=_(d.label),
+                assessor=a.assessor.display_name(),
+                date=when(a.decided_at),
+            )
             out.append(_p(line, s["h3"]))
             if a.summary:
-                out.append(_p(f"Feedback to the learner: {a.summary}", s["body"]))
+                out.append(_p(_("Feedback to the learner: %(feedback)s", feedback=a.summary), s["body"]))
             if d.sampling is not None:
-                picked = "sampled for internal verification" if d.sampling.sampled else "not sampled"
                 reasons = "; ".join(d.sampling.reasons or [])
-                out.append(_p(f"Sampling: {picked}" + (f" ({reasons})" if reasons else "") + ".", s["small"]))
+                if d.sampling.sampled:
+                    picked = _("Sampling: sampled for internal verification")
+                else:
+                    picked = _("Sampling: not sampled")
+                out.append(_p(picked + (f" ({reasons})" if reasons else "") + ".", s["small"]))
         for unit in attempt.units():
-            out.append(_p(f"Unit {unit['code']}: {unit['title']}", s["h3"]))
-            rows: list[list[Any]] = [[_p(h, s["cell"]) for h in ("Criterion", "Evidence mapped", "Judgement")]]
+            out.append(_p(_("Unit %(code)s: %(title)s", code=unit["code"], title=unit["title"]), s["h3"]))
+            headings = (_("Criterion"), _("Evidence mapped"), _("Judgement"))
+            rows: list[list[Any]] = [[_p(h, s["cell"]) for h in headings]]
             for c in unit["criteria"]:
-                evidence = (
-                    "\n".join(
-                        f"{e['title']} ({EVIDENCE_KINDS.get(e['kind'], e['kind'])})"
-                        + "".join(f"\n  file: {file_paths.get(f['sha256'], f['filename'])}" for f in e.get("files", []))
-                        for e in c["evidence"]
+                evidence = "\n".join(
+                    f"{e['title']} ({_word(EVIDENCE_KINDS, e['kind'])})"
+                    + "".join(
+                        "\n  " + _("file: %(path)s", path=file_paths.get(f["sha256"], f["filename"]))
+                        for f in e.get("files", [])
                     )
-                    or "none"
-                )
-                judged = (
-                    "\n".join(
-                        f"{'Met' if met else 'Not yet met'} ({d.assessment.assessor.display_name()}, "
-                        f"{when(d.assessment.decided_at)})" + (f": {feedback}" if feedback else "")
-                        for d, (met, feedback) in c["judged"]
+                    for e in c["evidence"]
+                ) or _("none")
+                judged = "\n".join(
+                    _(
+                        "%(judgement)s (%(assessor)s, %(date)s)",
+                        judgement=_("Met") if met else _("Not yet met"),
+                        assessor=d.assessment.assessor.display_name(),
+                        date=when(d.assessment.decided_at),
                     )
-                    or "not judged"
-                )
+                    + (f": {feedback}" if feedback else "")
+                    for d, (met, feedback) in c["judged"]
+                ) or _("not judged")
                 rows.append([_p(f"{c['code']} {c['text']}", s["cell"]), _p(evidence, s["cell"]), _p(judged, s["cell"])])
             out.append(_table(rows, [60 * mm, 55 * mm, 55 * mm]))
         if attempt.verifications:
-            out.append(_p("Verification", s["h3"]))
-            rows = [[_p(h, s["cell"]) for h in ("Step", "Outcome", "Who", "When", "Why")]]
+            out.append(_p(_("Verification"), s["h3"]))
+            rows = [[_p(h, s["cell"]) for h in (_("Step"), _("Outcome"), _("Who"), _("When"), _("Why"))]]
             for r in attempt.verifications:
                 rows.append(
                     [
-                        _p(f"{r.step}: {'internal' if r.step == 1 else 'independent'}", s["cell"]),
-                        _p(r.outcome_label, s["cell"]),
-                        _p(r.verifier.display_name() if r.verifier else "system (sampling)", s["cell"]),
+                        _p(_("1: internal") if r.step == 1 else _("2: independent"), s["cell"]),
+                        _p(_(r.outcome_label), s["cell"]),
+                        _p(r.verifier.display_name() if r.verifier else _("system (sampling)"), s["cell"]),
                         _p(when(r.created_at), s["cell"]),
                         _p(r.rationale or "—", s["cell"]),
                     ]
                 )
             out.append(_table(rows, [27 * mm, 30 * mm, 30 * mm, 27 * mm, 56 * mm]))
     if not record.attempts:
-        out.append(_p("Not submitted yet: there is no decision to show.", s["body"]))
+        out.append(_p(_("Not submitted yet: there is no decision to show."), s["body"]))
 
-    out.append(_p("Appeals", s["h2"]))
+    out.append(_p(_("Appeals"), s["h2"]))
     if record.appeals:
         for ap in record.appeals:
             decided = (
-                f"{ap.status_label} by {ap.decided_by.display_name() if ap.decided_by else '?'}, "
-                f"{when(ap.decided_at)}: {ap.outcome_rationale}"
+                _(
+                    "%(status)s by %(who)s, %(date)s: %(rationale)s",
+                    status=_(ap.status_label),
+                    who=ap.decided_by.display_name() if ap.decided_by else "?",
+                    date=when(ap.decided_at),
+                    rationale=ap.outcome_rationale,
+                )
                 if ap.decided_at
-                else ap.status_label
+                else _(ap.status_label)
             )
             out.append(
                 KeepTogether(
-                    [_p(f"Lodged {when(ap.lodged_at)}: {ap.grounds}", s["body"]), _p(f"Outcome: {decided}", s["body"])]
+                    [
+                        _p(_("Lodged %(date)s: %(grounds)s", date=when(ap.lodged_at), grounds=ap.grounds), s["body"]),
+                        _p(_("Outcome: %(outcome)s", outcome=decided), s["body"]),
+                    ]
                 )
             )
     else:
-        out.append(_p("None.", s["body"]))
+        out.append(_p(_("None."), s["body"]))
 
-    out.append(_p("Award and credential", s["h2"]))
+    out.append(_p(_("Award and credential"), s["h2"]))
     if record.award is not None:
         aw = record.award
         lines = [
-            f"Certificate {aw.certificate_number}, awarded {when(aw.awarded_on)}: "
-            f"{aw.credits} credits, {aw.cpd_points} CPD points."
+            _(
+                "Certificate %(number)s, awarded %(date)s: %(credits)s credits, %(cpd)s CPD points.",
+                number=aw.certificate_number,
+                date=when(aw.awarded_on),
+                credits=aw.credits,
+                cpd=aw.cpd_points,
+            )
         ]
         if aw.revoked_at:
-            lines.append(f"Revoked {when(aw.revoked_at)}: {aw.revocation_reason}")
+            lines.append(_("Revoked %(date)s: %(reason)s", date=when(aw.revoked_at), reason=aw.revocation_reason))
         if record.credential is not None:
             cr = record.credential
-            lines.append(f"Credential {cr.credential_id}, issued {when(cr.issued_at)}, signed by key {cr.kid}.")
+            lines.append(
+                _(
+                    "Credential %(id)s, issued %(date)s, signed by key %(kid)s.",
+                    id=cr.credential_id,
+                    date=when(cr.issued_at),
+                    kid=cr.kid,
+                )
+            )
         out.extend(_p(line, s["body"]) for line in lines)
     else:
-        out.append(_p("No award.", s["body"]))
+        out.append(_p(_("No award."), s["body"]))
 
-    out.append(_p("Audit trail", s["h2"]))
+    out.append(_p(_("Audit trail"), s["h2"]))
     out.append(
         _p(
-            f"{events} audit events about this portfolio are in {events_path}, each with its hash. When the pack "
-            f"was made the head of the tool's audit chain was event {chain_head.get('id')} with hash "
-            f"{chain_head.get('hash') or '(empty trail)'}.",
+            _(
+                "%(events)s audit events about this portfolio are in %(path)s, each with its hash. When the pack was "
+                "made the head of the tool's audit chain was event %(head)s with hash %(hash)s.",
+                events=events,
+                path=events_path,
+                head=chain_head.get("id"),
+                hash=chain_head.get("hash") or _("(empty trail)"),
+            ),
             s["body"],
         )
     )
@@ -205,19 +252,30 @@ def build(
         rightMargin=20 * mm,
         topMargin=18 * mm,
         bottomMargin=18 * mm,
-        title=f"Portfolio record: {record.learner}",
-        author="Accreditation portfolio",
+        title=title,
+        author=_("Accreditation portfolio"),
         invariant=1,  # no random document id: the same record gives the same bytes
     )
     doc.build(out, onFirstPage=_footer(record), onLaterPages=_footer(record))
     return buffer.getvalue()
 
 
+def _word(table: dict[str, str], key: str) -> str:
+    """A code table's label (routes, evidence kinds) in the pack's language; an unknown key as it is."""
+    return _(table[key]) if key in table else key
+
+
 def _footer(record: PortfolioRecord) -> Callable[[Any, Any], None]:
     def draw(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setFont(FONT, 7)
-        canvas.drawString(20 * mm, 10 * mm, f"Portfolio #{record.portfolio.id}: {record.learner}. Page {doc.page}.")
+        line = _(
+            "Portfolio #%(id)s: %(learner)s. Page %(page)s.",
+            id=record.portfolio.id,
+            learner=record.learner,
+            page=doc.page,
+        )
+        canvas.drawString(20 * mm, 10 * mm, line)
         canvas.restoreState()
 
     return draw

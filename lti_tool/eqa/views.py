@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -248,12 +248,12 @@ def packs() -> str | Response:
         chosen = sampling.draw(user.id, criteria)
         job = jobs.request_pack(_who(user), chosen, kind=SAMPLE, criteria=criteria.as_dict())
         db.session.commit()
-        count = "1 portfolio" if len(chosen) == 1 else f"{len(chosen)} portfolios"
         flash(
-            gettext(
-                "Pack %(id)s of %(count)s portfolios is being prepared; it appears below when ready.",
+            ngettext(
+                "Pack %(id)s of %(num)s portfolio is being prepared; it appears below when ready.",
+                "Pack %(id)s of %(num)s portfolios is being prepared; it appears below when ready.",
+                len(chosen),
                 id=job.id,
-                count=count,
             ),
             "info",
         )
