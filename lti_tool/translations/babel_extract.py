@@ -3,12 +3,13 @@ and the tool is installed, so `lti_tool.translations.babel_extract` is importabl
 
 Besides gettext calls (_, gettext, ngettext, lazy_gettext, _l), the words of refusals and page messages are
 extracted where they are written, in plain English, so the code that raises them needs no marker:
-- the message, title= and hint= of UserError, NotAllowed, NotFound, deny and the other UserError classes;
+- the message, title= and hint= of UserError, NotAllowed, NotFound, deny and the other UserError classes
+  (REFUSALS);
 - the message of flash();
 - a UserError subclass's own `title = "..."`;
 - the title, body and action of a notice's Template (notifications/messages.py), a notice kind's label;
-- the words of a module's `..._LABELS`, `..._KINDS` and `..._CHANNELS` tables (states, outcomes, evidence
-  kinds), which templates show through `translated()`.
+- the words of a module's `..._LABELS`, `..._KINDS`, `..._CHANNELS`, `..._ROLES` and `ROUTES` tables (states,
+  outcomes, evidence kinds, staff roles, learning routes), which templates show through `translated()`.
 web/errors.py and base.html translate them when the page is rendered; one built with an f-string cannot be
 found in the catalogue, and stays English until it is written with gettext and named placeholders.
 """
@@ -21,7 +22,31 @@ from typing import Any
 
 from babel.messages.extract import extract_python
 
-REFUSALS = {"UserError", "NotAllowed", "NotFound", "deny", "ReviewError", "AccessError", "LaunchError"}
+# UserError and every subclass of it (tests/test_refusal_words.py keeps this list whole), and deny(); a class
+# whose name ends in "Error" is taken for one too.
+REFUSALS = {
+    "UserError",
+    "NotAllowed",
+    "NotFound",
+    "deny",
+    "ArchiveRefused",
+    "CatalogueInvalid",
+    "ClaimTaken",
+    "EvidenceStorageFull",
+    "EvidenceStorageUnavailable",
+    "InUse",
+    "IncompleteDecision",
+    "IncompleteForm",
+    "ItemGone",
+    "NothingToSubmit",
+    "OutboundBusy",
+    "RetryRefused",
+    "RevocationRefused",
+    "SessionExpiredLaunch",
+    "StaleSubmitForm",
+    "TransitionRefused",
+    "UploadRefused",
+}
 WORDS = ("title", "hint")
 
 
@@ -65,7 +90,7 @@ def extract(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Ite
         elif isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [getattr(t, "id", "") for t in targets]
-            if any(n.endswith(("LABELS", "KINDS", "CHANNELS")) for n in names):
+            if any(n.endswith(("LABELS", "KINDS", "CHANNELS", "ROLES", "ROUTES")) for n in names):
                 for value in node.value.values:
                     text = _text(value)
                     if text:
