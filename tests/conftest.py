@@ -117,6 +117,7 @@ SLOW_MODULES = frozenset(
         "test_fuzz_regressions.py",
         "test_notification_mail.py",
         "test_eqa_packs.py",
+        "test_eqa_pack_language.py",
         "test_translations_build.py",
         "test_submission_faults.py",
         "test_storage_faults.py",
