@@ -17,6 +17,9 @@ from lti_tool.launch.language import PSEUDO, match
 from lti_tool.launch.models import LtiUser
 from lti_tool.store.db import db
 from lti_tool.web.dates import when
+from tests import factories as f
+from tests.lti_helpers import TestPlatform
+from tests.portfolio_helpers import Browser
 from tests.registration_helpers import launch_as
 
 PAGE = "/notifications/"
@@ -246,3 +249,26 @@ def test_outside_a_request_words_are_english(sqlite_app):
     with sqlite_app.app_context():
         assert gettext("There is nothing at this address.") == "There is nothing at this address."
         assert gettext("Pack %(id)s is being prepared; it appears below when ready.", id=3).startswith("Pack 3")
+
+
+def test_the_criteria_map_in_spanish(app, jwks_server):
+    """The portfolio page's criteria map: states, legend, headings and link texts in the page's language
+    (its words are kept per certification version and language: the Spanish page, asked again after the
+    English one, is the same Spanish page)."""
+    f.make_certification("TSTCERT", units=2, outcomes=1, criteria=2)
+    platform = TestPlatform(jwks_server)
+    f.assign_partner(platform.registration_id, f.make_partner("acme-academy"))
+    ada = Browser(app, platform, "ada", custom={"certification": "TSTCERT", "route": "training"})
+    ada.start()
+    page = f"/portfolio/{ada.portfolio().id}"
+    spanish = ada.client.get(page, headers={"Accept-Language": "es"}).data.decode()
+    english = ada.client.get(page, headers={"Accept-Language": "en"}).data.decode()
+    badges = re.findall(r'<span class="badge state-none"><span aria-hidden="true">○</span> ([^<]+)</span>', spanish)
+    assert badges == ["Sin evidencias todavía"] * 4, badges
+    assert '<li class="crit-state state-mapped"><span aria-hidden="true">●</span> Evidencias asociadas</li>' in spanish
+    assert "Evidence mapped" not in spanish and "No evidence yet" not in spanish
+    assert "Registrar una nueva evidencia para" in spanish and "Record new evidence for" not in spanish
+    assert re.findall(r'class="badge state-none"><span aria-hidden="true">○</span> ([^<]+)</span>', english) == [
+        "No evidence yet"
+    ] * 4
+    assert ada.client.get(page, headers={"Accept-Language": "es"}).data.decode() == spanish

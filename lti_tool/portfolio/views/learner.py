@@ -38,6 +38,7 @@ from lti_tool.portfolio.review import appeals as appeal_rules
 from lti_tool.portfolio.review import lookup, page_data
 from lti_tool.portfolio.review.appeal_models import Appeal
 from lti_tool.portfolio.review.assessment_models import Assessment, Award
+from lti_tool.portfolio.views import criteria_map
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.form_parsing import check_form_complete, whole_number
@@ -243,6 +244,7 @@ def overview(portfolio_id: int) -> str:
         view=view,
         focus=next((u for u in view.coverage.units if u.code == focus), None),
         coverage=view.coverage,
+        words=criteria_map.map_words(view.coverage, portfolio.certification),
         award=award,
         supporting=supporting,
         chips={item.id: chips_by_unit(view.coverage, [c.id for c in item.criteria]) for item in portfolio.evidence},

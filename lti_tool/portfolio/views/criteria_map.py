@@ -1,0 +1,68 @@
+"""The words of the portfolio page's criteria map in the page's language: each unit's and outcome's heading,
+each criterion's text and link texts, and the criterion states.
+
+The map shows every criterion of the certification (44 for CMIACR). Looking up each one's words in the
+catalogue's translations and the message catalogue at every page was most of the page's time, and they depend
+only on the certification version, the criteria's own texts and the language: so they are built once and kept
+in this process. The key holds every criterion's id and text, so a partner's criterion added, removed or
+reworded (in any process) is a new key, never a stale one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from lti_tool.launch.language import translated
+from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
+from lti_tool.portfolio.catalogue.translations import localized
+from lti_tool.portfolio.coverage import STATE_LABELS, Coverage
+from lti_tool.store.memo import Memo
+
+
+@dataclass(frozen=True)
+class CriterionWords:
+    text: str
+    open_label: str  # the link to the criterion's page, when its evidence cannot be changed
+    link_label: str  # the same link while the learner can link or unlink evidence
+    record_label: str  # the link to record new evidence for it
+
+
+@dataclass(frozen=True)
+class MapWords:
+    units: dict[str, str]  # unit code -> "Unit U1: title"
+    outcomes: dict[tuple[str, str], str]  # (unit code, outcome code) -> "Outcome 1.1: text"
+    criteria: dict[int, CriterionWords]
+    states: dict[str, str]  # criterion state -> its label
+
+
+_kept: Memo[MapWords] = Memo("criteria_map_words", (Certification, Unit, Outcome, Criterion), None, max_entries=512)
+
+
+def map_words(coverage: Coverage, cert: Certification) -> MapWords:
+    """The map's words for this coverage of `cert`, in the request's language."""
+    texts = tuple((c.id, c.text) for unit in coverage.units for c in unit.criteria)
+    key = (cert.id, cert.content_hash, str(get_locale()), texts)
+    return _kept.get(key, lambda: _build(coverage, cert))
+
+
+def _build(coverage: Coverage, cert: Certification) -> MapWords:
+    units: dict[str, str] = {}
+    outcomes: dict[tuple[str, str], str] = {}
+    criteria: dict[int, CriterionWords] = {}
+    for unit in coverage.units:
+        units[unit.code] = _("Unit %(code)s: %(title)s", code=unit.code, title=localized(unit, cert=cert))
+        for outcome in unit.outcomes:
+            text = localized(outcome, cert=cert)
+            outcomes[unit.code, outcome.code] = _("Outcome %(code)s: %(text)s", code=outcome.code, text=text)
+            for c in outcome.criteria:
+                criteria[c.id] = CriterionWords(
+                    text=localized(c, cert=cert),
+                    open_label=_("Open %(code)s", code=c.code),
+                    link_label=_("Link or unlink evidence for %(code)s", code=c.code),
+                    record_label=_("Record new evidence for %(code)s", code=c.code),
+                )
+    states = {state: translated(label) for state, label in STATE_LABELS.items()}
+    return MapWords(units=units, outcomes=outcomes, criteria=criteria, states=states)
