@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
-from tests.browser.pages import ARTIFACTS, AXE_SCRIPT, LiveServer
+from tests.browser.pages import ARTIFACTS, AXE_SCRIPT, WAIT_MS, LiveServer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = os.environ.get("LTI_TOOL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,6 +51,8 @@ CHROMIUM_ARGS = [
     "--disable-site-isolation-trials",
 ]
 HERE = Path(__file__).resolve().parent
+# expect() waits as long as the actions do (pages.WAIT_MS), not Playwright's 5 s.
+expect.set_options(timeout=WAIT_MS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -21,6 +21,11 @@ TOOL_FRAME = 'iframe[name="tool-frame"]'
 COOKIE_NAME = "lti_tool_session"
 TOKEN = re.compile(r"[?&]_s=([A-Za-z0-9_-]+)")
 BLOCKING_IMPACTS = ("serious", "critical")
+# How long an action, and an assertion with expect() (conftest.py), waits for the page. Playwright's own default
+# for expect() is 5 s: too little for a page that changes the record on two busy cores (two xdist workers, each
+# with a Chromium and tool servers). The award, for one, signs a credential (2-3 s of JSON-LD canonicalization
+# there) before it redirects: the page after it was not in 5 s after the click.
+WAIT_MS = 15_000
 
 
 @dataclass
@@ -100,7 +105,7 @@ class Person:
         self.context: BrowserContext = browser.new_context(
             viewport=PHONE if phone else DESKTOP, is_mobile=phone, has_touch=phone
         )
-        self.context.set_default_timeout(15_000)
+        self.context.set_default_timeout(WAIT_MS)
         self.page: Page = self.context.new_page()
         self.requests: list[Request] = []
         self.context.on("request", lambda request: self.requests.append(request))
