@@ -3,7 +3,10 @@
 aria-label attributes, fail this test. Read from the Jinja lexer's view of each template (its data between
 expressions and statements), with the HTML tags, scripts and styles set apart.
 
-Not checked: words inside Jinja expressions (`{{ "x" if y else "z" }}`): a reviewer's eye must catch those.
+Words inside Jinja expressions (`{{ "x" if y else "z" }}`, `{% set heading = "Assess" %}`) are checked too:
+a string literal that reads as words (a space between words, or one capitalised word) must be the argument
+of a gettext call, or be compared with (a value, not words shown). Dates are written by the `when` filter
+(web/dates.py: the person's language and time zone), never by `strftime` in a template.
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ UNTRANSLATED = {
     "QR",
 }
 LETTERS = re.compile(r"[^\W\d_]{2,}")
+GETTEXT = {"_", "gettext", "ngettext", "pgettext", "npgettext", "translated"}
+# Babel's date patterns (dateformat("MMMM y")): letters, but not words.
+DATE_PATTERN = re.compile(r"^[GyYuQqMLlwWdDFgEecaAhHkKmsSzZvVxX ,.'/-]+$")
 ATTRIBUTES = {"title", "alt", "placeholder", "aria-label", "aria-description", "label"}
 PLACEHOLDER = "\x00"
 
@@ -134,11 +140,33 @@ class _Words(HTMLParser):
             self.found.append(" ".join(data.replace(PLACEHOLDER, "{{…}}").split()))
 
 
+def _expression_words(source: str) -> list[str]:
+    """String literals in Jinja expressions and statements that read as words but are not given to gettext."""
+    found: list[str] = []
+    before: list[tuple[str, str]] = []  # the last tokens: what the string is an argument or operand of
+    for _line, kind, value in Environment(extensions=[i18n]).lex(source):
+        if kind == "whitespace":
+            continue
+        if kind == "name" and value == "strftime":
+            found.append("strftime: write dates with the `when` filter")
+        if kind == "string":
+            text = value[1:-1]
+            call = before[-2:] if len(before) >= 2 else []
+            marked = len(call) == 2 and call[1] == ("operator", "(") and call[0][0] == "name" and call[0][1] in GETTEXT
+            plural = len(before) >= 2 and before[-1] == ("operator", ",") and before[-2][0] == "string"
+            compared = bool(before) and before[-1] in (("operator", "=="), ("operator", "!="), ("name", "in"))
+            reads = re.search(r"[A-Za-z]{2,}", text) and (" " in text.strip() or re.fullmatch(r"[A-Z][a-z]+", text))
+            if reads and not (marked or plural or compared or DATE_PATTERN.match(text)):
+                found.append(f"{{{{ {value} }}}}")
+        before = [*before[-2:], (kind, value)]
+    return found
+
+
 def literals(source: str) -> list[str]:
     parser = _Words()
     parser.feed(_template_text(source))
     parser.close()
-    return parser.found
+    return parser.found + _expression_words(source)
 
 
 def _name(path: Path) -> str:
@@ -178,3 +206,13 @@ def test_the_check_finds_what_it_should() -> None:
     assert literals("<p>JSON · PDF</p><p>{{ a }} and {{ b }}</p>") == ["{{…}} and {{…}}"]
     assert literals("<p><code>lti-tool pack verify FILE</code></p>") == []
     assert literals('{%- if ids %} aria-describedby="{{ ids }}"{% endif %} aria-invalid="true"') == []
+    # Words in expressions: shown unless given to gettext; compared values and date patterns are not words.
+    assert literals('{% set heading = "Verification step " ~ n %}<h1>{{ heading }}</h1>') == [
+        '{{ "Verification step " }}'
+    ]
+    assert literals("{{ x or 'none given' }}") == ["{{ 'none given' }}"]
+    assert (
+        literals('{{ _("Assess") }}{{ ngettext("a notice", "the notices", n) }}{% if s == "Active" %}{% endif %}') == []
+    )
+    assert literals('{{ d|dateformat("MMMM y") }}') == []
+    assert literals('{{ d.strftime("%d %b %Y") }}') == ["strftime: write dates with the `when` filter"]

@@ -65,26 +65,26 @@ def clean_item_fields(
         description=(form.get("description") or "").strip(),
     )
     if out.kind not in EVIDENCE_KINDS:
-        errors["kind"] = "Choose the kind of evidence."
+        errors["kind"] = gettext("Choose the kind of evidence.")
     if not out.title:
-        errors["title"] = "Give the evidence a title."
+        errors["title"] = gettext("Give the evidence a title.")
     elif len(out.title) > MAX_TITLE:
-        errors["title"] = f"Keep the title under {MAX_TITLE} characters."
+        errors["title"] = gettext("Keep the title under %(limit)s characters.", limit=MAX_TITLE)
     if len(out.description) > MAX_DESCRIPTION:
-        errors["description"] = f"Keep the description under {MAX_DESCRIPTION} characters."
+        errors["description"] = gettext("Keep the description under %(limit)s characters.", limit=MAX_DESCRIPTION)
     raw_date = (form.get("evidence_date") or "").strip()
     if raw_date:
         try:
             out.evidence_date = dt.date.fromisoformat(raw_date)
         except ValueError:
-            errors["evidence_date"] = "Enter the date as year-month-day, for example 2024-03-31."
+            errors["evidence_date"] = gettext("Enter the date as year-month-day, for example 2024-03-31.")
         else:
             # One day of slack: the learner's "today" may already be tomorrow in UTC's terms.
             latest = (today or dt.date.today()) + dt.timedelta(days=1)
             if out.evidence_date > latest:
-                errors["evidence_date"] = "The date must not be in the future."
+                errors["evidence_date"] = gettext("The date must not be in the future.")
             elif out.evidence_date < EARLIEST_DATE:
-                errors["evidence_date"] = f"Enter a date after {EARLIEST_DATE.year}."
+                errors["evidence_date"] = gettext("Enter a date after %(year)s.", year=EARLIEST_DATE.year)
     allowed = set(criterion_ids)
     chosen: set[int] = set()
     for raw in getlist("criteria"):
@@ -93,7 +93,9 @@ def clean_item_fields(
         except (TypeError, ValueError):
             value = -1
         if value not in allowed:
-            errors["criteria"] = "One of the chosen criteria is not part of this certification. Reload the page."
+            errors["criteria"] = gettext(
+                "One of the chosen criteria is not part of this certification. Reload the page."
+            )
             break
         chosen.add(value)
     out.criterion_ids = chosen

@@ -13,11 +13,13 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from lti_tool.launch import roles as lti_roles
+from lti_tool.launch.language import translated
 from lti_tool.launch.models import ToolSession
 from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio import access, learner, workflow
@@ -303,7 +305,7 @@ def _item_form(
         kinds=EVIDENCE_KINDS,
         max_mb=current_app.config["MAX_UPLOAD_MB"],
         max_media_mb=current_app.config["MAX_MEDIA_UPLOAD_MB"],
-        accepted=ACCEPTED_DESCRIPTION,
+        accepted=translated(ACCEPTED_DESCRIPTION),
         accept_attribute=ACCEPT_ATTRIBUTE,
     )
     # The storage did not answer: tell clients and proxies when a retry makes sense.
@@ -333,8 +335,13 @@ def _posted_values() -> dict[str, Any]:
     }
 
 
+def _said(exc: UserError) -> str:
+    """A refusal's words and hint in the page's language, for a form that shows them itself."""
+    return translated(exc.message) + (" " + translated(exc.hint) if exc.hint else "")
+
+
 def _upload_error(exc: UserError) -> str:
-    return exc.message + (f" {exc.hint}" if exc.hint else "") + " Please choose your files again."
+    return gettext("%(reason)s Please choose your files again.", reason=_said(exc))
 
 
 def _refused_uploads(uploads: list[evidence.Upload]) -> str | None:
@@ -343,25 +350,28 @@ def _refused_uploads(uploads: list[evidence.Upload]) -> str | None:
     The same checks run again when the files are stored: this only words the refusal."""
     refused, fine = [], []
     for upload in uploads:
-        name = upload.name or "A file without a name"
+        name = upload.name or gettext("A file without a name")
         try:
             check_upload(upload.stream, upload.name)
         except UserError as exc:
-            reason = exc.message if exc.message.startswith("'") else f"“{name}”: {exc.message}"
-            refused.append(reason + (f" {exc.hint}" if exc.hint else ""))
+            # A refusal that names the file already starts with its name.
+            named = exc.message.startswith("'")
+            refused.append(_said(exc) if named else gettext("“%(name)s”: %(reason)s", name=name, reason=_said(exc)))
         else:
             fine.append(name)
         finally:
             upload.stream.seek(0)
     if not refused:
         return None
-    again = (
-        f" Please choose your files again: {', '.join(f'“{n}”' for n in fine)} passed the checks, but a browser "
-        "cannot keep chosen files."
-        if fine
-        else ""
-    )
-    return " ".join(refused) + again
+    if fine:
+        names = ", ".join(f"“{n}”" for n in fine)
+        refused.append(
+            gettext(
+                "Please choose your files again: %(names)s passed the checks, but a browser cannot keep chosen files.",
+                names=names,
+            )
+        )
+    return " ".join(refused)
 
 
 @bp.route("/<int:portfolio_id>/evidence/new", methods=["GET", "POST"])
@@ -380,12 +390,12 @@ def add_item(portfolio_id: int) -> ResponseReturnValue:
     fields, errors = evidence.clean_item_fields(request.form, criteria)
     uploads = _uploads()
     if not uploads:
-        errors["files"] = "Attach at least one file."
+        errors["files"] = gettext("Attach at least one file.")
     elif (refused := _refused_uploads(uploads)) is not None:
         errors["files"] = refused
     if errors:
         if uploads:
-            errors.setdefault("files", "Please choose your files again (a browser cannot keep them).")
+            errors.setdefault("files", gettext("Please choose your files again (a browser cannot keep them)."))
         return _item_form(portfolio, None, _posted_values(), errors, 400)
     try:
         with evidence.upload_transaction() as created:
@@ -419,13 +429,13 @@ def edit_item(portfolio_id: int, item_id: int) -> ResponseReturnValue:
     remove_ids = {n for n in map(whole_number, request.form.getlist("remove_files")) if n is not None}
     remaining = [f for f in item.files if f.id not in remove_ids]
     if not remaining and not uploads:
-        errors["files"] = "Keep at least one file, or attach a new one."
+        errors["files"] = gettext("Keep at least one file, or attach a new one.")
     elif uploads and (refused := _refused_uploads(uploads)) is not None:
         errors["files"] = refused
     if errors:
         values = _posted_values()
         if uploads:
-            errors.setdefault("files", "Please choose your new files again (a browser cannot keep them).")
+            errors.setdefault("files", gettext("Please choose your new files again (a browser cannot keep them)."))
         return _item_form(portfolio, item, values, errors, 400)
     try:
         with evidence.upload_transaction() as created:
@@ -591,7 +601,7 @@ def submit(portfolio_id: int) -> ResponseReturnValue:
             db.session.commit()
         except learner.NothingToSubmit as exc:
             db.session.rollback()
-            return _submit_page(portfolio, error=exc.message + " " + (exc.hint or ""), status=exc.status)
+            return _submit_page(portfolio, error=_said(exc), status=exc.status)
         except IntegrityError:
             # Two submits raced (SQLite has no row lock): the other one made this attempt.
             db.session.rollback()
