@@ -23,6 +23,9 @@ def test_session_token_stays_out_of_logs_and_referers(
         alex.tool.get_by_role("link", name="Your work").click()
         alex.heading("Your work")  # the appeals page has a Filter button too: wait for the new page
         alex.tool.get_by_role("button", name="Filter").click()  # a form
+        # The filtered page has the same heading: wait for its address (the form's fields in it), or the next
+        # click lands on the page before and cancels the form's navigation, whose request then has no response.
+        alex.frame.wait_for_url(re.compile(r"[?&]q="))
         alex.heading("Your work")
         alex.tool.get_by_role("link", name="Administration").click()
         alex.heading("Tool administration")
