@@ -45,8 +45,13 @@ def test_a_unit_placement_opens_the_one_portfolio_at_that_unit(app, platform):
     (portfolio,) = _portfolios()
 
     unit = Browser(app, platform, "ada", link="unit-2", custom={"certification": "TSTCERT", "unit": "U2"})
+    # The first opening passes the placement page, which records that this placement opens the portfolio...
+    opened = unit.launch()
+    assert unit.last_launch.location.endswith("/portfolio/placement")
+    assert opened.status_code == 303 and opened.location.endswith(f"/portfolio/{portfolio.id}?unit=U2#unit-U2")
+    # ... and from then on the launch goes straight to it, at its unit (no route asked again).
     page = unit.launch().data.decode()
-    assert unit.last_launch.location.endswith(f"/portfolio/{portfolio.id}?unit=U2#unit-U2")  # no route asked again
+    assert unit.last_launch.location.endswith(f"/portfolio/{portfolio.id}?unit=U2#unit-U2")
     assert "Which route are you on?" not in page
     assert 'id="focus-title">Unit U2: Unit 2 of TSTCERT' in page
     assert 'class="unit-map unit-focus" id="unit-U2"' in page
@@ -63,11 +68,13 @@ def test_the_unit_placement_first_then_the_whole_certification_share_one_portfol
     (portfolio,) = _portfolios()
     assert portfolio.unit_code is None and portfolio.route == "training"
     whole = Browser(app, platform, "ada", link="whole", custom={"certification": "TSTCERT"})
+    assert whole.launch().location.endswith(f"/portfolio/{portfolio.id}")  # through the placement page, once
     whole.launch()
     assert whole.last_launch.location.endswith(f"/portfolio/{portfolio.id}")
     assert len(_portfolios()) == 1
     # A unit the certification does not have is the whole certification, opened without focus.
     odd = Browser(app, platform, "ada", link="odd", custom={"certification": "TSTCERT", "unit": "U9"})
+    assert odd.launch().location.endswith(f"/portfolio/{portfolio.id}")
     odd.launch()
     assert odd.last_launch.location.endswith(f"/portfolio/{portfolio.id}")
     # Another learner gets their own.

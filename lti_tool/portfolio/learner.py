@@ -7,21 +7,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from lti_tool.audit import trail as audit
 from lti_tool.launch.models import LtiUser, ResourceLink, ToolSession
 from lti_tool.portfolio import workflow
-from lti_tool.portfolio.catalogue.models import Certification, PartnerOffering
+from lti_tool.portfolio.catalogue.models import Certification, PartnerOffering, Unit
 from lti_tool.portfolio.catalogue.offerings import unit_codes_of
 from lti_tool.portfolio.catalogue.placement import certification_code_for, unit_code_for
 from lti_tool.portfolio.catalogue.queries import criteria_for, latest_certification
 from lti_tool.portfolio.coverage import Coverage
-from lti_tool.portfolio.models import ROUTES, EvidenceFile, EvidenceItem, Portfolio, Submission, evidence_criterion
+from lti_tool.portfolio.models import (
+    ROUTES,
+    EvidenceFile,
+    EvidenceItem,
+    Portfolio,
+    PortfolioPlacement,
+    Submission,
+    evidence_criterion,
+)
 from lti_tool.portfolio.snapshot import build_snapshot
 from lti_tool.store.db import db
+from lti_tool.store.memo import Memo
 from lti_tool.web.errors import UserError
 
 MAX_NOTE = 5000
@@ -98,16 +107,68 @@ def certification_portfolio(user_id: int, partner_id: int | None, code: str, sco
     )
 
 
+def shown_portfolio(user_id: int, link_id: int) -> Portfolio | None:
+    """The portfolio this placement is known to open for the learner, in one query: the one started from it, else
+    the one recorded as opened by it (PortfolioPlacement). What a returning learner's launch lands on."""
+    recorded = select(PortfolioPlacement.portfolio_id).where(PortfolioPlacement.resource_link_id == link_id)
+    return db.session.scalar(
+        select(Portfolio)
+        .where(Portfolio.user_id == user_id, or_(Portfolio.resource_link_id == link_id, Portfolio.id.in_(recorded)))
+        .order_by(case((Portfolio.resource_link_id == link_id, 0), else_=1), Portfolio.id)
+        .limit(1)
+    )
+
+
 def placement_portfolio(user_id: int, link: ResourceLink) -> Portfolio | None:
-    """The portfolio a placement opens: the one started from it, else the learner's portfolio of the same
-    certification (and scope) started from another placement: a learner never gets a second one."""
-    own = portfolio_for(user_id, link.id)
-    if own is not None:
-        return own
+    """The portfolio a placement opens: the one started from it or recorded as opened by it, else the learner's
+    portfolio of the same certification (and scope) started from another placement: a learner never gets a
+    second one. Reads only; `open_placement` records the last case."""
+    return _placement_portfolio(user_id, link)[0]
+
+
+def open_placement(user_id: int, link: ResourceLink) -> Portfolio | None:
+    """`placement_portfolio`, recording the placement the first time it opens a portfolio started from another
+    one (`record_placement`). The caller commits."""
+    portfolio, known = _placement_portfolio(user_id, link)
+    if portfolio is not None and not known:
+        record_placement(portfolio, link)
+    return portfolio
+
+
+def _placement_portfolio(user_id: int, link: ResourceLink) -> tuple[Portfolio | None, bool]:
+    """(the portfolio the placement opens, whether the placement is known to open it)."""
+    known = shown_portfolio(user_id, link.id)
+    if known is not None:
+        return known, True
     found = placement_certification(link)
     if found.code is None:
-        return None
-    return certification_portfolio(user_id, link.deployment.partner_id, found.code, found.scope)
+        return None, False
+    return certification_portfolio(user_id, link.deployment.partner_id, found.code, found.scope), False
+
+
+def record_placement(portfolio: Portfolio, link: ResourceLink) -> bool:
+    """Record that placement `link` opens `portfolio`, started from another placement, and tell the placement
+    listeners (grade sync: the placement's gradebook column learns the portfolio's state now), in the caller's
+    transaction. Once: two first openings racing write one row (the unique constraint stops the second, which
+    leaves it to the first). True when this call recorded it."""
+    if portfolio.resource_link_id == link.id:
+        return False
+    # The portfolio's row lock (PostgreSQL) makes this take turns with decisions, which lock it too
+    # (review/lookup.py): a decision committed first is the state read here; one committed after finds this
+    # placement among the portfolio's and reports to it as well.
+    db.session.execute(
+        select(Portfolio)
+        .where(Portfolio.id == portfolio.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    try:
+        with db.session.begin_nested():
+            db.session.add(PortfolioPlacement(portfolio_id=portfolio.id, resource_link_id=link.id))
+    except IntegrityError:
+        return False  # another opening of this placement recorded it first
+    workflow.placed(portfolio, link)
+    return True
 
 
 def chosen_route(user_id: int, partner_id: int | None, code: str) -> str | None:
@@ -121,12 +182,24 @@ def chosen_route(user_id: int, partner_id: int | None, code: str) -> str | None:
     )
 
 
+# A stored version's units never change (an import makes a new version): kept until this process changes one.
+_unit_codes: Memo[frozenset[str]] = Memo("certification_unit_codes", (Certification, Unit), None)
+
+
+def unit_codes(certification_id: int) -> frozenset[str]:
+    """The codes of a certification version's units, from memory (a unit placement's launch reads no catalogue)."""
+    return _unit_codes.get(
+        certification_id,
+        lambda: frozenset(db.session.scalars(select(Unit.code).where(Unit.certification_id == certification_id))),
+    )
+
+
 def focus_unit(link: ResourceLink, portfolio: Portfolio) -> str | None:
     """The unit to open a whole-certification portfolio at, when it is opened from a unit placement."""
     if portfolio.unit_code is not None:
         return None
     unit = unit_code_for(link)
-    return unit if unit and unit in {u.code for u in portfolio.certification.units} else None
+    return unit if unit and unit in unit_codes(portfolio.certification_id) else None
 
 
 def start_portfolio(
@@ -139,10 +212,12 @@ def start_portfolio(
     # Two first launches of different placements of one certification take turns on the learner's row
     # (PostgreSQL), so the second finds the portfolio the first made instead of making another.
     db.session.execute(select(LtiUser.id).where(LtiUser.id == sess.user_id).with_for_update())
-    existing = portfolio_for(sess.user_id, link.id) or certification_portfolio(
-        sess.user_id, link.deployment.partner_id, certification.code, unit_code
-    )
+    existing = shown_portfolio(sess.user_id, link.id)
     if existing is not None:
+        return existing
+    existing = certification_portfolio(sess.user_id, link.deployment.partner_id, certification.code, unit_code)
+    if existing is not None:
+        record_placement(existing, link)  # started meanwhile from another placement: this one opens it too
         return existing
     try:
         with db.session.begin_nested():

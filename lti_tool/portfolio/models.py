@@ -77,6 +77,26 @@ class Portfolio(Model):
         return f"{name}, of {self.certification.title}"
 
 
+class PortfolioPlacement(Model):
+    """Another placement (resource link) that opens this portfolio: a unit placement of its certification, or a
+    second placement of it, opened after the portfolio was started from another one (`Portfolio.resource_link`).
+
+    Written at that placement's first opening (`learner.open_placement`), never again: the placement then finds
+    the portfolio in one query, its gradebook column gets the portfolio's scores (grading/outbox.py) and its
+    roster lists the learner."""
+
+    __tablename__ = "portfolio_placement"
+    __table_args__ = (UniqueConstraint("portfolio_id", "resource_link_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
+    resource_link_id: Mapped[int] = mapped_column(ForeignKey("lti_resource_link.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    portfolio: Mapped[Portfolio] = relationship()
+    resource_link = relationship("ResourceLink")
+
+
 evidence_criterion = Table(
     "evidence_criterion",
     db.metadata,

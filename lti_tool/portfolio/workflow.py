@@ -150,3 +150,22 @@ def created(portfolio: Any) -> None:
 def _notify(portfolio: Any, from_state: str, to_state: str) -> None:
     for listener in list(current_app.extensions.get(LISTENERS, ())):
         listener(portfolio, from_state, to_state)
+
+
+PlacementListener = Callable[[Any, Any], None]
+PLACEMENT_LISTENERS = "lti_tool.placement_listeners"
+
+
+def add_placement_listener(app: Flask, listener: PlacementListener) -> None:
+    """Have listener(portfolio, resource_link) called inside the transaction that records another placement
+    opening the portfolio (`placed`); `create_app` registers grade sync (the placement's column learns the
+    portfolio's state at once)."""
+    listeners: list[PlacementListener] = app.extensions.setdefault(PLACEMENT_LISTENERS, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def placed(portfolio: Any, link: Any) -> None:
+    """Placement `link` opens `portfolio` from now on (it was started from another one): no state changes."""
+    for listener in list(current_app.extensions.get(PLACEMENT_LISTENERS, ())):
+        listener(portfolio, link)

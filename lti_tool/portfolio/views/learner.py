@@ -93,15 +93,18 @@ def learner_portfolio(sess: ToolSession) -> ResponseReturnValue | None:
     if existing is not None:
         # Straight to it: every launch of a returning learner passes here, and a hop is a whole request.
         return _to_placement_portfolio(sess, existing)
+    # A first opening: the placement page starts the portfolio, or opens the one started from another placement
+    # of the certification and records that this placement opens it (landings only read).
     return redirect(url_for("learner.placement"), code=303)
 
 
 def _placement_portfolio(sess: ToolSession) -> Portfolio | None:
-    """The learner's portfolio for the launched placement, looked up once per request (two landings ask)."""
+    """The portfolio the launched placement is known to open for the learner (started from it, or recorded as
+    opened by it), in one query, looked up once per request (two landings ask)."""
     key = "lti_tool.placement_portfolio"
     if key not in request.environ:
-        assert sess.resource_link is not None
-        request.environ[key] = learner.placement_portfolio(sess.user_id, sess.resource_link)
+        assert sess.resource_link_id is not None
+        request.environ[key] = learner.shown_portfolio(sess.user_id, sess.resource_link_id)
     return request.environ[key]
 
 
@@ -191,8 +194,9 @@ def placement() -> ResponseReturnValue:
     link = sess.resource_link
     if link is None:
         return redirect(url_for("learner.mine"), code=303)
-    existing = learner.placement_portfolio(sess.user_id, link)
+    existing = learner.open_placement(sess.user_id, link)
     if existing is not None:
+        db.session.commit()  # this placement recorded as opening a portfolio started from another, the first time
         return _to_placement_portfolio(sess, existing)
     found = learner.placement_certification(link)
     if found.certification is None:
