@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from lti_tool.audit.trail import AuditEvent, verify_chain
@@ -380,3 +382,25 @@ def test_listeners_told_awarded_find_the_award(app):
     finally:
         workflow.remove_listener(app, listener)
     assert seen and seen[0] is not None
+
+
+def test_the_decision_trail_in_the_readers_language(app):
+    """The trail staff read beside each decision (and the EQA pack's summary) is written in the reader's
+    language: every entry's words, the verification outcome and the award's credits among them."""
+    w = f.world()
+    _assess_competent(w)
+    verifying.verify(w.portfolio.id, w.iv, 1, True, "Consistent with the evidence")
+    verifying.verify(w.portfolio.id, w.ev, 2, True)
+    db.session.commit()
+    with current_app.test_request_context("/"):
+        english = [(e.what, e.detail) for e in verifying.decision_trail(w.portfolio)]
+        with force_locale("es"):
+            spanish = [(e.what, e.who, e.detail) for e in verifying.decision_trail(w.portfolio)]
+    assert english[0][0] == "Submitted (attempt 1)" and english[-1][0].startswith("Awarded: certificate CMIACR-")
+    whats = [what for what, _who, _detail in spanish]
+    assert whats[0] == "Entregado (intento 1)"
+    assert "Evaluado: Competente" in whats
+    assert "Verificación, paso 1: De acuerdo" in whats, whats
+    assert whats[-1].startswith("Concedido: certificado CMIACR-") and spanish[-1][1] == "sistema"
+    assert spanish[-1][2] == "12 créditos, 120 puntos de DPC"
+    assert not any(what == english_what for what, (english_what, _) in zip(whats, english, strict=True))

@@ -304,7 +304,7 @@ def test_admin_sees_failed_jobs_and_retries_them(client):
     _admin(client)
     page = client.get("/grading/jobs?status=failed")
     assert page.status_code == 200
-    assert b"invalid_request" in page.data and b"failed (1)" in page.data
+    assert b"invalid_request" in page.data and b"Failed (1)" in page.data
     resp = client.post(f"/grading/jobs/{job.id}/retry", data={"status": "failed", **_csrf(page.data)})
     assert resp.status_code == 303 and resp.location.endswith("/grading/jobs?status=failed")
     db.session.expire_all()

@@ -268,7 +268,32 @@ def test_the_criteria_map_in_spanish(app, jwks_server):
     assert '<li class="crit-state state-mapped"><span aria-hidden="true">●</span> Evidencias asociadas</li>' in spanish
     assert "Evidence mapped" not in spanish and "No evidence yet" not in spanish
     assert "Registrar una nueva evidencia para" in spanish and "Record new evidence for" not in spanish
-    assert re.findall(r'class="badge state-none"><span aria-hidden="true">○</span> ([^<]+)</span>', english) == [
-        "No evidence yet"
-    ] * 4
+    assert (
+        re.findall(r'class="badge state-none"><span aria-hidden="true">○</span> ([^<]+)</span>', english)
+        == ["No evidence yet"] * 4
+    )
     assert ada.client.get(page, headers={"Accept-Language": "es"}).data.decode() == spanish
+
+
+def test_job_and_mail_statuses_in_the_page_language(client):
+    """The grade jobs and mail outbox pages name each status in the page's language, in the filter and the
+    table (they showed the stored code: "in_progress", "sent")."""
+    launch_as(client, "demo-admin-alex", tool_admin=True)
+    for path, spanish, english in (
+        ("/grading/jobs", "Enviándose (", "Being sent ("),
+        ("/notifications/outbox", "Enviándose (", "Being sent ("),
+    ):
+        _set_claimed_locale("demo-admin-alex", "es-ES")
+        _fresh()
+        es = client.get(path)
+        assert es.status_code == 200 and spanish in es.data.decode() and english not in es.data.decode()
+        _set_claimed_locale("demo-admin-alex", "en-GB")
+        _fresh()
+        en = client.get(path).data.decode()
+        assert english in en
+        assert ">in_progress (" not in en and ">sending (" not in en
+        # An empty filter says which status it looked for, in the page's words too.
+        _set_claimed_locale("demo-admin-alex", "es-ES")
+        _fresh()
+        filtered = client.get(path + "?status=failed").data.decode()
+        assert "Fallido" in filtered and not re.search(r">[^<]*\bfailed\b", filtered)

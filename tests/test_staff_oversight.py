@@ -116,6 +116,7 @@ def test_sampling_plan_edited_with_confirmation_and_audited(app, client):
     assert sampling.policy_for(code) == sampling.Policy() and not _events("sampling.")  # nothing saved yet
     bad = _post(client, admin, "/staff/sampling/plan", **{**form, "share_percent": "140"})
     assert bad.status_code == 422 and b"percentage from 0 to 100" in bad.data
+    assert bad.data.count(b"percentage from 0 to 100") == 1  # beside the form, not again in the layout
     bad = _post(client, admin, "/staff/sampling/plan", **{**form, "coverage_days": "0", "confirm": "save"})
     assert bad.status_code == 422 and sampling.policy_for(code) == sampling.Policy()
     assert _post(client, admin, "/staff/sampling/plan", **form, confirm="save").status_code == 303

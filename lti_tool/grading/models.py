@@ -15,6 +15,8 @@ IN_PROGRESS = "in_progress"
 DELIVERED = "delivered"
 FAILED = "failed"
 JOB_STATUSES = (PENDING, IN_PROGRESS, DELIVERED, FAILED)
+# What the grade jobs page calls each status (extracted for translation by their table's name).
+JOB_STATUS_LABELS = {PENDING: "Pending", IN_PROGRESS: "Being sent", DELIVERED: "Delivered", FAILED: "Failed"}
 
 MAIN = "main"  # the accreditation column: progress, then 100/100 at award
 CREDITS = "credits"  # a second column: learning credits earned at award

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from lti_tool.audit import trail as audit
 from lti_tool.grading import admin, deep_linking, roster
-from lti_tool.grading.models import JOB_STATUSES, GradeJob
+from lti_tool.grading.models import JOB_STATUS_LABELS, JOB_STATUSES, GradeJob
 from lti_tool.grading.outbox import can_post_scores, credits_column, requeue
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.staff import is_tool_admin
@@ -201,7 +201,12 @@ def jobs_page() -> str:
         )
     counts = dict(db.session.execute(select(GradeJob.status, func.count()).group_by(GradeJob.status)).all())
     return render_template(
-        "grading/jobs.html", jobs=admin.list_jobs(status), status=status, counts=counts, statuses=JOB_STATUSES
+        "grading/jobs.html",
+        jobs=admin.list_jobs(status),
+        status=status,
+        counts=counts,
+        statuses=JOB_STATUSES,
+        labels=JOB_STATUS_LABELS,
     )
 
 

@@ -32,6 +32,8 @@ SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 MAIL_STATUSES = (PENDING, SENDING, SENT, FAILED)
+# What the outbox page calls each status (extracted for translation by their table's name).
+MAIL_STATUS_LABELS = {PENDING: "Pending", SENDING: "Being sent", SENT: "Sent", FAILED: "Failed"}
 
 
 class Notification(Model):

@@ -24,6 +24,7 @@ from lti_tool.notifications.models import (
     CHANNELS,
     EMAIL,
     IN_TOOL,
+    MAIL_STATUS_LABELS,
     MAIL_STATUSES,
     MailOutbox,
     Notification,
@@ -193,6 +194,7 @@ def outbox_page() -> str:
         rows=list(db.session.scalars(query)),
         status=status,
         statuses=MAIL_STATUSES,
+        labels=MAIL_STATUS_LABELS,
         counts=counts,
         mail_service=mail_service(),
     )

@@ -17,7 +17,7 @@ from lti_tool.launch.models import LtiUser
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review import duties
-from lti_tool.portfolio.review.appeal_models import Appeal
+from lti_tool.portfolio.review.appeal_models import UPHELD, Appeal
 from lti_tool.portfolio.review.assessment import DECISIONS, declaration_details
 from lti_tool.portfolio.review.assessment_models import Assessment, Award
 from lti_tool.portfolio.review.awards import make_award
@@ -120,7 +120,10 @@ def decision_trail(portfolio: Portfolio) -> list[TrailEntry]:
     for sub in portfolio.submissions:
         entries.append(
             TrailEntry(
-                sub.created_at, f"Submitted (attempt {sub.attempt})", portfolio.user.display_name(), sub.learner_note
+                sub.created_at,
+                gettext("Submitted (attempt %(attempt)s)", attempt=sub.attempt),
+                portfolio.user.display_name(),
+                sub.learner_note,
             )
         )
         for a in db.session.scalars(
@@ -130,10 +133,16 @@ def decision_trail(portfolio: Portfolio) -> list[TrailEntry]:
             entries.append(
                 TrailEntry(
                     a.decided_at or a.created_at,
-                    f"Assessed: {DECISIONS.get(a.decision or '', a.decision)}",
+                    gettext(
+                        "Assessed: %(decision)s", decision=gettext(DECISIONS.get(a.decision or "", a.decision or ""))
+                    ),
                     a.assessor.display_name(),
                     a.summary,
-                    f"{len(a.judgements) - len(not_met)} criteria met, {len(not_met)} not yet met",
+                    gettext(
+                        "%(met)s criteria met, %(not_met)s not yet met",
+                        met=len(a.judgements) - len(not_met),
+                        not_met=len(not_met),
+                    ),
                 )
             )
             picked = db.session.scalar(select(SamplingDecision).where(SamplingDecision.assessment_id == a.id))
@@ -141,10 +150,10 @@ def decision_trail(portfolio: Portfolio) -> list[TrailEntry]:
                 entries.append(
                     TrailEntry(
                         picked.created_at,
-                        "Sampled for internal verification"
+                        gettext("Sampled for internal verification")
                         if picked.sampled
-                        else "Not sampled: straight to independent verification",
-                        "system",
+                        else gettext("Not sampled: straight to independent verification"),
+                        gettext("system"),
                         "; ".join(picked.reasons),
                     )
                 )
@@ -154,18 +163,20 @@ def decision_trail(portfolio: Portfolio) -> list[TrailEntry]:
             entries.append(
                 TrailEntry(
                     r.created_at,
-                    f"Verification step {r.step}: {r.outcome_label}",
+                    gettext("Verification step %(step)s: %(outcome)s", step=r.step, outcome=gettext(r.outcome_label)),
                     r.verifier.display_name(),
                     r.rationale,
                 )
             )
         for ap in db.session.scalars(select(Appeal).where(Appeal.submission_id == sub.id)):
-            entries.append(TrailEntry(ap.lodged_at, "Appeal lodged", portfolio.user.display_name(), ap.grounds))
+            entries.append(
+                TrailEntry(ap.lodged_at, gettext("Appeal lodged"), portfolio.user.display_name(), ap.grounds)
+            )
             if ap.decided_at is not None:
                 entries.append(
                     TrailEntry(
                         ap.decided_at,
-                        f"Appeal {ap.status_label.lower()}",
+                        gettext("Appeal upheld") if ap.status == UPHELD else gettext("Appeal dismissed"),
                         ap.decided_by.display_name() if ap.decided_by else "?",
                         ap.outcome_rationale,
                     )
@@ -175,9 +186,11 @@ def decision_trail(portfolio: Portfolio) -> list[TrailEntry]:
         entries.append(
             TrailEntry(
                 award.created_at,
-                f"Awarded: certificate {award.certificate_number}",
-                "system",
-                detail=f"{award.credits} credits, {award.cpd_points} CPD points",
+                gettext("Awarded: certificate %(number)s", number=award.certificate_number),
+                gettext("system"),
+                detail=gettext(
+                    "%(credits)s credits, %(points)s CPD points", credits=award.credits, points=award.cpd_points
+                ),
             )
         )
     return sorted(entries, key=lambda e: e.at)
