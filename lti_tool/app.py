@@ -95,6 +95,10 @@ TRANSITION_LISTENERS = (
     notification_events.on_portfolio_transition,
 )
 
+# Told, in its transaction, when a placement is recorded as opening a portfolio started from another one (a unit
+# placement of its certification): its gradebook column learns the portfolio's state at once.
+PLACEMENT_LISTENERS = (grading_outbox.on_portfolio_placed,)
+
 # Told, in its transaction, when a grade job fails for good and when a platform registers itself and waits
 # for activation: tool administrators are notified.
 GRADE_FAILURE_LISTENERS = (notification_events.on_grade_job_failed,)
@@ -152,6 +156,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     memo.install(app)  # rows kept in memory are forgotten when this process changes them (store/memo.py)
     for listener in TRANSITION_LISTENERS:
         workflow.add_listener(app, listener)
+    for placement_listener in PLACEMENT_LISTENERS:
+        workflow.add_placement_listener(app, placement_listener)
     for failure_listener in GRADE_FAILURE_LISTENERS:
         grading_worker.add_failure_listener(app, failure_listener)
     for waiting_listener in REGISTRATION_WAITING_LISTENERS:

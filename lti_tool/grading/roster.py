@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import requests
 from flask import current_app
 from pylti1p3.exception import LtiException
-from sqlalchemy import Select, and_, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import aliased, joinedload
 
 from lti_tool.grading.models import MAIN, GradeJob
 from lti_tool.grading.services import fetch_members
@@ -32,7 +32,7 @@ from lti_tool.launch.cache import cache_get, cache_set
 from lti_tool.launch.models import LtiContext, LtiUser, Membership, ResourceLink, ToolSession
 from lti_tool.portfolio import workflow as wf
 from lti_tool.portfolio.catalogue.queries import criteria_for
-from lti_tool.portfolio.models import EvidenceItem, Portfolio, Submission, evidence_criterion
+from lti_tool.portfolio.models import EvidenceItem, Portfolio, PortfolioPlacement, Submission, evidence_criterion
 from lti_tool.portfolio.review.assessment_models import Assessment, Award, CriterionJudgement
 from lti_tool.store.db import db
 
@@ -55,7 +55,7 @@ class RosterRow:
     portfolio: Portfolio | None = None
     attempts: int = 0
     award: Award | None = None
-    sync_status: str | None = None  # status of the learner's latest main-column grade job
+    sync_status: str | None = None  # status of the learner's latest main-column grade job of this placement
     sync_error: str = ""
     criteria_total: int = 0  # the criteria the learner is held to
     evidenced: int = 0  # of those, with evidence mapped in the portfolio as it is now
@@ -308,13 +308,37 @@ def _narrow_and_order(rows: list[RosterRow], state: str | None, sort: str) -> li
 
 def may_view_learner_portfolio(sess: ToolSession, portfolio: Portfolio) -> bool:
     """The course's instructors read (never change) the portfolios started in their course: through this
-    activity when they launched one, else through any activity of the course. Files stay behind
-    portfolio.access (an instructor is not staff: no file is served to them)."""
+    activity when they launched one (the portfolios it opens: started from it, or recorded as opened by it),
+    else through any activity of the course. Files stay behind portfolio.access (an instructor is not staff:
+    no file is served to them)."""
     if not may_view_roster(sess) or portfolio.resource_link is None:
         return False
     if sess.resource_link_id is not None:
-        return portfolio.resource_link_id == sess.resource_link_id
-    return portfolio.resource_link.context_id == sess.context_id
+        return portfolio.resource_link_id == sess.resource_link_id or _opened_from(
+            portfolio.id, ResourceLink.id == sess.resource_link_id
+        )
+    return portfolio.resource_link.context_id == sess.context_id or _opened_from(
+        portfolio.id, ResourceLink.context_id == sess.context_id
+    )
+
+
+def _opened_from(portfolio_id: int, where: Any) -> bool:
+    """Whether a placement meeting `where` is recorded as opening the portfolio."""
+    return (
+        db.session.scalar(
+            select(PortfolioPlacement.id)
+            .join(ResourceLink, ResourceLink.id == PortfolioPlacement.resource_link_id)
+            .where(PortfolioPlacement.portfolio_id == portfolio_id, where)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def shown_in(link_id: int) -> Any:
+    """The condition on Portfolio: opened by placement `link_id` (started from it, or recorded as opened by it)."""
+    recorded = select(PortfolioPlacement.portfolio_id).where(PortfolioPlacement.resource_link_id == link_id)
+    return or_(Portfolio.resource_link_id == link_id, Portfolio.id.in_(recorded))
 
 
 def roster_for(
@@ -335,11 +359,16 @@ def roster_for(
     per_page = per_page or PER_PAGE
     members, notice = course_members(context)
     query = select(Portfolio).join(ResourceLink, Portfolio.resource_link_id == ResourceLink.id)
-    query = (
-        query.where(Portfolio.resource_link_id == link.id)
-        if link is not None
-        else query.where(ResourceLink.context_id == context.id)
-    )
+    if link is not None:
+        query = query.where(shown_in(link.id))
+    else:
+        opening = aliased(ResourceLink)  # not the query's own (a subquery would correlate to it)
+        in_course = (
+            select(PortfolioPlacement.portfolio_id)
+            .join(opening, opening.id == PortfolioPlacement.resource_link_id)
+            .where(opening.context_id == context.id)
+        )
+        query = query.where(or_(ResourceLink.context_id == context.id, Portfolio.id.in_(in_course)))
     # Each row names its learner: the users come with the portfolios (one query, not one per row).
     portfolios = list(db.session.scalars(query.options(joinedload(Portfolio.user)).order_by(Portfolio.id)))
     staff = known_staff(context)
@@ -361,25 +390,34 @@ def roster_for(
             ).all()
         )
         awards = {a.portfolio_id: a for a in db.session.scalars(select(Award).where(Award.portfolio_id.in_(ids)))}
-        jobs = {job.portfolio_id: job for job in db.session.execute(latest_main_jobs(ids))}
+        jobs = {job.portfolio_id: job for job in db.session.execute(latest_main_jobs(ids, link.id if link else None))}
     attach_progress(shown, attempts=attempts, awards=awards, jobs=jobs)
     attach_criteria(shown)
     return Roster(shown, notice, staff_rows, total=len(rows), page=page, per_page=per_page)
 
 
-def latest_main_jobs(portfolio_ids: list[int]) -> Select[int, str, str]:
-    """Each portfolio's latest gradebook job for the main column, as (portfolio_id, status, last_error): the
-    roster shows nothing else of it (its payloads are JSON, costly to read by the hundred)."""
+def latest_main_jobs(portfolio_ids: list[int], link_id: int | None = None) -> Select[int, str, str]:
+    """Each portfolio's latest gradebook job for the main column of placement `link_id` (None: of the placement
+    it was started from), as (portfolio_id, status, last_error): a portfolio opened by several placements has
+    a column, and jobs, in each. The roster shows nothing else of it (its payloads are JSON, costly to read by
+    the hundred)."""
+    placement = (
+        GradeJob.resource_link_id == link_id
+        if link_id is not None
+        else GradeJob.resource_link_id
+        == select(Portfolio.resource_link_id).where(Portfolio.id == GradeJob.portfolio_id).scalar_subquery()
+    )
     latest = (
-        select(GradeJob.portfolio_id, func.max(GradeJob.sequence).label("sequence"))
-        .where(GradeJob.portfolio_id.in_(portfolio_ids), GradeJob.target == MAIN)
-        .group_by(GradeJob.portfolio_id)
+        select(GradeJob.portfolio_id, GradeJob.resource_link_id, func.max(GradeJob.sequence).label("sequence"))
+        .where(GradeJob.portfolio_id.in_(portfolio_ids), GradeJob.target == MAIN, placement)
+        .group_by(GradeJob.portfolio_id, GradeJob.resource_link_id)
         .subquery()
     )
     return select(GradeJob.portfolio_id, GradeJob.status, GradeJob.last_error).join(
         latest,
         and_(
             GradeJob.portfolio_id == latest.c.portfolio_id,
+            GradeJob.resource_link_id == latest.c.resource_link_id,
             GradeJob.sequence == latest.c.sequence,
             GradeJob.target == MAIN,
         ),

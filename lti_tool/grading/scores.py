@@ -91,8 +91,11 @@ def score_payload(
     certificate_number: str = "",
     credits: int | None = None,
     cpd_points: int | None = None,
+    unit_code: str = "",
 ) -> dict[str, Any]:
-    """The main line item's score for a portfolio in `state`."""
+    """The main line item's score for a portfolio in `state`. With `unit_code`, the column of one unit of a
+    whole-certification portfolio (a unit placement): the same progress, and at award the unit is achieved with
+    the certification (`credits` and `cpd_points` are then the unit's)."""
     score: dict[str, Any] = {"userId": user_id, "timestamp": timestamp}
     if state == wf.DRAFT:
         score.update(activityProgress="Started", gradingProgress="NotReady")
@@ -106,6 +109,8 @@ def score_payload(
         if not certificate_number:
             raise ValueError("An awarded score needs the certificate number.")
         comment = f"Awarded. Certificate number {certificate_number}."
+        if unit_code:
+            comment = f"Awarded with the certification: unit {unit_code} achieved. " + comment[len("Awarded. ") :]
         if credits is not None:
             comment += f" {credits} learning credits"
             comment += f", {cpd_points} CPD points." if cpd_points is not None else "."
@@ -152,14 +157,23 @@ def progress_of(payload: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def main_line_item(code: str, title: str) -> dict[str, Any]:
+def main_line_item(code: str, title: str, unit_code: str = "", unit_title: str = "") -> dict[str, Any]:
+    """The main column of a placement of certification `code`; of its unit `unit_code` for a unit placement,
+    labelled as deep linking labels a unit's activity (grading/deep_linking.py)."""
+    if unit_code:
+        return {
+            "label": fit_label(unit_title, f" ({code} unit {unit_code})"),
+            "scoreMaximum": GRADE_MAXIMUM,
+            "resourceId": f"{code}/{unit_code}",
+            "tag": MAIN_TAG,
+        }
     return {"label": fit_label(title, f" ({code})"), "scoreMaximum": GRADE_MAXIMUM, "resourceId": code, "tag": MAIN_TAG}
 
 
-def credits_line_item(code: str, credits_available: int) -> dict[str, Any]:
+def credits_line_item(code: str, credits_available: int, unit_code: str = "") -> dict[str, Any]:
     return {
-        "label": fit_label(code, " learning credits"),
+        "label": fit_label(f"{code} unit {unit_code}" if unit_code else code, " learning credits"),
         "scoreMaximum": credits_available,
-        "resourceId": code,
+        "resourceId": f"{code}/{unit_code}" if unit_code else code,
         "tag": CREDITS_TAG,
     }
