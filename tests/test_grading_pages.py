@@ -385,22 +385,21 @@ def test_home_sends_learners_to_their_page_not_the_roster(client):
 @SQLITE_ONLY
 @pytest.mark.parametrize("enabled", [True, False])
 def test_serve_starts_the_background_worker_unless_turned_off(app, monkeypatch, enabled):
-    import threading
-
     from lti_tool import commands
     from lti_tool.commands import serve
-    from lti_tool.grading.worker import BackgroundWorker
+    from lti_tool.grading.worker import THREAD_NAME
+    from lti_tool.web.background import workers_named
 
     served = []
     monkeypatch.setattr(
         commands, "run_simple", lambda host, port, application, **kw: served.append((port, application))
     )
     app.config["GRADING_WORKER_THREAD"] = enabled
-    before = {t for t in threading.enumerate() if isinstance(t, BackgroundWorker)}
+    before = set(workers_named(THREAD_NAME))
     result = app.test_cli_runner().invoke(serve)
     assert result.exit_code == 0, result.output
     assert served == [(app.config["PORT"], app)]
-    started = [t for t in threading.enumerate() if isinstance(t, BackgroundWorker) and t not in before]
+    started = [t for t in workers_named(THREAD_NAME) if t not in before]
     for thread in started:
         thread.stop()
     assert len(started) == (1 if enabled else 0)

@@ -37,6 +37,7 @@ from lti_tool.launch.language import ENGLISH
 from lti_tool.portfolio.evidence.storage import storage
 from lti_tool.portfolio.models import Portfolio
 from lti_tool.store.db import db, rowcount, utcnow
+from lti_tool.web.background import BackgroundWorker, start_worker
 from lti_tool.web.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -251,26 +252,12 @@ def run_worker(app: Flask, *, once: bool = False, stop: threading.Event | None =
     return total
 
 
-class BackgroundPackWorker(threading.Thread):
+THREAD_NAME = "pack-worker"
+
+
+def start_background_worker(app: Flask) -> BackgroundWorker:
     """The in-process pack worker of the embedded setup (`lti-tool serve`)."""
-
-    def __init__(self, app: Flask) -> None:
-        super().__init__(name="pack-worker", daemon=True)
-        self.app = app
-        self.stop_event = threading.Event()
-
-    def run(self) -> None:
-        run_worker(self.app, stop=self.stop_event)
-
-    def stop(self, timeout: float = 10) -> None:
-        self.stop_event.set()
-        self.join(timeout)
-
-
-def start_background_worker(app: Flask) -> BackgroundPackWorker:
-    worker = BackgroundPackWorker(app)
-    worker.start()
-    return worker
+    return start_worker(app, THREAD_NAME, lambda app, stop: run_worker(app, stop=stop))
 
 
 @dataclass

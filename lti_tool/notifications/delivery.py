@@ -50,6 +50,7 @@ from lti_tool.notifications import mail, scan
 from lti_tool.notifications.models import FAILED, PENDING, SENDING, SENT, MailOutbox
 from lti_tool.notifications.notify import MAIL_TRANSPORT
 from lti_tool.store.db import db, rowcount, utcnow
+from lti_tool.web.background import BackgroundWorker, start_worker
 from lti_tool.web.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -427,26 +428,12 @@ def run_worker(
     return totals
 
 
-class BackgroundWorker(threading.Thread):
-    """The in-process worker of the embedded setup (`lti-tool serve`)."""
-
-    def __init__(self, app: Flask) -> None:
-        super().__init__(name="mail-worker", daemon=True)
-        self.app = app
-        self.stop_event = threading.Event()
-
-    def run(self) -> None:
-        run_worker(self.app, stop=self.stop_event)
-
-    def stop(self, timeout: float = 10) -> None:
-        self.stop_event.set()
-        self.join(timeout)
+THREAD_NAME = "mail-worker"
 
 
 def start_background_worker(app: Flask) -> BackgroundWorker:
-    worker = BackgroundWorker(app)
-    worker.start()
-    return worker
+    """The in-process worker of the embedded setup (`lti-tool serve`)."""
+    return start_worker(app, THREAD_NAME, lambda app, stop: run_worker(app, stop=stop))
 
 
 def purge_sent(now: dt.datetime | None = None) -> int:
