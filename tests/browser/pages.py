@@ -142,7 +142,11 @@ class Person:
         expect(self.tool.get_by_text("Signed in as")).to_be_visible()
 
     def heading(self, text: str | re.Pattern[str]) -> None:
+        """The tool's page with this heading is in: the heading, then the whole document parsed and its scripts
+        run (its load event). What a test counts next (criteria, units, the buttons a script adds) is then all
+        there, not the part of a long page parsed so far: the heading comes first in the document."""
         expect(self.tool.get_by_role("heading", level=1)).to_have_text(text)
+        self.frame.wait_for_load_state("load")
 
     def step(self, name: str, *, scroll_to: Any = None, check_page: bool = False) -> None:
         """A screenshot of what the person sees now, and axe on the tool's page (and the LMS page)."""

@@ -123,6 +123,7 @@ def test_learner_dashboard_mapping_and_refused_upload(
         tool.get_by_label("Choose one or more files").set_input_files(tmp_path / "log.pdf")
         tool.get_by_role("button", name="Add evidence").click()
         expect(tool.get_by_text("Evidence added.")).to_be_visible()
+        person.heading("Qualified Clinical Research Central Monitor")  # and the whole page is in: count its units
         units = tool.locator("li.unit-row")
         assert units.count() >= 2
         expect(units.first).to_contain_text("%")

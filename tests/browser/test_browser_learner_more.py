@@ -201,6 +201,8 @@ def test_unit_placement_media_evidence_and_mapping_from_a_criterion(
         person.heading(CERT_TITLE)
         expect(item.locator(".chip")).to_have_text([code])
         tool.get_by_role("link", name="My portfolios", exact=True).click()
+        # The portfolio page has a link with that name too ("Current portfolio: ..."): wait for the list first.
+        person.heading("My portfolios")
         tool.get_by_role("link", name=CERT_TITLE).click()
         person.heading(CERT_TITLE)
         criterion = tool.locator(f"#unit-{UNIT} li.crit").first
