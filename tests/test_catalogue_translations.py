@@ -142,3 +142,58 @@ def test_coverage_views_are_translated_given_their_certification(sqlite_app: Fla
         shown = render_template_string(page, u=unit, o=outcome, k=criterion, p=own, c=cert)
     assert shown.startswith("Comunicar los hallazgos | Escalar los hallazgos. | El aprendiz es capaz de escalar")
     assert shown.endswith("The learner can use Acme&#39;s tool")  # a partner's own words stay theirs
+
+
+# -------------------------------------------------------------------------------- the shipped catalogue
+
+SHIPPED = Path(__file__).resolve().parent.parent / "config" / "catalogue"
+
+
+@pytest.mark.parametrize("code", ["CMIACR", "CRAIACR"])
+def test_the_shipped_files_carry_a_complete_spanish_translation(sqlite_app: Flask, code: str) -> None:
+    """Both shipped certifications import with Spanish for their title, description and every unit, outcome
+    and criterion (the import itself refuses a partial one); criteria keep one formula."""
+    import_catalogue([SHIPPED])
+    db.session.commit()
+    cert = latest_certification(code)
+    assert cert is not None
+    spanish = (cert.translations or {})["es"]
+    units = cert.units
+    outcomes = [o for u in units for o in u.outcomes]
+    criteria = [k for o in outcomes for k in o.criteria]
+    assert set(spanish["units"]) == {u.code for u in units}
+    assert set(spanish["outcomes"]) == {o.code for o in outcomes}
+    assert set(spanish["criteria"]) == {k.code for k in criteria}
+    assert spanish["title"] and spanish["description"]
+    assert all(text.startswith("El aprendiz es capaz de ") for text in spanish["criteria"].values())
+    assert all(spanish["criteria"][k.code] != k.text for k in criteria)
+    with sqlite_app.test_request_context(), force_locale("es"):
+        shown = render_template_string(
+            "{{ localized(c) }} | {{ localized(u) }} | {{ localized(k) }}", c=cert, u=units[0], k=criteria[0]
+        )
+    assert shown == f"{spanish['title']} | {spanish['units'][units[0].code]} | {spanish['criteria'][criteria[0].code]}"
+
+
+def test_the_spanish_portfolio_page_shows_the_shipped_criteria_in_spanish(
+    sqlite_app: Flask, shipped_catalogue: None, jwks_server
+) -> None:
+    """A learner's CMIACR portfolio page in Spanish lists the criteria in Spanish; in English, the catalogue's
+    own words."""
+    from lti_tool.demo_platform import people
+    from lti_tool.identity.partners import find_partner
+    from tests import factories as f
+    from tests.lti_helpers import TestPlatform
+    from tests.portfolio_helpers import Browser
+
+    platform = TestPlatform(jwks_server)
+    f.assign_partner(platform.registration_id, find_partner(people.PARTNER_SLUG))
+    ada = Browser(sqlite_app, platform, "ada", custom={"certification": "CMIACR", "route": "training"})
+    ada.start()
+    page = f"/portfolio/{ada.portfolio().id}"
+    spanish = ada.client.get(page, headers={"Accept-Language": "es"}).data.decode()
+    english = ada.client.get(page, headers={"Accept-Language": "en"}).data.decode()
+    assert "<h1>Monitor central de investigación clínica cualificado" in spanish
+    assert "El aprendiz es capaz de proponer límites de tolerancia de calidad para parámetros críticos" in spanish
+    assert "The learner can propose quality tolerance limits" not in spanish
+    assert "The learner can propose quality tolerance limits" in english
+    assert "El aprendiz es capaz de" not in english
