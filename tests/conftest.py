@@ -11,13 +11,14 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
 from jinja2.bccache import Bucket, BytecodeCache
-from sqlalchemy import text
+from sqlalchemy import event, text
 from werkzeug.routing import Rule
 
 from lti_tool.app import create_app
@@ -319,7 +320,27 @@ def count_statements(client, url: str) -> int:
     return count[0]
 
 
-__all__ = ["count_statements", "table_count", "make_test_app", "text"]
+@contextmanager
+def counting() -> Iterator[dict[str, int]]:
+    """SQL statements and commits run inside the block (on the current app's engine)."""
+    counts = {"statements": 0, "commits": 0}
+
+    def statement(*args: object) -> None:
+        counts["statements"] += 1
+
+    def commit(*args: object) -> None:
+        counts["commits"] += 1
+
+    event.listen(db.engine, "before_cursor_execute", statement)
+    event.listen(db.engine, "commit", commit)
+    try:
+        yield counts
+    finally:
+        event.remove(db.engine, "before_cursor_execute", statement)
+        event.remove(db.engine, "commit", commit)
+
+
+__all__ = ["count_statements", "counting", "table_count", "make_test_app", "text"]
 
 
 @pytest.fixture

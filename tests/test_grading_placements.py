@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import re
 import threading
-from contextlib import contextmanager
 from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from lti_tool.demo_platform.models import DemoDeepLink, DemoLineItem, DemoScore
 from lti_tool.demo_platform.placements import deep_linked_id
@@ -25,6 +24,7 @@ from lti_tool.portfolio.catalogue.models import PartnerOffering
 from lti_tool.portfolio.models import Portfolio, PortfolioPlacement
 from lti_tool.store.db import db
 from tests import factories
+from tests.conftest import counting
 from tests.grading_helpers import award, drain, jobs, live_app, make_certification, opt_in_credits_column, submit
 from tests.lti_helpers import CLAIM, LEARNER, TestPlatform, demo_launch
 from tests.portfolio_helpers import Browser
@@ -341,32 +341,13 @@ def test_two_first_openings_racing_record_the_placement_once(app, lms):
 # --- a returning learner's launch of a unit placement costs what any returning launch costs -----------------
 
 
-@contextmanager
-def _counting():
-    counts = {"statements": 0, "commits": 0}
-
-    def statement(*args: object) -> None:
-        counts["statements"] += 1
-
-    def commit(*args: object) -> None:
-        counts["commits"] += 1
-
-    event.listen(db.engine, "before_cursor_execute", statement)
-    event.listen(db.engine, "commit", commit)
-    try:
-        yield counts
-    finally:
-        event.remove(db.engine, "before_cursor_execute", statement)
-        event.remove(db.engine, "commit", commit)
-
-
 def test_a_returning_learners_launch_of_a_recorded_unit_placement_finds_the_portfolio_in_one_query(app, lms):
     Browser(app, lms, "ada", link="whole", custom={"certification": "TSTCERT", "route": "training"}).start()
     custom = {"certification": "TSTCERT", "unit": "U2"}
     unit = Browser(app, lms, "ada", link="unit-2", custom=custom)
     unit.launch()  # the first opening records it
     browser = app.test_client()
-    with _counting() as login:
+    with counting() as login:
         state, nonce = lms.login(browser)
     claims = lms.claims(
         nonce,
@@ -376,7 +357,7 @@ def test_a_returning_learners_launch_of_a_recorded_unit_placement_finds_the_port
         CLAIM_custom=custom,
         CLAIM_resource_link={"id": "unit-2", "title": "Accreditation portfolio"},
     )
-    with _counting() as launch:
+    with counting() as launch:
         resp = browser.post("/lti/launch", data={"id_token": lms.sign(claims), "state": state})
     (portfolio,) = _portfolios()
     assert resp.status_code == 303 and resp.location.endswith(f"/portfolio/{portfolio.id}?unit=U2#unit-U2")

@@ -8,13 +8,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from lti_tool.audit.actor import Actor
 from lti_tool.identity.staff import ASSESSOR, PendingStaffGrant, StaffGrant
@@ -26,7 +25,7 @@ from lti_tool.launch.registrations import set_deployment_active
 from lti_tool.store import memo
 from lti_tool.store.db import db
 from tests import factories
-from tests.conftest import make_test_app, table_count
+from tests.conftest import counting, make_test_app, table_count
 from tests.lti_helpers import INSTRUCTOR, TestPlatform, new_rsa_key
 
 
@@ -40,25 +39,6 @@ def app_factory_no_cache(tmp_path, keys_dir, jwks_server) -> Iterator[tuple[Flas
     app = make_test_app("sqlite", tmp_path, keys_dir, LAUNCH_CACHE_SECONDS=0)
     with app.app_context():
         yield app, TestPlatform(jwks_server)
-
-
-@contextmanager
-def counting() -> Iterator[dict[str, int]]:
-    counts = {"statements": 0, "commits": 0}
-
-    def statement(*args: object) -> None:
-        counts["statements"] += 1
-
-    def commit(*args: object) -> None:
-        counts["commits"] += 1
-
-    event.listen(db.engine, "before_cursor_execute", statement)
-    event.listen(db.engine, "commit", commit)
-    try:
-        yield counts
-    finally:
-        event.remove(db.engine, "before_cursor_execute", statement)
-        event.remove(db.engine, "commit", commit)
 
 
 LAUNCH_BUDGET = 8  # statements of a returning learner's whole launch: login, launch and the first page
