@@ -55,6 +55,9 @@ HERE = Path(__file__).resolve().parent
 expect.set_options(timeout=WAIT_MS)
 
 
+# tryfirst: xdist names each item's group in its own hook of the same name, which must see this mark. Without
+# it the order depends on when this conftest was loaded, and `pytest tests/browser/...` lost the grouping.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
@@ -64,6 +67,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives a real browser (tests/browser)")
+
+
+@pytest.fixture(autouse=True)
+def _grouped_on_one_worker(request: pytest.FixtureRequest) -> None:
+    """Fail loudly when `--dist loadgroup` stops grouping (pytest 9.2 with xdist 3.8 does, silently:
+    pytest-dev/pytest-xdist#1386). Then every worker starts its own browser and servers, and the suite takes
+    minutes longer; pyproject.toml pins pytest below 9.2 for that reason."""
+    # A worker's own options say dist "no"; the command line it was started from says what was asked for.
+    main_argv = getattr(request.config, "workerinput", {}).get("mainargv", [])
+    if any("loadgroup" in arg for arg in main_argv) and not request.node.nodeid.endswith("@browser"):
+        pytest.fail("--dist loadgroup did not group the browser tests (see pyproject.toml's pytest pin)")
 
 
 def _unavailable(reason: str) -> None:
