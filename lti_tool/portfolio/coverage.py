@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 NO_EVIDENCE = "none"
@@ -55,11 +56,13 @@ class UnitCoverage:
     title: str
     outcomes: list[OutcomeCoverage] = field(default_factory=list)
 
-    @property
+    # Counted once: the portfolio page reads each of these several times per unit. compute_coverage builds a
+    # unit completely before anything reads them.
+    @cached_property
     def criteria(self) -> list[CriterionCoverage]:
         return [c for o in self.outcomes for c in o.criteria]
 
-    @property
+    @cached_property
     def with_evidence(self) -> int:
         return sum(1 for c in self.criteria if c.evidence_count)
 
@@ -67,11 +70,11 @@ class UnitCoverage:
     def total(self) -> int:
         return len(self.criteria)
 
-    @property
+    @cached_property
     def met(self) -> int:
         return sum(1 for c in self.criteria if c.state == MET)
 
-    @property
+    @cached_property
     def missing(self) -> list[CriterionCoverage]:
         """Criteria of this unit with no evidence in the live portfolio."""
         return [c for c in self.criteria if not c.evidence_count]
