@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import get_template_attribute
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from lti_tool.launch.language import translated
 from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
@@ -25,6 +27,7 @@ from lti_tool.store.memo import Memo
 @dataclass(frozen=True)
 class CriterionWords:
     text: str
+    heads: dict[str, Markup]  # state -> the criterion's summary line (code, state badge) and text, as HTML
     open_label: str  # the link to the criterion's page, when its evidence cannot be changed
     link_label: str  # the same link while the learner can link or unlink evidence
     record_label: str  # the link to record new evidence for it
@@ -43,7 +46,7 @@ _kept: Memo[MapWords] = Memo("criteria_map_words", (Certification, Unit, Outcome
 
 def map_words(coverage: Coverage, cert: Certification) -> MapWords:
     """The map's words for this coverage of `cert`, in the request's language."""
-    texts = tuple((c.id, c.text) for unit in coverage.units for c in unit.criteria)
+    texts = tuple((c.id, c.code, c.text, c.partner_specific) for unit in coverage.units for c in unit.criteria)
     key = (cert.id, cert.content_hash, str(get_locale()), texts)
     return _kept.get(key, lambda: _build(coverage, cert))
 
@@ -52,17 +55,22 @@ def _build(coverage: Coverage, cert: Certification) -> MapWords:
     units: dict[str, str] = {}
     outcomes: dict[tuple[str, str], str] = {}
     criteria: dict[int, CriterionWords] = {}
+    states = {state: translated(label) for state, label in STATE_LABELS.items()}
+    head = get_template_attribute("portfolio/_macros.html", "criterion_head")
+    company_specific = _("Company-specific")
     for unit in coverage.units:
         units[unit.code] = _("Unit %(code)s: %(title)s", code=unit.code, title=localized(unit, cert=cert))
         for outcome in unit.outcomes:
             text = localized(outcome, cert=cert)
             outcomes[unit.code, outcome.code] = _("Outcome %(code)s: %(text)s", code=outcome.code, text=text)
             for c in outcome.criteria:
+                said = localized(c, cert=cert)
+                own = company_specific if c.partner_specific else ""
                 criteria[c.id] = CriterionWords(
-                    text=localized(c, cert=cert),
+                    text=said,
+                    heads={state: Markup(head(c.code, state, label, said, own)) for state, label in states.items()},
                     open_label=_("Open %(code)s", code=c.code),
                     link_label=_("Link or unlink evidence for %(code)s", code=c.code),
                     record_label=_("Record new evidence for %(code)s", code=c.code),
                 )
-    states = {state: translated(label) for state, label in STATE_LABELS.items()}
     return MapWords(units=units, outcomes=outcomes, criteria=criteria, states=states)
