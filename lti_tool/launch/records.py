@@ -42,8 +42,9 @@ class LaunchRecord:
 
 def _get_or_create(model: type[T], lookup: dict[str, Any], update: Callable[[T], None], known: T | None = None) -> T:
     """Select-or-insert that survives two first launches racing (unique constraint + savepoint)."""
-    query = select(model).filter_by(**lookup)
-    row = known if known is not None else db.session.scalar(query)
+    # The statement is built only when a row must be looked up: a returning learner's rows come known, and
+    # building it cost more than the rest of this function.
+    row = known if known is not None else db.session.scalar(select(model).filter_by(**lookup))
     if row is None:
         try:
             with db.session.begin_nested():
@@ -52,7 +53,7 @@ def _get_or_create(model: type[T], lookup: dict[str, Any], update: Callable[[T],
                 db.session.add(row)
             return row
         except IntegrityError:
-            row = db.session.scalar(query)
+            row = db.session.scalar(select(model).filter_by(**lookup))
             assert row is not None
     update(row)
     return row
