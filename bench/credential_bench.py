@@ -10,8 +10,10 @@ A throw-away instance (SQLite, its own issuer keys) in a temporary folder. Each 
 portfolios waiting for the second verifier, with their Award rows (not timed), then times each award: the
 transition to 'awarded' with its listeners (the credential signed as VC-JWT and with an embedded
 eddsa-rdfc-2022 proof, the grade job, the notices) and the commit, which is what the verifier's request does
-beyond its own page. Then each credential is verified: the embedded proof (`verify_json_here`, RDFC-1.0
-canonicalization) and the VC-JWT (`verify_here`), both with the status list.
+beyond its own page; and, for as many other awards, the credential alone (`issue_for_award` and the commit,
+as `lti-tool credential issue` does for an award that has none). Then each credential is verified: the
+embedded proof (`verify_json_here`, RDFC-1.0 canonicalization) and the VC-JWT (`verify_here`), both with the
+status list.
 
 Printed, wall-clock and CPU time (this process's) in ms per operation: the first award in a fresh process
 (the JSON-LD contexts read and processed once), then each round; then, on one credential, the parts of an
@@ -98,6 +100,14 @@ def _award(portfolio: Any) -> None:
     db.session.commit()
 
 
+def _issue(award: Any) -> None:
+    from lti_tool.credentials.issuance import issue_for_award
+    from lti_tool.store.db import db
+
+    issue_for_award(award)
+    db.session.commit()
+
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
@@ -129,9 +139,13 @@ def _round(count: int, start: int, profile: cProfile.Profile | None) -> tuple[li
     from lti_tool.credentials.verify import verify_here, verify_json_here
 
     pending = _seed(count, start)
+    # Awards made without their credential, then issued it as `lti-tool credential issue` does: the
+    # credential's own share of an award (not in the profiled round, whose figures are per award).
+    alone = _seed(count, start + count) if profile is None else []
     if profile:
         profile.enable()
     awards = [_timed(lambda p=portfolio: _award(p)) for portfolio, _ in pending]
+    issued = [_timed(lambda a=award: _issue(a)) for _, award in alone]
     rows = [credential_for(award) for _, award in pending]
     proofs = []
     jwts = []
@@ -141,7 +155,7 @@ def _round(count: int, start: int, profile: cProfile.Profile | None) -> tuple[li
         jwts.append(_timed(lambda r=row: _check(verify_here(r.jwt))))
     if profile:
         profile.disable()
-    return rows, {"award": awards, "verify_proof": proofs, "verify_jwt": jwts}
+    return rows, {"award": awards, "issue": issued, "verify_proof": proofs, "verify_jwt": jwts}
 
 
 def _check(result: Any) -> None:
@@ -253,9 +267,10 @@ def main() -> None:
             start = 1
             for n in range(args.rounds):
                 _, times = _round(args.awards, start, None)
-                start += args.awards
+                start += 2 * args.awards
                 print(f"Round {n + 1}, {args.awards} awards:")
                 print(f"  award with its credential     {_summary(times['award'])}")
+                print(f"  the credential alone          {_summary(times['issue'])}")
                 print(f"  verify the embedded proof     {_summary(times['verify_proof'])}")
                 print(f"  verify the VC-JWT             {_summary(times['verify_jwt'])}")
                 db.session.expunge_all()
