@@ -147,6 +147,16 @@ HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
 TEXT = b"Reflective account: I reviewed the central monitoring report and escalated two sites.\n"
 
 
+# Archives are built with a fixed time on every part: their bytes appear in parametrized test ids, and each
+# xdist worker collects on its own, so a part stamped with the current second could name a test differently on
+# two workers ("Different tests were collected").
+_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+
+
+def _part(name: str) -> zipfile.ZipInfo:
+    return zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+
+
 def ooxml(kind: str = "docx", *, macros: bool = False) -> bytes:
     main = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml", "pptx": "ppt/presentation.xml"}[kind]
     main_type = "ms-word.document.macroEnabled.main+xml" if macros else "openxmlformats-officedocument.main+xml"
@@ -155,24 +165,24 @@ def ooxml(kind: str = "docx", *, macros: bool = False) -> bytes:
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("[Content_Types].xml", content_types)
-        z.writestr("_rels/.rels", "<Relationships/>")
-        z.writestr(main, "<document/>")
+        z.writestr(_part("[Content_Types].xml"), content_types)
+        z.writestr(_part("_rels/.rels"), "<Relationships/>")
+        z.writestr(_part(main), "<document/>")
         if macros:
-            z.writestr("word/vbaProject.bin", b"\x00" * 10)
+            z.writestr(_part("word/vbaProject.bin"), b"\x00" * 10)
     return buf.getvalue()
 
 
 def odf(media_type: str = "application/vnd.oasis.opendocument.text") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr(zipfile.ZipInfo("mimetype"), media_type, compress_type=zipfile.ZIP_STORED)
-        z.writestr("content.xml", "<office:document-content/>")
+        z.writestr(_part("mimetype"), media_type, compress_type=zipfile.ZIP_STORED)
+        z.writestr(_part("content.xml"), "<office:document-content/>")
     return buf.getvalue()
 
 
 def plain_zip() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("notes.txt", "hello")
+        z.writestr(_part("notes.txt"), "hello")
     return buf.getvalue()
