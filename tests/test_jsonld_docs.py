@@ -220,3 +220,22 @@ def test_threads_canonicalize_alike():
         thread.join()
     assert not errors
     assert results and all(out == expected for out in results)
+
+
+def test_an_undefined_vocabulary_value_is_refused() -> None:
+    """A term whose values are vocabulary terms (proofPurpose) with a value no listed context defines would be
+    signed as a relative IRI resolved against a processor's base: refused, like an undefined term."""
+    proof = {
+        "@context": [jsonld_docs.VC_V2],
+        "type": "DataIntegrityProof",
+        "cryptosuite": "eddsa-rdfc-2022",
+        "created": "2024-01-01T00:00:00Z",
+        "verificationMethod": "did:example:issuer#key-1",
+        "proofPurpose": "somethingUndefined",
+    }
+    assert jsonld_docs.strict_problems(proof) == [
+        "the value 'somethingUndefined' is not defined by any context the document lists"
+    ]
+    with pytest.raises(jsonld_docs.JsonLdError, match="somethingUndefined"):
+        jsonld_docs.canonical_nquads(proof)
+    assert jsonld_docs.strict_problems({**proof, "proofPurpose": "assertionMethod"}) == []

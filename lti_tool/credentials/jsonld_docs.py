@@ -133,7 +133,11 @@ def _walk(node: Any, problems: list[str]) -> None:
     for key, value in node.items():
         if key.startswith(UNDEFINED):
             problems.append(f"the term {key[len(UNDEFINED) :]!r} is not defined by any context the document lists")
-        if key == "@id" and isinstance(value, str) and not (value.startswith("_:") or ABSOLUTE_IRI.match(value)):
+        if key == "@id" and isinstance(value, str) and value.startswith(UNDEFINED):
+            # A value of a term whose values are vocabulary terms (proofPurpose, say) that no context defines:
+            # without the catch-all it would become a relative IRI, resolved against whatever base a processor has.
+            problems.append(f"the value {value[len(UNDEFINED) :]!r} is not defined by any context the document lists")
+        elif key == "@id" and isinstance(value, str) and not (value.startswith("_:") or ABSOLUTE_IRI.match(value)):
             problems.append(f"the id {value!r} is not an absolute IRI")
         if key == "@type" and "@value" not in node:
             for kind in value if isinstance(value, list) else [value]:
