@@ -11,6 +11,10 @@ without the tool's cookie inside the iframe, as in current Chrome and Safari.
 
 Playwright is a dev dependency (make install). Without Chromium or axe-core these tests skip and say why;
 under CI=true they fail instead.
+
+A failing test leaves screenshots, the HTML of every frame, the console messages, the end of the server's log (and
+with LTI_BROWSER_TRACE=1 a Playwright trace) in test-artifacts/browser/failures/<test id>/ (failures.py); its
+report names that folder.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests.browser.failures import REPORTS, RUNNING_SERVERS, WATCH, failure_dir, shown
 from tests.browser.pages import ARTIFACTS, AXE_SCRIPT, WAIT_MS, LiveServer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -78,6 +83,34 @@ def _grouped_on_one_worker(request: pytest.FixtureRequest) -> None:
     main_argv = getattr(request.config, "workerinput", {}).get("mainargv", [])
     if any("loadgroup" in arg for arg in main_argv) and not request.node.nodeid.endswith("@browser"):
         pytest.fail("--dist loadgroup did not group the browser tests (see pyproject.toml's pytest pin)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The test about to run: the contexts opened and closed from now on are its own (even by a module fixture)."""
+    WATCH.begin(item)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Each phase's report on the item, for _failure_artifacts to read; a failure's report names the folder of
+    what it left (so a CI log points to it)."""
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    if report.failed and report.when in ("setup", "call"):
+        report.sections.append(("browser failure artifacts", shown(failure_dir(item.nodeid))))
+    if report.when == "teardown":
+        WATCH.finish(item)  # when the test failed before _failure_artifacts was set up (a module fixture)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _failure_artifacts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """When the test has failed: the state of every browser context still open (failures.py); otherwise its trace
+    is dropped. Set up before the test's other function fixtures, so torn down after them: a context they close
+    after the failure is captured as it closes."""
+    yield
+    WATCH.finish(request.node)
 
 
 def _unavailable(reason: str) -> None:
@@ -172,10 +205,12 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, extra_env: dict[
             stdin=subprocess.DEVNULL,
         )
     server = LiveServer(port=port, process=process, log_path=log_path)
+    RUNNING_SERVERS[name] = server
     try:
         _wait_until_up(server.demo_url + "/healthz", process, log_path)
         yield server
     finally:
+        RUNNING_SERVERS.pop(name, None)
         process.terminate()
         try:
             process.wait(10)
@@ -195,6 +230,7 @@ def browser() -> Iterator[object]:
         )
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        WATCH.attach(chromium)
         try:
             yield chromium
         finally:

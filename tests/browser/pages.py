@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -13,7 +14,9 @@ from playwright.sync_api import Browser, BrowserContext, Frame, FrameLocator, Pa
 from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# Screenshots, axe findings, server logs and failures (failures.py); LTI_BROWSER_ARTIFACTS puts them elsewhere (the
+# test of the failure artifacts does, for the failures it makes on purpose).
+ARTIFACTS = Path(os.environ.get("LTI_BROWSER_ARTIFACTS") or ROOT / "test-artifacts" / "browser")
 AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
