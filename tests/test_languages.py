@@ -297,3 +297,87 @@ def test_job_and_mail_statuses_in_the_page_language(client):
         _fresh()
         filtered = client.get(path + "?status=failed").data.decode()
         assert "Fallido" in filtered and not re.search(r">[^<]*\bfailed\b", filtered)
+
+
+def test_the_portfolio_page_says_what_to_do_next_in_the_page_language(app, jwks_server):
+    """The sentence at the top of the portfolio page and the confirmation after a redirect (?notice=) were
+    plain English on every page (they are written in Python, not in the template)."""
+    f.make_certification("TSTCERT", units=2, outcomes=1, criteria=2)
+    platform = TestPlatform(jwks_server)
+    f.assign_partner(platform.registration_id, f.make_partner("acme-academy"))
+    ada = Browser(app, platform, "ada", custom={"certification": "TSTCERT", "route": "training"})
+    ada.start()
+    page = f"/portfolio/{ada.portfolio().id}?notice=created"
+    spanish = ada.client.get(page, headers={"Accept-Language": "es"}).data.decode()
+    assert "Añada su primera evidencia y marque los criterios que demuestra." in spanish
+    assert "Su portafolio está listo." in spanish
+    assert "Add your first piece of evidence" not in spanish and "Your portfolio is ready" not in spanish
+    english = ada.client.get(page, headers={"Accept-Language": "en"}).data.decode()
+    assert "Add your first piece of evidence and tick the criteria it shows." in english
+
+
+def test_next_steps_with_a_count_follow_the_language(sqlite_app):
+    from lti_tool.portfolio.coverage import Judgement, compute_coverage
+    from lti_tool.portfolio.learner import next_step
+
+    criteria = [
+        {
+            "id": i,
+            "code": f"U1.1.{i}",
+            "text": "",
+            "unit_code": "U1",
+            "unit_title": "",
+            "outcome_code": "U1.1",
+            "outcome_text": "",
+        }
+        for i in (1, 2, 3)
+    ]
+    one_missing = compute_coverage(criteria, {1: 1, 2: 1})
+    two_not_met = compute_coverage(criteria, {1: 1, 2: 1, 3: 1}, {1: Judgement(False), 2: Judgement(False)})
+    with sqlite_app.test_request_context(headers={"Accept-Language": "es"}):
+        assert next_step("draft", one_missing) == (
+            "Añada evidencias para el 1 criterio que aún no tiene ninguna, empezando por la unidad U1."
+        )
+        assert next_step("referred", two_not_met) == (
+            "Mejore las evidencias de los 2 criterios marcados como «Aún no cumplido» y vuelva a entregar."
+        )
+    with sqlite_app.test_request_context():
+        assert next_step("draft", one_missing) == (
+            "Add evidence for the 1 criterion still without any, starting with unit U1."
+        )
+
+
+@pytest.mark.parametrize(
+    "module, show",
+    [
+        ("lti_tool.portfolio.views.learner", "_notice"),
+        ("lti_tool.notifications.views", "_notice"),
+        ("lti_tool.admin.access", "current_notice"),
+    ],
+)
+def test_every_confirmation_after_a_redirect_is_shown_in_the_page_language(sqlite_app, module, show):
+    """Each page's NOTICES (the ?notice=key confirmations) come out in Spanish on a Spanish page."""
+    import importlib
+
+    views = importlib.import_module(module)
+    for key, english in views.NOTICES.items():
+        with sqlite_app.test_request_context(f"/?notice={key}", headers={"Accept-Language": "es"}):
+            shown = getattr(views, show)()
+        assert shown and shown != english, f"{module} notice {key!r} is not translated"
+        with sqlite_app.test_request_context(f"/?notice={key}"):
+            assert getattr(views, show)() == english
+
+
+def test_the_roster_in_the_page_language(sqlite_app, client):
+    """The roster's notice when the LMS roster cannot be had (the test's platform does not answer), and the
+    state shown for a learner who has not started."""
+    from lti_tool.grading.roster import RosterRow
+    from lti_tool.launch.language import translated
+
+    launch_as(client, "demo-instructor-iris")
+    _set_claimed_locale("demo-instructor-iris", "es-ES")
+    _fresh()
+    html = client.get("/grading/roster").data.decode()
+    assert "No se ha podido obtener ahora la lista del curso" in html and "could not be fetched" not in html
+    with sqlite_app.test_request_context(headers={"Accept-Language": "es"}):
+        assert translated(RosterRow("u1", "Someone").state_label) == "Sin empezar"

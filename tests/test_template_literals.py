@@ -216,3 +216,37 @@ def test_the_check_finds_what_it_should() -> None:
     )
     assert literals('{{ d|dateformat("MMMM y") }}') == []
     assert literals('{{ d.strftime("%d %b %Y") }}') == ["strftime: write dates with the `when` filter"]
+
+
+# A loop over a code table's items (`{% for value, label in labels.items() %}`): the table holds English words
+# (extracted into the catalogue from the module's ..._LABELS, NOTICES, SORTS tables), so the label must be shown
+# through `translated()`. Shown bare, it stayed English on every page (the roster's filters and sort order, the
+# queue's claim filter, the evidence form's kinds).
+_ITEMS_LOOP = re.compile(r"{%-?\s*for\s+\w+\s*,\s*(\w+)\s+in\s+([\w.()]+)\.items\(\)\s*-?%}(.*?){%-?\s*endfor", re.S)
+# Tables whose words are shown as they are, each with why.
+SHOWN_AS_THEY_ARE = {"page_languages()": "each language's name is written in that language, whatever the page's"}
+
+
+def raw_table_labels(source: str) -> list[str]:
+    found = []
+    for var, table, body in _ITEMS_LOOP.findall(source):
+        if table in SHOWN_AS_THEY_ARE:
+            continue
+        # Shown as text: not an attribute's value (value="{{ value }}" is data the form posts back).
+        for match in re.finditer(r"(.?.?)\{\{-?\s*" + var + r"\s*-?\}\}", body):
+            if not match.group(1).endswith('="'):
+                found.append(f"{{{{ {var} }}}}")
+    return found
+
+
+@pytest.mark.parametrize("path", CHECKED, ids=_name)
+def test_labels_from_code_tables_are_shown_translated(path: Path) -> None:
+    found = raw_table_labels(path.read_text(encoding="utf-8"))
+    assert not found, f"{_name(path)}: show these through translated(): {found}"
+
+
+def test_the_table_label_check_finds_what_it_should() -> None:
+    shown = '{% for value, label in sorts.items() %}<option value="{{ value }}">{{ label }}</option>{% endfor %}'
+    assert raw_table_labels(shown) == ["{{ label }}"]
+    assert raw_table_labels(shown.replace("{{ label }}", "{{ translated(label) }}")) == []
+    assert raw_table_labels('{% for name, value in fields.items() %}<input value="{{ value }}">{% endfor %}') == []

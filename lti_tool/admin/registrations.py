@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, request
+from flask_babel import gettext, ngettext
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -154,8 +155,14 @@ def registration_delete(reg_id: int) -> tuple[str, int] | Response:
             "admin/confirm_delete.html",
             "registrations",
             in_use=in_use,
-            what=f"the registration {reg.label()}",
-            detail=f"issuer {reg.issuer}, client ID {reg.client_id}, {len(reg.deployments)} deployment(s)",
+            what=gettext("the registration %(label)s", label=reg.label()),
+            detail=ngettext(
+                "issuer %(issuer)s, client ID %(client_id)s, %(num)d deployment",
+                "issuer %(issuer)s, client ID %(client_id)s, %(num)d deployments",
+                len(reg.deployments),
+                issuer=reg.issuer,
+                client_id=reg.client_id,
+            ),
             action="admin.registration_delete",
             action_values={"reg_id": reg.id},
             deactivate="admin.registration_deactivate",
@@ -216,8 +223,8 @@ def deployment_delete(dep_id: int) -> tuple[str, int] | Response:
             "admin/confirm_delete.html",
             "registrations",
             in_use=rules.launch_record_count([dep.id]),
-            what=f"deployment {dep.deployment_id!r}",
-            detail=f"of {dep.registration.label()}",
+            what=gettext("the deployment “%(deployment_id)s”", deployment_id=dep.deployment_id),
+            detail=gettext("of %(registration)s", registration=dep.registration.label()),
             action="admin.deployment_delete",
             action_values={"dep_id": dep.id},
             deactivate="admin.deployment_deactivate",

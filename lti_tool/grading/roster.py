@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import requests
 from flask import current_app
+from flask_babel import gettext
 from pylti1p3.exception import LtiException
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
@@ -35,6 +36,7 @@ from lti_tool.portfolio.catalogue.queries import criteria_for
 from lti_tool.portfolio.models import EvidenceItem, Portfolio, PortfolioPlacement, Submission, evidence_criterion
 from lti_tool.portfolio.review.assessment_models import Assessment, Award, CriterionJudgement
 from lti_tool.store.db import db
+from lti_tool.web.errors import N_
 
 log = logging.getLogger(__name__)
 PER_PAGE = 100
@@ -71,7 +73,7 @@ class RosterRow:
     @property
     def state_label(self) -> str:
         if self.portfolio is None:
-            return "Not started"
+            return N_("Not started")
         return wf.STATE_LABELS.get(self.portfolio.state, self.portfolio.state)
 
     @property
@@ -236,7 +238,7 @@ def attach_progress(
 def course_members(context: LtiContext) -> tuple[list[dict[str, Any]], str]:
     """The context's members from NRPS (cached briefly), and a notice for the instructor if unavailable."""
     if not context.nrps_url:
-        return [], (
+        return [], gettext(
             "The LMS did not offer its course roster (Names and Role Provisioning) to the tool, so only "
             "learners who have opened the activity are listed."
         )
@@ -248,7 +250,7 @@ def course_members(context: LtiContext) -> tuple[list[dict[str, Any]], str]:
         members = fetch_members(context.deployment.registration, context.nrps_url)
     except (LtiException, requests.RequestException) as exc:
         log.warning("roster of context %s unavailable: %s", context.id, exc)
-        return [], (
+        return [], gettext(
             "The LMS roster could not be fetched just now, so only learners who have opened the activity "
             "are listed. Reload the page in a minute."
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
@@ -310,29 +310,34 @@ def criteria_by_id(portfolio: Portfolio) -> dict[int, Any]:
 
 
 def next_step(state: str, coverage: Coverage) -> str:
-    """What the learner should do next, in one sentence (shown at the top of the portfolio page)."""
+    """What the learner should do next, in one sentence in the page's language (shown at the top of the
+    portfolio page)."""
     if state == workflow.AWARDED:
-        return "You are done: print your certificate or share its verification page from My certificates."
+        return gettext("You are done: print your certificate or share its verification page from My certificates.")
     if state == workflow.APPEALED:
-        return "Nothing to do now: your appeal is being decided, and the outcome will appear here."
+        return gettext("Nothing to do now: your appeal is being decided, and the outcome will appear here.")
     if state not in workflow.EDITABLE:
-        return "Nothing to do now: your portfolio is with the assessment team, and their decision will appear here."
+        return gettext(
+            "Nothing to do now: your portfolio is with the assessment team, and their decision will appear here."
+        )
     if not coverage.with_evidence:
-        return "Add your first piece of evidence and tick the criteria it shows."
+        return gettext("Add your first piece of evidence and tick the criteria it shows.")
     not_met = coverage.counts.get("not_met", 0)
     if state == workflow.REFERRED and not_met:
-        return (
-            f"Improve the evidence for the {not_met} criteri{'on' if not_met == 1 else 'a'} marked “Not yet met”, "
-            "then submit again."
+        return ngettext(
+            "Improve the evidence for the %(num)d criterion marked “Not yet met”, then submit again.",
+            "Improve the evidence for the %(num)d criteria marked “Not yet met”, then submit again.",
+            not_met,
         )
     missing = coverage.units_missing
     if missing:
-        count = len(coverage.missing)
-        return (
-            f"Add evidence for the {count} criteri{'on' if count == 1 else 'a'} still without any, "
-            f"starting with unit {missing[0].code}."
+        return ngettext(
+            "Add evidence for the %(num)d criterion still without any, starting with unit %(unit)s.",
+            "Add evidence for the %(num)d criteria still without any, starting with unit %(unit)s.",
+            len(coverage.missing),
+            unit=missing[0].code,
         )
-    return "Every criterion has evidence: check your portfolio, then submit it for assessment."
+    return gettext("Every criterion has evidence: check your portfolio, then submit it for assessment.")
 
 
 # --- submitting -------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ extracted where they are written, in plain English, so the code that raises them
 - the message of flash();
 - a UserError subclass's own `title = "..."`;
 - the title, body and action of a notice's Template (notifications/messages.py), a notice kind's label;
-- the words of a module's `..._LABELS`, `..._KINDS`, `..._CHANNELS`, `..._ROLES` and `ROUTES` tables (states,
-  outcomes, evidence kinds, staff roles, learning routes), which templates show through `translated()`.
+- the words of a module's `..._LABELS`, `..._KINDS`, `..._CHANNELS`, `..._ROLES`, `ROUTES`, `NOTICES`, `SORTS`
+  and `..._FILTERS` tables (states, outcomes, evidence kinds, staff roles, learning routes, the confirmations
+  shown after a redirect, sort orders and filters), which are shown through `translated()`.
 web/errors.py and base.html translate them when the page is rendered; one built with an f-string cannot be
 found in the catalogue, and stays English until it is written with gettext and named placeholders.
 """
@@ -90,7 +91,10 @@ def extract(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Ite
         elif isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [getattr(t, "id", "") for t in targets]
-            if any(n.endswith(("LABELS", "KINDS", "CHANNELS", "ROLES", "ROUTES")) for n in names):
+            if any(
+                n.endswith(("LABELS", "KINDS", "CHANNELS", "ROLES", "ROUTES", "NOTICES", "SORTS", "FILTERS"))
+                for n in names
+            ):
                 for value in node.value.values:
                     text = _text(value)
                     if text:

@@ -63,6 +63,12 @@ NOTICES = {
 }
 
 
+def _notice() -> str | None:
+    """The confirmation a redirect asked for (?notice=key), in the page's language."""
+    notice = NOTICES.get(request.args.get("notice", ""))
+    return translated(notice) if notice else None
+
+
 # --- landings (create_app declares their order, see web.landing) ---------------------------------------
 
 
@@ -262,7 +268,7 @@ def overview(portfolio_id: int) -> str:
         state_labels=workflow.STATE_LABELS,
         editable=portfolio.state in workflow.EDITABLE,
         referred=portfolio.state == workflow.REFERRED,
-        notice=NOTICES.get(request.args.get("notice", "")),
+        notice=_notice(),
     )
 
 
@@ -506,7 +512,7 @@ def criterion(portfolio_id: int, criterion_id: int) -> ResponseReturnValue:
         linked={item.id for item in portfolio.evidence if any(c.id == found.id for c in item.criteria)},
         kinds=EVIDENCE_KINDS,
         editable=portfolio.state in workflow.EDITABLE,
-        notice=NOTICES.get(request.args.get("notice", "")),
+        notice=_notice(),
     )
 
 
