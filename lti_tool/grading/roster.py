@@ -30,6 +30,7 @@ from lti_tool.grading.services import fetch_members
 from lti_tool.identity.staff import STAFF_ROLES, StaffGrant, is_inert
 from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.cache import cache_get, cache_set
+from lti_tool.launch.language import translated
 from lti_tool.launch.models import LtiContext, LtiUser, Membership, ResourceLink, ToolSession
 from lti_tool.portfolio import workflow as wf
 from lti_tool.portfolio.catalogue.queries import criteria_for
@@ -147,7 +148,8 @@ def known_staff(context: LtiContext) -> dict[str, StaffRow]:
     )
     for user, roles in launched:
         if is_staff_roles(list(roles or [])):
-            why = "launched as " + ", ".join(lti_roles.describe(roles))
+            # The LTI role names (Instructor, TeachingAssistant) are the standard's words, shown as they are.
+            why = gettext("launched as %(roles)s", roles=", ".join(lti_roles.describe(roles)))
             staff[user.sub] = StaffRow(user.sub, user.display_name(), why)
     issuer = context.deployment.registration.issuer
     granted = db.session.execute(
@@ -157,7 +159,7 @@ def known_staff(context: LtiContext) -> dict[str, StaffRow]:
         if is_inert(grant):
             continue
         row = staff.setdefault(user.sub, StaffRow(user.sub, user.display_name(), ""))
-        label = "tool role: " + STAFF_ROLES.get(grant.role, grant.role)
+        label = gettext("tool role: %(role)s", role=translated(STAFF_ROLES.get(grant.role, grant.role)))
         if label not in row.why:
             row.why = f"{row.why}; {label}" if row.why else label
     return staff
@@ -284,6 +286,8 @@ def remember_addresses(context: LtiContext, members: list[dict[str, Any]]) -> in
 NOT_STARTED = "not_started"
 # How the roster may be ordered: name (people who left the course last), state in the workflow's order, last
 # change or start (newest first; learners without a portfolio last).
+# A member's status in the LMS roster (NRPS) other than Active, as the roster's badge says it.
+MEMBER_STATUS_LABELS = {"Inactive": "Inactive in the course", "Deleted": "Removed from the course"}
 SORTS = {"name": "Name", "state": "State", "changed": "Last change", "started": "Started"}
 
 

@@ -64,6 +64,7 @@ def roster_page() -> str:
         sort=sort,
         state_filters=roster.state_filters(),
         sorts=roster.SORTS,
+        member_statuses=roster.MEMBER_STATUS_LABELS,
         grade_sync=link is not None and can_post_scores(link),
         credits_column=link is not None and credits_column(link),
         is_admin=is_tool_admin(sess.user_id),
