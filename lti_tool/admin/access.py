@@ -12,7 +12,7 @@ from lti_tool.admin.nav import nav_items
 from lti_tool.audit.actor import Actor
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.staff import TOOL_ADMIN, is_tool_admin
-from lti_tool.launch.language import translated
+from lti_tool.launch.language import requested_notice
 from lti_tool.launch.models import ToolSession
 from lti_tool.launch.session import (
     COOKIE_NAME,
@@ -93,8 +93,7 @@ def back_to(endpoint: str, notice: str, **values: Any) -> Response:
 
 
 def current_notice() -> str | None:
-    notice = NOTICES.get(request.args.get("notice", ""))
-    return translated(notice) if notice else None
+    return requested_notice(NOTICES)
 
 
 def endpoint_exists(endpoint: str) -> bool:

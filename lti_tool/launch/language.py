@@ -16,6 +16,7 @@ when LTI_TOOL_PSEUDO_LOCALE is on (by default with the demo platform): it shows 
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
 
 from babel.support import NullTranslations
@@ -143,6 +144,13 @@ def translated(text: str) -> str:
     """A page message (flash) in the page's language when the catalogue has its words: flash() is called with
     plain English, which tools/babel_extract.py finds; one built with values stays as it is."""
     return _(text) if isinstance(text, str) and text else text
+
+
+def requested_notice(notices: Mapping[str, str]) -> str | None:
+    """The confirmation a redirect asked for (`?notice=key`, a key of `notices`: nothing from the request is
+    echoed), in the page's language."""
+    notice = notices.get(request.args.get("notice", ""))
+    return translated(notice) if notice else None
 
 
 def page_catalogue() -> NullTranslations:

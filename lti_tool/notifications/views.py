@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from lti_tool.audit import trail as audit
 from lti_tool.identity.access import require_tool_admin
-from lti_tool.launch.language import translated
+from lti_tool.launch.language import requested_notice
 from lti_tool.launch.models import LtiUser
 from lti_tool.launch.session import current_session, login_required, require_session, session_probe
 from lti_tool.notifications import access, kinds, links
@@ -47,12 +47,6 @@ NOTICES = {
     "all-read": "All your notifications are marked as read.",
     "saved": "Your choices are saved.",
 }
-
-
-def _notice() -> str | None:
-    """The confirmation a redirect asked for (?notice=key), in the page's language."""
-    notice = NOTICES.get(request.args.get("notice", ""))
-    return translated(notice) if notice else None
 
 
 @bp.app_context_processor
@@ -112,7 +106,7 @@ def index() -> str:
         has_next=len(rows) > PER_PAGE,
         number=number,
         unread=access.unread_count(sess.user_id),
-        notice=_notice(),
+        notice=requested_notice(NOTICES),
     )
 
 
@@ -172,7 +166,7 @@ def preferences() -> ResponseReturnValue:
         digest=bool(settings and settings.digest),
         email=sess.user.email,
         mail_service=mail_service(),
-        notice=_notice(),
+        notice=requested_notice(NOTICES),
     )
 
 

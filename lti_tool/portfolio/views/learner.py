@@ -19,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from lti_tool.launch import roles as lti_roles
-from lti_tool.launch.language import translated
+from lti_tool.launch.language import requested_notice, translated
 from lti_tool.launch.models import ToolSession
 from lti_tool.launch.session import deny, login_required, require_session
 from lti_tool.portfolio import access, learner, workflow
@@ -61,12 +61,6 @@ NOTICES = {
     "submitted": "Submitted. Your assessor has been told; you will see their decision here.",
     "already_submitted": "This portfolio was already submitted; nothing was submitted twice.",
 }
-
-
-def _notice() -> str | None:
-    """The confirmation a redirect asked for (?notice=key), in the page's language."""
-    notice = NOTICES.get(request.args.get("notice", ""))
-    return translated(notice) if notice else None
 
 
 # --- landings (create_app declares their order, see web.landing) ---------------------------------------
@@ -268,7 +262,7 @@ def overview(portfolio_id: int) -> str:
         state_labels=workflow.STATE_LABELS,
         editable=portfolio.state in workflow.EDITABLE,
         referred=portfolio.state == workflow.REFERRED,
-        notice=_notice(),
+        notice=requested_notice(NOTICES),
     )
 
 
@@ -512,7 +506,7 @@ def criterion(portfolio_id: int, criterion_id: int) -> ResponseReturnValue:
         linked={item.id for item in portfolio.evidence if any(c.id == found.id for c in item.criteria)},
         kinds=EVIDENCE_KINDS,
         editable=portfolio.state in workflow.EDITABLE,
-        notice=_notice(),
+        notice=requested_notice(NOTICES),
     )
 
 
