@@ -6,16 +6,26 @@ catalogue's translations and the message catalogue at every page was most of the
 only on the certification version, the criteria's own texts and the language: so they are built once and kept
 in this process. The key holds every criterion's id and text, so a partner's criterion added, removed or
 reworded (in any process) is a new key, never a stale one.
+
+The map's HTML itself is kept too, keyed by everything it shows (those words, each criterion's state, evidence
+count, feedback and supporting items' ids and titles, whether the learner may change it, the focused unit):
+the macro that writes it reads nothing else but the language, so a learner coming back to an unchanged
+portfolio, and every fresh portfolio of a certification, is shown it without rendering it again. Its links
+depend on the portfolio and the session (a session token may ride in them), so the kept HTML holds slots that
+each page fills with its own URLs.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import get_template_attribute
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from lti_tool.launch.language import translated
 from lti_tool.portfolio.catalogue.models import Certification, Criterion, Outcome, Unit
@@ -46,9 +56,74 @@ _kept: Memo[MapWords] = Memo("criteria_map_words", (Certification, Unit, Outcome
 
 def map_words(coverage: Coverage, cert: Certification) -> MapWords:
     """The map's words for this coverage of `cert`, in the request's language."""
+    return _kept.get(_words_key(coverage, cert), lambda: _build(coverage, cert))
+
+
+def _words_key(coverage: Coverage, cert: Certification) -> Hashable:
     texts = tuple((c.id, c.code, c.text, c.partner_specific) for unit in coverage.units for c in unit.criteria)
-    key = (cert.id, cert.content_hash, str(get_locale()), texts)
-    return _kept.get(key, lambda: _build(coverage, cert))
+    return (cert.id, cert.content_hash, str(get_locale()), texts)
+
+
+class ShownItem(Protocol):
+    """What the map shows of an evidence item supporting a criterion."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def title(self) -> str: ...
+
+
+# ~10-40 KB each: a bound of some megabytes per process.
+_html: Memo[str] = Memo("criteria_map_html", (), None, max_entries=256)
+_SLOT = re.compile(r"<@([cr])(\d+)@>")
+
+
+def map_html(
+    coverage: Coverage,
+    cert: Certification,
+    supporting: Mapping[int, Collection[ShownItem]],
+    *,
+    editable: bool,
+    can_link: bool,
+    focus_code: str | None,
+    criterion_url: Callable[[int], str],
+    record_url: Callable[[int], str],
+) -> Markup:
+    """The criteria map's units, outcomes and criteria as HTML, each criterion linking to `criterion_url(id)`
+    and (while `editable`) to `record_url(id)`."""
+    words_key = _words_key(coverage, cert)
+    shown = tuple(
+        (
+            unit.code,
+            tuple(
+                (
+                    outcome.code,
+                    tuple(
+                        (
+                            c.id,
+                            c.state,
+                            c.evidence_count,
+                            c.feedback,
+                            tuple((i.id, i.title) for i in supporting.get(c.id, ())),
+                        )
+                        for c in outcome.criteria
+                    ),
+                )
+                for outcome in unit.outcomes
+            ),
+        )
+        for unit in coverage.units
+    )
+    key = (words_key, shown, editable, can_link, focus_code)
+
+    def render() -> str:
+        words = _kept.get(words_key, lambda: _build(coverage, cert))
+        macro = get_template_attribute("portfolio/_criteria_map.html", "criteria_map")
+        return str(macro(coverage.units, words, supporting, editable, can_link, focus_code))
+
+    links = {"c": criterion_url, "r": record_url}
+    return Markup(_SLOT.sub(lambda slot: str(escape(links[slot[1]](int(slot[2])))), _html.get(key, render)))
 
 
 def _build(coverage: Coverage, cert: Certification) -> MapWords:

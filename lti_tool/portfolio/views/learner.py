@@ -44,6 +44,7 @@ from lti_tool.portfolio.views import criteria_map
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.form_parsing import check_form_complete, whole_number
+from lti_tool.web.urls import url_series
 
 bp = Blueprint("learner", __name__, url_prefix="/portfolio")
 log = logging.getLogger(__name__)
@@ -243,14 +244,25 @@ def overview(portfolio_id: int) -> str:
     for item in portfolio.evidence:
         for c in item.criteria:
             supporting.setdefault(c.id, []).append(item)
-    focus = request.args.get("unit", "")
+    focus = next((u for u in view.coverage.units if u.code == request.args.get("unit", "")), None)
+    editable = portfolio.state in workflow.EDITABLE
     return render_template(
         "portfolio/overview.html",
         portfolio=portfolio,
         view=view,
-        focus=next((u for u in view.coverage.units if u.code == focus), None),
+        focus=focus,
         coverage=view.coverage,
         words=criteria_map.map_words(view.coverage, portfolio.certification),
+        criteria_map=criteria_map.map_html(
+            view.coverage,
+            portfolio.certification,
+            supporting,
+            editable=editable,
+            can_link=editable and bool(portfolio.evidence),
+            focus_code=focus.code if focus else None,
+            criterion_url=url_series("learner.criterion", "criterion_id", portfolio_id=portfolio.id),
+            record_url=url_series("learner.add_item", "criterion", portfolio_id=portfolio.id),
+        ),
         award=award,
         supporting=supporting,
         chips={item.id: chips_by_unit(view.coverage, [c.id for c in item.criteria]) for item in portfolio.evidence},
@@ -260,7 +272,7 @@ def overview(portfolio_id: int) -> str:
         kinds=EVIDENCE_KINDS,
         routes=ROUTES,
         state_labels=workflow.STATE_LABELS,
-        editable=portfolio.state in workflow.EDITABLE,
+        editable=editable,
         referred=portfolio.state == workflow.REFERRED,
         notice=requested_notice(NOTICES),
     )
