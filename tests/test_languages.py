@@ -381,3 +381,23 @@ def test_the_roster_in_the_page_language(sqlite_app, client):
     assert "(accedió como Instructor)" in html and "launched as" not in html  # the staff listed apart
     with sqlite_app.test_request_context(headers={"Accept-Language": "es"}):
         assert translated(RosterRow("u1", "Someone").state_label) == "Sin empezar"
+
+
+def test_template_words_escape_their_values_and_count_in_the_page_language(sqlite_app):
+    """The templates' `_()`, `{% trans %}` and `ngettext` (launch/language.py's own callables): the words are
+    the template's, so kept as HTML; every value put into them is escaped; plurals follow the language."""
+    source = (
+        '{% trans name=name %}Signed in as <strong>{{ name }}</strong>{% endtrans %}|{{ _("Unit %(code)s: %(title)s",'
+        ' code=name, title="A & B") }}|{{ ngettext("unread notice", "unread notices", n) }}|'
+        "{% trans count=n %}{{ count }} item{% pluralize %}{{ count }} items{% endtrans %}"
+    )
+    with sqlite_app.test_request_context("/"):
+        english = render_template_string(source, name='<b>"Ada"</b>', n=1)
+        assert english == (
+            "Signed in as <strong>&lt;b&gt;&#34;Ada&#34;&lt;/b&gt;</strong>|"
+            "Unit &lt;b&gt;&#34;Ada&#34;&lt;/b&gt;: A &amp; B|unread notice|1 item"
+        )
+        with force_locale("es"):
+            spanish = render_template_string(source, name="<i>", n=2)
+        assert spanish.startswith("Ha iniciado sesión como <strong>&lt;i&gt;</strong>|Unidad &lt;i&gt;: A &amp; B|")
+        assert "|avisos sin leer|" in spanish and spanish.endswith("|2 items")  # not in the catalogue: English

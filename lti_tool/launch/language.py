@@ -18,11 +18,15 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from babel.support import NullTranslations
 from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, request, session
 from flask_babel import Babel, get_locale, get_translations
 from flask_babel import gettext as _
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from lti_tool.launch.session import current_session, login_required
@@ -172,6 +176,27 @@ def page_catalogue() -> NullTranslations:
     return catalogue
 
 
+@pass_context
+def _template_gettext(context: Context, message: str, /, **variables: Any) -> str:
+    """`_()`, `gettext()` and `{% trans %}` in templates: Jinja's newstyle gettext (the words escaped as the
+    template is, then formatted with the escaped variables), calling the catalogue directly. Jinja's own reaches
+    it through three context calls (`_` resolves `gettext`, which calls the installed callable), and a portfolio
+    page says some seventy things."""
+    text = page_catalogue().ugettext(message)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables  # type: ignore[no-any-return]
+
+
+@pass_context
+def _template_ngettext(context: Context, singular: str, plural: str, count: int, /, **variables: Any) -> str:
+    variables.setdefault("num", count)
+    text = page_catalogue().ungettext(singular, plural, count)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables  # type: ignore[no-any-return]
+
+
 def _forget_choice(_exc: BaseException | None = None) -> None:
     g.pop("_flask_babel", None)
 
@@ -198,6 +223,7 @@ def install(app: Flask) -> None:
         npgettext=lambda c, s, p, n: page_catalogue().unpgettext(c, s, p, n),
         newstyle=True,
     )
+    app.jinja_env.globals.update(_=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext)
     app.add_template_global(html_lang)
     app.add_template_global(text_direction)
     app.add_template_global(current_language)
