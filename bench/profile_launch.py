@@ -41,6 +41,9 @@ def main() -> None:
         action="store_true",
         help="also print the profiled time by the package its code is in (sqlalchemy, jinja2, lti_tool.launch...)",
     )
+    parser.add_argument(
+        "--callees", metavar="PATTERN", help="also print what the functions matching PATTERN (a regex) called"
+    )
     parser.add_argument("--no-profile", action="store_true", help="only time the launches (no profiler overhead)")
     parser.add_argument(
         "--only",
@@ -176,10 +179,13 @@ def main() -> None:
     if not args.no_profile:
         stats = pstats.Stats(profiler)
         stats.sort_stats(args.sort).print_stats(args.top)
+        if args.callees:
+            stats.print_callees(args.callees)
+            stats.print_callers(args.callees)
         # Python function calls: steadier than CPU time on a busy machine, to compare one change with another.
         calls = f"{stats.total_calls / args.launches:,.0f} Python function calls per launch ({only or 'all'}); "  # type: ignore[attr-defined]
         if args.by_package:
-            print_by_package(stats)
+            print_by_package(stats, args.launches)
     total = sum(statements.values())
     overhead = "" if args.no_profile else ", and the profiler's own overhead"
     print(
@@ -213,22 +219,25 @@ def package_of(filename: str) -> str:
     return "(stdlib)"
 
 
-def print_by_package(stats: pstats.Stats) -> None:
-    """Own time (tottime) summed per package: where the time is spent rather than which call leads to it. The
-    profiler's per-call overhead weighs on code made of many small calls (templates, the ORM) more than on code
-    that spends its time in C (signatures, the database driver's waits)."""
+def print_by_package(stats: pstats.Stats, launches: int) -> None:
+    """Own time (tottime) and calls summed per package: where the time is spent rather than which call leads to
+    it. The profiler's per-call overhead weighs on code made of many small calls (templates, the ORM) more than
+    on code that spends its time in C (signatures, the database driver's waits); the calls are steady."""
     own: Counter[str] = Counter()
-    for (filename, _line, _name), (_cc, _nc, tottime, _ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+    calls: Counter[str] = Counter()
+    for (filename, _line, _name), (_cc, nc, tottime, _ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
         if filename == "~" and callers:
             # A built-in (str.join, a socket's recv, an RSA signature) counts for the package that called it.
             for (caller_file, _l, _n), edge in callers.items():
                 own[package_of(caller_file)] += edge[2]
+                calls[package_of(caller_file)] += edge[1]
         else:
             own[package_of(filename)] += tottime
+            calls[package_of(filename)] += nc
     total = sum(own.values()) or 1.0
-    print("own time by package:")
+    print("own time and Python calls per launch by package:")
     for package, seconds in own.most_common(20):
-        print(f"  {100 * seconds / total:5.1f}%  {package}")
+        print(f"  {100 * seconds / total:5.1f}%  {calls[package] / launches:8,.0f}  {package}")
 
 
 if __name__ == "__main__":
