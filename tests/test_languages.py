@@ -5,6 +5,7 @@ pages, plurals, and dates in the chosen locale and the person's time zone."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from pathlib import Path
 
@@ -99,6 +100,17 @@ def test_the_switch_works_without_cookies_through_the_session_token(sqlite_app):
     assert _lang(html) == "es"
     # The switch's form carries the token on for the next change.
     assert f'name="_s" value="{sess.id}"' in html
+
+
+def test_a_refusal_is_said_in_the_persons_language_and_logged_in_english(client, caplog):
+    sess = launch_as(client, "demo-learner-ada")
+    _set_claimed_locale("demo-learner-ada", "es-ES")
+    _fresh()
+    with caplog.at_level(logging.INFO, logger="lti_tool.web.errors"):
+        resp = client.post("/language", data={"csrf_token": sess.csrf_token, "language": "xx"})
+    assert resp.status_code == 400
+    assert "Ese idioma no está disponible aquí." in resp.data.decode() and "Idioma desconocido" in resp.data.decode()
+    assert "That language is not offered here." in caplog.text and "Ese idioma" not in caplog.text
 
 
 def test_the_switch_refuses_a_form_without_its_token_and_an_unknown_language(client):

@@ -129,7 +129,7 @@ def switch() -> Response:
     """The language switch in every page's footer: kept with the tool session, then back to the page."""
     chosen = request.form.get("language", "")
     if chosen not in languages():
-        raise UserError(_("That language is not offered here."), status=400, title=_("Unknown language"))
+        raise UserError("That language is not offered here.", status=400, title="Unknown language")
     session[SESSION_KEY] = chosen
     zone = request.form.get("timezone", "")
     if valid_timezone(zone):
