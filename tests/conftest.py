@@ -81,7 +81,7 @@ def _share_url_builders() -> None:
             func = compiled[key] = original(self, append_unknown)
         return func
 
-    shared.shared_by_tests = True  # type: ignore[attr-defined]
+    shared.shared_by_tests = True
     Rule._compile_builder = shared  # type: ignore[method-assign]
 
 
@@ -146,9 +146,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if schema:
         import psycopg
 
+        own = _pg_state.pop("conn", None)
+        if own is not None:
+            own.close()
         conn = psycopg.connect(PG_URL, connect_timeout=3, autocommit=True)
         with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; DROP SCHEMA IF EXISTS "{schema}_seed" CASCADE')
         conn.close()
 
 
@@ -173,11 +176,12 @@ def make_test_app(backend: str, tmp_path: Path, keys_dir: Path, **extra: object)
         # Tests launch many times from one address; tests/test_rate_limits.py turns the limits on.
         "RATE_LIMIT_ENABLED": False,
     }
+    # The demo platform's rows are the same for every test that keeps the demo settings: copied with the
+    # tables (SQLite) or restored from a snapshot (PostgreSQL) instead of seeded again by each app (create_app
+    # still checks them, finding them there).
+    seeded = not any(k.startswith(("DEMO_", "CATALOGUE")) or k in _SEED_SETTINGS for k in extra)
     if backend == "sqlite":
         db_file = tmp_path / "test.sqlite3"
-        # The demo platform's rows are the same for every test that keeps the demo settings: copied with the
-        # tables instead of seeded again by each app (create_app still checks them, finding them there).
-        seeded = not any(k.startswith(("DEMO_", "CATALOGUE")) or k in _SEED_SETTINGS for k in extra)
         template = _sqlite_template(keys_dir, config if seeded else None)
         if template and not db_file.exists():
             shutil.copyfile(template, db_file)  # a copy is much faster than creating every table
@@ -186,10 +190,12 @@ def make_test_app(backend: str, tmp_path: Path, keys_dir: Path, **extra: object)
         schema = _postgres_schema()
         config["SQLALCHEMY_DATABASE_URI"] = PG_URL
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema}"}}
-        _truncate_all(PG_URL, schema)
+        snapshot = _reset_postgres(schema, str(keys_dir) if seeded else None)
     config.update(extra)
     application = create_app(config)
     application.jinja_env.bytecode_cache = TEMPLATE_CACHE
+    if backend != "sqlite" and seeded and not snapshot:
+        _snapshot_postgres(schema, str(keys_dir))
     return application
 
 
@@ -247,21 +253,69 @@ def _sqlite_template(keys_dir: Path, seed_with: dict[str, object] | None = None)
     return _sqlite_templates[key]
 
 
-def _truncate_all(url: str, schema: str) -> None:
-    """Each PostgreSQL test starts from empty tables. DELETE with triggers off is much faster than
-    TRUNCATE on many small tables."""
+def _pg_connection() -> Any:
+    """This process's own connection for resetting its schema between tests (one, not one per test)."""
     import psycopg
 
-    conn = psycopg.connect(url, connect_timeout=3, autocommit=True)
+    conn = _pg_state.get("conn")
+    if conn is None or conn.closed:
+        conn = _pg_state["conn"] = psycopg.connect(PG_URL, connect_timeout=3, autocommit=True)
+    return conn
+
+
+def _reset_postgres(schema: str, seed_for_keys: str | None) -> bool:
+    """Each PostgreSQL test starts from empty tables, or (seed_for_keys: the demo settings with that keys
+    directory) from the demo platform's rows as create_app seeds them, restored from a snapshot taken after
+    the first such app of this process (as SQLite copies its template): create_app then finds them and only
+    checks them, instead of seeding again. DELETE with triggers off is much faster than TRUNCATE on many small
+    tables. alembic_version is kept, so create_app finds the schema current instead of creating every table
+    and stamping it again; sequences keep counting, so the snapshot's ids never collide with new rows.
+    Returns whether the seeded rows were restored."""
+    conn = _pg_connection()
     with conn.cursor() as cur:
-        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
-        tables = [r[0] for r in cur.fetchall()]
-        if tables:
-            statements = ["SET session_replication_role = replica"]
-            statements += [f'DELETE FROM "{schema}"."{t}"' for t in tables]
-            statements.append("SET session_replication_role = DEFAULT")
-            cur.execute("; ".join(statements))
-    conn.close()
+        tables = _pg_state.get("tables")
+        if tables is None:
+            present = _pg_tables(cur, schema)
+            tables = [t for t in present if t != "alembic_version"]
+            if "alembic_version" in present:
+                _pg_state["tables"] = tables  # the schema is made and stamped: its tables no longer change
+        if not tables:
+            return False
+        snapshot = _pg_state.get("snapshot")
+        restore = seed_for_keys is not None and snapshot is not None and snapshot[0] == seed_for_keys
+        statements = ["SET session_replication_role = replica"]
+        statements += [f'DELETE FROM "{schema}"."{t}"' for t in tables]
+        if restore:
+            seed_schema = f"{schema}_seed"
+            statements += [f'INSERT INTO "{schema}"."{t}" SELECT * FROM "{seed_schema}"."{t}"' for t in snapshot[1]]
+        statements.append("SET session_replication_role = DEFAULT")
+        cur.execute("; ".join(statements))
+    return restore
+
+
+def _pg_tables(cur: Any, schema: str) -> list[str]:
+    cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
+    return [r[0] for r in cur.fetchall()]
+
+
+def _snapshot_postgres(schema: str, keys_dir: str) -> None:
+    """Keep the demo platform's rows create_app has just seeded (a copy of each table that has any) in a
+    schema beside this process's, for _reset_postgres to restore before the next test."""
+    if "snapshot" in _pg_state:
+        return
+    seed_schema = f"{schema}_seed"
+    conn = _pg_connection()
+    with conn.cursor() as cur:
+        cur.execute(f'DROP SCHEMA IF EXISTS "{seed_schema}" CASCADE; CREATE SCHEMA "{seed_schema}"')
+        filled = []
+        for table in _pg_tables(cur, schema):
+            if table == "alembic_version":
+                continue
+            cur.execute(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{table}")')
+            if cur.fetchone()[0]:
+                cur.execute(f'CREATE TABLE "{seed_schema}"."{table}" AS SELECT * FROM "{schema}"."{table}"')
+                filled.append(table)
+    _pg_state["snapshot"] = (keys_dir, filled)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
