@@ -9,10 +9,15 @@ import re
 import pytest
 from flask import Flask
 
+from lti_tool.launch import roles as lti_roles
 from lti_tool.portfolio.catalogue.queries import criteria_for
+from lti_tool.portfolio.review import assessment as assessing
+from lti_tool.portfolio.review.assessment_models import NOT_YET_COMPETENT
 from lti_tool.portfolio.views import criteria_map
 from lti_tool.portfolio.views.learner import portfolio_view
+from lti_tool.store.db import db
 from lti_tool.store.memo import EXTENSION
+from tests import assessment_factories as af
 from tests import factories as f
 from tests.lti_helpers import TestPlatform
 from tests.portfolio_helpers import Browser
@@ -82,6 +87,36 @@ def test_what_the_map_shows_changes_it(app, platform):
     assert "Sin evidencias todavía" in spanish and "Sin evidencias todavía" not in renamed
 
 
+def _progress(page: str) -> list[str]:
+    """Each unit's counts in the page's progress by unit, as text."""
+    rows = re.findall(r'<p class="unit-counts">(.*?)</p>', page, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows]
+
+
+def test_the_progress_by_unit_follows_the_evidence_and_the_decision(app, platform, client):
+    ada = _learner(app, platform, "ada")
+    portfolio = ada.portfolio()
+    page = f"/portfolio/{portfolio.id}"
+    assert _progress(ada.get(page).data.decode()) == [
+        "● 0 of 2 with evidence · ○ 2 missing",
+        "● 0 of 2 with evidence · ○ 2 missing",
+    ]
+    ids = [c.id for c in criteria_for(portfolio.certification, None)]
+    ada.add_item(portfolio.id, files=[(f.PDF, "r.pdf")], criteria=ids[:3])
+    assert _progress(ada.get(page).data.decode()) == [
+        "● 2 of 2 with evidence",
+        "● 1 of 2 with evidence · ○ 1 missing",
+    ]
+    # A decided assessment adds each unit's criteria met (the same evidence, so only the decision differs).
+    w = af.world()
+    assessing.decide(w.portfolio.id, w.assessor, NOT_YET_COMPETENT, af.one_not_met(w.criteria_ids()), "More")
+    db.session.commit()
+    af.sign_in(client, w.learner, [lti_roles.LEARNER], dep=af.deployment(w.partner))
+    rows = _progress(client.get(f"/portfolio/{w.portfolio.id}").data.decode())
+    assert rows and all(row.startswith("✓") and " met · ● " in row for row in rows), rows
+    assert rows[0].startswith("✓ 1 met")  # the first criterion was not met
+
+
 def test_slots_come_only_from_the_template(app, platform):
     """A title that looks like a link slot is the learner's text, escaped, never replaced by a URL."""
     ada = _learner(app, platform, "ada")
@@ -106,6 +141,6 @@ def test_links_are_escaped_where_they_are_filled_in(app, platform):
             focus_code=None,
             criterion_url=lambda n: f"/c/{n}?a=1&b=2",
             record_url=lambda n: f"/r/{n}?x=\"'",
-        )
+        ).units
     assert 'href="/c/' in html and "?a=1&amp;b=2" in html
     assert "?x=&#34;&#39;" in html and "<@" not in html

@@ -185,7 +185,7 @@ def _template_gettext(context: Context, message: str, /, **variables: Any) -> st
     text = page_catalogue().ugettext(message)
     if context.eval_ctx.autoescape:
         text = Markup(text)
-    return text % variables  # type: ignore[no-any-return]
+    return text % variables
 
 
 @pass_context
@@ -194,7 +194,7 @@ def _template_ngettext(context: Context, singular: str, plural: str, count: int,
     text = page_catalogue().ungettext(singular, plural, count)
     if context.eval_ctx.autoescape:
         text = Markup(text)
-    return text % variables  # type: ignore[no-any-return]
+    return text % variables
 
 
 def _forget_choice(_exc: BaseException | None = None) -> None:

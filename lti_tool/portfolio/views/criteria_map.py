@@ -74,8 +74,14 @@ class ShownItem(Protocol):
     def title(self) -> str: ...
 
 
+@dataclass(frozen=True)
+class MapHtml:
+    progress: Markup  # the page's progress by unit (its "By unit" list)
+    units: Markup  # the criteria map's units, outcomes and criteria
+
+
 # ~10-40 KB each: a bound of some megabytes per process.
-_html: Memo[str] = Memo("criteria_map_html", (), None, max_entries=256)
+_html: Memo[tuple[str, str]] = Memo("criteria_map_html", (), None, max_entries=256)
 _SLOT = re.compile(r"<@([cr])(\d+)@>")
 
 
@@ -89,9 +95,9 @@ def map_html(
     focus_code: str | None,
     criterion_url: Callable[[int], str],
     record_url: Callable[[int], str],
-) -> Markup:
-    """The criteria map's units, outcomes and criteria as HTML, each criterion linking to `criterion_url(id)`
-    and (while `editable`) to `record_url(id)`."""
+) -> MapHtml:
+    """The progress by unit, and the criteria map's units, outcomes and criteria, as HTML: each criterion
+    links to `criterion_url(id)` and (while `editable`) to `record_url(id)`."""
     words_key = _words_key(coverage, cert)
     shown = tuple(
         (
@@ -115,15 +121,23 @@ def map_html(
         )
         for unit in coverage.units
     )
-    key = (words_key, shown, editable, can_link, focus_code)
+    key = (words_key, shown, coverage.assessed, editable, can_link, focus_code)
 
-    def render() -> str:
+    def render() -> tuple[str, str]:
         words = _kept.get(words_key, lambda: _build(coverage, cert))
-        macro = get_template_attribute("portfolio/_criteria_map.html", "criteria_map")
-        return str(macro(coverage.units, words, supporting, editable, can_link, focus_code))
+        progress = get_template_attribute("portfolio/_criteria_map.html", "unit_progress")
+        units = get_template_attribute("portfolio/_criteria_map.html", "criteria_map")
+        return (
+            str(progress(coverage.units, words, coverage.assessed)),
+            str(units(coverage.units, words, supporting, editable, can_link, focus_code)),
+        )
 
+    progress, units = _html.get(key, render)
     links = {"c": criterion_url, "r": record_url}
-    return Markup(_SLOT.sub(lambda slot: str(escape(links[slot[1]](int(slot[2])))), _html.get(key, render)))
+    return MapHtml(
+        progress=Markup(progress),
+        units=Markup(_SLOT.sub(lambda slot: str(escape(links[slot[1]](int(slot[2])))), units)),
+    )
 
 
 def _build(coverage: Coverage, cert: Certification) -> MapWords:
