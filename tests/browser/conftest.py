@@ -140,27 +140,80 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: floa
     pytest.fail(f"The tool server did not answer {url} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+# The servers several modules share: fixture name -> (server name, environment). Each is started by the first test
+# that asks for it and stopped after the last one (in the order collected, which is the order run: `--dist loadgroup`
+# runs the whole browser group on one worker, in order), not at the end of the session: an idle server still polls
+# its database several times a second (grade, mail and pack workers), for the minutes the rest of the suite takes.
+SHARED_SERVERS: dict[str, tuple[str, dict[str, str]]] = {
     # Without partitioned cookies (CHIPS) the tool's cookie is neither kept nor sent in the iframe: these tests
     # exercise the hardest path (platform storage, the session in links, the new-window handoff).
-    with _serve(tmp_path_factory, "browser-server", {"LTI_TOOL_PARTITIONED_COOKIES": "0"}) as server:
-        yield server
+    "live_server": ("browser-server", {"LTI_TOOL_PARTITIONED_COOKIES": "0"}),
+    # The tool as shipped: partitioned cookies, which Chromium keeps in the iframe (tests on http://localhost).
+    "live_server_chips": ("browser-server-chips", {}),
+    # Without partitioned cookies, for the Moodle-mode tests only: the activities they add by deep linking must
+    # not appear in the other tests' demo course.
+    "live_server_moodle": ("browser-server-moodle", {"LTI_TOOL_PARTITIONED_COOKIES": "0"}),
+}
+_shared_running: dict[str, tuple[contextlib.ExitStack, LiveServer]] = {}
+_shared_last_user: dict[str, str] = {}  # fixture name -> node id of the last test collected that uses it
 
 
-@pytest.fixture(scope="session")
-def live_server_chips(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def _shared_server(fixture: str, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+    """The running shared server, started now if it is not (first use, or asked again after its last user)."""
+    if fixture not in _shared_running:
+        name, env = SHARED_SERVERS[fixture]
+        stack = contextlib.ExitStack()
+        server = stack.enter_context(_serve(tmp_path_factory, name, env))
+        _shared_running[fixture] = (stack, server)
+    return _shared_running[fixture][1]
+
+
+def _stop_shared_server(fixture: str) -> None:
+    running = _shared_running.pop(fixture, None)
+    if running is not None:
+        running[0].close()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for item in session.items:
+        for fixture in SHARED_SERVERS:
+            if fixture in getattr(item, "fixturenames", ()):
+                _shared_last_user[fixture] = item.nodeid
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the test's own teardown (its failure artifacts include the servers' logs): stop the shared servers
+    whose last test this was."""
+    try:
+        return (yield)
+    finally:
+        for fixture in list(_shared_running):
+            if nextitem is None or _shared_last_user.get(fixture) == item.nodeid:
+                _stop_shared_server(fixture)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for fixture in list(_shared_running):
+        _stop_shared_server(fixture)
+
+
+@pytest.fixture
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+    return _shared_server("live_server", tmp_path_factory)
+
+
+@pytest.fixture
+def live_server_chips(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
     """The tool as shipped: partitioned cookies, which Chromium keeps in the iframe (tests on http://localhost)."""
-    with _serve(tmp_path_factory, "browser-server-chips", {}) as server:
-        yield server
+    return _shared_server("live_server_chips", tmp_path_factory)
 
 
-@pytest.fixture(scope="session")
-def live_server_moodle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture
+def live_server_moodle(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
     """Without partitioned cookies, for the Moodle-mode tests only: the activities they add by deep linking
     must not appear in the other tests' demo course."""
-    with _serve(tmp_path_factory, "browser-server-moodle", {"LTI_TOOL_PARTITIONED_COOKIES": "0"}) as server:
-        yield server
+    return _shared_server("live_server_moodle", tmp_path_factory)
 
 
 @contextlib.contextmanager
