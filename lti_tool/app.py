@@ -66,7 +66,7 @@ from lti_tool.web.proxies import TrustedProxyFix, parse_trusted_proxies
 from lti_tool.web.rate_limits import install_rate_limits
 from lti_tool.web.request_guard import install_request_guard
 from lti_tool.web.security_headers import install_security_headers
-from lti_tool.web.urls import ToolFlask, url_series
+from lti_tool.web.urls import ToolFlask
 
 # Where a launch lands, first match wins (see web.landing): a placement the catalogue cannot serve is
 # explained before anything else; deep linking and staff work come before the course roles they also hold.
@@ -165,7 +165,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     install_template_helpers(app)
     # A catalogue's titles and texts in the page's language where its file translates them.
     app.add_template_global(catalogue_translations.localized, "localized")
-    app.add_template_global(url_series)  # many links to one route differing in one id, built once
     dates.install(app)  # the `when` filter: one date format on every page
     install_security_headers(app)
     frame_origins.install(app)

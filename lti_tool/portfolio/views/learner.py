@@ -264,7 +264,6 @@ def overview(portfolio_id: int) -> str:
             record_url=url_series("learner.add_item", "criterion", portfolio_id=portfolio.id),
         ),
         award=award,
-        supporting=supporting,
         chips={item.id: chips_by_unit(view.coverage, [c.id for c in item.criteria]) for item in portfolio.evidence},
         next_step=learner.next_step(portfolio.state, view.coverage),
         window=appeal_rules.appeal_window(portfolio) if portfolio.state == workflow.REFERRED else None,
