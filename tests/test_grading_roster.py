@@ -64,7 +64,7 @@ def test_a_teacher_moodle_lists_as_learner_is_shown_as_staff(client, monkeypatch
     learners, staff = html.split("<h2>Learners")[1].split("<h2>Staff")
     assert "Ada Mensah" in learners and "Ben Carter" in learners  # Ada holds a tool role but has a portfolio
     assert "Sam Okafor" not in learners and "Iris Novak" not in learners
-    assert "Sam Okafor" in staff and "launched as TeachingAssistant" in staff
+    assert "Sam Okafor" in staff and "launched as Teaching assistant" in staff
     assert "Learners (3)" in html  # Ada, Ben, Alex (Alex holds no role and never launched)
 
 

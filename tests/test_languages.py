@@ -390,7 +390,7 @@ def test_the_roster_in_the_page_language(sqlite_app, client):
     _fresh()
     html = client.get("/grading/roster").data.decode()
     assert "No se ha podido obtener ahora la lista del curso" in html and "could not be fetched" not in html
-    assert "(accedió como Instructor)" in html and "launched as" not in html  # the staff listed apart
+    assert "(accedió como Docente)" in html and "launched as" not in html  # the staff listed apart
     with sqlite_app.test_request_context(headers={"Accept-Language": "es"}):
         assert translated(RosterRow("u1", "Someone").state_label) == "Sin empezar"
 

@@ -148,7 +148,6 @@ def known_staff(context: LtiContext) -> dict[str, StaffRow]:
     )
     for user, roles in launched:
         if is_staff_roles(list(roles or [])):
-            # The LTI role names (Instructor, TeachingAssistant) are the standard's words, shown as they are.
             why = gettext("launched as %(roles)s", roles=", ".join(lti_roles.describe(roles)))
             staff[user.sub] = StaffRow(user.sub, user.display_name(), why)
     issuer = context.deployment.registration.issuer

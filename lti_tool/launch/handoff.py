@@ -79,14 +79,22 @@ def who(claims: Mapping[str, Any], registration: Registration | None) -> dict[st
     roles = [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
     platform_name = _text(platform.get("name")) or (registration.name if registration and registration.name else "")
     return {
-        "name": name or "(your learning platform did not send a name)",
+        "name": name,  # the page says when there is none, in the person's language
         "email": _text(claims.get("email")),
-        "roles": ", ".join(lti_roles.describe(roles)[:4]),
+        "roles": [r[:200] for r in roles[:8]],  # in words when shown, in the language of the page
         "course": _text(context.get("title")) or _text(context.get("label")),
         "activity": _text(link.get("title")),
         "platform": platform_name or urlsplit(str(claims.get("iss", ""))).netloc,
         "deep_linking": claims.get(CLAIM + "message_type") == DEEP_LINKING_REQUEST,
     }
+
+
+def role_names(who_: Mapping[str, Any]) -> str:
+    """The roles of `who` in words, for the new window (an offer made before this release kept them as text)."""
+    roles = who_.get("roles")
+    if isinstance(roles, str):
+        return roles
+    return ", ".join(lti_roles.describe(r for r in roles or [] if isinstance(r, str))[:4])
 
 
 @dataclass(frozen=True)

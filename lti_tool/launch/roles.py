@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+from flask_babel import gettext
 
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
@@ -43,9 +46,79 @@ def is_lms_admin(roles: Iterable[str]) -> bool:
     return any(r in (INSTITUTION_ADMIN, SYSTEM_ADMIN, CONTEXT_ADMIN) for r in roles)
 
 
+# The roles people meet, in plain words: the standard's names (ContentDeveloper, Instructor#TeachingAssistant)
+# are not words a person reads. Translated when shown (the catalogue finds them as a ..._LABELS table); the
+# order is the order shown: the course roles, then the institution's, then the system's.
+ROLE_LABELS = {
+    LEARNER: "Learner",
+    INSTRUCTOR: "Instructor",
+    TEACHING_ASSISTANT: "Teaching assistant",
+    MEMBERSHIP + "Instructor#Grader": "Grader",
+    MEMBERSHIP + "Instructor#ExternalInstructor": "External instructor",
+    MEMBERSHIP + "Instructor#GuestInstructor": "Guest instructor",
+    MEMBERSHIP + "Learner#GuestLearner": "Guest learner",
+    MEMBERSHIP + "Learner#ExternalLearner": "External learner",
+    MEMBERSHIP + "Learner#NonCreditLearner": "Non-credit learner",
+    CONTENT_DEVELOPER: "Content developer",
+    CONTEXT_ADMIN: "Course administrator",
+    MENTOR: "Mentor",
+    MEMBERSHIP + "Manager": "Course manager",
+    MEMBERSHIP + "Member": "Course member",
+    MEMBERSHIP + "Officer": "Course officer",
+    INSTITUTION + "Student": "Student",
+    INSTITUTION + "Learner": "Learner at the institution",
+    INSTITUTION + "Instructor": "Instructor at the institution",
+    INSTITUTION + "Faculty": "Faculty member",
+    INSTITUTION + "Staff": "Staff member",
+    INSTITUTION + "Mentor": "Mentor at the institution",
+    INSTITUTION + "Guest": "Guest",
+    INSTITUTION + "Alumni": "Former student",
+    INSTITUTION + "Observer": "Observer",
+    INSTITUTION + "ProspectiveStudent": "Prospective student",
+    INSTITUTION + "Member": "Member of the institution",
+    INSTITUTION + "Other": "Other role at the institution",
+    INSTITUTION_ADMIN: "Institution administrator",
+    SYSTEM_ADMIN: "Site administrator",
+    SYSTEM + "SysAdmin": "Site administrator",
+    SYSTEM + "AccountAdmin": "Account administrator",
+    SYSTEM + "SysSupport": "Site support",
+    SYSTEM + "Creator": "Account creator",
+    SYSTEM + "TestUser": "Test user",
+}
+# Roles that say the person has none at that level: nothing to show.
+_NO_ROLE = {INSTITUTION + "None", SYSTEM + "None", SYSTEM + "User"}
+_ORDER = {uri: n for n, uri in enumerate(ROLE_LABELS)}
+
+
+def _full(role: str) -> str:
+    """A role's URI: LTI 1.3 still allows a course role's short name (Learner, Instructor#TeachingAssistant)."""
+    return MEMBERSHIP + role if "/" not in role and not role.startswith("#") else role
+
+
+def _words(name: str) -> str:
+    """A role the table does not know, in words from its name: ExternalObserver -> External observer."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).strip()
+    return spaced[:1].upper() + spaced[1:].lower() if spaced else ""
+
+
+def _level(uri: str) -> int:
+    return next((n for n, prefix in enumerate((MEMBERSHIP, INSTITUTION, SYSTEM)) if uri.startswith(prefix)), 3)
+
+
 def describe(roles: Iterable[str]) -> list[str]:
-    """Short human names for display."""
-    out = []
-    for role in roles:
-        out.append(role.rsplit("#", 1)[-1] if "#" in role else role.rsplit("/", 1)[-1])
-    return sorted(set(out))
+    """The roles in words a person reads, in the page's language: the course's first, then the institution's and
+    the system's (a role the table does not know after the known ones of its level), each once."""
+    shown: list[tuple[int, int, int, str]] = []
+    for n, role in enumerate(roles):
+        uri = _full(role.strip())
+        if not uri.strip() or uri in _NO_ROLE:
+            continue
+        if uri in ROLE_LABELS:
+            shown.append((_level(uri), _ORDER[uri], n, gettext(ROLE_LABELS[uri])))
+        elif words := _words(uri.rsplit("#", 1)[-1] if "#" in uri else uri.rsplit("/", 1)[-1]):
+            shown.append((_level(uri), len(_ORDER), n, words))
+    out: list[str] = []
+    for *_, label in sorted(shown):
+        if label not in out:
+            out.append(label)
+    return out

@@ -310,7 +310,15 @@ def handoff_page() -> Response:
     if record is None:
         return _handoff_expired()
     bound = handoff.bind(token, record)
-    resp = make_response(render_template("launch/handoff_confirm.html", who=record["who"], token=token, bind=bound))
+    resp = make_response(
+        render_template(
+            "launch/handoff_confirm.html",
+            who=record["who"],
+            role_names=handoff.role_names(record["who"]),
+            token=token,
+            bind=bound,
+        )
+    )
     resp.set_cookie(handoff.BIND_COOKIE, bound, **handoff.bind_cookie_kwargs())
     _not_framable(resp)
     return resp

@@ -84,6 +84,13 @@ def test_without_platform_storage_the_new_window_completes_the_verified_launch(
             iris.tool.get_by_role("button", name="Continue in a new window").click()
         window = opened.value
         expect(window.get_by_role("heading", level=1)).to_have_text("Continue as Iris Novak?")
+        # Who is signing in, in words: the role as a person says it, not the standard's name for it.
+        expect(window.locator("dl.facts")).to_contain_text("Role")
+        expect(window.locator("dl.facts dd").last).to_have_text("Instructor")
+        window.screenshot(path=str(shots.path("new-window-confirm")), full_page=True)
+        iris.check_axe("new-window-confirm", window)
+        window.set_viewport_size({"width": 390, "height": 844})  # as on a phone
+        window.screenshot(path=str(shots.path("new-window-confirm-phone")), full_page=True)
         window.get_by_role("button", name="Continue").click()
         expect(window.get_by_text("Signed in as")).to_contain_text("Iris Novak")
         expect(window.get_by_role("heading", level=1)).to_contain_text("learners and portfolios")
