@@ -1,5 +1,7 @@
-"""The roles a platform sends, in words a person reads (launch/roles.describe): on the start page, in the new
-window of a launch from a frame that keeps no cookie, and in the roster's staff list; in the page's language."""
+"""The roles a platform sends (launch/roles.py): what they allow, with sub-roles in the standard's form
+(.../membership/Instructor#TeachingAssistant), and the words a person reads for them (roles.describe) on the
+start page, in the new window of a launch from a frame that keeps no cookie, and in the roster's staff list,
+in the page's language."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from lti_tool.launch.roles import (
     INSTRUCTOR,
     LEARNER,
     MEMBERSHIP,
+    MEMBERSHIP_SUB,
     SYSTEM,
     SYSTEM_ADMIN,
     TEACHING_ASSISTANT,
@@ -32,6 +35,31 @@ def platform(app, jwks_server):
     return TestPlatform(jwks_server)
 
 
+@pytest.mark.parametrize(
+    "sent, learner, instructor, lms_admin",
+    [
+        # A sub-role alone holds its principal role: Moodle 5 sends LTI 1.1's TeachingAssistant as
+        # membership/Instructor#SecondaryInstructor without membership#Instructor.
+        ([MEMBERSHIP_SUB + "Instructor#SecondaryInstructor"], False, True, False),
+        ([MEMBERSHIP_SUB + "Instructor#TeachingAssistant"], False, True, False),
+        ([MEMBERSHIP + "Instructor", MEMBERSHIP_SUB + "Instructor#TeachingAssistant"], False, True, False),
+        ([MEMBERSHIP_SUB + "Learner#NonCreditLearner"], True, False, False),
+        ([MEMBERSHIP_SUB + "Administrator#Support"], False, True, True),
+        # Written after membership# by some platforms, and the short names LTI 1.3 still allows.
+        ([MEMBERSHIP + "Instructor#TeachingAssistant"], False, True, False),
+        (["Learner"], True, False, False),
+        (["Instructor#TeachingAssistant"], False, False, False),  # a short name is a principal role only
+        # The institution's roles say nothing of this course.
+        ([INSTITUTION + "Instructor"], False, False, False),
+        ([INSTITUTION + "Student"], False, False, False),
+    ],
+)
+def test_what_roles_allow_sub_roles_included(sent, learner, instructor, lms_admin):
+    assert roles.is_learner(sent) is learner
+    assert roles.is_instructor(sent) is instructor
+    assert roles.is_lms_admin(sent) is lms_admin
+
+
 def test_a_moodle_site_admin_teaching_a_course_reads_as_words_course_role_first():
     # What Moodle sends for a site administrator enrolled as a teacher (mod/lti/locallib.php, lti_get_ims_role).
     sent = [INSTITUTION_ADMIN, INSTRUCTOR, SYSTEM_ADMIN]
@@ -42,10 +70,12 @@ def test_sub_roles_short_names_and_unknown_roles():
     assert roles.describe([TEACHING_ASSISTANT, INSTRUCTOR]) == ["Instructor", "Teaching assistant"]
     assert roles.describe([CONTENT_DEVELOPER]) == ["Content developer"]
     assert roles.describe([MEMBERSHIP + "Administrator"]) == ["Course administrator"]
-    # LTI 1.3 still allows a course role's short name.
+    # LTI 1.3 still allows a course role's short name; some platforms write a sub-role after membership#.
     assert roles.describe(["Learner", "Instructor#TeachingAssistant"]) == ["Learner", "Teaching assistant"]
+    assert roles.describe([MEMBERSHIP + "Instructor#Grader"]) == ["Grader"]
+    assert roles.describe([MEMBERSHIP_SUB + "Instructor#SecondaryInstructor"]) == ["Teaching assistant"]
     # A role the table does not know is still read as words, from its name.
-    assert roles.describe([MEMBERSHIP + "Mentor#ExternalObserver"]) == ["External observer"]
+    assert roles.describe([MEMBERSHIP_SUB + "Manager#ExternalObserver"]) == ["External observer"]
     assert roles.describe(["http://example.org/roles#ClinicalTrialLead"]) == ["Clinical trial lead"]
     # "None" at a level says there is no role there; one label said once.
     assert roles.describe([INSTITUTION + "None", SYSTEM + "None", LEARNER, "Learner"]) == ["Learner"]
@@ -78,7 +108,7 @@ def test_the_start_page_names_the_roles_in_words(client, platform):
     make_certification("CMIACR")
     resp = platform.launch(
         client,
-        CLAIM_roles=[INSTITUTION + "Staff", MEMBERSHIP + "Mentor#Advisor", SYSTEM + "User"],
+        CLAIM_roles=[INSTITUTION + "Staff", MEMBERSHIP_SUB + "Mentor#Advisor", SYSTEM + "User"],
         CLAIM_custom={"certification": "CMIACR"},
     )
     page = html.unescape(client.get(resp.location, follow_redirects=True).data.decode())
@@ -96,7 +126,7 @@ def _new_window(client, platform, headers=SAME_ORIGIN, **claims):
 
 
 def test_the_new_window_names_the_roles_and_a_missing_name_in_the_page_language(client, platform):
-    window = _new_window(client, platform, CLAIM_roles=[INSTRUCTOR, MEMBERSHIP + "Instructor#Grader"])
+    window = _new_window(client, platform, CLAIM_roles=[INSTRUCTOR, MEMBERSHIP_SUB + "Instructor#Grader"])
     assert window.status_code == 200
     page = html.unescape(window.data.decode())
     assert "<dt>Role</dt><dd>Instructor, Grader</dd>" in page

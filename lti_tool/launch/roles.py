@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from flask_babel import gettext
 
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
+# A context sub-role names its principal role in the path: .../membership/Instructor#TeachingAssistant.
+MEMBERSHIP_SUB = "http://purl.imsglobal.org/vocab/lis/v2/membership/"
 INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
 
@@ -15,20 +17,24 @@ LEARNER = MEMBERSHIP + "Learner"
 INSTRUCTOR = MEMBERSHIP + "Instructor"
 CONTENT_DEVELOPER = MEMBERSHIP + "ContentDeveloper"
 CONTEXT_ADMIN = MEMBERSHIP + "Administrator"
-TEACHING_ASSISTANT = MEMBERSHIP + "Instructor#TeachingAssistant"
+TEACHING_ASSISTANT = MEMBERSHIP_SUB + "Instructor#TeachingAssistant"
 MENTOR = MEMBERSHIP + "Mentor"
 INSTITUTION_ADMIN = INSTITUTION + "Administrator"
 SYSTEM_ADMIN = SYSTEM + "Administrator"
 
 
 def _names(roles: Iterable[str]) -> set[str]:
-    """Context role names, accepting full URIs and the short names LTI 1.3 still allows."""
+    """Context role names, accepting full URIs and the short names LTI 1.3 still allows. A sub-role counts as
+    its principal role (Instructor#TeachingAssistant is an instructor's): platforms need not send both."""
     names = set()
     for role in roles:
-        if role.startswith(MEMBERSHIP):
-            names.add(role[len(MEMBERSHIP) :].split("#")[0])
-        elif "/" not in role and "#" not in role:
-            names.add(role)
+        for prefix in (MEMBERSHIP, MEMBERSHIP_SUB):
+            if role.startswith(prefix):
+                names.add(role[len(prefix) :].split("#")[0])
+                break
+        else:
+            if "/" not in role and "#" not in role:
+                names.add(role)
     return names
 
 
@@ -43,7 +49,10 @@ def is_instructor(roles: Iterable[str]) -> bool:
 
 def is_lms_admin(roles: Iterable[str]) -> bool:
     roles = list(roles)
-    return any(r in (INSTITUTION_ADMIN, SYSTEM_ADMIN, CONTEXT_ADMIN) for r in roles)
+    return any(
+        r in (INSTITUTION_ADMIN, SYSTEM_ADMIN, CONTEXT_ADMIN) or r.startswith(MEMBERSHIP_SUB + "Administrator#")
+        for r in roles
+    )
 
 
 # The roles people meet, in plain words: the standard's names (ContentDeveloper, Instructor#TeachingAssistant)
@@ -53,12 +62,13 @@ ROLE_LABELS = {
     LEARNER: "Learner",
     INSTRUCTOR: "Instructor",
     TEACHING_ASSISTANT: "Teaching assistant",
-    MEMBERSHIP + "Instructor#Grader": "Grader",
-    MEMBERSHIP + "Instructor#ExternalInstructor": "External instructor",
-    MEMBERSHIP + "Instructor#GuestInstructor": "Guest instructor",
-    MEMBERSHIP + "Learner#GuestLearner": "Guest learner",
-    MEMBERSHIP + "Learner#ExternalLearner": "External learner",
-    MEMBERSHIP + "Learner#NonCreditLearner": "Non-credit learner",
+    MEMBERSHIP_SUB + "Instructor#SecondaryInstructor": "Teaching assistant",  # Moodle's for LTI 1.1's TeachingAssistant
+    MEMBERSHIP_SUB + "Instructor#Grader": "Grader",
+    MEMBERSHIP_SUB + "Instructor#ExternalInstructor": "External instructor",
+    MEMBERSHIP_SUB + "Instructor#GuestInstructor": "Guest instructor",
+    MEMBERSHIP_SUB + "Learner#GuestLearner": "Guest learner",
+    MEMBERSHIP_SUB + "Learner#ExternalLearner": "External learner",
+    MEMBERSHIP_SUB + "Learner#NonCreditLearner": "Non-credit learner",
     CONTENT_DEVELOPER: "Content developer",
     CONTEXT_ADMIN: "Course administrator",
     MENTOR: "Mentor",
@@ -91,8 +101,12 @@ _ORDER = {uri: n for n, uri in enumerate(ROLE_LABELS)}
 
 
 def _full(role: str) -> str:
-    """A role's URI: LTI 1.3 still allows a course role's short name (Learner, Instructor#TeachingAssistant)."""
-    return MEMBERSHIP + role if "/" not in role and not role.startswith("#") else role
+    """A role's URI: LTI 1.3 still allows a course role's short name (Learner, Instructor#TeachingAssistant), and
+    some platforms write a sub-role after `membership#` (membership#Instructor#TeachingAssistant)."""
+    uri = MEMBERSHIP + role if "/" not in role else role
+    if uri.startswith(MEMBERSHIP) and uri.count("#") == 2:
+        uri = MEMBERSHIP_SUB + uri[len(MEMBERSHIP) :]
+    return uri
 
 
 def _words(name: str) -> str:
@@ -102,7 +116,8 @@ def _words(name: str) -> str:
 
 
 def _level(uri: str) -> int:
-    return next((n for n, prefix in enumerate((MEMBERSHIP, INSTITUTION, SYSTEM)) if uri.startswith(prefix)), 3)
+    levels = ((MEMBERSHIP, MEMBERSHIP_SUB), (INSTITUTION,), (SYSTEM,))
+    return next((n for n, prefixes in enumerate(levels) if uri.startswith(prefixes)), 3)
 
 
 def describe(roles: Iterable[str]) -> list[str]:
