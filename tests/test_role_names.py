@@ -38,7 +38,7 @@ def platform(app, jwks_server):
 @pytest.mark.parametrize(
     "sent, learner, instructor, lms_admin",
     [
-        # A sub-role alone holds its principal role: Moodle 5 sends LTI 1.1's TeachingAssistant as
+        # A sub-role alone holds its principal role: Moodle's role converter maps LTI 1.1's TeachingAssistant to
         # membership/Instructor#SecondaryInstructor without membership#Instructor.
         ([MEMBERSHIP_SUB + "Instructor#SecondaryInstructor"], False, True, False),
         ([MEMBERSHIP_SUB + "Instructor#TeachingAssistant"], False, True, False),
@@ -73,7 +73,7 @@ def test_sub_roles_short_names_and_unknown_roles():
     # LTI 1.3 still allows a course role's short name; some platforms write a sub-role after membership#.
     assert roles.describe(["Learner", "Instructor#TeachingAssistant"]) == ["Learner", "Teaching assistant"]
     assert roles.describe([MEMBERSHIP + "Instructor#Grader"]) == ["Grader"]
-    assert roles.describe([MEMBERSHIP_SUB + "Instructor#SecondaryInstructor"]) == ["Teaching assistant"]
+    assert roles.describe([MEMBERSHIP_SUB + "Instructor#SecondaryInstructor"]) == ["Secondary instructor"]
     # A role the table does not know is still read as words, from its name.
     assert roles.describe([MEMBERSHIP_SUB + "Manager#ExternalObserver"]) == ["External observer"]
     assert roles.describe(["http://example.org/roles#ClinicalTrialLead"]) == ["Clinical trial lead"]

@@ -62,7 +62,7 @@ ROLE_LABELS = {
     LEARNER: "Learner",
     INSTRUCTOR: "Instructor",
     TEACHING_ASSISTANT: "Teaching assistant",
-    MEMBERSHIP_SUB + "Instructor#SecondaryInstructor": "Teaching assistant",  # Moodle's for LTI 1.1's TeachingAssistant
+    MEMBERSHIP_SUB + "Instructor#SecondaryInstructor": "Secondary instructor",
     MEMBERSHIP_SUB + "Instructor#Grader": "Grader",
     MEMBERSHIP_SUB + "Instructor#ExternalInstructor": "External instructor",
     MEMBERSHIP_SUB + "Instructor#GuestInstructor": "Guest instructor",
