@@ -13,6 +13,8 @@ The demo platform's DEMO_AGS_PROFILE makes its AGS endpoints answer as:
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import pytest
 from sqlalchemy import delete, select
@@ -185,7 +187,32 @@ def test_a_403_that_a_new_token_does_not_cure_fails_with_what_to_do(openedx, mon
     db.session.add(StaffGrant(user_id=alex.id, role=TOOL_ADMIN))
     db.session.commit()
     page = admin.get("/grading/jobs?status=failed")
-    assert page.status_code == 200 and b"What to do:" in page.data
+    assert page.status_code == 200
+    text = html.unescape(page.data.decode())
+    # The platform's answer as it came, and apart from it what to do, in the reader's language.
+    assert re.search(
+        r'<pre class="job-error">[^<]*You do not have permission to perform this action\.[^<]*</pre>', text
+    )
+    assert "<strong>What to do:</strong> The platform refused the tool's access even with a new token" in text
+
+    alex.locale = "es-ES"  # the admin's platform speaks Spanish
+    db.session.commit()
+    text = html.unescape(admin.get("/grading/jobs?status=failed").data.decode())
+    assert "You do not have permission to perform this action." in text  # the platform's own words stay
+    assert "<strong>Qué hacer:</strong> La plataforma rechazó el acceso de la herramienta" in text
+    assert "The platform refused the tool's access" not in text
+
+
+def test_advice_stored_by_an_earlier_release_is_shown_as_stored(openedx):
+    from lti_tool.grading.worker import error_and_advice
+
+    with openedx.test_request_context(headers={"Accept-Language": "es"}):
+        assert error_and_advice("POST x answered HTTP 500: oops\nWhat to do: ask Sam") == (
+            "POST x answered HTTP 500: oops",
+            "ask Sam",
+        )
+        assert error_and_advice("network error: timeout") == ("network error: timeout", None)
+        assert error_and_advice("") == ("", None) and error_and_advice(None) == ("", None)
 
 
 def test_a_long_title_is_cut_to_the_open_edx_label_limit(openedx):

@@ -15,6 +15,7 @@ from lti_tool.audit import trail as audit
 from lti_tool.grading import admin, deep_linking, roster
 from lti_tool.grading.models import JOB_STATUS_LABELS, JOB_STATUSES, GradeJob
 from lti_tool.grading.outbox import can_post_scores, credits_column, requeue
+from lti_tool.grading.worker import error_and_advice
 from lti_tool.identity.access import require_tool_admin
 from lti_tool.identity.staff import is_tool_admin
 from lti_tool.launch import roles as lti_roles
@@ -201,9 +202,11 @@ def jobs_page() -> str:
             )
         )
     counts = dict(db.session.execute(select(GradeJob.status, func.count()).group_by(GradeJob.status)).all())
+    jobs = admin.list_jobs(status)
     return render_template(
         "grading/jobs.html",
-        jobs=admin.list_jobs(status),
+        jobs=jobs,
+        errors={job.id: error_and_advice(job.last_error) for job in jobs},
         status=status,
         counts=counts,
         statuses=JOB_STATUSES,

@@ -39,6 +39,7 @@ from typing import Any
 
 import requests
 from flask import Flask, current_app
+from flask_babel import gettext
 from pylti1p3.assignments_grades import AssignmentsGradesService
 from pylti1p3.exception import LtiException, LtiServiceException
 from pylti1p3.grade import Grade
@@ -59,6 +60,7 @@ from lti_tool.grading.services import (
 from lti_tool.launch.models import Deployment, ResourceLink
 from lti_tool.store.db import db, rowcount, utcnow
 from lti_tool.web.background import BackgroundWorker, start_worker
+from lti_tool.web.errors import N_
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,6 @@ DUPLICATE_ANSWERS = (
     (400, "Score timestamp can only be updated to a later point in time"),  # Open edX: a later one is stored
     (409, "Refusing score with an earlier timestamp"),  # Moodle: its grade is as recent or more
 )
-RETRY_HINT = "then use Retry on the grade jobs page or `lti-tool grading retry JOB_ID`"
 
 
 @dataclass(frozen=True)
@@ -160,39 +161,58 @@ def duplicate_answer(response: requests.Response) -> str | None:
     return None
 
 
+ADVICE_MARK = "\nWhat to do: "  # between the platform's answer and the advice in a failed job's last_error
+
+
 def advice(failure: Failure, exc: BaseException) -> str:
-    """What the tool administrator can do about a job that failed for good (shown with its error)."""
+    """What the tool administrator can do about a job that failed for good (shown with its error). Stored in
+    English with the job (the log and the CLI show it so); each sentence is whole, without values, so that the
+    grade jobs page can show it in the reader's language (`error_and_advice`)."""
     if isinstance(exc, TokenRequestError):
-        return (
+        return N_(
             "The platform refused the tool's request for an access token. Check on the platform that the tool's "
             "client ID, its public keyset URL (JWKS) and the token URL match this registration (`lti-tool "
-            f"registration list`), and that both servers' clocks are right; {RETRY_HINT}."
+            "registration list`), and that both servers' clocks are right; then use Retry on the grade jobs page "
+            "or `lti-tool grading retry JOB_ID`."
         )
     if isinstance(exc, lineitems.LineItemUnavailable | DuplicateUnconfirmed | ScoreNotSendable):
-        return f"See above; once that is fixed, {RETRY_HINT}."
+        return N_(
+            "See above; once that is fixed, then use Retry on the grade jobs page or `lti-tool grading retry JOB_ID`."
+        )
     if failure.retry is False and failure.message.startswith("gave up after"):
-        return (
+        return N_(
             "The platform kept failing or could not be reached. Check that it is up and reachable from the tool "
             "(a slow platform may need a longer LTI_TOOL_HTTP_TIMEOUT), then use `lti-tool grading retry "
             "--all-failed`."
         )
     if failure.status in TOKEN_REFUSED:
-        return (
+        return N_(
             "The platform refused the tool's access even with a new token: check that the activity still lets "
             "the tool send grades (Assignment and Grade Services) and that the registration's keys match the "
-            f"platform's; {RETRY_HINT}."
+            "platform's; then use Retry on the grade jobs page or `lti-tool grading retry JOB_ID`."
         )
     if failure.status == 404:
-        return (
+        return N_(
             "The gradebook column could not be found or created again: check that the activity still exists "
-            f"in the course and is graded; {RETRY_HINT}."
+            "in the course and is graded; then use Retry on the grade jobs page or `lti-tool grading retry "
+            "JOB_ID`."
         )
     if failure.status is not None and 400 <= failure.status < 500:
-        return (
+        return N_(
             "The platform refused this score as sent; its answer above says why. Fix what it names on the "
-            f"platform (or report it to the tool's maintainers if it names the score itself); {RETRY_HINT}."
+            "platform (or report it to the tool's maintainers if it names the score itself); then use Retry on "
+            "the grade jobs page or `lti-tool grading retry JOB_ID`."
         )
-    return f"Check the tool's log for this job; {RETRY_HINT}."
+    return N_(
+        "Check the tool's log for this job; then use Retry on the grade jobs page or `lti-tool grading retry JOB_ID`."
+    )
+
+
+def error_and_advice(last_error: str | None) -> tuple[str, str | None]:
+    """A job's stored error as (the platform's answer, the advice in the reader's language, or None when it has
+    none). Advice stored by an earlier release, in other words, is shown as it was stored."""
+    answer, mark, told = (last_error or "").partition(ADVICE_MARK)
+    return answer.strip(), (gettext(told.strip()) if mark and told.strip() else None)
 
 
 def classify(exc: BaseException) -> Failure:
@@ -513,7 +533,7 @@ def _record_failure(job: Claimed, exc: Exception, worker_id: str, settings: Sett
         failure.retry = False
         failure.message = f"gave up after {job.attempts} attempts; last: {failure.message}"
     if not failure.retry:
-        failure.message = f"{failure.message}\nWhat to do: {advice(failure, exc)}"
+        failure.message = f"{failure.message}{ADVICE_MARK}{advice(failure, exc)}"
     if failure.retry:
         delay = retry_delay(job.attempts, settings, failure.retry_after)
         failure.retry_after = delay

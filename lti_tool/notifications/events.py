@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from lti_tool.grading.models import GradeJob
+from lti_tool.grading.worker import error_and_advice
 from lti_tool.identity import staff
 from lti_tool.launch.models import LtiUser, Registration
 from lti_tool.notifications import kinds, links, rules
@@ -195,7 +196,7 @@ def on_grade_job_failed(job_id: int) -> None:
     if job is None:
         return
     registration = job.resource_link.deployment.registration
-    error = (job.last_error or "").split("\nWhat to do:", 1)[0].strip()
+    error = error_and_advice(job.last_error)[0]  # the platform's answer: the advice is for the jobs page
     params = {
         "platform": registration.label(),
         "learner": job.user.display_name() if job.user else job.lms_user_id,
