@@ -254,6 +254,22 @@ def test_labels_from_code_tables_in_the_page_language(client):
     assert "Solo en la herramienta" in html and "Sus portafolios" in html
 
 
+def test_error_pages_in_the_page_language(client):
+    """An address with nothing at it, or a method it does not take: the person's words for the status, not
+    Werkzeug's English names of it."""
+    page = client.get("/no-such-page", headers={"Accept-Language": "es"})
+    html = page.data.decode()
+    assert page.status_code == 404 and "Página no encontrada" in html and "No hay nada en esta dirección." in html
+    assert "Not Found" not in html
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and "Page not found" in page.data.decode()
+
+    launch_as(client, "demo-learner-ada")
+    _set_claimed_locale("demo-learner-ada", "es-ES")
+    html = client.put("/notifications/preferences").data.decode()
+    assert "No es posible en esta dirección" in html and "Method Not Allowed" not in html
+
+
 def test_outside_a_request_words_are_english(sqlite_app):
     """The command line and the workers have no request: gettext gives the English words, no error."""
     from flask_babel import gettext

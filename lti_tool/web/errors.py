@@ -138,9 +138,17 @@ def register_error_handlers(app: Flask) -> None:
             ),
             429: N_("Too many requests came from your network in a short time. Please wait a minute and try again."),
         }
+        # Werkzeug's names of the statuses ("Not Found") are not in the catalogue: the person's words are.
+        titles = {
+            400: N_("The request could not be read"),
+            404: N_("Page not found"),
+            405: N_("Not possible at this address"),
+            413: N_("Upload too large"),
+            429: N_("Too many requests"),
+        }
         code = exc.code or 400
         _recover_session()
-        return error_response(code, exc.name, messages.get(code, exc.description or exc.name))
+        return error_response(code, titles.get(code, exc.name), messages.get(code, exc.description or exc.name))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DisconnectionError)
