@@ -25,6 +25,7 @@ Everything else costs nothing while the tests pass. LTI_BROWSER_ARTIFACTS moves 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -210,6 +211,10 @@ class Watch:
             if failed:
                 opened = "" if watched.opened_by == item.nodeid else f", opened by {watched.opened_by}"
                 self._capture_context(watched, f"open at the end of the test{opened}")
+                # Captured: closed now, or it would stay open in the shared browser through the tests that follow.
+                watched.closed = True
+                with contextlib.suppress(PlaywrightError):
+                    watched.context.close()
             elif watched.tracing:  # the passing test's trace is dropped; the next test's begins
                 watched.context.tracing.stop_chunk()
                 watched.context.tracing.start_chunk(title=self._title())

@@ -17,7 +17,8 @@ from playwright.sync_api import Browser
 from tests.browser.pages import ROOT
 
 # The inner tests: one passes (nothing is left), one fails in its call with a context closed in its `finally` (as
-# the tests here do) and another left open, one fails in a fixture's setup after opening a page.
+# the tests here do) and another left open, which the next finds closed; one fails in a fixture's setup after
+# opening a page.
 INNER_TESTS = """
 import pytest
 from playwright.sync_api import expect
@@ -54,6 +55,10 @@ def test_fails_in_the_frame(browser, live_server):
     finally:
         second.close()
         context.close()
+
+
+def test_after_a_failure_no_context_is_left_open(browser):
+    assert browser.contexts == [], "the failed test's context left open was closed once captured"
 
 
 @pytest.fixture
@@ -96,7 +101,7 @@ def test_a_failing_browser_test_leaves_what_shows_why(browser: Browser, tmp_path
         timeout=120,
     )
     output = run.stdout + run.stderr
-    assert "1 failed, 1 passed, 1 error" in output, output
+    assert "1 failed, 2 passed, 1 error" in output, output
 
     failures = artifacts / "failures"
     assert sorted(p.name for p in failures.iterdir()) == [
