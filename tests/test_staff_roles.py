@@ -231,11 +231,21 @@ def test_admin_page_grants_and_revokes(app, client):
     assert [(g.role, g.certification_code) for g in _grants(eli)][-1] == (staff.ASSESSOR, "CMIACR")
     event = _events("staff.role_granted")[-1]
     assert event.actor_id == alex.id and event.role == staff.TOOL_ADMIN
-    # Eli is no LMS administrator: refused with a message, nothing granted.
+    # Eli is no LMS administrator: refused with a message beside the form, which keeps who and what was chosen.
+    resp = client.post("/staff/admin/grant", data={"csrf_token": csrf, "user_id": eli.id, "role": "tool_admin"})
+    grant_section = resp.data.decode().split('id="grant-title"')[1].split('id="pending-title"')[0]
+    assert resp.status_code == 400 and not staff.is_tool_admin(eli.id)
+    assert 'id="grant-error"' in grant_section and "administrator in their LMS" in grant_section
+    assert f'<option value="{eli.id}" selected>' in grant_section
+    assert '<option value="tool_admin" selected>' in grant_section
+    # The same role twice: said in words, without the tool's internal number of the grant.
     resp = client.post(
-        "/staff/admin/grant", data={"csrf_token": csrf, "user_id": eli.id, "role": "tool_admin"}, follow_redirects=True
+        "/staff/admin/grant",
+        data={"csrf_token": csrf, "user_id": eli.id, "role": "assessor", "certification_code": "CMIACR"},
     )
-    assert b"administrator in their LMS" in resp.data and not staff.is_tool_admin(eli.id)
+    page = resp.data.decode()
+    assert resp.status_code == 400 and "Eli Brandt already holds this role with this scope." in page
+    assert "(grant " not in page
     # Without the CSRF token: refused.
     assert client.post("/staff/admin/grant", data={"user_id": eli.id, "role": "assessor"}).status_code == 400
     grant = next(g for g in _grants(eli) if g.role == staff.ASSESSOR)
@@ -278,14 +288,20 @@ def test_admin_page_pending_grant_then_launch(app, client, jwks_server):
         follow_redirects=True,
     )
     assert b"will be granted to user-1 at their first launch" in resp.data
-    assert (
-        client.post(
-            "/staff/admin/pending",
-            data={"csrf_token": csrf, "issuer": "", "sub": "x", "role": "assessor"},
-            follow_redirects=True,
-        ).status_code
-        == 200
+    # Refused: said beside the form (at the foot of a long page, far from the messages at its top), which
+    # keeps what was typed and chosen.
+    refused = client.post(
+        "/staff/admin/pending",
+        data={"csrf_token": csrf, "issuer": "", "sub": "x", "role": "internal_verifier"},
     )
+    page = refused.data.decode()
+    assert refused.status_code == 400
+    pending_section = page.split('id="pending-title"')[1]
+    assert 'id="pending-error"' in pending_section and "autofocus" in pending_section
+    assert "Give the person&#39;s platform issuer and their subject" in pending_section
+    assert 'name="sub" required value="x"' in pending_section
+    assert '<option value="internal_verifier" selected>' in pending_section
+    assert 'id="grant-error"' not in page
     assert len(staff_grants_open(platform.issuer)) == 1
     # Cancelled and re-added, then applied at launch.
     row = staff_grants_open(platform.issuer)[0]

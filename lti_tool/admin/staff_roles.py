@@ -51,6 +51,12 @@ def _back() -> Response:
 @login_required
 def index() -> str:
     _admin()
+    return _page()
+
+
+def _page(refused: tuple[str, str] | None = None) -> str:
+    """The page; after a refused form (`refused`: which form, the refusal's words) it says why beside that form,
+    which keeps what was chosen: the forms are at the foot of a long page, far from the messages at its top."""
     q = (request.args.get("q") or "").strip()
     users_query = select(LtiUser).order_by(LtiUser.last_seen_at.desc()).limit(USERS_SHOWN)
     if q:
@@ -81,6 +87,9 @@ def index() -> str:
         partners=list(db.session.scalars(select(Partner).order_by(Partner.name))),
         certification_codes=sorted(set(db.session.scalars(select(Certification.code)))),
         me=require_session().user_id,
+        refused_form=refused[0] if refused else None,
+        refusal=refused[1] if refused else None,
+        values=request.form if refused else {},
     )
 
 
@@ -111,7 +120,7 @@ def _scope() -> Scope:
 
 @bp.route("/grant", methods=["POST"])
 @login_required
-def grant() -> Response:
+def grant() -> Response | tuple[str, int]:
     admin = _admin()
     try:
         user_id = _optional_int("user_id")
@@ -122,15 +131,14 @@ def grant() -> Response:
         db.session.commit()
     except UserError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
-        return _back()
+        return _page(("grant", exc.message)), 400
     flash(gettext("Granted %(grant)s to %(name)s.", grant=describe(row), name=user.display_name()), "info")
     return _back()
 
 
 @bp.route("/pending", methods=["POST"])
 @login_required
-def pending() -> Response:
+def pending() -> Response | tuple[str, int]:
     """Grant a role to an LMS identity that has not launched yet: applied at their first launch."""
     admin = _admin()
     issuer = (request.form.get("issuer") or "").strip()
@@ -146,8 +154,7 @@ def pending() -> Response:
         db.session.commit()
     except UserError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
-        return _back()
+        return _page(("pending", exc.message)), 400
     flash(gettext("%(grant)s will be granted to %(sub)s at their first launch.", grant=describe(row), sub=sub), "info")
     return _back()
 

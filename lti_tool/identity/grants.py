@@ -101,13 +101,7 @@ def grant_role(user: LtiUser, role: str, scope: Scope, by: Actor) -> StaffGrant:
         )
     )
     if duplicate is not None:
-        raise UserError(
-            gettext(
-                "%(name)s already holds this role with this scope (grant %(grant)s).",
-                name=user.display_name(),
-                grant=duplicate.id,
-            )
-        )
+        raise UserError(gettext("%(name)s already holds this role with this scope.", name=user.display_name()))
     grant = StaffGrant(
         user_id=user.id,
         role=role,
