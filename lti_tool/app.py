@@ -50,6 +50,7 @@ from lti_tool.notifications.views import UNREAD_PROBE, mail_bp
 from lti_tool.notifications.views import bp as notifications_bp
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.catalogue import translations as catalogue_translations
+from lti_tool.portfolio.review import sampling
 from lti_tool.portfolio.views import learner as learner_views
 from lti_tool.portfolio.views import oversight as oversight_views
 from lti_tool.portfolio.views import staff as staff_views
@@ -165,6 +166,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     install_template_helpers(app)
     # A catalogue's titles and texts in the page's language where its file translates them.
     app.add_template_global(catalogue_translations.localized, "localized")
+    # Why a decision was sampled, kept in English with it, in the page's language.
+    app.add_template_filter(sampling.reason_words, "sampling_reason")
     dates.install(app)  # the `when` filter: one date format on every page
     install_security_headers(app)
     frame_origins.install(app)

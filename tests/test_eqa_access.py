@@ -69,10 +69,14 @@ def test_eqa_reads_a_portfolio_in_grant_and_each_view_is_audited(sqlite_app):
     html = resp.get_data(as_text=True)
     for expected in ("Lee Learner", "Clear plan, well evidenced", "Vera Internal", "Confirmed after reading the plan."):
         assert expected in html
+    # Why the decision was sampled: kept in English, read in the reader's language.
+    assert "new assessor: 0 of the first 5 decisions verified" in html
     viewed = _events("eqa.portfolio_viewed")
     assert [(e.actor_id, e.subject_id, e.role) for e in viewed] == [
         (world.eqa.id, str(p.id), staff.EXTERNAL_QUALITY_ASSURER)
     ]
+    spanish = client.get(f"/eqa/portfolios/{p.id}", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "evaluador/a nuevo/a: 0 de sus primeras 5 decisiones verificadas" in spanish
 
     sha = p.submissions[0].snapshot["evidence"][0]["files"][0]["sha256"]
     resp = client.get(f"/eqa/portfolios/{p.id}/attempts/1/files/{sha}")

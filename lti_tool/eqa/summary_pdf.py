@@ -29,6 +29,7 @@ from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTempl
 from lti_tool.eqa.record import PortfolioRecord, when
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.models import EVIDENCE_KINDS, ROUTES
+from lti_tool.portfolio.review.sampling import reason_words
 
 FONT, BOLD = "EqaVera", "EqaVera-Bold"
 
@@ -129,7 +130,7 @@ def build(
             if a.summary:
                 out.append(_p(_("Feedback to the learner: %(feedback)s", feedback=a.summary), s["body"]))
             if d.sampling is not None:
-                reasons = "; ".join(d.sampling.reasons or [])
+                reasons = "; ".join(reason_words(r) for r in d.sampling.reasons or [])
                 if d.sampling.sampled:
                     picked = _("Sampling: sampled for internal verification")
                 else:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from lti_tool.audit import trail as audit
@@ -37,8 +39,64 @@ from lti_tool.portfolio.review.verification_models import (
     VerificationRecord,
 )
 from lti_tool.store.db import db, utcnow
+from lti_tool.web.errors import N_
 
 DIM_LABELS = {ASSESSOR_DIM: "the assessor", UNIT_DIM: "unit", KIND_DIM: "evidence kind"}
+
+# Why a decision was sampled or not: kept in English with the decision (the audit record and the EQA pack's data
+# keep it so), each reason written from one of these forms, and shown in the reader's language by reading it back
+# with the same form (`reason_words`).
+NEW_ASSESSOR = N_("new assessor: %(verified)s of the first %(threshold)s decisions verified")
+NEVER_SAMPLED = N_("%(subject)s has never been sampled")
+NOT_IN_DECISIONS = N_("%(subject)s not sampled in its last %(count)s decisions")
+NOT_FOR_DAYS = N_("%(subject)s not sampled for %(days)s days")
+RANDOM_SAMPLE = N_("random sample: draw %(draw)s below the %(share)s share")
+NOT_SAMPLED = N_(
+    "not sampled: experienced assessor, recent coverage of assessor, units and evidence kinds, and the random "
+    "draw %(draw)s is not below the %(share)s share"
+)
+REASON_FORMS = (NEW_ASSESSOR, NEVER_SAMPLED, NOT_IN_DECISIONS, NOT_FOR_DAYS, RANDOM_SAMPLE, NOT_SAMPLED)
+# What a coverage reason is about (its `subject`).
+ASSESSOR_SUBJECT = N_("the assessor %(name)s")
+UNIT_SUBJECT = N_("unit %(code)s")
+KIND_SUBJECT = N_("evidence kind '%(kind)s'")
+SUBJECT_FORMS = (ASSESSOR_SUBJECT, UNIT_SUBJECT, KIND_SUBJECT)
+
+
+def _reader(form: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"%\\\(([a-z]+)\\\)s", r"(?P<\1>.+?)", re.escape(form)))
+
+
+_READERS = {form: _reader(form) for form in REASON_FORMS + SUBJECT_FORMS}
+
+
+def _read(text: str, forms: tuple[str, ...]) -> tuple[str, dict[str, str]] | None:
+    for form in forms:
+        found = _READERS[form].fullmatch(text)
+        if found:
+            return form, found.groupdict()
+    return None
+
+
+def reason_words(reason: str) -> str:
+    """A stored reason in the reader's language; one written otherwise (by an earlier release) as stored."""
+    read = _read(reason, REASON_FORMS)
+    if read is None:
+        return reason
+    form, values = read
+    if "subject" in values:
+        values["subject"] = _subject_words(values["subject"])
+    return gettext(form, **values)
+
+
+def _subject_words(subject: str) -> str:
+    read = _read(subject, SUBJECT_FORMS)
+    if read is None:
+        return subject
+    form, values = read
+    if "kind" in values:
+        values["kind"] = gettext(values["kind"])  # the evidence kind's label (portfolio.models.EVIDENCE_KINDS)
+    return gettext(form, **values)
 
 
 @dataclass(frozen=True)
@@ -85,28 +143,19 @@ def decide(policy: Policy, facts: Facts, rng: random.Random) -> Outcome:
     draw = rng.random()
     reasons: list[str] = []
     if facts.assessor_verified < policy.new_assessor_threshold:
-        reasons.append(
-            f"new assessor: {facts.assessor_verified} of the first {policy.new_assessor_threshold} decisions verified"
-        )
+        reasons.append(NEW_ASSESSOR % {"verified": facts.assessor_verified, "threshold": policy.new_assessor_threshold})
     for cov in facts.coverage:
         if cov.last_sampled_at is None:
-            reasons.append(f"{cov.label} has never been sampled")
+            reasons.append(NEVER_SAMPLED % {"subject": cov.label})
         elif cov.decisions_since_sampled >= policy.coverage_decisions:
-            reasons.append(f"{cov.label} not sampled in its last {cov.decisions_since_sampled} decisions")
+            reasons.append(NOT_IN_DECISIONS % {"subject": cov.label, "count": cov.decisions_since_sampled})
         elif facts.now - cov.last_sampled_at >= dt.timedelta(days=policy.coverage_days):
-            reasons.append(f"{cov.label} not sampled for {(facts.now - cov.last_sampled_at).days} days")
+            reasons.append(NOT_FOR_DAYS % {"subject": cov.label, "days": (facts.now - cov.last_sampled_at).days})
     if reasons:
         return Outcome(True, tuple(reasons), draw)
     if draw < policy.share:
-        return Outcome(True, (f"random sample: draw {draw:.3f} below the {policy.share:.0%} share",), draw)
-    return Outcome(
-        False,
-        (
-            f"not sampled: experienced assessor, recent coverage of assessor, units and evidence "
-            f"kinds, and the random draw {draw:.3f} is not below the {policy.share:.0%} share",
-        ),
-        draw,
-    )
+        return Outcome(True, (RANDOM_SAMPLE % {"draw": f"{draw:.3f}", "share": f"{policy.share:.0%}"},), draw)
+    return Outcome(False, (NOT_SAMPLED % {"draw": f"{draw:.3f}", "share": f"{policy.share:.0%}"},), draw)
 
 
 def policy_for(certification_code: str) -> Policy:
@@ -195,7 +244,9 @@ def gather_facts(
         since = select(func.count()).select_from(base.subquery())
         if last is not None:
             since = select(func.count()).select_from(base.where(SamplingDecision.id > last.id).subquery())
-        label = (labels or {}).get((dim, value)) or f"{DIM_LABELS[dim]} {value}"
+        label = (labels or {}).get((dim, value)) or (
+            UNIT_SUBJECT % {"code": value} if dim == UNIT_DIM else f"{DIM_LABELS[dim]} {value}"
+        )
         coverage.append(Coverage(dim, value, label, last.created_at if last else None, db.session.scalar(since) or 0))
     return Facts(assessor_verified=verified, coverage=tuple(coverage), now=now or utcnow())
 
@@ -206,8 +257,8 @@ def sample(
     """Decide and store whether this competent decision goes to step 1. The caller commits."""
     policy = policy_for(certification_code)
     dims = involved(assessment.assessor_id, snapshot)
-    labels = {(ASSESSOR_DIM, str(assessment.assessor_id)): f"the assessor {assessor_label}".strip()}
-    labels.update({(KIND_DIM, k): f"evidence kind '{EVIDENCE_KINDS.get(k, k)}'" for d, k in dims if d == KIND_DIM})
+    labels = {(ASSESSOR_DIM, str(assessment.assessor_id)): (ASSESSOR_SUBJECT % {"name": assessor_label}).strip()}
+    labels.update({(KIND_DIM, k): KIND_SUBJECT % {"kind": EVIDENCE_KINDS.get(k, k)} for d, k in dims if d == KIND_DIM})
     facts = gather_facts(certification_code, assessment.assessor_id, dims, labels)
     outcome = decide(policy, facts, rng)
     row = SamplingDecision(

@@ -16,7 +16,7 @@ from lti_tool.identity import staff
 from lti_tool.launch.models import LtiUser
 from lti_tool.portfolio import workflow
 from lti_tool.portfolio.models import Portfolio, Submission
-from lti_tool.portfolio.review import duties
+from lti_tool.portfolio.review import duties, sampling
 from lti_tool.portfolio.review.appeal_models import UPHELD, Appeal
 from lti_tool.portfolio.review.assessment import DECISIONS, declaration_details
 from lti_tool.portfolio.review.assessment_models import Assessment, Award
@@ -154,7 +154,7 @@ def decision_trail(portfolio: Portfolio) -> list[TrailEntry]:
                         if picked.sampled
                         else gettext("Not sampled: straight to independent verification"),
                         gettext("system"),
-                        "; ".join(picked.reasons),
+                        "; ".join(sampling.reason_words(r) for r in picked.reasons),
                     )
                 )
         for r in db.session.scalars(select(VerificationRecord).where(VerificationRecord.submission_id == sub.id)):
