@@ -80,20 +80,16 @@ def _read(text: str, forms: tuple[str, ...]) -> tuple[str, dict[str, str]] | Non
 
 def reason_words(reason: str) -> str:
     """A stored reason in the reader's language; one written otherwise (by an earlier release) as stored."""
-    read = _read(reason, REASON_FORMS)
+    return _words(reason, REASON_FORMS)
+
+
+def _words(text: str, forms: tuple[str, ...]) -> str:
+    read = _read(text, forms)
     if read is None:
-        return reason
+        return text
     form, values = read
     if "subject" in values:
-        values["subject"] = _subject_words(values["subject"])
-    return gettext(form, **values)
-
-
-def _subject_words(subject: str) -> str:
-    read = _read(subject, SUBJECT_FORMS)
-    if read is None:
-        return subject
-    form, values = read
+        values["subject"] = _words(values["subject"], SUBJECT_FORMS)
     if "kind" in values:
         values["kind"] = gettext(values["kind"])  # the evidence kind's label (portfolio.models.EVIDENCE_KINDS)
     return gettext(form, **values)
