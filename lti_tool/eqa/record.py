@@ -25,7 +25,8 @@ from lti_tool.portfolio.review.verification_models import SamplingDecision, Veri
 from lti_tool.store.db import db
 from lti_tool.web.errors import N_
 
-DECISION_LABELS = {"competent": "Competent", "not_yet_competent": "Not yet competent"}
+# Shown through translated() on the page and gettext in the PDF summary.
+DECISION_LABELS = {"competent": N_("Competent"), "not_yet_competent": N_("Not yet competent")}
 
 
 @dataclass

@@ -58,36 +58,59 @@ def _portfolio(user: LtiUser, portfolio_id: int) -> Portfolio:
     return portfolio
 
 
-def _date(name: str, source: Any) -> dt.date | None:
-    raw = (source.get(name) or "").strip()
-    if not raw:
-        return None
+SAMPLE_FIELDS = ("certification", "partner", "assessor", "decided_from", "decided_to", "outcome", "share")
+
+
+def _date(raw: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(raw)
+        return dt.date.fromisoformat(raw) if raw else None
     except ValueError:
-        raise UserError(gettext("“%(value)s” is not a date (use YYYY-MM-DD).", value=raw), status=422) from None
+        return None
 
 
-def _criteria(source: Any) -> sampling.Criteria:
-    outcome = (source.get("outcome") or "").strip() or None
+def _read_criteria(source: Any) -> tuple[sampling.Criteria | None, dict[str, str]]:
+    """The sample the filters choose, or what is wrong with them by field (in the page's language)."""
+    raw = {name: (source.get(name) or "").strip() for name in SAMPLE_FIELDS}
+    errors: dict[str, str] = {}
+    outcome = raw["outcome"] or None
     if outcome is not None and outcome not in sampling.OUTCOMES:
-        raise UserError("Choose an outcome from the list.", status=422)
-    share = whole_number(source.get("share") or "100", maximum=100)
+        errors["outcome"] = gettext("Choose an outcome from the list.")
+    share = whole_number(raw["share"] or "100", maximum=100)
     if share is None or share < 1:
-        raise UserError("The random share is a whole number of per cent, from 1 to 100.", status=422)
-    start, end = _date("decided_from", source), _date("decided_to", source)
+        errors["share"] = gettext("The random share is a whole number of per cent, from 1 to 100.")
+    start, end = _date(raw["decided_from"]), _date(raw["decided_to"])
+    for name, value in (("decided_from", start), ("decided_to", end)):
+        if raw[name] and value is None:
+            errors[name] = gettext("“%(value)s” is not a date (use YYYY-MM-DD).", value=raw[name])
     if start and end and end < start:
-        raise UserError("The end of the date range is before its start.", status=422)
+        errors["decided_to"] = gettext("The end of the date range is before its start.")
+    if errors or share is None:
+        return None, errors
     return sampling.Criteria(
-        certification_code=(source.get("certification") or "").strip()[:40] or None,
-        partner_id=whole_number(source.get("partner") or ""),
-        assessor_id=whole_number(source.get("assessor") or ""),
+        certification_code=raw["certification"][:40] or None,
+        partner_id=whole_number(raw["partner"]),
+        assessor_id=whole_number(raw["assessor"]),
         decided_from=start,
         decided_to=end,
         outcome=outcome,
         share_percent=share,
         seed=whole_number(source.get("seed") or "", maximum=2**31),
-    )
+    ), {}
+
+
+def _criteria(source: Any) -> sampling.Criteria:
+    """The pack form repeats filters the page accepted: one that no longer passes is refused outright."""
+    criteria, errors = _read_criteria(source)
+    if criteria is None:
+        raise UserError(next(iter(errors.values())), status=422)
+    return criteria
+
+
+def _form_values(source: Any) -> dict[str, str]:
+    """What the person sent, to fill the filters in again as they were."""
+    values = {name: (source.get(name) or "").strip()[:100] for name in SAMPLE_FIELDS}
+    values["share"] = values["share"] or "100"
+    return values
 
 
 def _options(user: LtiUser) -> dict[str, Any]:
@@ -122,10 +145,19 @@ def _options(user: LtiUser) -> dict[str, Any]:
 
 @bp.route("/")
 @login_required
-def home() -> str:
+def home() -> str | tuple[str, int]:
     """Choose a sample: the portfolios within the grant that match, and a form to pack them."""
     user = _me()
-    criteria = _criteria(request.args)
+    options = dict(
+        _options(user),
+        values=_form_values(request.args),
+        grants=identity_access.eqa_grants(user.id),
+        is_admin=staff.is_tool_admin(user.id),
+    )
+    criteria, errors = _read_criteria(request.args)
+    if criteria is None:
+        # Shown beside the fields, with what was entered, on this page (not a bare refusal page).
+        return render_template("eqa/home.html", errors=errors, rows=[], total=0, **options), 422
     query = sampling.matching(user.id, criteria)
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     rows = list(
@@ -142,9 +174,8 @@ def home() -> str:
         total=total,
         limit=LIST_LIMIT,
         state_labels=workflow.STATE_LABELS,
-        grants=identity_access.eqa_grants(user.id),
-        is_admin=staff.is_tool_admin(user.id),
-        **_options(user),
+        errors={},
+        **options,
     )
 
 

@@ -211,6 +211,7 @@ def jobs_page() -> str:
         counts=counts,
         statuses=JOB_STATUSES,
         labels=JOB_STATUS_LABELS,
+        portfolio_states=wf.STATE_LABELS,
     )
 
 

@@ -27,7 +27,8 @@ from lti_tool.store.db import db, utcnow
 from lti_tool.web.errors import N_, UserError
 
 ASSESSABLE = frozenset({workflow.SUBMITTED, workflow.SENT_BACK})
-DECISIONS = {COMPETENT: "Competent", NOT_YET_COMPETENT: "Not yet competent"}
+# Shown through translated() (templates) or gettext (sentences), in the reader's language.
+DECISIONS = {COMPETENT: N_("Competent"), NOT_YET_COMPETENT: N_("Not yet competent")}
 MAX_TEXT = 20000
 # What a judge confirms before a final decision; the words accepted go into the decision's audit event, so the
 # trail shows what was declared, not only that a box was ticked.
