@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lti_tool.portfolio.catalogue.translations import localized
 from lti_tool.portfolio.review.assessment_models import Award
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,10 @@ class Signatory:
 
 def awarded_units(award: Award) -> list[AwardedUnit]:
     """The units the award covers, in the certification's order: every unit, or the one of a unit-only
-    portfolio."""
+    portfolio; their titles in the page's language (the catalogue's translation) where it has them."""
     portfolio = award.portfolio
     return [
-        AwardedUnit(u.code, u.title, u.credits)
+        AwardedUnit(u.code, localized(u, cert=portfolio.certification), u.credits)
         for u in portfolio.certification.units
         if portfolio.unit_code is None or u.code == portfolio.unit_code
     ]

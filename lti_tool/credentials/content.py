@@ -7,6 +7,9 @@ Shape follows Open Badges 3.0 (context 3.0.3, VCDM 2.0). Choices worth knowing:
   the units and the competency framework are Alignments too. fieldOfStudy repeats the ISCED-F field in words.
 - The learner is a random urn:uuid (the JWT `sub`) plus a salted SHA-256 of their name (IdentityObject), so an
   employer who knows the name can confirm it; no email, LMS user id or course data goes in.
+- The credential is signed and checked by software: its words are English and never depend on the page that
+  happened to issue it. The same words in the reader's language (verification page, printed certificate) come
+  from the `page_...` functions, which look the one English wording up in the catalogue.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 
 from lti_tool.credentials import issuer, jsonld_docs, vc_jwt
 from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT, Certification
+from lti_tool.web.errors import N_
 
 # The extensions context defines 1EdTechJsonSchemaValidator2019 (the credentialSchema type), as OB 3.0's own
 # examples do: without it strict JSON-LD processors refuse the credential.
@@ -30,32 +36,51 @@ CREDENTIAL_SCHEMA = {
 }
 ISCED_URL = "https://uis.unesco.org/en/topic/international-standard-classification-education-isced"
 
+# The standard's names of its levels and fields, in English as UNESCO writes them; the catalogue has UNESCO's
+# Spanish names (CINE 2011, CINE-F 2013) for the pages.
 ISCED_LEVELS = {
-    "ED0": "Early childhood education",
-    "ED1": "Primary education",
-    "ED2": "Lower secondary education",
-    "ED3": "Upper secondary education",
-    "ED4": "Post-secondary non-tertiary education",
-    "ED5": "Short-cycle tertiary education",
-    "ED6": "Bachelor's or equivalent level",
-    "ED7": "Master's or equivalent level",
-    "ED8": "Doctoral or equivalent level",
+    "ED0": N_("Early childhood education"),
+    "ED1": N_("Primary education"),
+    "ED2": N_("Lower secondary education"),
+    "ED3": N_("Upper secondary education"),
+    "ED4": N_("Post-secondary non-tertiary education"),
+    "ED5": N_("Short-cycle tertiary education"),
+    "ED6": N_("Bachelor's or equivalent level"),
+    "ED7": N_("Master's or equivalent level"),
+    "ED8": N_("Doctoral or equivalent level"),
 }
 # Only the ISCED-F 2013 fields our certifications use are named; others show their code alone.
 ISCED_FIELDS = {
-    "0919": "Health not elsewhere classified",
-    "0988": "Inter-disciplinary programmes and qualifications involving health and welfare",
-    "0912": "Medicine",
-    "0913": "Nursing and midwifery",
-    "0916": "Pharmacy",
+    "0919": N_("Health not elsewhere classified"),
+    "0988": N_("Inter-disciplinary programmes and qualifications involving health and welfare"),
+    "0912": N_("Medicine"),
+    "0913": N_("Nursing and midwifery"),
+    "0916": N_("Pharmacy"),
 }
+LEVEL_NAMED = N_("ISCED 2011 level %(level)s: %(name)s")
+LEVEL_CODE = N_("ISCED 2011 level %(level)s")
+FIELD_NAMED = N_("ISCED-F 2013 %(code)s %(name)s")
+FIELD_CODE = N_("ISCED-F 2013 %(code)s")
+CREDIT_NOTE = N_(
+    "Credits are learning credits: 1 credit = %(hours)s notional learning hours (not a semester or quarter "
+    "credit hour). 1 notional learning hour = 1 CPD point = 1 CPE point."
+)
+
+Words = Callable[..., str]
 
 
-def credit_note() -> str:
-    return (
-        f"Credits are learning credits: 1 credit = {HOURS_PER_CREDIT} notional learning hours (not a semester "
-        "or quarter credit hour). 1 notional learning hour = 1 CPD point = 1 CPE point."
-    )
+def _english(text: str, **values: Any) -> str:
+    """The catalogue's source words, filled in: what the signed credential says."""
+    return text % values if values else text
+
+
+def credit_note(say: Words = _english) -> str:
+    return say(CREDIT_NOTE, hours=HOURS_PER_CREDIT)
+
+
+def page_credit_note() -> str:
+    """The credit note in the page's language."""
+    return credit_note(gettext)
 
 
 def learner_name(user: Any) -> str:
@@ -64,16 +89,25 @@ def learner_name(user: Any) -> str:
     return (user.name or full).strip()
 
 
-def isced_level_label(code: str) -> str:
+def isced_level_label(code: str, say: Words = _english) -> str:
     key = code.strip().upper()
     key = f"ED{key}" if key.isdigit() else key  # the catalogue may say "5" or "ED5"
     label = ISCED_LEVELS.get(key)
-    return f"ISCED 2011 level {key[-1]}: {label}" if label else f"ISCED 2011 level {code}"
+    return say(LEVEL_NAMED, level=key[-1], name=say(label)) if label else say(LEVEL_CODE, level=code)
 
 
-def isced_field_label(code: str) -> str:
+def isced_field_label(code: str, say: Words = _english) -> str:
     label = ISCED_FIELDS.get(code)
-    return f"ISCED-F 2013 {code} {label}" if label else f"ISCED-F 2013 {code}"
+    return say(FIELD_NAMED, code=code, name=say(label)) if label else say(FIELD_CODE, code=code)
+
+
+def page_isced_level_label(code: str) -> str:
+    """The level in the page's language: the standard's number, its name in words (CINE 2011 in Spanish)."""
+    return isced_level_label(code, gettext)
+
+
+def page_isced_field_label(code: str) -> str:
+    return isced_field_label(code, gettext)
 
 
 def _alignments(cert: Certification, achievement_id: str) -> list[dict[str, Any]]:

@@ -134,7 +134,7 @@ def certificate(number: str) -> str:
         notional_hours=award.credits * HOURS_PER_CREDIT,
         verify_url=verify_url,
         qr=qr_svg(verify_url),
-        credit_note=content.credit_note(),
+        credit_note=content.page_credit_note(),
         units=printed.awarded_units(award),
         logo=printed.logo_data_uri(current_app.config),
         signatory=printed.signatory(current_app.config),

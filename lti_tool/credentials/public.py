@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from lti_tool.credentials import content, issuer, share, status_list
 from lti_tool.credentials.issuance import award_by_number, credential_for
 from lti_tool.credentials.models import IssuedCredential
-from lti_tool.credentials.record import public_record
+from lti_tool.credentials.record import page_record, public_record
 from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.store.db import db
 from lti_tool.web.errors import NotFound
@@ -55,7 +55,7 @@ def certificate(number: str) -> Any:
             status=404,
         )
     else:
-        resp = Response(render_template("credentials/verify.html", record=public_record(award)))
+        resp = Response(render_template("credentials/verify.html", record=page_record(award)))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -1,7 +1,8 @@
 """What anyone may learn about a certificate from its number: the one place that decides what is public.
 
 Only the learner's name and the award itself: no email, no LMS or platform ids, no course, partner or
-evidence data. The verification page and its JSON both render this dict and nothing else.
+evidence data. The verification page and its JSON both render this dict and nothing else: the JSON in English
+(software reads it), the page in the reader's language (`page_record`).
 """
 
 from __future__ import annotations
@@ -9,22 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 
 from lti_tool.credentials import content, issuer
 from lti_tool.credentials.issuance import credential_for
 from lti_tool.credentials.verify import verify_here, verify_json_here
 from lti_tool.portfolio.catalogue.models import HOURS_PER_CREDIT
+from lti_tool.portfolio.catalogue.translations import localized
 from lti_tool.portfolio.review.assessment_models import Award
+from lti_tool.web.errors import N_
 
 VALID = "valid"
 REVOKED = "revoked"
 NOT_VERIFIED = "not_verified"
 
 STATUS_TEXT = {
-    VALID: "Valid: this certificate was awarded and has not been revoked.",
-    REVOKED: "Revoked: this certificate is no longer valid.",
-    NOT_VERIFIED: "Could not be verified: see the problems below.",
+    VALID: N_("Valid: this certificate was awarded and has not been revoked."),
+    REVOKED: N_("Revoked: this certificate is no longer valid."),
+    NOT_VERIFIED: N_("Could not be verified: see the problems below."),
 }
+NO_NAME = N_("(name not recorded)")
 
 
 def public_record(award: Award) -> dict[str, Any]:
@@ -62,7 +67,7 @@ def public_record(award: Award) -> dict[str, Any]:
         "certificate_number": award.certificate_number,
         "status": status,
         "status_text": STATUS_TEXT[status],
-        "learner_name": name or "(name not recorded)",
+        "learner_name": name or NO_NAME,
         "certification": {
             "code": cert.code,
             "version": cert.version,
@@ -83,4 +88,28 @@ def public_record(award: Award) -> dict[str, Any]:
         "issuer": {"id": issuer.issuer_id(), "name": current_app.config["ISSUER_NAME"]},
         "signature": signature,
         "verify_url": issuer.verify_url(award.certificate_number),
+    }
+
+
+def page_record(award: Award) -> dict[str, Any]:
+    """The public record as the verification page shows it: the same facts, in the reader's language (the
+    catalogue's translations of the certification), the dates as dates for the page's `when` filter."""
+    record = public_record(award)
+    cert = award.portfolio.certification
+    unit = award.portfolio.unit
+    shown = record["certification"]
+    return {
+        **record,
+        "status_text": gettext(record["status_text"]),
+        "learner_name": gettext(NO_NAME) if record["learner_name"] == NO_NAME else record["learner_name"],
+        "certification": {
+            **shown,
+            "title": localized(cert),
+            "unit": {**shown["unit"], "title": localized(unit, cert=cert)} if unit is not None else None,
+            "isced_level": content.page_isced_level_label(cert.isced_level),
+            "isced_field": content.page_isced_field_label(cert.isced_field),
+        },
+        "credit_note": content.page_credit_note(),
+        "awarded_on": award.awarded_on,
+        "revoked_on": award.revoked_at,
     }
