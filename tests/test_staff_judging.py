@@ -47,7 +47,7 @@ def test_assessment_needs_the_confirmation_and_the_declaration_is_audited(app, c
     page = client.get(url).data.decode()
     assert "Judged 0 of 4" in page and page.count('<details class="judging-unit"') == 2
     assert page.count("open data-unit") == 1  # every unit folded but the one in hand
-    assert "All met in" in page and "1.2 kB" in page  # sizes for people, not bytes
+    assert "All met in" in page and "1 KB" in page  # sizes for people, as the learner pages write them
 
     # The judging form asks for a decision: the judgements are saved, nothing is decided, the declaration is asked.
     resp = client.post(url, data=_form(sess, action="competent", **_all_met(ids)))

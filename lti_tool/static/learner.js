@@ -29,12 +29,21 @@
 
   function boxesOf(el) { return Array.prototype.slice.call(el.querySelectorAll('input[name="criteria"]')); }
 
+  // The server writes a count in each form it can take, in the page's language (data-counts: the words for
+  // 0, 1, 2... as that language writes them); nothing is written when they are missing.
+  function countWords(el, n) {
+    var words;
+    try { words = JSON.parse(el.getAttribute("data-counts") || "[]"); } catch (e) { return null; }
+    return typeof words[n] === "string" ? words[n] : null;
+  }
+
   function refreshCounts() {
     units.forEach(function (unit) {
       var boxes = boxesOf(unit);
       var ticked = boxes.filter(function (b) { return b.checked; }).length;
       var count = unit.querySelector("[data-chosen-count]");
-      if (count) { count.textContent = "(" + ticked + " of " + boxes.length + " ticked)"; }
+      var words = count && countWords(count, ticked);
+      if (typeof words === "string") { count.textContent = words; }
     });
     picker.querySelectorAll("fieldset[data-outcome]").forEach(function (outcome) {
       var all = outcome.querySelector("[data-select-all]");
@@ -95,7 +104,8 @@
       unit.open = inUnit > 0;
       shown += inUnit;
     });
-    status.textContent = shown === 1 ? "1 criterion matches." : shown + " criteria match.";
+    var said = countWords(status, shown);
+    status.textContent = said === null ? String(shown) : said;
   }
   input.addEventListener("input", filter);
   // Enter in the search box must not send the form half-filled.

@@ -16,14 +16,19 @@
     return [done, fieldsets.length];
   }
 
+  // The server writes each count in every form it can take, in the page's language (data-counts: the words
+  // for 0, 1, 2... judged): the one that fits is shown; the server's own stays when they are missing.
+  function showCount(el, n) {
+    if (!el) { return; }
+    var words;
+    try { words = JSON.parse(el.getAttribute("data-counts") || "[]"); } catch (e) { return; }
+    if (typeof words[n] === "string") { el.textContent = words[n]; }
+  }
+
   function refresh() {
-    var all = judged(form);
-    var counter = form.querySelector("[data-judged-count]");
-    if (counter) { counter.textContent = "Judged " + all[0] + " of " + all[1]; }
+    showCount(form.querySelector("[data-judged-count]"), judged(form)[0]);
     form.querySelectorAll("details[data-unit]").forEach(function (unit) {
-      var n = judged(unit);
-      var label = unit.querySelector("[data-unit-count]");
-      if (label) { label.textContent = n[0] + " of " + n[1] + " judged"; }
+      showCount(unit.querySelector("[data-unit-count]"), judged(unit)[0]);
     });
   }
 
@@ -67,8 +72,34 @@
 
   // Drafts saved as the assessor goes: a few seconds after the last change, the form is posted as "Save
   // draft" in the background (the server answers 204). A failed save says so; "Save draft" still works.
+  // The statuses are the page's words (data-saved, data-refused, data-failed); the time is written as
+  // local_time.js writes every clock time, in the page's language and the browser's named time zone.
   var status = form.querySelector("[data-autosave-status]");
   var timer = null;
+  var lang = document.documentElement.lang || "en";
+  if (lang === "ar-XB") { lang = "ar"; }  /* the pseudo-locale writes times as Arabic does */
+  var clock = null;
+  try {
+    clock = new Intl.DateTimeFormat(lang, {hour: "2-digit", minute: "2-digit", timeZoneName: "short"});
+  } catch (e) { clock = null; }
+
+  function say(key) { return (status && status.getAttribute("data-" + key)) || ""; }
+
+  function saved() {
+    var now = new Date();
+    var time = document.createElement("time");
+    time.setAttribute("datetime", now.toISOString());
+    time.textContent = clock ? clock.format(now) : now.toISOString().slice(11, 16) + " UTC";
+    var zone = clock && clock.resolvedOptions().timeZone;
+    var zoneLabel = document.documentElement.getAttribute("data-zone-label");
+    if (zone && zoneLabel) { time.title = zoneLabel.replace("%s", zone); }
+    var parts = say("saved").split("%s");
+    status.textContent = parts[0];
+    if (parts.length > 1) {
+      status.appendChild(time);
+      status.appendChild(document.createTextNode(parts.slice(1).join("%s")));
+    }
+  }
   function autosave() {
     var data = new FormData(form);
     data.set("action", "save");
@@ -76,11 +107,9 @@
       method: "POST", body: data, credentials: "same-origin", headers: {"X-Requested-With": "autosave"}
     }).then(function (response) {
       if (!status) { return; }
-      status.textContent = response.status === 204
-        ? "Draft saved at " + new Date().toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) + "."
-        : "Not saved yet: use Save draft to see why.";
+      if (response.status === 204) { saved(); } else { status.textContent = say("refused"); }
     }).catch(function () {
-      if (status) { status.textContent = "Not saved: the connection failed."; }
+      if (status) { status.textContent = say("failed"); }
     });
   }
   function later() {

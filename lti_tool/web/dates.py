@@ -43,10 +43,16 @@ def _zone_name(zone: dt.tzinfo) -> str:
     return "UTC" if key in ("UTC", "Etc/UTC") else key.replace("_", " ")
 
 
-def when(value: dt.datetime | dt.date | None, *, time: bool = True) -> Markup:
-    """A date, or a moment (naive datetimes are UTC, as the database stores them), as a <time> element."""
-    if value is None:
+def when(value: dt.datetime | dt.date | str | None, *, time: bool = True) -> Markup:
+    """A date, or a moment (naive datetimes are UTC, as the database stores them), as a <time> element. Text is
+    a calendar date as stored in JSON (a submission's snapshot keeps an evidence date as "2026-11-20")."""
+    if value is None or value == "":
         return Markup("")
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            return Markup(escape(value))  # not a date after all: shown as it is rather than failing the page
     if not isinstance(value, dt.datetime):
         # A calendar date (an evidence date, an award date) is the same day everywhere: no zone.
         return Markup(f'<time datetime="{value.isoformat()}">{escape(text(value))}</time>')
