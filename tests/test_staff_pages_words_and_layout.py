@@ -195,3 +195,4 @@ def test_a_refused_eqa_filter_is_shown_on_the_page_with_what_was_entered(sqlite_
     text = _text(client.get(f"/eqa/?{query}"))
     assert f'<a href="#f-{field}">{spanish}</a>' in text and english not in text
     assert "No se muestra ningún portafolio: corrija este filtro" in text
+    assert '<option value="competent" selected>Una decisión de competente</option>' in text

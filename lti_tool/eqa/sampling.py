@@ -21,9 +21,15 @@ from lti_tool.portfolio.catalogue.models import Certification
 from lti_tool.portfolio.models import Portfolio, Submission
 from lti_tool.portfolio.review.assessment_models import COMPETENT, NOT_YET_COMPETENT, Assessment, Award
 from lti_tool.store.db import db
+from lti_tool.web.errors import N_
 
 AWARDED = "awarded"
-OUTCOMES = {COMPETENT: "A competent decision", NOT_YET_COMPETENT: "A not-yet-competent decision", AWARDED: "Awarded"}
+# Shown through translated() in the filter's choices.
+OUTCOMES = {
+    COMPETENT: N_("A competent decision"),
+    NOT_YET_COMPETENT: N_("A not-yet-competent decision"),
+    AWARDED: N_("Awarded"),
+}
 
 
 @dataclass(frozen=True)
