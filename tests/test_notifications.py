@@ -5,7 +5,10 @@ notifications pages and the unread count in every page's header; unsubscribe wit
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 import re
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -16,6 +19,7 @@ from lti_tool.launch import roles as lti_roles
 from lti_tool.launch.models import LtiUser
 from lti_tool.launch.registrations import announce_waiting, create_registration
 from lti_tool.notifications import delivery, events, kinds, links, scan
+from lti_tool.notifications.messages import format_date
 from lti_tool.notifications.models import (
     EMAIL,
     IN_TOOL,
@@ -446,3 +450,45 @@ def test_a_grade_job_failing_for_good_in_the_worker_tells_the_administrators_in_
     assert db.session.get(GradeJob, job.id).status == FAILED
     [notice] = notices(w.admin, kinds.GRADE_JOBS_FAILED)
     assert "The line item is gone" in notice.body and notice.target_values == {"status": "failed"}
+
+
+def test_a_notice_is_read_in_the_language_the_reader_chose(sqlite_app):
+    """Written in the reader's LMS language (English here), a notice is said again in the language they chose
+    in the tool; one written before notices kept their message stays as it was written."""
+    client = sqlite_app.test_client()
+    w = f.world(submitted=False)
+    f.submit(w.portfolio)
+    db.session.commit()
+    [notice] = notices(w.learner)
+    assert notice.title == "Your portfolio has been received"  # the LMS's language, for the mail too
+    assert notice.template == "submission_received" and notice.params["attempt"] == 1
+    assert notice.params["date"] == {"date": w.portfolio.submissions[0].created_at.date().isoformat()}
+    f.sign_in(client, w.learner, [lti_roles.LEARNER], f.deployment(w.partner))
+    assert "Your portfolio has been received" in client.get("/notifications/").data.decode()
+
+    switched = client.post("/language", data={"csrf_token": _csrf(w.learner), "language": "es"})
+    assert switched.status_code == 303
+    page = html.unescape(client.get("/notifications/").data.decode())
+    assert "Hemos recibido su portafolio" in page and "Your portfolio has been received" not in page
+    day = w.portfolio.submissions[0].created_at.date()
+    spanish_day = format_date(day, "es")  # as Spanish writes it: "7 de diciembre de 2026"
+    assert f"(intento 1) se entregó el {spanish_day}." in page and "de 20" in spanish_day
+
+    # Written before: as stored.
+    notice.template, notice.params = None, None
+    db.session.commit()
+    page = html.unescape(client.get("/notifications/").data.decode())
+    assert "Your portfolio has been received" in page
+
+
+def test_a_notices_values_keep_as_json_and_come_back():
+    from lti_tool.notifications.messages import restored, storable
+
+    values = {"date": dt.date(2026, 12, 7), "at": dt.datetime(2026, 12, 7, 10, 5), "attempt": 2, "title": "T"}
+    kept = storable({**values, "credits": Decimal("12.5"), "flag": True})
+    assert json.loads(json.dumps(kept)) == kept
+    assert kept["credits"] == "12.5" and kept["flag"] == "True"
+    back = restored(kept)
+    assert back["date"] == dt.date(2026, 12, 7) and back["at"] == dt.date(2026, 12, 7)
+    assert back["attempt"] == 2 and back["title"] == "T"
+    assert restored({"date": {"date": "not a date"}}) == {"date": "not a date"}

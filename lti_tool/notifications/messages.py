@@ -223,6 +223,35 @@ class _Values(dict[str, str]):
 MISSING = "—"
 
 
+def storable(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A message's values as JSON keeps them: a date as {"date": "2026-12-07"} (written in the reader's language
+    when shown again), a number or a text as it is, anything else as the text it is shown as."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dt.date | dt.datetime):
+            day = value.date() if isinstance(value, dt.datetime) else value
+            out[key] = {"date": day.isoformat()}
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def restored(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """`storable`'s values back: dates as dates."""
+    out: dict[str, Any] = {}
+    for key, value in stored.items():
+        if isinstance(value, dict) and isinstance(value.get("date"), str):
+            try:
+                out[key] = dt.date.fromisoformat(value["date"])
+            except ValueError:
+                out[key] = value["date"]
+        else:
+            out[key] = value
+    return out
+
+
 def render(template: str, language: str, params: Mapping[str, Any]) -> Text:
     """The notice `template` in `language` (English when the language lacks it), with `params` filled in."""
     found = EN[template]

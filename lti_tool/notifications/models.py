@@ -56,6 +56,10 @@ class Notification(Model):
     # reads it (a stored URL could carry someone else's session token).
     target_endpoint: Mapped[str] = mapped_column(String(80), default="")
     target_values: Mapped[dict[str, Any] | None] = mapped_column(JSONText, nullable=True)
+    # The message it was written from and its values (messages.storable), so that a page can say it again in
+    # the reader's language; None on notices written before they were kept, which show title and body as stored.
+    template: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONText, nullable=True)
     # The placement through which this person enters the tool (the LMS link in a mail).
     resource_link_id: Mapped[int | None] = mapped_column(
         ForeignKey("lti_resource_link.id", ondelete="SET NULL"), nullable=True

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from lti_tool.launch.models import LtiUser
 from lti_tool.notifications import links, mail, rules
 from lti_tool.notifications.kinds import ALL
-from lti_tool.notifications.messages import Text, language_of, render
+from lti_tool.notifications.messages import EN, Text, language_of, render, restored, storable
 from lti_tool.notifications.models import (
     EMAIL,
     MAIL_DIGEST,
@@ -107,6 +107,8 @@ def notify(
         target_values=dict(target.values) if target else None,
         resource_link_id=links.entry_link_id(user.id, resource_link_id),
         mail_state=state,
+        template=template,
+        params=storable(params),
     )
     try:
         with db.session.begin_nested():  # told at the same moment by another transaction: theirs stands
@@ -117,6 +119,16 @@ def notify(
     if state == MAIL_QUEUED:
         queue_mail(notice, user, text, language)
     return notice
+
+
+def shown_text(notice: Notification, language: str) -> tuple[str, str]:
+    """A notice's title and body in `language` (a page's, which the reader may have chosen apart from their
+    LMS's): written again from its message and values; as stored when it has none (written before they were
+    kept) or its message is gone."""
+    if notice.template not in EN or notice.params is None:
+        return notice.title, notice.body
+    text = render(notice.template, language, restored(notice.params))
+    return mail.one_line(text.title, MAX_TITLE), text.body
 
 
 def entry_for(notice: Notification, text: Text) -> mail.Entry:

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import BuildError
@@ -21,6 +21,7 @@ from lti_tool.launch.models import LtiUser
 from lti_tool.launch.session import current_session, login_required, require_session, session_probe
 from lti_tool.notifications import access, kinds, links
 from lti_tool.notifications.delivery import requeue
+from lti_tool.notifications.messages import language_of
 from lti_tool.notifications.models import (
     CHANNELS,
     EMAIL,
@@ -30,7 +31,14 @@ from lti_tool.notifications.models import (
     MailOutbox,
     Notification,
 )
-from lti_tool.notifications.notify import channel_for, mail_service, set_channel, set_digest, settings_for
+from lti_tool.notifications.notify import (
+    channel_for,
+    mail_service,
+    set_channel,
+    set_digest,
+    settings_for,
+    shown_text,
+)
 from lti_tool.store.db import db, utcnow
 from lti_tool.web.errors import NotFound, UserError
 from lti_tool.web.paging import page_number
@@ -100,9 +108,11 @@ def index() -> str:
             .offset((number - 1) * PER_PAGE)
         )
     )
+    language = language_of(str(get_locale()))
     return render_template(
         "notifications/index.html",
         notices=rows[:PER_PAGE],
+        texts={n.id: shown_text(n, language) for n in rows[:PER_PAGE]},
         has_next=len(rows) > PER_PAGE,
         number=number,
         unread=access.unread_count(sess.user_id),
