@@ -29,6 +29,14 @@ def _user(sub: str) -> LtiUser:
     return db.session.scalar(select(LtiUser).where(LtiUser.sub == sub))
 
 
+def _adas_portfolio(client, cert=None):
+    """Ada launches the demo course's placement (in a browser of her own), and has a portfolio in it."""
+    demo_launch(client.application.test_client(), "demo-learner-ada")
+    return make_portfolio(
+        _user("demo-learner-ada"), db.session.scalar(select(ResourceLink)), cert or make_certification()
+    )
+
+
 def _text(resp) -> str:
     return html_lib.unescape(resp.data.decode())
 
@@ -72,10 +80,8 @@ def test_the_verifier_reads_the_decision_in_spanish_and_its_table_as_cards(sqlit
 
 @SQLITE_ONLY
 def test_the_instructor_reads_criterion_states_in_spanish(client):
-    learner = client.application.test_client()
-    demo_launch(learner, "demo-learner-ada")
     cert = make_certification()
-    ada = make_portfolio(_user("demo-learner-ada"), db.session.scalar(select(ResourceLink)), cert)
+    ada = _adas_portfolio(client, cert)
     item = EvidenceItem(portfolio_id=ada.id, kind="work_product", title="Report")
     item.criteria = [cert.units[0].outcomes[0].criteria[0]]
     db.session.add(item)
@@ -92,10 +98,8 @@ def test_the_instructor_reads_criterion_states_in_spanish(client):
 
 @SQLITE_ONLY
 def test_the_roster_writes_the_award_date_as_every_page_does(client):
-    learner = client.application.test_client()
-    demo_launch(learner, "demo-learner-ada")
     cert = make_certification()
-    ada = make_portfolio(_user("demo-learner-ada"), db.session.scalar(select(ResourceLink)), cert)
+    ada = _adas_portfolio(client, cert)
     submit(ada)
     award(ada, certificate_number="CMIACR-2024-000042")
     db.session.commit()
@@ -114,11 +118,7 @@ def test_the_roster_writes_the_award_date_as_every_page_does(client):
 
 @SQLITE_ONLY
 def test_grade_jobs_name_the_portfolio_state_in_the_page_language(client):
-    learner = client.application.test_client()
-    demo_launch(learner, "demo-learner-ada")
-    enqueue_for_state(
-        make_portfolio(_user("demo-learner-ada"), db.session.scalar(select(ResourceLink)), make_certification())
-    )
+    enqueue_for_state(_adas_portfolio(client))
     db.session.commit()
     demo_launch(client, "demo-admin-alex")
     alex = _user("demo-admin-alex")  # the demo platform's tool administrator
